@@ -1,0 +1,25 @@
+// A channel is a rocket's id. It becomes one token of a NATS subject
+// (`rockets.events.<partition>.<channel>`), so it must never be able to
+// change the subject's shape: no `.`, no wildcards, no whitespace or control
+// characters.
+
+export const MAX_CHANNEL_LENGTH = 128;
+
+// `.` separates tokens, `*` and `>` are wildcards; whitespace and control
+// characters (C0, DEL, C1) break the protocol line; `\p{White_Space}` covers
+// the Unicode spaces as well.
+const UNSAFE = /[.*>\p{White_Space}\p{Cc}]/u;
+
+/** Returns why `channel` is not a valid channel id, or undefined when it is. */
+export function checkChannel(channel: string): string | undefined {
+  if (channel.length === 0) return "must not be empty";
+  if (channel.length > MAX_CHANNEL_LENGTH) return `must be at most ${MAX_CHANNEL_LENGTH} characters`;
+  if (UNSAFE.test(channel)) {
+    return "must be a single NATS subject token: no '.', '*', '>', whitespace or control characters";
+  }
+  return undefined;
+}
+
+export function isChannel(channel: unknown): channel is string {
+  return typeof channel === "string" && checkChannel(channel) === undefined;
+}

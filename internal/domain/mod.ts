@@ -1,0 +1,6 @@
+// The pure domain: everything the services agree on about rockets, with no I/O.
+export * from "./channel.js";
+export * from "./message.js";
+export * from "./partition.js";
+export * from "./rocket.js";
+export * from "./sequencing.js";

@@ -1,0 +1,89 @@
+// Per-channel sequencing as a pure function.
+//
+// A channel's state is its rocket, the last applied message number and the
+// messages that arrived ahead of a gap. Persisting exactly this value (and
+// nothing else) is what makes the sequencer crash-safe: whatever was written
+// holds every message that was acknowledged, applied or waiting.
+
+import type { RocketMessage } from "./message.js";
+import { apply, type Rocket } from "./rocket.js";
+
+export interface ChannelState {
+  rocket: Rocket | null;
+  /** Highest messageNumber applied; 0 before the launch. */
+  lastApplied: number;
+  /** Messages numbered above lastApplied + 1, sorted by number, no two alike. */
+  pending: RocketMessage[];
+}
+
+export const emptyChannelState = (): ChannelState => ({ rocket: null, lastApplied: 0, pending: [] });
+
+export const Outcome = {
+  Applied: "applied",
+  Buffered: "buffered",
+  Duplicate: "duplicate",
+  /** The buffer is full: the caller must hand the message back for later (nak), never drop it. */
+  Overflow: "overflow",
+} as const;
+export type Outcome = (typeof Outcome)[keyof typeof Outcome];
+
+export type SequenceResult =
+  | { outcome: typeof Outcome.Applied; state: ChannelState; applied: RocketMessage[] }
+  | { outcome: typeof Outcome.Buffered | typeof Outcome.Duplicate | typeof Outcome.Overflow; state: ChannelState };
+
+export interface SequenceOptions {
+  /** Most messages a channel may hold ahead of a gap. */
+  maxPending: number;
+}
+
+const unbounded: SequenceOptions = { maxPending: Number.POSITIVE_INFINITY };
+
+/** Index of the first pending message numbered >= n (binary search). */
+function lowerBound(pending: RocketMessage[], n: number): number {
+  let lo = 0;
+  let hi = pending.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pending[mid]!.metadata.messageNumber < n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Takes one incoming message for this channel. Never mutates `state`.
+ * - numbered at or below lastApplied, or already pending: duplicate, state unchanged;
+ * - numbered lastApplied + 1: applied, followed by every pending message it
+ *   makes contiguous (all returned in `applied`, in order);
+ * - numbered higher: buffered, unless the buffer is full (overflow).
+ */
+export function sequence(state: ChannelState, msg: RocketMessage, options: SequenceOptions = unbounded): SequenceResult {
+  const n = msg.metadata.messageNumber;
+  if (n <= state.lastApplied) return { outcome: Outcome.Duplicate, state };
+  const at = lowerBound(state.pending, n);
+  if (state.pending[at]?.metadata.messageNumber === n) return { outcome: Outcome.Duplicate, state };
+
+  if (n > state.lastApplied + 1) {
+    if (state.pending.length >= options.maxPending) return { outcome: Outcome.Overflow, state };
+    const pending = state.pending.slice();
+    pending.splice(at, 0, msg);
+    return { outcome: Outcome.Buffered, state: { ...state, pending } };
+  }
+
+  const applied: RocketMessage[] = [msg];
+  let rocket = apply(state.rocket, msg);
+  let lastApplied = n;
+  let released = 0;
+  for (const next of state.pending) {
+    if (next.metadata.messageNumber !== lastApplied + 1) break;
+    rocket = apply(rocket, next);
+    lastApplied += 1;
+    applied.push(next);
+    released += 1;
+  }
+  return {
+    outcome: Outcome.Applied,
+    applied,
+    state: { rocket, lastApplied, pending: released === 0 ? state.pending : state.pending.slice(released) },
+  };
+}

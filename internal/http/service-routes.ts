@@ -1,0 +1,47 @@
+// The routes and hooks every service exposes the same way: liveness,
+// readiness, Prometheus metrics, and request counting by route template
+// (never by raw URL, whose values are unbounded).
+
+import type { FastifyInstance } from "fastify";
+import { Counter, Histogram, type Registry } from "prom-client";
+import { LATENCY_BUCKETS, METRIC_PREFIX } from "../observability/metrics.js";
+
+export interface Readiness {
+  /** Returns undefined when ready, else why not (shown in the 503 body). */
+  (): string | undefined;
+}
+
+export function registerServiceRoutes(app: FastifyInstance, registry: Registry, ready: Readiness): void {
+  const requests = new Counter({
+    name: `${METRIC_PREFIX}http_requests_total`,
+    help: "HTTP requests answered, by method, route template and status code",
+    labelNames: ["method", "route", "status"],
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: `${METRIC_PREFIX}http_request_duration_seconds`,
+    help: "HTTP request latency by method and route template",
+    labelNames: ["method", "route"],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  });
+
+  app.addHook("onResponse", (request, reply, done) => {
+    // Unmatched URLs share one label value so that scanners cannot grow the series count.
+    const route = request.routeOptions.url ?? "unmatched";
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    duration.observe({ method: request.method, route }, reply.elapsedTime / 1000);
+    done();
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const why = ready();
+    if (why !== undefined) return reply.code(503).send({ status: "not ready", reason: why });
+    return { status: "ready" };
+  });
+  app.get("/metrics", async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.type(registry.contentType).send(body);
+  });
+}

@@ -1,0 +1,110 @@
+// Rocket state in the KV bucket: one entry per channel holding the whole
+// ChannelState (rocket, last applied number, messages waiting behind a gap).
+//
+// Every write names the revision it read (or creates when there was none), so
+// two writers can never both succeed from the same starting point: the loser
+// gets RevisionConflictError and must reload. This per-key compare-and-set is
+// what keeps a message from being applied twice even while partition
+// ownership moves between sequencer instances.
+
+import type { KV } from "@nats-io/kv";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import type { ChannelState } from "../domain/sequencing.js";
+import type { RocketMessage } from "../domain/message.js";
+import type { Rocket } from "../domain/rocket.js";
+
+export class RevisionConflictError extends Error {
+  override name = "RevisionConflictError";
+  constructor(readonly channel: string, readonly expectedRevision: number) {
+    super(`channel ${channel} changed since revision ${expectedRevision}`);
+  }
+}
+
+export class StateDecodeError extends Error {
+  override name = "StateDecodeError";
+}
+
+const WRONG_LAST_SEQUENCE = 10071;
+const FORMAT_VERSION = 1;
+
+// KV keys allow [-/_=.A-Za-z0-9]; a channel may hold any other character that
+// is safe in a subject token. Channels never contain '.', so the `b64.` form
+// cannot collide with a channel stored as itself.
+const PLAIN_KEY = /^[-_=A-Za-z0-9]+$/;
+const ENCODED_PREFIX = "b64.";
+
+export function keyForChannel(channel: string): string {
+  if (PLAIN_KEY.test(channel)) return channel;
+  return ENCODED_PREFIX + Buffer.from(channel, "utf8").toString("base64url");
+}
+
+export function channelForKey(key: string): string {
+  if (key.startsWith(ENCODED_PREFIX)) return Buffer.from(key.slice(ENCODED_PREFIX.length), "base64url").toString("utf8");
+  return key;
+}
+
+interface StoredForm {
+  v: number;
+  rocket: Rocket | null;
+  lastApplied: number;
+  pending: RocketMessage[];
+}
+
+export function encodeChannelState(state: ChannelState): Uint8Array {
+  const stored: StoredForm = { v: FORMAT_VERSION, rocket: state.rocket, lastApplied: state.lastApplied, pending: state.pending };
+  return Buffer.from(JSON.stringify(stored), "utf8");
+}
+
+export function decodeChannelState(data: Uint8Array): ChannelState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+  } catch (err) {
+    throw new StateDecodeError("channel state is not JSON", { cause: err });
+  }
+  const s = parsed as Partial<StoredForm> | null;
+  if (
+    !s ||
+    s.v !== FORMAT_VERSION ||
+    typeof s.lastApplied !== "number" ||
+    !Array.isArray(s.pending) ||
+    (s.rocket !== null && typeof s.rocket !== "object")
+  ) {
+    throw new StateDecodeError(`channel state has an unknown shape (format ${String(s?.v)})`);
+  }
+  return { rocket: s.rocket ?? null, lastApplied: s.lastApplied, pending: s.pending };
+}
+
+export interface StoredChannelState {
+  state: ChannelState;
+  /** KV revision the state was read at; 0 when the channel has no entry yet. */
+  revision: number;
+}
+
+export class ChannelStateStore {
+  constructor(private readonly kv: KV) {}
+
+  /** The channel's current state and revision, or an empty state at revision 0. */
+  async load(channel: string): Promise<StoredChannelState | null> {
+    const entry = await this.kv.get(keyForChannel(channel));
+    if (!entry || entry.operation !== "PUT") return null;
+    return { state: decodeChannelState(entry.value), revision: entry.revision };
+  }
+
+  /**
+   * Writes `state` if the entry is still at `revision` (0: only if absent).
+   * Returns the new revision; throws RevisionConflictError when someone else wrote first.
+   */
+  async save(channel: string, state: ChannelState, revision: number): Promise<number> {
+    const key = keyForChannel(channel);
+    const data = encodeChannelState(state);
+    try {
+      return revision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, revision);
+    } catch (err) {
+      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+        throw new RevisionConflictError(channel, revision);
+      }
+      throw err;
+    }
+  }
+}

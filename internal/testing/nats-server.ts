@@ -1,0 +1,174 @@
+// Test harness: real nats-server processes with JetStream on free loopback
+// ports and temporary store directories. Tests never mock NATS; when the
+// binary is missing they fail and say how to install it.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const NATS_SERVER_BIN = process.env["NATS_SERVER_BIN"] ?? "nats-server";
+
+export function assertNatsServerInstalled(): void {
+  const probe = spawnSync(NATS_SERVER_BIN, ["--version"], { encoding: "utf8" });
+  if (probe.error || probe.status !== 0) {
+    throw new Error(
+      `${NATS_SERVER_BIN} is not installed or not on PATH. Install it with ` +
+        "`sudo apt-get install -y nats-server` (Debian/Ubuntu), or set NATS_SERVER_BIN to its path.",
+    );
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const address = srv.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface NatsServerOptions {
+  /** Reuse a store directory (to restart a server with its data). */
+  storeDir?: string;
+  port?: number;
+  /** Cluster wiring, set by startNatsCluster. */
+  cluster?: { name: string; port: number; routes: number[] };
+  serverName?: string;
+}
+
+export class NatsServer {
+  private child: ChildProcess | undefined;
+  private output = "";
+
+  private constructor(
+    readonly port: number,
+    readonly monitorPort: number,
+    readonly storeDir: string,
+    private readonly options: NatsServerOptions,
+    private readonly ownsStore: boolean,
+  ) {}
+
+  static async start(options: NatsServerOptions = {}): Promise<NatsServer> {
+    assertNatsServerInstalled();
+    const port = options.port ?? (await freePort());
+    const monitorPort = await freePort();
+    const ownsStore = options.storeDir === undefined;
+    const storeDir = options.storeDir ?? mkdtempSync(join(tmpdir(), "rockets-nats-"));
+    const server = new NatsServer(port, monitorPort, storeDir, options, ownsStore);
+    await server.launch();
+    return server;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  private args(): string[] {
+    const a = ["-js", "-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort), "-sd", this.storeDir];
+    const { cluster, serverName } = this.options;
+    if (serverName) a.push("-n", serverName);
+    if (cluster) {
+      a.push("--cluster_name", cluster.name, "--cluster", `nats://127.0.0.1:${cluster.port}`);
+      a.push("--routes", cluster.routes.map((p) => `nats://127.0.0.1:${p}`).join(","));
+    }
+    return a;
+  }
+
+  /** Starts the process (again, after stop/kill) on the same ports and store. */
+  async launch(): Promise<void> {
+    if (this.running) return;
+    this.output = "";
+    const child = spawn(NATS_SERVER_BIN, this.args(), { stdio: ["ignore", "pipe", "pipe"] });
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-20_000);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    await this.waitHealthy(this.options.cluster ? 30_000 : 10_000);
+  }
+
+  private async waitHealthy(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    // Standalone: /healthz says JetStream is up. Clustered: the server must also see a meta leader.
+    const path = this.options.cluster ? "/healthz" : "/healthz?js-enabled-only=true";
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`nats-server exited during start:\n${this.output}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.monitorPort}${path}`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`nats-server not healthy after ${timeoutMs} ms:\n${this.output}`);
+  }
+
+  /** Fetches a monitoring endpoint (/varz, /jsz, ...) as JSON. */
+  async monitor<T = unknown>(path: string): Promise<T> {
+    const res = await fetch(`http://127.0.0.1:${this.monitorPort}${path}`);
+    return (await res.json()) as T;
+  }
+
+  /** Stops the process; SIGKILL simulates a crash, SIGTERM a clean stop. */
+  async stop(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  /** Stops the process and removes the temporary store. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    if (this.ownsStore) rmSync(this.storeDir, { recursive: true, force: true });
+  }
+
+  logs(): string {
+    return this.output;
+  }
+}
+
+export class NatsCluster {
+  private constructor(readonly servers: NatsServer[]) {}
+
+  /** Starts an N-node JetStream cluster on loopback and waits until it elects a meta leader. */
+  static async start(size = 3): Promise<NatsCluster> {
+    assertNatsServerInstalled();
+    const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+    const name = `rockets-test-${process.pid}`;
+    const servers = await Promise.all(
+      clusterPorts.map((port, i) =>
+        NatsServer.start({
+          serverName: `n${i + 1}`,
+          cluster: { name, port, routes: clusterPorts.filter((p) => p !== port) },
+        }),
+      ),
+    );
+    return new NatsCluster(servers);
+  }
+
+  get urls(): string[] {
+    return this.servers.map((s) => s.url);
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.dispose()));
+  }
+}

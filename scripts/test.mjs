@@ -1,0 +1,24 @@
+// `npm test`: sets up what the tests need on a fresh machine, then runs the
+// typecheck, the linter and every test (unit, integration against real
+// nats-servers, whole-system). Extra arguments go to vitest.
+
+import { spawnSync } from "node:child_process";
+import { ensureNatsServer, ensureNodeModules, ensurePrometheus, ROOT } from "./prereqs.mjs";
+
+ensureNodeModules();
+ensureNatsServer();
+ensurePrometheus();
+
+const steps = [
+  ["typecheck", ["npx", "tsc", "--noEmit"]],
+  ["lint", ["npx", "eslint", "."]],
+  ["tests", ["npx", "vitest", "run", ...process.argv.slice(2)]],
+];
+for (const [name, [cmd, ...args]] of steps) {
+  process.stderr.write(`\n[test] ${name}: ${[cmd, ...args].join(" ")}\n`);
+  const r = spawnSync(cmd, args, { stdio: "inherit", cwd: ROOT });
+  if (r.status !== 0) {
+    process.stderr.write(`[test] ${name} failed\n`);
+    process.exit(r.status ?? 1);
+  }
+}
