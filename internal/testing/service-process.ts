@@ -1,0 +1,109 @@
+// Test harness: the real services started as child processes, the way users
+// run them (`node --import tsx cmd/<service>/main.ts`), configured through the
+// environment. Whole-system and fault tests kill them with real signals.
+
+import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./nats-server.js";
+
+export const REPO_ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
+
+export type ServiceName = "ingest" | "sequencer" | "api";
+
+export interface ServiceOptions {
+  natsUrl: string | string[];
+  /** Extra environment (PARTITIONS, INSTANCE_ID, ...). */
+  env?: Record<string, string>;
+  port?: number;
+  /** Print the service's output as it comes (useful when debugging a test). */
+  echo?: boolean;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class ServiceProcess {
+  private child: ChildProcess | undefined;
+  private output = "";
+
+  private constructor(
+    readonly name: ServiceName,
+    readonly port: number,
+    private readonly options: ServiceOptions,
+  ) {}
+
+  /** Starts the service and waits until its /readyz answers 200. */
+  static async start(name: ServiceName, options: ServiceOptions): Promise<ServiceProcess> {
+    const port = options.port ?? (await freePort());
+    const service = new ServiceProcess(name, port, options);
+    await service.launch();
+    return service;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** (Re)starts the process on the same port and waits for readiness. */
+  async launch(readyTimeoutMs = 30_000): Promise<void> {
+    if (this.running) return;
+    const servers = Array.isArray(this.options.natsUrl) ? this.options.natsUrl.join(",") : this.options.natsUrl;
+    const env = {
+      ...process.env,
+      NATS_URL: servers,
+      HOST: "127.0.0.1",
+      PORT: String(this.port),
+      LOG_LEVEL: process.env["SERVICE_LOG_LEVEL"] ?? "info",
+      ...this.options.env,
+    };
+    const child = spawn(process.execPath, ["--import", "tsx", join("cmd", this.name, "main.ts")], {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    const keep = (chunk: Buffer) => {
+      const text = chunk.toString();
+      this.output = (this.output + text).slice(-100_000);
+      if (this.options.echo) process.stderr.write(`[${this.name}:${this.port}] ${text}`);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    await this.waitReady(readyTimeoutMs);
+  }
+
+  async waitReady(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new Error(`${this.name} exited during start (code ${this.child?.exitCode}):\n${this.output}`);
+      try {
+        const res = await fetch(`${this.url}/readyz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    throw new Error(`${this.name} not ready after ${timeoutMs} ms:\n${this.output}`);
+  }
+
+  /** Sends a signal and waits for the exit; returns the exit code (null when killed by the signal). */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 15_000): Promise<number | null> {
+    const child = this.child;
+    if (!child || !this.running) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    const code = await exited;
+    clearTimeout(timer);
+    return code;
+  }
+
+  logs(): string {
+    return this.output;
+  }
+}
