@@ -1,0 +1,178 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import type { RocketMessage } from "./message.js";
+import { validateMessage } from "./message.js";
+import { apply, type Rocket } from "./rocket.js";
+import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+
+const CHANNEL = "c0ffee00-0000-4000-8000-000000000001";
+
+function time(n: number): string {
+  return `2025-04-02T09:21:${String(n % 60).padStart(2, "0")}.${String(n).padStart(9, "0")}+02:00`;
+}
+
+type Step =
+  | { kind: "up" | "down"; by: number }
+  | { kind: "mission"; mission: string }
+  | { kind: "explode"; reason: string };
+
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({ kind: fc.constant("up" as const), by: fc.integer({ min: 0, max: 5000 }) }),
+  fc.record({ kind: fc.constant("down" as const), by: fc.integer({ min: 0, max: 5000 }) }),
+  fc.record({ kind: fc.constant("mission" as const), mission: fc.constantFrom("APOLLO", "GEMINI", "SKYLAB") }),
+  fc.record({ kind: fc.constant("explode" as const), reason: fc.constantFrom("FROZEN_O_RINGS", "UNKNOWN") }),
+);
+
+/** A channel's messages in order, every one passing validation (as the sequencer only sees valid ones). */
+function channelMessages(steps: Step[]): RocketMessage[] {
+  const raw: unknown[] = [
+    {
+      metadata: { channel: CHANNEL, messageNumber: 1, messageTime: time(1), messageType: "RocketLaunched" },
+      message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
+    },
+  ];
+  steps.forEach((s, i) => {
+    const n = i + 2;
+    const meta = (messageType: string) => ({ channel: CHANNEL, messageNumber: n, messageTime: time(n), messageType });
+    if (s.kind === "up") raw.push({ metadata: meta("RocketSpeedIncreased"), message: { by: s.by } });
+    if (s.kind === "down") raw.push({ metadata: meta("RocketSpeedDecreased"), message: { by: s.by } });
+    if (s.kind === "mission") raw.push({ metadata: meta("RocketMissionChanged"), message: { newMission: s.mission } });
+    if (s.kind === "explode") raw.push({ metadata: meta("RocketExploded"), message: { reason: s.reason } });
+  });
+  return raw.map((r) => {
+    const v = validateMessage(r);
+    if (!v.ok) throw new Error(JSON.stringify(v.problems));
+    return v.value;
+  });
+}
+
+function inOrder(messages: RocketMessage[]): Rocket {
+  return messages.reduce<Rocket | null>((rocket, m) => apply(rocket, m), null)!;
+}
+
+/** An arrival order: every message at least once, some several times, shuffled. */
+const arrivalArb = fc
+  .array(stepArb, { maxLength: 60 })
+  .chain((steps) => {
+    const messages = channelMessages(steps);
+    return fc
+      .tuple(
+        fc.constant(messages),
+        fc.array(fc.nat({ max: messages.length - 1 }), { maxLength: messages.length * 2 }),
+      )
+      .chain(([msgs, dupIdx]) => fc.tuple(fc.constant(msgs), fc.shuffledSubarray([...msgs, ...dupIdx.map((i) => msgs[i]!)], { minLength: msgs.length + dupIdx.length })));
+  });
+
+describe("sequence", () => {
+  it("any permutation with any duplicates yields the state of applying in order", () => {
+    fc.assert(
+      fc.property(arrivalArb, ([messages, arrivals]) => {
+        let state = emptyChannelState();
+        const applied: number[] = [];
+        for (const m of arrivals) {
+          const r = sequence(state, m);
+          if (r.outcome === Outcome.Applied) applied.push(...r.applied.map((a) => a.metadata.messageNumber));
+          state = r.state;
+        }
+        expect(state.rocket).toEqual(inOrder(messages));
+        expect(state.lastApplied).toBe(messages.length);
+        expect(state.pending).toEqual([]);
+        // Each message applied exactly once, in order.
+        expect(applied).toEqual(messages.map((m) => m.metadata.messageNumber));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("never loses a message: every distinct number seen is applied or pending, pending sorted and unique", () => {
+    fc.assert(
+      fc.property(arrivalArb, ([, arrivals]) => {
+        let state: ChannelState = emptyChannelState();
+        const seen = new Set<number>();
+        for (const m of arrivals) {
+          seen.add(m.metadata.messageNumber);
+          state = sequence(state, m).state;
+          const pending = state.pending.map((p) => p.metadata.messageNumber);
+          for (const n of seen) expect(n <= state.lastApplied || pending.includes(n)).toBe(true);
+          expect(pending).toEqual([...new Set(pending)].sort((a, b) => a - b));
+          if (pending.length > 0) expect(pending[0]).toBeGreaterThan(state.lastApplied + 1);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("with a bounded buffer, overflowed messages redelivered later still give the exact state", () => {
+    fc.assert(
+      fc.property(arrivalArb, fc.integer({ min: 1, max: 5 }), ([messages, arrivals], maxPending) => {
+        let state = emptyChannelState();
+        let queue = arrivals;
+        // Redeliver what overflowed, as a nak does, until nothing does.
+        for (let round = 0; queue.length > 0; round++) {
+          expect(round).toBeLessThan(messages.length + 2);
+          const handedBack: RocketMessage[] = [];
+          for (const m of queue) {
+            const r = sequence(state, m, { maxPending });
+            if (r.outcome === Outcome.Overflow) handedBack.push(m);
+            expect(r.state.pending.length).toBeLessThanOrEqual(maxPending);
+            state = r.state;
+          }
+          queue = handedBack;
+        }
+        expect(state.rocket).toEqual(inOrder(messages));
+        expect(state.pending).toEqual([]);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("buffers a message ahead of a gap and releases it when the gap fills", () => {
+    const [m1, m2, m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "down", by: 5 }]);
+    let r = sequence(emptyChannelState(), m3!);
+    expect(r.outcome).toBe(Outcome.Buffered);
+    r = sequence(r.state, m2!);
+    expect(r.outcome).toBe(Outcome.Buffered);
+    expect(r.state.rocket).toBeNull();
+    r = sequence(r.state, m1!);
+    expect(r.outcome).toBe(Outcome.Applied);
+    if (r.outcome === Outcome.Applied) expect(r.applied.map((m) => m.metadata.messageNumber)).toEqual([1, 2, 3]);
+    expect(r.state.rocket?.speed).toBe(505);
+  });
+
+  it("drops a duplicate that arrives after the gap closed, and one already buffered", () => {
+    const [m1, m2, m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "up", by: 1 }]);
+    let state = sequence(emptyChannelState(), m1!).state;
+    state = sequence(state, m3!).state;
+    expect(sequence(state, m3!).outcome).toBe(Outcome.Duplicate);
+    state = sequence(state, m2!).state;
+    expect(sequence(state, m2!).outcome).toBe(Outcome.Duplicate);
+    expect(sequence(state, m1!).outcome).toBe(Outcome.Duplicate);
+  });
+
+  it("never mutates the state it is given", () => {
+    const [m1, , m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "up", by: 1 }]);
+    const before = sequence(emptyChannelState(), m1!).state;
+    const snapshot = structuredClone(before);
+    sequence(before, m3!);
+    expect(before).toEqual(snapshot);
+  });
+});
+
+describe("apply", () => {
+  it("keeps an exploded rocket exploded, still recording later message numbers", () => {
+    const msgs = channelMessages([{ kind: "explode", reason: "FROZEN_O_RINGS" }, { kind: "up", by: 100 }, { kind: "mission", mission: "APOLLO" }]);
+    const rocket = inOrder(msgs);
+    expect(rocket).toMatchObject({ status: "exploded", explosionReason: "FROZEN_O_RINGS", speed: 500, mission: "ARTEMIS", lastMessageNumber: 4 });
+    expect(rocket.updatedAt).toBe(time(4));
+    expect(rocket.launchedAt).toBe(time(1));
+  });
+
+  it("never lets speed go below zero", () => {
+    expect(inOrder(channelMessages([{ kind: "down", by: 900 }])).speed).toBe(0);
+  });
+
+  it("refuses a message before the launch, since sequencing must prevent it", () => {
+    const [, m2] = channelMessages([{ kind: "up", by: 1 }]);
+    expect(() => apply(null, m2!)).toThrow(/before its launch/);
+  });
+});
