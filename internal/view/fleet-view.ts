@@ -1,0 +1,326 @@
+// The in-memory view of the whole fleet that every query reads.
+//
+// Every rocket sits in one ordered index per sort key, maintained on each
+// change (a removal and an insert, O(log n) plus a small splice, only for the
+// keys whose value changed), so the first page of any order is read without
+// sorting, and a page after a cursor starts with one binary search. Exact
+// filters are answered from per-value sets: a query either walks the order
+// skipping non-matches or, when matches are rare, sorts just the matches,
+// whichever visits fewer rockets.
+//
+// Pagination is keyset-based: a page ends at a (sort value, channel) point and
+// the next page starts strictly after it. A rocket whose sort value does not
+// change while a client pages is therefore returned exactly once, however many
+// other rockets are added, removed or reordered meanwhile; a rocket whose own
+// sort value moves across the boundary may be seen twice or not at all (it
+// changed: the client sees where it is now or where it was).
+
+import { SortedList } from "./sorted-list.js";
+import { sameRocketView, type RocketView } from "./rocket-view.js";
+import { SORT_KEYS, sortValueOf, type SortKey, type SortValue } from "./sort-keys.js";
+
+export interface ViewEntry {
+  readonly rocket: RocketView;
+  /** KV revision of the state this rocket was last changed by (an ETag). */
+  readonly revision: number;
+}
+
+export interface RocketFilter {
+  status?: string;
+  type?: string;
+  mission?: string;
+}
+
+/** A point in an order: the sort value and channel of the last rocket a page returned. */
+export interface Boundary {
+  value: SortValue;
+  channel: string;
+}
+
+export interface ListQuery {
+  sort: SortKey;
+  descending: boolean;
+  filter: RocketFilter;
+  /** At least 1. */
+  limit: number;
+  /** Start strictly after this point of the order. */
+  after?: Boundary;
+}
+
+export interface Page {
+  rockets: RocketView[];
+  /** Rockets matching the filter, on every page. */
+  total: number;
+  /** Where the next page starts; null when this page reached the end. */
+  next: Boundary | null;
+}
+
+export interface Summary {
+  total: number;
+  byStatus: Record<string, number>;
+  byType: Record<string, number>;
+  byMission: Record<string, number>;
+  /** Mean speed over all rockets; null when there are none. */
+  averageSpeed: number | null;
+}
+
+export interface RocketChange {
+  channel: string;
+  /** The rocket now, or null when it left the view. */
+  rocket: RocketView | null;
+  revision: number;
+}
+
+export type ChangeListener = (change: RocketChange) => void;
+
+interface Slot {
+  channel: string;
+  rocket: RocketView;
+  revision: number;
+  /** Sort values by position in SORT_KEYS. */
+  keys: SortValue[];
+  /** Sync pass that last saw this channel. */
+  seen: number;
+}
+
+type FilterField = keyof RocketFilter;
+const FILTER_FIELDS: readonly FilterField[] = ["status", "type", "mission"];
+
+const KEY_INDEX = new Map<SortKey, number>(SORT_KEYS.map((k, i) => [k, i]));
+
+function compareBy(i: number) {
+  return (a: Slot, b: Slot): number => {
+    const x = a.keys[i]!;
+    const y = b.keys[i]!;
+    if (x < y) return -1;
+    if (x > y) return 1;
+    return a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : 0;
+  };
+}
+
+function keysOf(rocket: RocketView): SortValue[] {
+  return SORT_KEYS.map((k) => sortValueOf(rocket, k));
+}
+
+/**
+ * Walking an order visits about limit * size / matches rockets; sorting the
+ * matches costs about matches * log2(matches). The walk is preferred unless it
+ * would visit this many times more rockets than the candidate set holds.
+ */
+const WALK_PREFERENCE = 4;
+
+export class FleetView {
+  private readonly slots = new Map<string, Slot>();
+  private readonly indexes = SORT_KEYS.map((_, i) => new SortedList<Slot>(compareBy(i)));
+  private readonly byValue: Record<FilterField, Map<string, Set<Slot>>> = {
+    status: new Map(),
+    type: new Map(),
+    mission: new Map(),
+  };
+  private speedSum = 0;
+  private pass = 0;
+  private loaded = false;
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly channelListeners = new Map<string, Set<ChangeListener>>();
+
+  get size(): number {
+    return this.slots.size;
+  }
+
+  /** True once a first sync pass over the whole bucket completed. */
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  get(channel: string): ViewEntry | undefined {
+    return this.slots.get(channel);
+  }
+
+  /** Sets a channel's rocket. Returns false (and notifies nobody) when nothing visible changed. */
+  put(channel: string, rocket: RocketView, revision: number): boolean {
+    const slot = this.slots.get(channel);
+    if (!slot) {
+      const created: Slot = { channel, rocket, revision, keys: keysOf(rocket), seen: this.pass };
+      this.slots.set(channel, created);
+      for (const index of this.indexes) index.insert(created);
+      this.addToValueSets(created);
+      this.speedSum += rocket.speed;
+      this.notify({ channel, rocket, revision });
+      return true;
+    }
+    slot.seen = this.pass;
+    if (sameRocketView(slot.rocket, rocket)) return false;
+    const keys = keysOf(rocket);
+    const moved = SORT_KEYS.map((_, i) => keys[i] !== slot.keys[i]);
+    moved.forEach((m, i) => m && this.indexes[i]!.remove(slot));
+    this.removeFromValueSets(slot);
+    this.speedSum += rocket.speed - slot.rocket.speed;
+    slot.rocket = rocket;
+    slot.revision = revision;
+    slot.keys = keys;
+    moved.forEach((m, i) => m && this.indexes[i]!.insert(slot));
+    this.addToValueSets(slot);
+    this.notify({ channel, rocket, revision });
+    return true;
+  }
+
+  /** Removes a channel's rocket; returns whether it was in the view. */
+  remove(channel: string, revision: number): boolean {
+    const slot = this.slots.get(channel);
+    if (!slot) return false;
+    this.slots.delete(channel);
+    for (const index of this.indexes) index.remove(slot);
+    this.removeFromValueSets(slot);
+    this.speedSum -= slot.rocket.speed;
+    this.notify({ channel, rocket: null, revision });
+    return true;
+  }
+
+  /**
+   * Starts a pass over the whole bucket (the first load, or a reload after the
+   * watch was restarted). Channels not put or retained before endSync are
+   * removed then: they left the bucket while nobody was watching.
+   */
+  beginSync(): void {
+    this.pass += 1;
+  }
+
+  /** Marks a channel as still present in this pass without changing it (e.g. its entry could not be read). */
+  retain(channel: string): void {
+    const slot = this.slots.get(channel);
+    if (slot) slot.seen = this.pass;
+  }
+
+  /** Ends the pass; returns how many rockets were gone. The view is ready from the first endSync on. */
+  endSync(): number {
+    const gone = [...this.slots.values()].filter((s) => s.seen < this.pass);
+    for (const slot of gone) this.remove(slot.channel, slot.revision);
+    this.loaded = true;
+    return gone.length;
+  }
+
+  list(query: ListQuery): Page {
+    const i = KEY_INDEX.get(query.sort)!;
+    const index = this.indexes[i]!;
+    const given = FILTER_FIELDS.filter((f) => query.filter[f] !== undefined);
+    const matches = (s: Slot) => given.every((f) => s.rocket[f] === query.filter[f]);
+
+    let candidates: Set<Slot> | undefined;
+    for (const f of given) {
+      const set = this.byValue[f].get(query.filter[f]!);
+      if (!set) return { rockets: [], total: 0, next: null };
+      if (!candidates || set.size < candidates.size) candidates = set;
+    }
+    let total = this.slots.size;
+    if (candidates) {
+      total = candidates.size;
+      if (given.length > 1) {
+        total = 0;
+        for (const s of candidates) if (matches(s)) total += 1;
+      }
+    }
+    if (total === 0) return { rockets: [], total: 0, next: null };
+
+    const take = query.limit + 1;
+    let found: Slot[];
+    const walkCost = (take * this.slots.size) / total;
+    if (!candidates || walkCost <= WALK_PREFERENCE * candidates.size) {
+      found = [];
+      const from = query.after ? index.seek(this.probe(i, query.after), !query.descending) : query.descending ? index.end() : index.start();
+      index.walk(from, !query.descending, (s) => {
+        if (candidates && !matches(s)) return true;
+        found.push(s);
+        return found.length < take;
+      });
+    } else {
+      found = this.sortedMatches(i, candidates, matches, query);
+    }
+    const more = found.length > query.limit;
+    if (more) found.length = query.limit;
+    const last = found[found.length - 1];
+    return {
+      rockets: found.map((s) => s.rocket),
+      total,
+      next: more && last ? { value: last.keys[i]!, channel: last.channel } : null,
+    };
+  }
+
+  summary(): Summary {
+    const counts = (f: FilterField) => {
+      const out: Record<string, number> = {};
+      for (const [value, set] of this.byValue[f]) out[value] = set.size;
+      return out;
+    };
+    return {
+      total: this.slots.size,
+      byStatus: counts("status"),
+      byType: counts("type"),
+      byMission: counts("mission"),
+      averageSpeed: this.slots.size === 0 ? null : this.speedSum / this.slots.size,
+    };
+  }
+
+  /** Calls `listener` after every visible change, synchronously; returns the unsubscribe function. */
+  subscribe(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Like subscribe, for one channel's changes only. */
+  subscribeChannel(channel: string, listener: ChangeListener): () => void {
+    let set = this.channelListeners.get(channel);
+    if (!set) this.channelListeners.set(channel, (set = new Set()));
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.channelListeners.delete(channel);
+    };
+  }
+
+  private notify(change: RocketChange): void {
+    for (const l of this.listeners) l(change);
+    const forChannel = this.channelListeners.get(change.channel);
+    if (forChannel) for (const l of forChannel) l(change);
+  }
+
+  /** A stand-in slot that compares as the point `at` in order i (the list only reads keys[i] and channel). */
+  private probe(i: number, at: Boundary): Slot {
+    const keys: SortValue[] = [];
+    keys[i] = at.value;
+    return { channel: at.channel, keys } as Slot;
+  }
+
+  private sortedMatches(i: number, candidates: Set<Slot>, matches: (s: Slot) => boolean, query: ListQuery): Slot[] {
+    const compare = compareBy(i);
+    const sign = query.descending ? -1 : 1;
+    const probe = query.after ? this.probe(i, query.after) : undefined;
+    const out: Slot[] = [];
+    for (const s of candidates) {
+      if (!matches(s)) continue;
+      if (probe && sign * compare(s, probe) <= 0) continue;
+      out.push(s);
+    }
+    out.sort((a, b) => sign * compare(a, b));
+    if (out.length > query.limit + 1) out.length = query.limit + 1;
+    return out;
+  }
+
+  private addToValueSets(slot: Slot): void {
+    for (const f of FILTER_FIELDS) {
+      const value = slot.rocket[f];
+      let set = this.byValue[f].get(value);
+      if (!set) this.byValue[f].set(value, (set = new Set()));
+      set.add(slot);
+    }
+  }
+
+  private removeFromValueSets(slot: Slot): void {
+    for (const f of FILTER_FIELDS) {
+      const value = slot.rocket[f];
+      const set = this.byValue[f].get(value);
+      if (!set) continue;
+      set.delete(slot);
+      if (set.size === 0) this.byValue[f].delete(value);
+    }
+  }
+}

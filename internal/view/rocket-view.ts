@@ -1,0 +1,66 @@
+// A rocket as the query API shows it: the sequencer's Rocket plus how many
+// messages wait behind a gap. Built from a stored ChannelState with its fields
+// checked, because the view sorts and serializes them and a malformed entry in
+// the bucket must be refused, not crash a request.
+
+import { RocketStatus, type Rocket } from "../domain/rocket.js";
+import type { ChannelState } from "../domain/sequencing.js";
+
+export interface RocketView extends Rocket {
+  /** Messages received for this rocket but waiting for an earlier one to arrive. */
+  pendingMessages: number;
+}
+
+export class InvalidRocketStateError extends Error {
+  override name = "InvalidRocketStateError";
+}
+
+const isText = (v: unknown): v is string => typeof v === "string";
+const isStatus = (v: unknown): v is RocketStatus => v === RocketStatus.Launched || v === RocketStatus.Exploded;
+
+/**
+ * The rocket a channel's state shows, or null while the channel has no
+ * applied launch. The result always has the same fields in the same order.
+ */
+export function rocketViewOf(channel: string, state: ChannelState): RocketView | null {
+  const r = state.rocket as Partial<Record<keyof Rocket, unknown>> | null;
+  if (r === null) return null;
+  const problems: string[] = [];
+  if (r.channel !== channel) problems.push(`rocket.channel is ${JSON.stringify(r.channel)}, not the entry's channel`);
+  if (!isText(r.type)) problems.push("rocket.type is not a string");
+  if (!isText(r.mission)) problems.push("rocket.mission is not a string");
+  if (typeof r.speed !== "number" || !Number.isFinite(r.speed)) problems.push("rocket.speed is not a finite number");
+  if (!isStatus(r.status)) problems.push("rocket.status is neither launched nor exploded");
+  if (r.explosionReason !== null && !isText(r.explosionReason)) problems.push("rocket.explosionReason is not a string or null");
+  if (!isText(r.launchedAt)) problems.push("rocket.launchedAt is not a string");
+  if (!isText(r.updatedAt)) problems.push("rocket.updatedAt is not a string");
+  if (!Number.isSafeInteger(r.lastMessageNumber)) problems.push("rocket.lastMessageNumber is not an integer");
+  if (problems.length > 0) throw new InvalidRocketStateError(problems.join("; "));
+  return {
+    channel,
+    type: r.type as string,
+    mission: r.mission as string,
+    speed: r.speed as number,
+    status: r.status as RocketStatus,
+    explosionReason: r.explosionReason as string | null,
+    launchedAt: r.launchedAt as string,
+    updatedAt: r.updatedAt as string,
+    lastMessageNumber: r.lastMessageNumber as number,
+    pendingMessages: state.pending.length,
+  };
+}
+
+export function sameRocketView(a: RocketView, b: RocketView): boolean {
+  return (
+    a.channel === b.channel &&
+    a.type === b.type &&
+    a.mission === b.mission &&
+    a.speed === b.speed &&
+    a.status === b.status &&
+    a.explosionReason === b.explosionReason &&
+    a.launchedAt === b.launchedAt &&
+    a.updatedAt === b.updatedAt &&
+    a.lastMessageNumber === b.lastMessageNumber &&
+    a.pendingMessages === b.pendingMessages
+  );
+}
