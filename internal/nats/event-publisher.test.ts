@@ -1,0 +1,139 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, RequestError, TimeoutError, NoRespondersError, type NatsConnection } from "@nats-io/transport-node";
+import { JetStreamApiError } from "@nats-io/jetstream";
+import { pino } from "pino";
+import type { RocketMessage } from "../domain/message.js";
+import { NatsServer } from "../testing/nats-server.js";
+import {
+  EventPublisher,
+  publishError,
+  PublishFailedError,
+  PublishTimeoutError,
+  PublishUnavailableError,
+} from "./event-publisher.js";
+import { provisionTopology, STREAM_NAME, type Provisioned } from "./topology.js";
+
+const log = pino({ level: "silent" });
+const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
+
+function launched(channel: string): RocketMessage {
+  return {
+    metadata: { channel, messageNumber: 1, messageTime: "2022-02-02T19:39:05.86337+01:00", messageType: "RocketLaunched" },
+    message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
+  };
+}
+
+function connectFast(server: NatsServer): Promise<NatsConnection> {
+  return connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true });
+}
+
+describe("EventPublisher (real nats-server)", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let provisioned: Provisioned;
+  let publisher: EventPublisher;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connectFast(server);
+    provisioned = await provisionTopology(nc, settings, log);
+    publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 2000 });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.dispose();
+  });
+
+  it("stores a message under its channel's subject with the channel:number message id", async () => {
+    const channel = randomUUID();
+    const ack = await publisher.publish(launched(channel));
+    expect(ack.duplicate).toBe(false);
+    const stored = await provisioned.jsm.streams.getMessage(STREAM_NAME, { seq: ack.seq });
+    expect(stored?.subject).toBe(provisioned.topology.subjectFor(channel));
+    expect(stored?.subject).toMatch(new RegExp(`^rockets\\.events\\.\\d+\\.${channel}$`));
+    expect(stored?.header.get("Nats-Msg-Id")).toBe(`${channel}:1`);
+    expect(stored?.json()).toEqual(launched(channel));
+  });
+
+  it("reports a resent message as a duplicate of the stored one", async () => {
+    const channel = randomUUID();
+    const first = await publisher.publish(launched(channel));
+    const again = await publisher.publish(launched(channel));
+    expect(again).toEqual({ seq: first.seq, duplicate: true });
+  });
+
+  it("answers the stream check while the stream exists", async () => {
+    expect(publisher.connected).toBe(true);
+    await expect(publisher.checkStream()).resolves.toBeUndefined();
+  });
+
+  it("fails at once with PublishUnavailableError while disconnected, and publishes again after reconnecting", async () => {
+    await server.stop();
+    await expect.poll(() => publisher.connected, { timeout: 5000 }).toBe(false);
+    const started = performance.now();
+    await expect(publisher.publish(launched(randomUUID()))).rejects.toBeInstanceOf(PublishUnavailableError);
+    await expect(publisher.checkStream()).rejects.toBeInstanceOf(PublishUnavailableError);
+    expect(performance.now() - started).toBeLessThan(100);
+
+    await server.launch();
+    await expect.poll(() => publisher.connected, { timeout: 10_000 }).toBe(true);
+    await expect(publisher.publish(launched(randomUUID()))).resolves.toMatchObject({ duplicate: false });
+  });
+});
+
+describe("EventPublisher when the stream is missing or silent", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let other: NatsConnection;
+  let provisioned: Provisioned;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connectFast(server);
+    other = await connectFast(server);
+    provisioned = await provisionTopology(nc, settings, log);
+    await provisioned.jsm.streams.delete(STREAM_NAME);
+  });
+  afterAll(async () => {
+    await other?.close();
+    await nc?.close();
+    await server?.dispose();
+  });
+
+  it("says the stream is unavailable when nothing stores its subjects", async () => {
+    const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 1000 });
+    const err = await publisher.publish(launched(randomUUID())).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PublishUnavailableError);
+    expect(err).not.toBeInstanceOf(PublishTimeoutError);
+    await expect(publisher.checkStream()).rejects.toBeInstanceOf(PublishFailedError);
+  });
+
+  it("times out when the subject is answered by nothing that acks", async () => {
+    // A plain subscriber takes the publish and never replies: the ack never comes.
+    const sub = other.subscribe("rockets.events.>");
+    await other.flush();
+    try {
+      const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 300 });
+      const started = performance.now();
+      await expect(publisher.publish(launched(randomUUID()))).rejects.toBeInstanceOf(PublishTimeoutError);
+      expect(performance.now() - started).toBeGreaterThanOrEqual(250);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+});
+
+describe("publishError", () => {
+  it("maps NATS failures to our error classes, keeping the original as the cause", () => {
+    const timeout = new TimeoutError();
+    expect(publishError(timeout)).toBeInstanceOf(PublishTimeoutError);
+    expect(publishError(timeout).cause).toBe(timeout);
+    expect(publishError(new RequestError("x", { cause: new NoRespondersError("s") }))).toBeInstanceOf(PublishUnavailableError);
+    expect(publishError(new RequestError("connection closed"))).toBeInstanceOf(PublishUnavailableError);
+    const apiError = publishError(new JetStreamApiError({ code: 503, err_code: 10077, description: "maximum messages exceeded" }));
+    expect(apiError).toBeInstanceOf(PublishFailedError);
+    expect((apiError as PublishFailedError).code).toBe(10077);
+    expect(publishError(new Error("boom"))).toBeInstanceOf(PublishFailedError);
+  });
+});
