@@ -1,0 +1,73 @@
+// Builds the ingest HTTP app; never listens (main.ts does, tests inject).
+
+import fastify, { type FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
+import type { MessagePublisher } from "../../internal/nats/event-publisher.js";
+import type { Logger } from "../../internal/observability/logger.js";
+import { registerBodyParser } from "./body-parser.js";
+import { MessageIntake } from "./message-intake.js";
+import { registerMessagesRoute } from "./messages-route.js";
+import type { IngestMetrics } from "./metrics.js";
+import { problem, ProblemError, ProblemType, sendProblem } from "./problems.js";
+
+export interface IngestLimits {
+  bodyLimitBytes: number;
+  batchBodyLimitBytes: number;
+  maxBatch: number;
+  retryAfterSeconds: number;
+}
+
+export interface IngestDeps {
+  publisher: MessagePublisher;
+  readiness: Readiness;
+  registry: Registry;
+  metrics: IngestMetrics;
+  log: Logger;
+  limits: IngestLimits;
+}
+
+export function buildApp(deps: IngestDeps): FastifyInstance {
+  const { log, limits } = deps;
+  // Fastify's own logger stays off: a child logger per request costs on the
+  // hot path, and the only lines worth writing (server errors) are logged below.
+  const app = fastify({
+    logger: false,
+    return503OnClosing: true,
+    bodyLimit: Math.max(limits.bodyLimitBytes, limits.batchBodyLimitBytes),
+  });
+
+  registerServiceRoutes(app, deps.registry, deps.readiness);
+  registerBodyParser(app, limits);
+  registerMessagesRoute(app, {
+    intake: new MessageIntake(deps.publisher, deps.metrics, log),
+    maxBatch: limits.maxBatch,
+    retryAfterSeconds: limits.retryAfterSeconds,
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem(404, ProblemType.notFound, "Not found", `no route for ${request.method} ${request.url}`)),
+  );
+
+  app.setErrorHandler((err, request, reply) => {
+    if (err instanceof ProblemError) return sendProblem(reply, err.problem);
+    const status = (err as { statusCode?: number }).statusCode;
+    if (status === 413) {
+      const limit = Math.max(limits.bodyLimitBytes, limits.batchBodyLimitBytes);
+      return sendProblem(
+        reply,
+        problem(413, ProblemType.bodyTooLarge, "Body too large", `the request body exceeds the limit of ${limit} bytes`, {
+          limitBytes: limit,
+        }),
+      );
+    }
+    // Whatever else Fastify rejects before our handler (a bad Content-Length, ...) is the client's doing.
+    if (status !== undefined && status >= 400 && status < 500) {
+      return sendProblem(reply, problem(status, ProblemType.badRequest, "Bad request", (err as Error).message));
+    }
+    log.error({ err, method: request.method, url: request.url }, "request failed");
+    return sendProblem(reply, problem(500, ProblemType.internal, "Internal error", "the request could not be handled"));
+  });
+
+  return app;
+}

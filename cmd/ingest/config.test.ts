@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../internal/config/env-reader.js";
+import { loadConfig } from "./config.js";
+
+describe("ingest loadConfig", () => {
+  it("defaults to port 8088, 64 KiB messages, batches of 1000 and a 5 s publish timeout", () => {
+    const config = loadConfig({});
+    expect(config.listen).toEqual({ host: "0.0.0.0", port: 8088 });
+    expect(config).toMatchObject({
+      bodyLimitBytes: 65_536,
+      batchBodyLimitBytes: 1_048_576,
+      maxBatch: 1000,
+      publishTimeoutMs: 5000,
+      retryAfterSeconds: 1,
+      logLevel: "info",
+    });
+    expect(config.nats.servers).toEqual(["nats://127.0.0.1:4222"]);
+    expect(config.nats.name).toBe("ingest");
+  });
+
+  it("reads its own settings next to the shared ones", () => {
+    const config = loadConfig({
+      NATS_URL: "nats://a:4222,nats://b:4222",
+      PORT: "9000",
+      BODY_LIMIT_BYTES: "2048",
+      MAX_BATCH: "10",
+      PUBLISH_TIMEOUT_MS: "800",
+      RETRY_AFTER_SECONDS: "5",
+    });
+    expect(config).toMatchObject({ bodyLimitBytes: 2048, maxBatch: 10, publishTimeoutMs: 800, retryAfterSeconds: 5 });
+    expect(config.listen.port).toBe(9000);
+    expect(config.nats.servers).toEqual(["nats://a:4222", "nats://b:4222"]);
+  });
+
+  it("lists every problem at once", () => {
+    let caught: unknown;
+    try {
+      loadConfig({ MAX_BATCH: "0", PUBLISH_TIMEOUT_MS: "soon", BODY_LIMIT_BYTES: "-1", PORT: "99999", NATS_TOKEN: "t", NATS_USER: "u", NATS_PASSWORD: "p" });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems.join("\n");
+    for (const name of ["MAX_BATCH", "PUBLISH_TIMEOUT_MS", "BODY_LIMIT_BYTES", "PORT", "choose one NATS authentication"]) {
+      expect(problems).toContain(name);
+    }
+  });
+});

@@ -1,0 +1,44 @@
+// The ingest service's configuration: the shared NATS, topology, listen and
+// log settings plus its own limits, read once at start with every problem
+// listed together.
+
+import { readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
+import { EnvReader, type Env } from "../../internal/config/env-reader.js";
+
+export const SERVICE_NAME = "ingest";
+export const DEFAULT_PORT = 8088;
+
+export interface IngestConfig {
+  nats: NatsSettings;
+  topology: TopologySettings;
+  listen: ListenSettings;
+  logLevel: LogLevel;
+  /** Largest body accepted for a single message (413 above it). */
+  bodyLimitBytes: number;
+  /** Largest body accepted for a batch (a JSON array); batches carry up to maxBatch messages. */
+  batchBodyLimitBytes: number;
+  /** Most messages in one batch. */
+  maxBatch: number;
+  /** How long a publish waits for the stream's ack before answering 503; well under a client's 10 s give-up. */
+  publishTimeoutMs: number;
+  /** The Retry-After a 503 carries. */
+  retryAfterSeconds: number;
+}
+
+export function loadConfig(env: Env): IngestConfig {
+  const r = new EnvReader(env);
+  const config: IngestConfig = {
+    nats: readNats(r, SERVICE_NAME),
+    topology: readTopology(r),
+    listen: readListen(r, DEFAULT_PORT),
+    logLevel: readLogLevel(r),
+    bodyLimitBytes: r.int("BODY_LIMIT_BYTES", 65_536, { min: 1024, max: 16 * 1024 * 1024 }),
+    batchBodyLimitBytes: r.int("BATCH_BODY_LIMIT_BYTES", 1_048_576, { min: 1024, max: 64 * 1024 * 1024 }),
+    maxBatch: r.int("MAX_BATCH", 1000, { min: 1, max: 100_000 }),
+    publishTimeoutMs: r.int("PUBLISH_TIMEOUT_MS", 5000, { min: 100, max: 60_000 }),
+    retryAfterSeconds: r.int("RETRY_AFTER_SECONDS", 1, { min: 1, max: 3600 }),
+  };
+  r.done();
+  return config;
+}

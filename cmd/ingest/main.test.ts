@@ -1,0 +1,106 @@
+// The ingest service as users run it: a child process configured through the
+// environment, stopped with real signals.
+
+import { randomUUID } from "node:crypto";
+import { connect as connectTcp, type Socket } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { STREAM_NAME } from "../../internal/nats/topology.js";
+import { freePort, NatsServer } from "../../internal/testing/nats-server.js";
+import { ServiceProcess } from "../../internal/testing/service-process.js";
+
+function launched(channel: string) {
+  return {
+    metadata: { channel, messageNumber: 1, messageTime: "2022-02-02T19:39:05.86337+01:00", messageType: "RocketLaunched" },
+    message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Resolves with the raw HTTP response once the server closes the connection. */
+function responseOf(socket: Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (data += chunk));
+    socket.on("error", reject);
+    socket.on("close", () => resolve(data));
+  });
+}
+
+describe("ingest process", () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = await NatsServer.start();
+  });
+  afterAll(() => nats?.dispose());
+
+  it("on SIGTERM finishes the request in flight, stores its message, and exits 0", async () => {
+    const ingest = await ServiceProcess.start("ingest", { natsUrl: nats.url });
+    const channel = randomUUID();
+    const body = JSON.stringify(launched(channel));
+    const half = Math.floor(body.length / 2);
+
+    // The request is in flight when the signal lands: headers and half the body sent.
+    const socket = connectTcp(ingest.port, "127.0.0.1");
+    const response = responseOf(socket);
+    socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    socket.write(body.slice(0, half));
+    await sleep(200);
+    const exited = ingest.stop("SIGTERM");
+    await sleep(300);
+    expect(ingest.running).toBe(true);
+    socket.write(body.slice(half));
+
+    expect(await response).toMatch(/^HTTP\/1\.1 202 /);
+    expect(await exited).toBe(0);
+    expect(ingest.logs()).toContain("stopped");
+
+    const nc = await connect({ servers: nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const stored = await jsm.streams.getMessage(STREAM_NAME, { last_by_subj: `rockets.events.*.${channel}` });
+      expect(stored?.header.get("Nats-Msg-Id")).toBe(`${channel}:1`);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it("answers 503 with Retry-After until NATS is reachable, then takes messages", async () => {
+    const natsPort = await freePort();
+    const late = `nats://127.0.0.1:${natsPort}`;
+    const ingestPort = await freePort();
+    const url = `http://127.0.0.1:${ingestPort}`;
+    const started = ServiceProcess.start("ingest", { natsUrl: late, port: ingestPort });
+    let server: NatsServer | undefined;
+    try {
+      await expect.poll(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status, { timeout: 20_000 }).toBe(200);
+      expect((await fetch(`${url}/readyz`)).status).toBe(503);
+      const early = await fetch(`${url}/messages`, { method: "POST", body: JSON.stringify(launched(randomUUID())) });
+      expect(early.status).toBe(503);
+      expect(early.headers.get("retry-after")).toBe("1");
+
+      server = await NatsServer.start({ port: natsPort });
+      const ingest = await started;
+      const res = await fetch(`${ingest.url}/messages`, { method: "POST", body: JSON.stringify(launched(randomUUID())) });
+      expect(res.status).toBe(202);
+      expect(await ingest.stop("SIGTERM")).toBe(0);
+    } finally {
+      await started.then((s) => s.stop("SIGKILL")).catch(() => undefined);
+      await server?.dispose();
+    }
+  });
+
+  it("refuses to start with a bad configuration, listing every problem", async () => {
+    const failure = await ServiceProcess.start("ingest", {
+      natsUrl: nats.url,
+      env: { MAX_BATCH: "0", PUBLISH_TIMEOUT_MS: "never" },
+    }).catch((err: unknown) => err);
+    expect(failure).toBeInstanceOf(Error);
+    expect(String(failure)).toMatch(/exited during start \(code 1\)/);
+    expect(String(failure)).toContain("MAX_BATCH");
+    expect(String(failure)).toContain("PUBLISH_TIMEOUT_MS");
+  });
+});

@@ -1,0 +1,90 @@
+// POST /messages: one message (a JSON object) or a batch (a JSON array).
+//
+// One message: 202 {"status":"accepted"|"duplicate","seq":N} once the stream
+// acked it; 400 problem+json listing every invalid field; 503 + Retry-After
+// when it could not be stored (never a 2xx for a message not stored).
+//
+// A batch: 1..MAX_BATCH items, every valid item published at once, one
+// result per item in order: {index, status, seq | errors | detail}.
+// - 202 when every valid item is stored (invalid items are listed with their
+//   errors and were not stored; fixing and resending them is up to the client);
+// - 400 when no item is valid;
+// - 503 + Retry-After when some valid item could not be stored; resending the
+//   whole batch is safe, stored items come back as duplicates.
+// Non-2xx batch answers are problem documents carrying the same per-item results.
+
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { ignoreContentType } from "./body-parser.js";
+import type { BatchOutcome, MessageIntake } from "./message-intake.js";
+import { PROBLEM_CONTENT_TYPE, problem, ProblemType, sendProblem } from "./problems.js";
+
+export interface MessagesRouteOptions {
+  intake: MessageIntake;
+  maxBatch: number;
+  retryAfterSeconds: number;
+}
+
+const Ack = Type.Object({
+  status: Type.Union([Type.Literal("accepted"), Type.Literal("duplicate")]),
+  seq: Type.Integer({ description: "the stream sequence the message is stored at" }),
+});
+
+export function registerMessagesRoute(app: FastifyInstance, options: MessagesRouteOptions): void {
+  const { intake, maxBatch } = options;
+  const retryAfter = String(options.retryAfterSeconds);
+
+  const sendBatch = (reply: FastifyReply, outcome: BatchOutcome): FastifyReply => {
+    const stored = outcome.accepted + outcome.duplicate;
+    if (outcome.unavailable > 0) {
+      const detail = `${outcome.unavailable} of ${outcome.results.length} messages could not be stored; resend them (resending stored ones is harmless)`;
+      return reply
+        .header("retry-after", retryAfter)
+        .code(503)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(JSON.stringify(problem(503, ProblemType.unavailable, "Messages not stored", detail, { ...outcome })));
+    }
+    if (stored === 0) {
+      const detail = `none of the ${outcome.results.length} messages is valid`;
+      return reply
+        .code(400)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(JSON.stringify(problem(400, ProblemType.invalidMessage, "Invalid messages", detail, { ...outcome })));
+    }
+    return reply.code(202).type("application/json").send(JSON.stringify(outcome));
+  };
+
+  app.post(
+    "/messages",
+    { onRequest: ignoreContentType, schema: { response: { 202: Ack } } },
+    async (request, reply) => {
+      const body = request.body;
+      if (body === undefined) {
+        return sendProblem(reply, problem(400, ProblemType.notJson, "Body is not JSON", "the request body is empty"));
+      }
+      if (Array.isArray(body)) {
+        if (body.length === 0 || body.length > maxBatch) {
+          const detail = `a batch holds 1 to ${maxBatch} messages, got ${body.length}`;
+          return sendProblem(reply, problem(400, ProblemType.invalidBatch, "Invalid batch", detail));
+        }
+        return sendBatch(reply, await intake.batch(body));
+      }
+      const outcome = await intake.one(body);
+      switch (outcome.status) {
+        case "accepted":
+        case "duplicate":
+          return reply.code(202).send({ status: outcome.status, seq: outcome.seq });
+        case "invalid":
+          return sendProblem(
+            reply,
+            problem(400, ProblemType.invalidMessage, "Invalid message", "the message does not match the schema", {
+              errors: outcome.errors,
+            }),
+          );
+        case "unavailable":
+          reply.header("retry-after", retryAfter);
+          return sendProblem(reply, problem(503, ProblemType.unavailable, "Message not stored", outcome.detail));
+      }
+    },
+  );
+}

@@ -1,0 +1,72 @@
+// The ingest service's own metrics (request counts and latency by route come
+// from registerServiceRoutes). Label values are fixed sets, never a channel id.
+
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { LATENCY_BUCKETS, METRIC_PREFIX } from "../../internal/observability/metrics.js";
+
+export const MessageResult = { accepted: "accepted", duplicate: "duplicate", invalid: "invalid" } as const;
+export type MessageResult = (typeof MessageResult)[keyof typeof MessageResult];
+
+export const FailureReason = { timeout: "timeout", unavailable: "unavailable", error: "error" } as const;
+export type FailureReason = (typeof FailureReason)[keyof typeof FailureReason];
+
+export class IngestMetrics {
+  private readonly messages: Counter<"result">;
+  private readonly failures: Counter<"reason">;
+  private readonly publishDuration: Histogram;
+  private readonly byResult: Record<MessageResult, Counter.Internal>;
+  private readonly byReason: Record<FailureReason, Counter.Internal>;
+
+  constructor(registry: Registry, natsConnected: () => boolean) {
+    this.messages = new Counter({
+      name: `${METRIC_PREFIX}ingest_messages_total`,
+      help: "Messages received, by result: accepted (stored), duplicate (already stored), invalid (rejected)",
+      labelNames: ["result"],
+      registers: [registry],
+    });
+    this.failures = new Counter({
+      name: `${METRIC_PREFIX}ingest_publish_failures_total`,
+      help: "Publishes that did not get the stream's ack, by reason",
+      labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.publishDuration = new Histogram({
+      name: `${METRIC_PREFIX}ingest_publish_duration_seconds`,
+      help: "Time from publishing a message to the stream's ack (or failure)",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}ingest_nats_connected`,
+      help: "1 while connected to NATS, else 0",
+      registers: [registry],
+      collect() {
+        this.set(natsConnected() ? 1 : 0);
+      },
+    });
+    this.byResult = {
+      accepted: this.messages.labels(MessageResult.accepted),
+      duplicate: this.messages.labels(MessageResult.duplicate),
+      invalid: this.messages.labels(MessageResult.invalid),
+    };
+    this.byReason = {
+      timeout: this.failures.labels(FailureReason.timeout),
+      unavailable: this.failures.labels(FailureReason.unavailable),
+      error: this.failures.labels(FailureReason.error),
+    };
+    // Every series exists from the start, so rate() and alerts see a 0 rather than nothing.
+    for (const child of [...Object.values(this.byResult), ...Object.values(this.byReason)]) child.inc(0);
+  }
+
+  message(result: MessageResult, count = 1): void {
+    this.byResult[result].inc(count);
+  }
+
+  publishFailed(reason: FailureReason): void {
+    this.byReason[reason].inc();
+  }
+
+  publishTook(seconds: number): void {
+    this.publishDuration.observe(seconds);
+  }
+}
