@@ -56,12 +56,25 @@ function aptInstall(packages, why) {
   }
 }
 
-/** Makes sure a nats-server binary is on PATH (or NATS_SERVER_BIN points at one). */
+/** Debian installs nats-server in /usr/sbin, which is not on an ordinary user's PATH. */
+const DEBIAN_NATS_SERVER = "/usr/sbin/nats-server";
+
+/** The nats-server to run: NATS_SERVER_BIN, else the one on PATH, else Debian's; undefined when none. */
+export function natsServerBin() {
+  if (process.env.NATS_SERVER_BIN && existsSync(process.env.NATS_SERVER_BIN)) return process.env.NATS_SERVER_BIN;
+  if (has("nats-server")) return "nats-server";
+  if (existsSync(DEBIAN_NATS_SERVER)) return DEBIAN_NATS_SERVER;
+  return undefined;
+}
+
+/** Makes sure a nats-server binary is on PATH (or NATS_SERVER_BIN points at one); returns how to run it. */
 export function ensureNatsServer() {
-  if (process.env.NATS_SERVER_BIN && existsSync(process.env.NATS_SERVER_BIN)) return;
-  if (has("nats-server")) return;
+  const found = natsServerBin();
+  if (found) return found;
   aptInstall(["nats-server"], "nats-server");
-  if (!has("nats-server")) fail("nats-server is still not on PATH (Debian installs it as /usr/sbin/nats-server; add /usr/sbin to PATH)");
+  const installed = natsServerBin();
+  if (!installed) fail("nats-server is still not found after installing it (looked on PATH and in /usr/sbin)");
+  return installed;
 }
 
 /** Prometheus's promtool and server, used by the deployment checks. */

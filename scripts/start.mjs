@@ -1,0 +1,163 @@
+// `npm start`: the whole system on one machine. Sets up what it needs (npm
+// dependencies, Debian's nats-server), then runs nats-server with JetStream
+// (data under ./data or $DATA_DIR) and the three services as supervised child
+// processes with prefixed, readable logs. A crashed process is restarted with
+// backoff. Ctrl-C or SIGTERM stops the services first (each drains its work),
+// then nats-server, and exits 0. The data survives: a second start finds the
+// same rockets.
+//
+// Environment: DATA_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222),
+// INGEST_PORT (8088), SEQUENCER_PORT (9090), API_PORT (8080); NATS_URL to use
+// an existing NATS server instead of starting one; everything else (LOG_LEVEL,
+// PARTITIONS, ...) is passed on to the services.
+
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join, resolve } from "node:path";
+import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
+import { Supervised } from "./start/supervisor.mjs";
+
+const env = process.env;
+const color = Boolean(process.stdout.isTTY) && !env.NO_COLOR;
+const say = (message) => process.stdout.write(`${"rockets".padEnd(9)}| ${message}\n`);
+
+function fail(message) {
+  process.stderr.write(`${"rockets".padEnd(9)}| ${message}\n`);
+  process.exit(1);
+}
+
+function port(name, fallback) {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535) fail(`${name} must be a port number (1-65535), got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const ports = {
+  nats: port("NATS_PORT", 4222),
+  natsMonitor: port("NATS_MONITOR_PORT", 8222),
+  ingest: port("INGEST_PORT", 8088),
+  sequencer: port("SEQUENCER_PORT", 9090),
+  api: port("API_PORT", 8080),
+};
+const externalNats = env.NATS_URL;
+const dataDir = resolve(env.DATA_DIR || join(ROOT, "data"));
+const serviceHost = env.HOST || "0.0.0.0";
+const probeHost = serviceHost === "0.0.0.0" || serviceHost === "::" ? "127.0.0.1" : serviceHost;
+
+/** Fails early, naming the variable to change, when a port is taken (often: a previous run still going). */
+async function checkPortFree(name, host, p, variable) {
+  const free = await new Promise((resolveFree) => {
+    const probe = createServer();
+    probe.once("error", () => resolveFree(false));
+    probe.listen(p, host, () => probe.close(() => resolveFree(true)));
+  });
+  if (!free) fail(`port ${p} (${name}) is already in use: stop what uses it, or set ${variable} to another port`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(url, timeoutMs, stillWanted) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && stillWanted()) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return true;
+    } catch {
+      // not up yet
+    }
+    await sleep(200);
+  }
+  return false;
+}
+
+ensureNodeModules();
+const natsBin = externalNats ? undefined : ensureNatsServer();
+
+if (!externalNats) {
+  await checkPortFree("nats-server", "127.0.0.1", ports.nats, "NATS_PORT");
+  await checkPortFree("nats-server monitoring", "127.0.0.1", ports.natsMonitor, "NATS_MONITOR_PORT");
+}
+await checkPortFree("ingest", serviceHost, ports.ingest, "INGEST_PORT");
+await checkPortFree("sequencer", serviceHost, ports.sequencer, "SEQUENCER_PORT");
+await checkPortFree("api", serviceHost, ports.api, "API_PORT");
+
+const natsUrl = externalNats ?? `nats://127.0.0.1:${ports.nats}`;
+let stopping = false;
+
+let nats;
+if (!externalNats) {
+  mkdirSync(dataDir, { recursive: true });
+  say(`starting nats-server with JetStream, data in ${dataDir}`);
+  nats = new Supervised("nats", {
+    cmd: natsBin,
+    args: ["-js", "-a", "127.0.0.1", "-p", String(ports.nats), "-m", String(ports.natsMonitor), "-sd", dataDir, "-n", "rockets-local"],
+    cwd: ROOT,
+    env,
+    out: process.stdout,
+    color,
+    stopTimeoutMs: 10_000,
+  });
+}
+
+const services = ["ingest", "sequencer", "api"].map(
+  (name) =>
+    new Supervised(name, {
+      cmd: process.execPath,
+      args: ["--import", "tsx", join("cmd", name, "main.ts")],
+      cwd: ROOT,
+      env: { ...env, NATS_URL: natsUrl, HOST: serviceHost, PORT: String(ports[name]) },
+      out: process.stdout,
+      color,
+      stopTimeoutMs: 20_000,
+    }),
+);
+
+async function shutdown(signal) {
+  if (stopping) {
+    say(`${signal} again: killing everything now`);
+    for (const s of [...services, nats]) s?.killNow();
+    process.exit(1);
+  }
+  stopping = true;
+  say(`${signal}: stopping the services, then nats-server (${signal} again to kill at once)`);
+  await Promise.all(services.map((s) => s.stop("SIGTERM")));
+  if (nats) await nats.stop("SIGTERM");
+  say("stopped");
+  process.exit(0);
+}
+
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(signal, () => void shutdown(signal));
+}
+// Children live in their own process groups; never leave them behind if this process dies unexpectedly.
+process.on("exit", () => {
+  for (const s of [...services, nats]) s?.killNow();
+});
+
+if (nats) {
+  nats.start();
+  const healthy = await waitFor(`http://127.0.0.1:${ports.natsMonitor}/healthz?js-enabled-only=true`, 30_000, () => !stopping);
+  if (!healthy && !stopping) {
+    await nats.stop();
+    fail("nats-server did not become healthy within 30 s; see its log above");
+  }
+}
+if (!stopping) {
+  for (const s of services) s.start();
+  const ready = await Promise.all(
+    services.map((s) => waitFor(`http://${probeHost}:${ports[s.name]}/readyz`, 60_000, () => !stopping)),
+  );
+  if (!stopping) {
+    const late = services.filter((_, i) => !ready[i]).map((s) => s.name);
+    if (late.length) say(`not ready after 60 s: ${late.join(", ")} (see their logs above); still supervising`);
+    say("Rockets is running:");
+    say(`  ingest     POST http://localhost:${ports.ingest}/messages`);
+    say(`  API        http://localhost:${ports.api}/rockets   (docs http://localhost:${ports.api}/docs)`);
+    say(`  sequencer  http://localhost:${ports.sequencer}/metrics`);
+    say(`  NATS       ${natsUrl}${nats ? `   (monitoring http://127.0.0.1:${ports.natsMonitor}, data ${dataDir})` : ""}`);
+    say(`Try: npm run launch -- http://localhost:${ports.ingest}/messages --verify http://localhost:${ports.api}`);
+    say("Ctrl-C stops everything.");
+  }
+}
