@@ -1,0 +1,127 @@
+// One durable pull consumer per partition of the events stream
+// (`sequencer-p<N>`, filter `rockets.events.<N>.*`), shared by whichever
+// sequencer instance holds the partition's lease.
+//
+// Guarantees:
+// - Created idempotently: every instance may call ensure() at any time; the
+//   first creates, the others find it (and bring ack_wait / max_ack_pending
+//   to the configured values).
+// - Explicit acks and unlimited redelivery: a message leaves the consumer only
+//   when acked (its effect is in KV) or terminated (it can never be valid). A
+//   message whose owner died is redelivered after ack_wait.
+// - max_ack_pending bounds how many messages are out at once, which bounds
+//   the owner's memory and is the back-pressure when KV writes fall behind.
+
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  ReplayPolicy,
+  type Consumer,
+  type ConsumerConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import { partitionFilter, STREAM_NAME } from "./topology.js";
+
+const CONSUMER_NOT_FOUND = 10014;
+
+export interface PartitionConsumerSettings {
+  /** How long a delivered message may stay unacknowledged before it is redelivered. */
+  ackWaitMs: number;
+  /** Most messages delivered and not yet acknowledged, per partition. */
+  maxAckPending: number;
+}
+
+/** A message delivered from the stream; settle it exactly once. */
+export interface StreamDelivery {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  ack(): void;
+  /** Hands the message back for redelivery, after `delayMs` when given. */
+  nak(delayMs?: number): void;
+  /** Never redeliver this message. (No reason: 2.9 ignores a "+TERM <reason>" ack.) */
+  term(): void;
+}
+
+export interface ConsumerPosition {
+  /** Messages in the partition not yet delivered to anyone: the consumer's lag. */
+  pending: number;
+  /** Messages delivered and not yet acknowledged. */
+  ackPending: number;
+}
+
+export function consumerName(partition: number): string {
+  return `sequencer-p${partition}`;
+}
+
+export class PartitionConsumer {
+  readonly name: string;
+  private consumer: Consumer | undefined;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    readonly partition: number,
+    private readonly settings: PartitionConsumerSettings,
+  ) {
+    this.name = consumerName(partition);
+  }
+
+  /** Creates the durable consumer when missing, else aligns its tunable settings. */
+  async ensure(): Promise<void> {
+    const ackWait = nanos(this.settings.ackWaitMs);
+    try {
+      const info = await this.jsm.consumers.info(STREAM_NAME, this.name);
+      if (info.config.ack_wait !== ackWait || info.config.max_ack_pending !== this.settings.maxAckPending) {
+        const updated = await this.jsm.consumers.update(STREAM_NAME, this.name, {
+          ack_wait: ackWait,
+          max_ack_pending: this.settings.maxAckPending,
+        });
+        this.consumer = this.js.consumers.getConsumerFromInfo(updated);
+      } else {
+        this.consumer = this.js.consumers.getConsumerFromInfo(info);
+      }
+      return;
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND)) throw err;
+    }
+    const config: Partial<ConsumerConfig> = {
+      durable_name: this.name,
+      description: `sequencer: partition ${this.partition}`,
+      filter_subject: partitionFilter(this.partition),
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: ackWait,
+      max_deliver: -1,
+      max_ack_pending: this.settings.maxAckPending,
+      deliver_policy: DeliverPolicy.All,
+      replay_policy: ReplayPolicy.Instant,
+    };
+    // An add with the same config is idempotent, so a race with another instance is harmless.
+    const info = await this.jsm.consumers.add(STREAM_NAME, config);
+    this.consumer = this.js.consumers.getConsumerFromInfo(info);
+  }
+
+  /**
+   * Pulls up to `maxMessages`, handing each to `onMessage` as it arrives;
+   * resolves when the batch is complete or after `expiresMs` (at least 1000).
+   * Always runs to the end: a message that arrives after a caller stopped
+   * listening would only come back after ack_wait.
+   */
+  async fetch(maxMessages: number, expiresMs: number, onMessage: (delivery: StreamDelivery) => void): Promise<void> {
+    if (!this.consumer) await this.ensure();
+    const messages = await this.consumer!.fetch({ max_messages: maxMessages, expires: expiresMs });
+    for await (const m of messages) onMessage(m);
+  }
+
+  async position(): Promise<ConsumerPosition> {
+    const info = await this.jsm.consumers.info(STREAM_NAME, this.name);
+    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+  }
+
+  /** Forgets the cached consumer so the next fetch checks it exists (after an error). */
+  reset(): void {
+    this.consumer = undefined;
+  }
+}

@@ -1,0 +1,199 @@
+// Pulls one owned partition's messages and hands them to the channel actors.
+//
+// Guarantees:
+// - At most `maxInFlight` messages of the partition are with the actors and
+//   not yet settled: each fetch asks only for the room left, so memory stays
+//   bounded and a slow KV simply slows the pulling (back-pressure).
+// - A message that is not JSON, fails validation, or sits on a subject that
+//   does not match its channel is terminated, logged and counted as
+//   rejected: it can never become valid and must not block the partition.
+// - Every fetch runs to its end (a message arriving after we stop listening
+//   would only come back after ack_wait). Releasing keeps handling what
+//   arrives and lets the actors finish; losing the partition naks whatever
+//   still arrives, with a delay that outlasts our open fetch, so the next
+//   owner gets it.
+
+import { Buffer } from "node:buffer";
+import { validateMessage, type Problem, type RocketMessage } from "../domain/message.js";
+import type { ConsumerPosition, StreamDelivery } from "../nats/partition-consumer.js";
+import { eventSubject } from "../nats/topology.js";
+import type { Logger } from "../observability/logger.js";
+import type { ActorRegistry } from "./actor-registry.js";
+import type { Delivery } from "./channel-actor.js";
+import { MessageOutcome, type SequencerMetrics } from "./metrics.js";
+
+/** The partition's durable consumer (PartitionConsumer). */
+export interface PartitionSource {
+  fetch(maxMessages: number, expiresMs: number, onMessage: (delivery: StreamDelivery) => void): Promise<void>;
+  position(): Promise<ConsumerPosition>;
+  reset(): void;
+}
+
+export interface WorkerSettings {
+  fetchBatch: number;
+  fetchExpiresMs: number;
+  /** Most of this partition's messages with the actors, unsettled. */
+  maxInFlight: number;
+  /** Pause after a failed fetch. */
+  retryDelayMs: number;
+}
+
+const WorkerState = { Running: "running", Releasing: "releasing", Lost: "lost" } as const;
+type WorkerState = (typeof WorkerState)[keyof typeof WorkerState];
+
+type Decoded = { ok: true; message: RocketMessage } | { ok: false; problems: Problem[] };
+
+export function decodeDelivery(partition: number, subject: string, data: Uint8Array): Decoded {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+  } catch {
+    return { ok: false, problems: [{ path: "", reason: "is not JSON" }] };
+  }
+  const v = validateMessage(parsed);
+  if (!v.ok) return v;
+  const expected = eventSubject(partition, v.value.metadata.channel);
+  if (subject !== expected) {
+    return { ok: false, problems: [{ path: "metadata.channel", reason: `belongs on ${expected}, found on ${subject}` }] };
+  }
+  return { ok: true, message: v.value };
+}
+
+function quietly(settle: () => void): void {
+  try {
+    settle();
+  } catch {
+    // The connection is closing; the server redelivers after ack_wait.
+  }
+}
+
+/**
+ * Settling never throws (on a closed connection the message is simply
+ * redelivered later) and counts once, however often it is called.
+ */
+class WorkerDelivery implements Delivery {
+  private settled = false;
+
+  constructor(
+    private readonly inner: StreamDelivery,
+    readonly message: RocketMessage,
+    private readonly worker: PartitionWorker,
+  ) {}
+
+  ack(): void {
+    if (this.settled) return;
+    this.settled = true;
+    quietly(() => this.inner.ack());
+    this.worker.settledOne();
+  }
+
+  nak(delayMs?: number): void {
+    if (this.settled) return;
+    this.settled = true;
+    quietly(() => this.inner.nak(delayMs));
+    this.worker.settledOne();
+  }
+}
+
+export class PartitionWorker {
+  private state: WorkerState = WorkerState.Running;
+  private inFlight = 0;
+  private wake: (() => void) | undefined;
+  private loopDone: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly partition: number,
+    private readonly source: PartitionSource,
+    private readonly registry: ActorRegistry,
+    private readonly settings: WorkerSettings,
+    private readonly metrics: SequencerMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.loopDone = this.loop();
+  }
+
+  /** Stops pulling, lets the actors finish what they hold, then resolves. */
+  async release(): Promise<void> {
+    if (this.state === WorkerState.Running) this.state = WorkerState.Releasing;
+    this.poke();
+    await this.loopDone;
+    await this.registry.drainPartition(this.partition);
+  }
+
+  /** Stops at once: the partition belongs to someone else now. */
+  lose(): void {
+    this.state = WorkerState.Lost;
+    this.poke();
+    this.registry.dropPartition(this.partition);
+  }
+
+  /** Resolves once the current fetch has ended. */
+  stopped(): Promise<void> {
+    return this.loopDone;
+  }
+
+  position(): Promise<ConsumerPosition> {
+    return this.source.position();
+  }
+
+  settledOne(): void {
+    this.inFlight -= 1;
+    this.poke();
+  }
+
+  private poke(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private sleep(ms: number | undefined): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(() => this.poke(), ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private async loop(): Promise<void> {
+    while (this.state === WorkerState.Running) {
+      const room = this.settings.maxInFlight - this.inFlight;
+      if (room <= 0) {
+        await this.sleep(undefined);
+        continue;
+      }
+      try {
+        await this.source.fetch(Math.min(this.settings.fetchBatch, room), this.settings.fetchExpiresMs, this.onMessage);
+      } catch (err) {
+        if (this.state !== WorkerState.Running) break;
+        this.log.warn({ err, partition: this.partition }, "fetching from the partition failed; retrying");
+        this.source.reset();
+        await this.sleep(this.settings.retryDelayMs);
+      }
+    }
+  }
+
+  private readonly onMessage = (delivery: StreamDelivery): void => {
+    if (this.state === WorkerState.Lost) {
+      quietly(() => delivery.nak(this.settings.fetchExpiresMs));
+      return;
+    }
+    const decoded = decodeDelivery(this.partition, delivery.subject, delivery.data);
+    if (!decoded.ok) {
+      // No reason text: a 2.9 server does not recognise "+TERM <reason>" and would leave the message pending.
+      quietly(() => delivery.term());
+      this.metrics.settled(MessageOutcome.Rejected);
+      this.log.warn(
+        { partition: this.partition, subject: delivery.subject, problems: decoded.problems },
+        "invalid message in the stream terminated",
+      );
+      return;
+    }
+    this.inFlight += 1;
+    this.registry.deliver(this.partition, new WorkerDelivery(delivery, decoded.message, this));
+  };
+}

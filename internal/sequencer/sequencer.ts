@@ -1,0 +1,158 @@
+// The sequencer runtime: ownership decides which partitions this instance
+// consumes; a worker per owned partition pulls messages; channel actors turn
+// them into committed state. Built from ports, so it holds no NATS types;
+// cmd/sequencer wires the NATS adapters in.
+
+import type { Registry } from "prom-client";
+import type { Logger } from "../observability/logger.js";
+import { ActorRegistry } from "./actor-registry.js";
+import type { ChannelStates } from "./channel-actor.js";
+import { Limiter } from "./limiter.js";
+import { SequencerMetrics } from "./metrics.js";
+import { Ownership, type LeaseStore } from "./ownership.js";
+import { PartitionWorker, type PartitionSource } from "./partition-worker.js";
+
+export interface SequencerSettings {
+  instanceId: string;
+  partitions: number;
+  leaseTtlMs: number;
+  heartbeatMs: number;
+  maxPendingPerChannel: number;
+  /** Encoded bytes a channel's buffered messages may take (keeps a state write under max payload). */
+  maxPendingBytes: number;
+  retryDelayMs: number;
+  maxActors: number;
+  actorIdleMs: number;
+  kvConcurrency: number;
+  fetchBatch: number;
+  fetchExpiresMs: number;
+  /** Most messages per partition with the actors and unsettled. */
+  maxInFlightPerPartition: number;
+  lagPollMs: number;
+}
+
+export interface SequencerPorts {
+  states: ChannelStates;
+  leases: LeaseStore;
+  /** The partition's consumer; created (idempotently) on first fetch. */
+  partition(partition: number): PartitionSource;
+}
+
+export class Sequencer {
+  private readonly registry: ActorRegistry;
+  private readonly ownership: Ownership;
+  private readonly workers = new Map<number, PartitionWorker>();
+  private readonly metrics: SequencerMetrics;
+  private lagTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ports: SequencerPorts,
+    private readonly settings: SequencerSettings,
+    metricsRegistry: Registry,
+    private readonly log: Logger,
+  ) {
+    this.metrics = new SequencerMetrics(metricsRegistry, settings.partitions, {
+      bufferedMessages: () => this.registry.bufferedMessages,
+      oldestGapAgeSeconds: () => this.registry.oldestGapAgeSeconds(),
+      partitionsOwned: () => this.ownership.owned,
+      actors: () => this.registry.size,
+    });
+    this.registry = new ActorRegistry(
+      ports.states,
+      new Limiter(settings.kvConcurrency),
+      {
+        maxPending: settings.maxPendingPerChannel,
+        maxPendingBytes: settings.maxPendingBytes,
+        retryDelayMs: settings.retryDelayMs,
+        maxActors: settings.maxActors,
+        actorIdleMs: settings.actorIdleMs,
+      },
+      this.metrics,
+      log,
+    );
+    this.ownership = new Ownership(
+      ports.leases,
+      {
+        instanceId: settings.instanceId,
+        partitions: settings.partitions,
+        leaseTtlMs: settings.leaseTtlMs,
+        heartbeatMs: settings.heartbeatMs,
+      },
+      {
+        acquired: (p) => this.startWorker(p),
+        release: (p) => this.releaseWorker(p),
+        lost: (p) => this.loseWorker(p),
+        event: (e) => this.metrics.partitionEvent(e),
+      },
+      log,
+    );
+  }
+
+  async start(): Promise<void> {
+    this.registry.start();
+    await this.ownership.start();
+    this.lagTimer = setInterval(() => this.pollLag(), this.settings.lagPollMs);
+    this.lagTimer.unref();
+  }
+
+  /** Undefined when healthy, else why not. */
+  health(): string | undefined {
+    return this.ownership.health();
+  }
+
+  ownedPartitions(): number[] {
+    return this.ownership.ownedPartitions();
+  }
+
+  /** Stops pulling, finishes in-flight writes, releases every lease and leaves. */
+  async stop(): Promise<void> {
+    clearInterval(this.lagTimer);
+    await this.ownership.stop();
+    this.registry.stop();
+  }
+
+  private startWorker(partition: number): void {
+    const worker = new PartitionWorker(
+      partition,
+      this.ports.partition(partition),
+      this.registry,
+      {
+        fetchBatch: this.settings.fetchBatch,
+        fetchExpiresMs: this.settings.fetchExpiresMs,
+        maxInFlight: this.settings.maxInFlightPerPartition,
+        retryDelayMs: this.settings.retryDelayMs,
+      },
+      this.metrics,
+      this.log,
+    );
+    this.workers.set(partition, worker);
+    worker.start();
+  }
+
+  private async releaseWorker(partition: number): Promise<void> {
+    const worker = this.workers.get(partition);
+    if (!worker) return;
+    await worker.release();
+    if (this.workers.get(partition) === worker) this.workers.delete(partition);
+    this.metrics.forgetPartition(partition);
+  }
+
+  private loseWorker(partition: number): void {
+    const worker = this.workers.get(partition);
+    if (!worker) return;
+    worker.lose();
+    this.workers.delete(partition);
+    this.metrics.forgetPartition(partition);
+  }
+
+  private pollLag(): void {
+    for (const [partition, worker] of this.workers) {
+      worker.position().then(
+        ({ pending }) => {
+          if (this.workers.get(partition) === worker) this.metrics.consumerLag(partition, pending);
+        },
+        (err: unknown) => this.log.debug({ err, partition }, "consumer lag unavailable"),
+      );
+    }
+  }
+}
