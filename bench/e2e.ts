@@ -1,0 +1,97 @@
+// bench:e2e: the operators' test program's default profile (100k messages,
+// 20 rockets, concurrency 3, a new connection per message) against a server
+// that accepts and discards, then against the whole system (its own
+// nats-server and the three services as processes), in the same run. Prints
+// both rates, their ratio, and the settle time: from the last POST's answer
+// until the API shows every rocket in its final state.
+// Goals: ratio >= 0.9; settled within 1 s.
+//
+// npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
+
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import { freePort, NatsServer } from "../internal/testing/nats-server.js";
+import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
+import { parseFlags } from "../scripts/launch/flags.js";
+import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
+import { summaryLine } from "../scripts/launch/progress.js";
+
+const RATIO_GOAL = 0.9;
+const SETTLE_GOAL_MS = 1000;
+
+function options() {
+  // Reuse the load program's flag parser; the URL is filled in per target.
+  const parsed = parseFlags(["http://placeholder/messages", ...process.argv.slice(2)]);
+  if (!parsed.ok) {
+    for (const p of parsed.problems) console.error(`error: ${p}`);
+    process.exit(2);
+  }
+  return parsed.options;
+}
+
+async function discardServer(): Promise<{ url: string; stop: () => void }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ["--import", "tsx", join("bench", "discard-server.ts"), String(port)], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on("data", (c: Buffer) => c.toString().includes("listening") && resolve());
+    child.once("exit", (code) => reject(new Error(`discard server exited (${code})`)));
+  });
+  return { url: `http://127.0.0.1:${port}/messages`, stop: () => child.kill("SIGTERM") };
+}
+
+const rate = (r: LaunchResult) => (r.posts * 1000) / r.sendMs;
+
+async function main(): Promise<void> {
+  const base = options();
+  console.log(
+    `profile: ${base.maxMessages} messages, ${base.rockets} rockets, concurrency ${base.concurrency}, ` +
+      `${base.keepAlive ? "keep-alive" : "a new connection per message"}, seed ${base.seed}`,
+  );
+
+  const discard = await discardServer();
+  let baseline: LaunchResult;
+  try {
+    baseline = await runLaunch({ ...base, url: discard.url, verifyUrl: undefined }, { progress: true });
+  } finally {
+    discard.stop();
+  }
+  console.log(`discard server: ${summaryLine(baseline)}`);
+
+  const nats = await NatsServer.start();
+  const services: ServiceProcess[] = [];
+  try {
+    const env = { LOG_LEVEL: "warn" };
+    services.push(
+      ...(await Promise.all(
+        (["ingest", "sequencer", "api"] as const).map((name) => ServiceProcess.start(name, { natsUrl: nats.url, env })),
+      )),
+    );
+    const [ingest, , api] = services;
+    const system = await runLaunch(
+      { ...base, url: `${ingest!.url}/messages`, verifyUrl: api!.url, verifyTimeoutMs: Math.max(base.verifyTimeoutMs, 120_000) },
+      { progress: true },
+    );
+    console.log(`whole system:   ${summaryLine(system)}`);
+    for (const m of system.mismatches.slice(0, 5)) console.log(`  off: ${m.channel}: ${m.problems.join("; ")}`);
+
+    const ratio = rate(system) / rate(baseline);
+    const settleMs = system.verify?.settleMs ?? NaN;
+    console.log("");
+    console.log(`discard server  ${rate(baseline).toFixed(0).padStart(7)} messages/s`);
+    console.log(`whole system    ${rate(system).toFixed(0).padStart(7)} messages/s`);
+    console.log(`ratio           ${ratio.toFixed(3).padStart(7)}   (goal >= ${RATIO_GOAL}: ${ratio >= RATIO_GOAL ? "met" : "NOT met"})`);
+    console.log(
+      `settle time     ${settleMs.toFixed(0).padStart(7)} ms  (goal <= ${SETTLE_GOAL_MS} ms: ` +
+        `${system.verify?.ok && settleMs <= SETTLE_GOAL_MS ? "met" : "NOT met"}${system.verify?.ok ? "" : ", state NOT exact"})`,
+    );
+    if (!system.verify?.ok) process.exitCode = 1;
+  } finally {
+    await Promise.all(services.map((s) => s.stop("SIGTERM", 10_000)));
+    await nats.dispose();
+  }
+}
+
+await main();

@@ -1,0 +1,90 @@
+// Faults in the middle of a load, each ending in the exact final state of
+// every rocket: nothing lost, nothing applied twice. The load program keeps
+// retrying (every 500 ms) whatever the system answers meanwhile, as the
+// operators' test program does.
+
+import { afterEach, describe, expect, it } from "vitest";
+import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
+import { verifyFleet } from "../scripts/launch/verifier.js";
+import { RocketsSystem, sleep, whenSent } from "./rockets-system.js";
+
+const MESSAGES = 4000;
+
+function load(system: RocketsSystem, seed: number): LaunchInput {
+  return {
+    url: system.messagesUrl,
+    maxMessages: MESSAGES,
+    rockets: 200,
+    seed,
+    duplicateRate: 0.05,
+    reorderWindow: 100,
+    concurrency: 6,
+    verifyUrl: system.apiUrl,
+    verifyTimeoutMs: 90_000,
+  };
+}
+
+/** Starts a launch and returns it with a promise of its live progress. */
+function launch(input: LaunchInput) {
+  let started!: (p: { sent: () => number }) => void;
+  const progress = new Promise<{ sent: () => number }>((resolve) => (started = resolve));
+  const result = runLaunch(input, { onStart: started });
+  return { result, progress };
+}
+
+describe("faults during a load", () => {
+  let system: RocketsSystem | undefined;
+  afterEach(async () => {
+    await system?.dispose();
+    system = undefined;
+  });
+
+  it("recovers the exact state when the sequencer is killed with SIGKILL mid-run and restarted", async () => {
+    system = await RocketsSystem.start();
+    const run = launch(load(system, 2001));
+    await whenSent(run.progress, MESSAGES / 3);
+    const sequencer = system.sequencers[0]!;
+    expect(await sequencer.stop("SIGKILL")).toBeNull();
+    await sleep(500);
+    await sequencer.launch();
+    const result = await run.result;
+    system.expectExact(result);
+  }, 180_000);
+
+  it("carries on through a nats-server stop and restart on the same port and store, ingest answering 503 meanwhile", async () => {
+    system = await RocketsSystem.start();
+    const run = launch(load(system, 2002));
+    await whenSent(run.progress, MESSAGES / 3);
+    await system.nats.stop("SIGTERM");
+
+    // While NATS is away nothing can be stored, so nothing may be acknowledged.
+    const probe = await fetch(system.messagesUrl, {
+      method: "POST",
+      body: JSON.stringify({
+        metadata: { channel: "probe-while-nats-down", messageNumber: 1, messageTime: "2025-04-02T09:21:50Z", messageType: "RocketLaunched" },
+        message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
+      }),
+    });
+    expect(probe.status).toBe(503);
+    expect(probe.headers.get("retry-after")).toMatch(/^\d+$/);
+    await sleep(1500);
+
+    await system.nats.launch();
+    const result = await run.result;
+    system.expectExact(result);
+    expect(result.failures.get("503") ?? 0).toBeGreaterThan(0);
+  }, 180_000);
+
+  it("keeps the exact state with two sequencers and two API instances when one sequencer is killed with SIGKILL", async () => {
+    system = await RocketsSystem.start({ sequencers: 2, apis: 2 });
+    const run = launch(load(system, 2003));
+    await whenSent(run.progress, MESSAGES / 3);
+    expect(await system.sequencers[0]!.stop("SIGKILL")).toBeNull();
+    const result = await run.result;
+    system.expectExact(result);
+
+    // The second API instance shows the same fleet.
+    const second = await verifyFleet({ apiUrl: system.apis[1]!.url, expected: result.expected, timeoutMs: 30_000 });
+    expect(second.mismatches.slice(0, 5)).toEqual([]);
+  }, 180_000);
+});
