@@ -121,7 +121,6 @@ export class FleetView {
   private pass = 0;
   private loaded = false;
   private readonly listeners = new Set<ChangeListener>();
-  private readonly channelListeners = new Map<string, Set<ChangeListener>>();
 
   get size(): number {
     return this.slots.size;
@@ -260,27 +259,17 @@ export class FleetView {
     };
   }
 
-  /** Calls `listener` after every visible change, synchronously; returns the unsubscribe function. */
+  /**
+   * Calls `listener` after every visible change, synchronously and in KV
+   * order; returns the unsubscribe function. Listeners must not throw.
+   */
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  /** Like subscribe, for one channel's changes only. */
-  subscribeChannel(channel: string, listener: ChangeListener): () => void {
-    let set = this.channelListeners.get(channel);
-    if (!set) this.channelListeners.set(channel, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.channelListeners.delete(channel);
-    };
-  }
-
   private notify(change: RocketChange): void {
     for (const l of this.listeners) l(change);
-    const forChannel = this.channelListeners.get(change.channel);
-    if (forChannel) for (const l of forChannel) l(change);
   }
 
   /** A stand-in slot that compares as the point `at` in order i (the list only reads keys[i] and channel). */

@@ -1,0 +1,278 @@
+import { afterEach, describe, expect, it } from "vitest";
+import type { FastifyInstance } from "fastify";
+import { FleetView } from "../../internal/view/fleet-view.js";
+import type { RocketView } from "../../internal/view/rocket-view.js";
+import { loadedView, rocketFixture as rocket, testApp } from "./test-fixtures.js";
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+
+async function appOver(view: FleetView) {
+  const t = await testApp(view);
+  apps.push(t.app);
+  return t;
+}
+
+const FLEET: RocketView[] = [
+  rocket("c3", { type: "Atlas-H", mission: "APOLLO", speed: 900, launchedAt: "2022-02-02T10:00:00Z", updatedAt: "2022-02-02T12:00:00Z" }),
+  rocket("a1", { speed: 700, launchedAt: "2022-02-02T09:00:00Z", updatedAt: "2022-02-02T13:00:00+02:00" }),
+  rocket("b2", {
+    type: "Titan-IV",
+    mission: "GEMINI",
+    speed: 700,
+    status: "exploded",
+    explosionReason: "FROZEN_O_RINGS",
+    launchedAt: "2022-02-02T11:00:00+03:00",
+    updatedAt: "2022-02-02T11:30:00Z",
+  }),
+  rocket("d4", { type: "Atlas-H", speed: 100, pendingMessages: 3, launchedAt: "2022-02-02T08:00:00Z", updatedAt: "2022-02-02T10:00:00Z" }),
+];
+
+async function listChannels(app: FastifyInstance, query: string): Promise<string[]> {
+  const res = await app.inject(`/rockets?${query}`);
+  expect(res.statusCode, res.body).toBe(200);
+  return (res.json() as { rockets: RocketView[] }).rockets.map((r) => r.channel);
+}
+
+async function problemAt(app: FastifyInstance, url: string) {
+  const res = await app.inject(url);
+  expect(res.statusCode, res.body).toBe(400);
+  expect(res.headers["content-type"]).toContain("application/problem+json");
+  return res.json() as { status: number; errors: { path: string; reason: string }[] };
+}
+
+describe("GET /rockets/:channel", () => {
+  it("answers the rocket with every contract field and an ETag", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const res = await app.inject("/rockets/b2");
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toEqual({
+      channel: "b2",
+      type: "Titan-IV",
+      mission: "GEMINI",
+      speed: 700,
+      status: "exploded",
+      explosionReason: "FROZEN_O_RINGS",
+      launchedAt: "2022-02-02T11:00:00+03:00",
+      updatedAt: "2022-02-02T11:30:00Z",
+      lastMessageNumber: 1,
+      pendingMessages: 0,
+    });
+    expect(res.headers["etag"]).toBe('"3"');
+  });
+
+  it("answers 304 to a matching If-None-Match, and the new state once the rocket changed", async () => {
+    const view = loadedView(FLEET);
+    const { app } = await appOver(view);
+    const first = await app.inject("/rockets/a1");
+    const etag = first.headers["etag"] as string;
+    const unchanged = await app.inject({ url: "/rockets/a1", headers: { "if-none-match": `W/"x", ${etag}` } });
+    expect(unchanged.statusCode).toBe(304);
+    expect(unchanged.body).toBe("");
+    expect(unchanged.headers["etag"]).toBe(etag);
+    view.put("a1", rocket("a1", { speed: 800 }), 42);
+    const changed = await app.inject({ url: "/rockets/a1", headers: { "if-none-match": etag } });
+    expect(changed.statusCode).toBe(200);
+    expect(changed.headers["etag"]).toBe('"42"');
+    expect(changed.json()).toMatchObject({ speed: 800 });
+  });
+
+  it("answers 404 as a problem document for a channel that never launched", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const res = await app.inject("/rockets/zz");
+    expect(res.statusCode).toBe(404);
+    expect(res.headers["content-type"]).toContain("application/problem+json");
+    expect(res.json()).toMatchObject({ status: 404, title: "Rocket not found" });
+  });
+
+  it("answers 400 naming the channel for an id that cannot be a channel", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    for (const bad of ["a.b", "a%20b", "a*", "a%3E", "x".repeat(129)]) {
+      const problem = await problemAt(app, `/rockets/${bad}`);
+      expect(problem.errors[0]?.path).toBe("channel");
+    }
+  });
+
+  it("serializes through the response schema, so nothing beyond the contract leaks", async () => {
+    const view = new FleetView();
+    view.beginSync();
+    view.put("e5", { ...rocket("e5"), secret: "internal" } as RocketView, 1);
+    view.endSync();
+    const { app } = await appOver(view);
+    const body = (await app.inject("/rockets/e5")).json() as Record<string, unknown>;
+    expect(body).not.toHaveProperty("secret");
+    const listed = (await app.inject("/rockets")).json() as { rockets: Record<string, unknown>[] };
+    expect(listed.rockets[0]).not.toHaveProperty("secret");
+  });
+
+  it("keeps /rockets/summary and /rockets/stream out of reach of /rockets/:channel", async () => {
+    const { app } = await appOver(loadedView([...FLEET, rocket("summary")]));
+    const summary = await app.inject("/rockets/summary");
+    expect(summary.json()).toHaveProperty("byStatus");
+    // Matched as themselves, so no channel parameter is extracted.
+    expect(app.findRoute({ method: "GET", url: "/rockets/stream" })?.params).toEqual({});
+    expect(app.findRoute({ method: "GET", url: "/rockets/summary" })?.params).toEqual({});
+    expect(app.findRoute({ method: "GET", url: "/rockets/a1" })?.params).toEqual({ channel: "a1" });
+  });
+});
+
+describe("GET /rockets", () => {
+  it("lists rockets by channel by default with the total and no cursor on the last page", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const res = await app.inject("/rockets");
+    expect(res.json()).toMatchObject({ total: 4, nextCursor: null });
+    expect(await listChannels(app, "")).toEqual(["a1", "b2", "c3", "d4"]);
+  });
+
+  it("sorts by every key, ascending and descending, ties broken by channel", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const cases: [string, string[]][] = [
+      ["sort=channel", ["a1", "b2", "c3", "d4"]],
+      ["sort=type", ["c3", "d4", "a1", "b2"]],
+      ["sort=mission", ["c3", "a1", "d4", "b2"]],
+      ["sort=speed", ["d4", "a1", "b2", "c3"]],
+      ["sort=status", ["b2", "a1", "c3", "d4"]],
+      // b2 launched 08:00Z (11:00+03:00), like d4: by instant, not by text, then by channel.
+      ["sort=launchedAt", ["b2", "d4", "a1", "c3"]],
+      // a1 updated 11:00Z (13:00+02:00).
+      ["sort=updatedAt", ["d4", "a1", "b2", "c3"]],
+      ["sort=speed&order=desc", ["c3", "b2", "a1", "d4"]],
+      ["sort=-speed", ["c3", "b2", "a1", "d4"]],
+      ["sort=-speed&order=desc", ["c3", "b2", "a1", "d4"]],
+      ["sortBy=speed", ["d4", "a1", "b2", "c3"]],
+      ["sort_by=-launchedAt", ["c3", "a1", "d4", "b2"]],
+      ["sort=speed&sortBy=speed", ["d4", "a1", "b2", "c3"]],
+      ["order=desc", ["d4", "c3", "b2", "a1"]],
+    ];
+    for (const [query, expected] of cases) expect(await listChannels(app, query), query).toEqual(expected);
+  });
+
+  it("filters exactly by status, type and mission, with the total of matches", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    expect(await listChannels(app, "status=exploded")).toEqual(["b2"]);
+    expect(await listChannels(app, "type=Atlas-H")).toEqual(["c3", "d4"]);
+    expect(await listChannels(app, "type=atlas-h")).toEqual([]);
+    expect(await listChannels(app, "mission=ARTEMIS&sort=-speed")).toEqual(["a1", "d4"]);
+    expect(await listChannels(app, "type=Atlas-H&mission=APOLLO&status=launched")).toEqual(["c3"]);
+    expect((await app.inject("/rockets?type=Atlas-H&limit=1")).json()).toMatchObject({ total: 2 });
+  });
+
+  it("pages with a cursor that continues the same query to the end", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const seen: string[] = [];
+    let url = "/rockets?sort=-speed&limit=1";
+    for (let i = 0; i < 10; i += 1) {
+      const page = (await app.inject(url)).json() as { rockets: RocketView[]; total: number; nextCursor: string | null };
+      expect(page.total).toBe(4);
+      seen.push(...page.rockets.map((r) => r.channel));
+      if (page.nextCursor === null) break;
+      url = `/rockets?sort=-speed&limit=1&cursor=${page.nextCursor}`;
+    }
+    expect(seen).toEqual(["c3", "b2", "a1", "d4"]);
+  });
+
+  it("answers 400 naming every invalid parameter", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const cases: [string, string[]][] = [
+      ["sort=bogus", ["sort"]],
+      ["sortBy=-", ["sortBy"]],
+      ["order=up", ["order"]],
+      ["limit=0", ["limit"]],
+      ["limit=1001", ["limit"]],
+      ["limit=ten", ["limit"]],
+      ["limit=1&limit=2", ["limit"]],
+      ["status=flying", ["status"]],
+      ["type=", ["type"]],
+      ["sorty=speed", ["sorty"]],
+      ["cursor=%%%", ["cursor"]],
+      ["cursor=abc", ["cursor"]],
+      ["sort=speed&sortBy=type", ["sortBy"]],
+      ["sort=-speed&order=asc", ["order"]],
+      ["limit=0&order=up&status=flying", ["limit", "order", "status"]],
+    ];
+    for (const [query, paths] of cases) {
+      const problem = await problemAt(app, `/rockets?${query}`);
+      expect(problem.errors.map((e) => e.path).sort(), query).toEqual(paths);
+    }
+  });
+
+  it("refuses a cursor made for another sort or filter", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const { nextCursor } = (await app.inject("/rockets?sort=speed&limit=1")).json() as { nextCursor: string };
+    expect((await problemAt(app, `/rockets?sort=type&limit=1&cursor=${nextCursor}`)).errors[0]?.path).toBe("cursor");
+    expect((await problemAt(app, `/rockets?sort=speed&status=launched&cursor=${nextCursor}`)).errors[0]?.path).toBe("cursor");
+  });
+});
+
+describe("GET /rockets/summary", () => {
+  it("counts by status, type and mission and averages speed", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    expect((await app.inject("/rockets/summary")).json()).toEqual({
+      total: 4,
+      byStatus: { launched: 3, exploded: 1 },
+      byType: { "Atlas-H": 2, "Falcon-9": 1, "Titan-IV": 1 },
+      byMission: { APOLLO: 1, ARTEMIS: 2, GEMINI: 1 },
+      averageSpeed: 600,
+    });
+  });
+});
+
+describe("readiness and service routes", () => {
+  it("is not ready and answers 503 on data routes until the view's first sync pass is done", async () => {
+    const view = new FleetView();
+    view.beginSync();
+    view.put("a1", rocket("a1"), 1);
+    const { app } = await appOver(view);
+    expect((await app.inject("/readyz")).statusCode).toBe(503);
+    const early = await app.inject("/rockets/a1");
+    expect(early.statusCode).toBe(503);
+    expect(early.headers["retry-after"]).toBe("1");
+    expect((await app.inject("/rockets")).statusCode).toBe(503);
+    view.endSync();
+    expect((await app.inject("/readyz")).statusCode).toBe(200);
+    expect((await app.inject("/rockets/a1")).statusCode).toBe(200);
+    expect((await app.inject("/healthz")).statusCode).toBe(200);
+  });
+
+  it("exposes the view metrics and counts requests by route template", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    await app.inject("/rockets/a1");
+    await app.inject("/rockets/nope");
+    const text = (await app.inject("/metrics")).body;
+    expect(text).toMatch(/rockets_api_rockets_in_view\{service="api"\} 4/);
+    expect(text).toMatch(/rockets_api_view_ready\{service="api"\} 1/);
+    expect(text).toMatch(/rockets_api_sse_clients\{service="api"\} 0/);
+    expect(text).toContain("rockets_api_view_update_lag_seconds_bucket");
+    expect(text).toMatch(/rockets_http_requests_total\{method="GET",route="\/rockets\/:channel",status="200",service="api"\} 1/);
+    expect(text).toMatch(/rockets_http_requests_total\{method="GET",route="\/rockets\/:channel",status="404",service="api"\} 1/);
+  });
+
+  it("publishes an OpenAPI document generated from the route schemas, with interactive docs", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const doc = (await app.inject("/openapi.json")).json() as {
+      openapi: string;
+      paths: Record<string, Record<string, { parameters?: { name: string }[]; responses: Record<string, unknown> }>>;
+      components: { schemas: Record<string, { properties: Record<string, unknown> }> };
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    for (const path of ["/rockets", "/rockets/{channel}", "/rockets/summary", "/rockets/stream", "/rockets/{channel}/stream"]) {
+      expect(doc.paths, path).toHaveProperty([path, "get"]);
+    }
+    const listParams = doc.paths["/rockets"]!["get"]!.parameters!.map((p) => p.name).sort();
+    expect(listParams).toEqual(["cursor", "limit", "mission", "order", "sort", "sortBy", "sort_by", "status", "type"].sort());
+    expect(Object.keys(doc.components.schemas["Rocket"]!.properties)).toContain("pendingMessages");
+    const docs = await app.inject("/docs");
+    expect([200, 302]).toContain(docs.statusCode);
+    const page = await app.inject(docs.statusCode === 302 ? (docs.headers["location"] as string) : "/docs");
+    expect(page.body).toContain("swagger");
+  });
+
+  it("answers unknown routes with a 404 problem document", async () => {
+    const { app } = await appOver(loadedView(FLEET));
+    const res = await app.inject("/nope");
+    expect(res.statusCode).toBe(404);
+    expect(res.headers["content-type"]).toContain("application/problem+json");
+  });
+});

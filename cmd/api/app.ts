@@ -1,0 +1,113 @@
+// Builds the query API's fastify app over a fleet view. It never listens
+// (main.ts does) and never talks to NATS: everything it answers comes from
+// the view, which the KV watch keeps current.
+
+import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { Registry } from "prom-client";
+import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
+import type { Logger } from "../../internal/observability/logger.js";
+import type { FleetView } from "../../internal/view/fleet-view.js";
+import type { SseSettings } from "./config.js";
+import type { ApiMetrics } from "./metrics.js";
+import { invalidParameters, ProblemType, sendProblem, type ParameterProblem } from "./problems.js";
+import { registerRocketRoutes } from "./routes/rockets.js";
+import { registerStreamRoutes } from "./routes/streams.js";
+import { SHARED_SCHEMAS } from "./schemas.js";
+import { SseHub } from "./sse.js";
+
+export interface AppDeps {
+  view: FleetView;
+  registry: Registry;
+  metrics: ApiMetrics;
+  log: Logger;
+  sse: SseSettings;
+  /** Undefined when ready; else why not (the view is loading, the process is stopping). */
+  ready: Readiness;
+}
+
+/** Channel ids are at most 128 characters; percent-encoding can triple that. */
+const MAX_PARAM_LENGTH = 1024;
+
+type AjvError = { instancePath: string; message?: string; params: Record<string, unknown> };
+
+/** Names the parameter each schema violation is about, e.g. `limit` or an unknown `sorty`. */
+export function parameterProblems(errors: AjvError[]): ParameterProblem[] {
+  const out: ParameterProblem[] = [];
+  for (const e of errors) {
+    const unknown = e.params["additionalProperty"];
+    if (typeof unknown === "string") {
+      out.push({ path: unknown, reason: "is not a parameter of this endpoint" });
+      continue;
+    }
+    const path = e.instancePath.replace(/^\//, "").replaceAll("/", ".") || "(request)";
+    const allowed = e.params["allowedValues"];
+    const reason = Array.isArray(allowed) ? `must be one of ${allowed.join(", ")}` : (e.message ?? "is invalid");
+    if (!out.some((p) => p.path === path)) out.push({ path, reason });
+  }
+  return out;
+}
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    // Requests are counted and timed by route in /metrics; fastify's per-request
+    // child logger and log lines would cost more than the answers. Failures are logged below.
+    logger: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    ajv: {
+      // Report every bad parameter at once, and refuse unknown ones rather than silently drop them.
+      customOptions: { allErrors: true, removeAdditional: false, coerceTypes: "array", useDefaults: true },
+    },
+  });
+
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "Rockets query API",
+        description: "The fleet's current state, read from a live view of the sequencer's KV bucket.",
+        version: "1",
+      },
+      tags: [
+        { name: "rockets", description: "Rocket state" },
+        { name: "streams", description: "Server-Sent Events" },
+      ],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  app.setErrorHandler((err: FastifyError, request, reply) => {
+    if (err.validation) {
+      return sendProblem(reply, invalidParameters(parameterProblems(err.validation as AjvError[])));
+    }
+    const status = err.statusCode ?? 500;
+    if (status >= 400 && status < 500) {
+      return sendProblem(reply, { type: ProblemType.badRequest, title: "Bad request", status, detail: err.message });
+    }
+    deps.log.error({ err, route: request.routeOptions.url }, "request failed");
+    return sendProblem(reply, { type: ProblemType.internal, title: "Internal error", status: 500, detail: "the request failed; see the server log" });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, {
+      type: ProblemType.notFound,
+      title: "Not found",
+      status: 404,
+      detail: `no route for ${request.method} ${request.url.split("?")[0]}`,
+    }),
+  );
+
+  registerServiceRoutes(app, deps.registry, deps.ready);
+  registerRocketRoutes(app, deps.view);
+  const hub = new SseHub(deps.view, deps.sse, deps.metrics);
+  registerStreamRoutes(app, hub, deps.metrics);
+  // Event streams never end by themselves: close them first, so closing the server can finish in-flight requests.
+  app.addHook("preClose", (done) => {
+    hub.close();
+    done();
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
+  return app;
+}

@@ -1,0 +1,48 @@
+// The query API's configuration: the shared NATS, topology, listen and log
+// settings plus its Server-Sent Events limits, read once at start with every
+// problem listed together.
+
+import { readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
+import { EnvReader, type Env } from "../../internal/config/env-reader.js";
+
+export const SERVICE_NAME = "api";
+export const DEFAULT_PORT = 8080;
+
+export interface SseSettings {
+  /** Interval between heartbeat comments on an otherwise quiet stream (keeps proxies from closing it). */
+  heartbeatMs: number;
+  /** Most streams open at once; more are refused with 503. */
+  maxClients: number;
+  /**
+   * Most bytes of events one stream may hold back for a client that reads
+   * slower than rockets change (latest event per rocket only); past it the
+   * client is disconnected. Bounds memory at about maxClients * this.
+   */
+  maxQueuedBytes: number;
+}
+
+export interface ApiConfig {
+  nats: NatsSettings;
+  topology: TopologySettings;
+  listen: ListenSettings;
+  logLevel: LogLevel;
+  sse: SseSettings;
+}
+
+export function loadConfig(env: Env): ApiConfig {
+  const r = new EnvReader(env);
+  const config: ApiConfig = {
+    nats: readNats(r, SERVICE_NAME),
+    topology: readTopology(r),
+    listen: readListen(r, DEFAULT_PORT),
+    logLevel: readLogLevel(r),
+    sse: {
+      heartbeatMs: r.int("SSE_HEARTBEAT_SECONDS", 15, { min: 1, max: 300 }) * 1000,
+      maxClients: r.int("SSE_MAX_CLIENTS", 256, { min: 1, max: 100_000 }),
+      maxQueuedBytes: r.int("SSE_MAX_QUEUED_BYTES", 1_048_576, { min: 4096, max: 256 * 1_048_576 }),
+    },
+  };
+  r.done();
+  return config;
+}

@@ -1,0 +1,242 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { EventEmitter } from "node:events";
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { connect } from "node:net";
+import type { FastifyInstance } from "fastify";
+import { SseStream } from "./sse.js";
+import { loadedView, rocketFixture as rocket, testApp } from "./test-fixtures.js";
+import type { FleetView } from "../../internal/view/fleet-view.js";
+
+/** A response whose socket takes `capacity` characters, then reports backpressure until drained. */
+class FakeResponse extends EventEmitter {
+  readonly written: string[] = [];
+  buffered = 0;
+  destroyed = false;
+  ended = false;
+  constructor(public capacity: number) {
+    super();
+  }
+  writeHead(): this {
+    return this;
+  }
+  write(chunk: string): boolean {
+    this.written.push(chunk);
+    this.buffered += chunk.length;
+    return this.buffered < this.capacity;
+  }
+  drain(): void {
+    this.buffered = 0;
+    this.emit("drain");
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+  end(): void {
+    this.ended = true;
+  }
+}
+
+const event = (channel: string, speed: number) => `event: rocket\ndata: {"channel":"${channel}","speed":${speed}}\n\n`;
+
+describe("SseStream backpressure", () => {
+  it("writes straight through while the socket keeps up", () => {
+    const res = new FakeResponse(10_000);
+    const stream = new SseStream(res as unknown as ServerResponse, 1000, () => {});
+    stream.open();
+    stream.send("a", event("a", 1));
+    stream.send("a", event("a", 2));
+    expect(res.written.slice(1)).toEqual([event("a", 1), event("a", 2)]);
+  });
+
+  it("holds only the latest event per rocket while the client lags, and sends them on drain", () => {
+    const res = new FakeResponse(1);
+    const stream = new SseStream(res as unknown as ServerResponse, 10_000, () => {});
+    stream.open(); // the retry line fills the socket
+    for (let speed = 0; speed < 100; speed += 1) {
+      stream.send("a", event("a", speed));
+      stream.send("b", event("b", speed));
+    }
+    expect(res.written).toHaveLength(1);
+    expect(stream.queuedBytes).toBe(event("a", 99).length + event("b", 99).length);
+    res.capacity = 1_000_000;
+    res.drain();
+    expect(res.written.slice(1)).toEqual([event("a", 99), event("b", 99)]);
+    expect(stream.queuedBytes).toBe(0);
+  });
+
+  it("disconnects a client that falls further behind than the bound, holding no more than the bound", () => {
+    const res = new FakeResponse(1);
+    let dropped = 0;
+    const stream = new SseStream(res as unknown as ServerResponse, 1000, () => (dropped += 1));
+    stream.open();
+    let maxQueued = 0;
+    for (let i = 0; i < 1000 && !stream.isClosed; i += 1) {
+      stream.send(`rocket-${i}`, event(`rocket-${i}`, i));
+      maxQueued = Math.max(maxQueued, stream.queuedBytes);
+    }
+    expect(dropped).toBe(1);
+    expect(res.destroyed).toBe(true);
+    expect(maxQueued).toBeLessThanOrEqual(1000 + event("rocket-999", 999).length);
+    expect(stream.queuedBytes).toBe(0);
+    stream.send("x", event("x", 1));
+    expect(stream.queuedBytes).toBe(0);
+  });
+
+  it("skips heartbeats while the client lags", () => {
+    const res = new FakeResponse(1);
+    const stream = new SseStream(res as unknown as ServerResponse, 1000, () => {});
+    stream.open();
+    stream.heartbeat();
+    expect(res.written).toHaveLength(1);
+  });
+});
+
+interface EventReader {
+  events: { event: string; data: string; id?: string }[];
+  comments: string[];
+  response: IncomingMessage;
+  waitFor(n: number, timeoutMs?: number): Promise<void>;
+  close(): void;
+}
+
+/** Opens an event stream and parses what arrives. */
+function openStream(base: string, path: string): Promise<EventReader> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${base}${path}`, { headers: { accept: "text/event-stream" } }, (response) => {
+      let buffer = "";
+      const reader: EventReader = {
+        events: [],
+        comments: [],
+        response,
+        async waitFor(n, timeoutMs = 5000) {
+          const deadline = Date.now() + timeoutMs;
+          while (reader.events.length < n) {
+            if (Date.now() > deadline) throw new Error(`only ${reader.events.length} events: ${JSON.stringify(reader.events)}`);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        },
+        close: () => req.destroy(),
+      };
+      response.setEncoding("utf8");
+      response.on("data", (chunk: string) => {
+        buffer += chunk;
+        let end: number;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields: Record<string, string> = {};
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) reader.comments.push(line);
+            else {
+              const at = line.indexOf(": ");
+              fields[line.slice(0, at)] = line.slice(at + 2);
+            }
+          }
+          if (fields["event"] !== undefined) reader.events.push({ event: fields["event"], data: fields["data"] ?? "", id: fields["id"] });
+        }
+      });
+      resolve(reader);
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("event stream routes", () => {
+  const apps: FastifyInstance[] = [];
+  const readers: EventReader[] = [];
+  afterEach(async () => {
+    readers.splice(0).forEach((r) => r.close());
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+  });
+
+  async function serve(view: FleetView, sse: Parameters<typeof testApp>[1] = {}) {
+    const t = await testApp(view, sse);
+    apps.push(t.app);
+    const address = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    return { ...t, base: address };
+  }
+
+  async function stream(base: string, path: string): Promise<EventReader> {
+    const reader = await openStream(base, path);
+    readers.push(reader);
+    return reader;
+  }
+
+  it("sends one event per rocket change on the fleet stream, and removals", async () => {
+    const view = loadedView([rocket("a")]);
+    const { base, registry } = await serve(view);
+    const reader = await stream(base, "/rockets/stream");
+    expect(reader.response.statusCode).toBe(200);
+    expect(reader.response.headers["content-type"]).toContain("text/event-stream");
+    view.put("a", rocket("a", { speed: 600 }), 2);
+    view.put("b", rocket("b"), 3);
+    view.remove("a", 4);
+    await reader.waitFor(3);
+    expect(reader.events.map((e) => [e.event, e.id, JSON.parse(e.data)])).toEqual([
+      ["rocket", "2", rocket("a", { speed: 600 })],
+      ["rocket", "3", rocket("b")],
+      ["removed", "4", { channel: "a" }],
+    ]);
+    expect(await registry.getSingleMetricAsString("rockets_api_sse_clients")).toMatch(/ 1$/m);
+  });
+
+  it("starts a rocket's stream with its current state and sends only that rocket's changes", async () => {
+    const view = loadedView([rocket("a"), rocket("b")]);
+    const { base } = await serve(view);
+    const reader = await stream(base, "/rockets/a/stream");
+    await reader.waitFor(1);
+    view.put("b", rocket("b", { speed: 1 }), 5);
+    view.put("a", rocket("a", { speed: 2 }), 6);
+    await reader.waitFor(2);
+    expect(reader.events.map((e) => (JSON.parse(e.data) as { speed: number }).speed)).toEqual([500, 2]);
+    const bad = await openStream(base, "/rockets/a.b/stream");
+    expect(bad.response.statusCode).toBe(400);
+  });
+
+  it("sends heartbeat comments on a quiet stream", async () => {
+    const { base } = await serve(loadedView([]), { heartbeatMs: 30 });
+    const reader = await stream(base, "/rockets/stream");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(reader.comments.filter((c) => c === ": heartbeat").length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("refuses streams past the client limit with 503", async () => {
+    const { base, registry } = await serve(loadedView([]), { maxClients: 1 });
+    await stream(base, "/rockets/stream");
+    const refused = await stream(base, "/rockets/stream");
+    expect(refused.response.statusCode).toBe(503);
+    expect(await registry.getSingleMetricAsString("rockets_api_sse_dropped_total")).toContain('reason="limit"');
+  });
+
+  it("disconnects a client that stops reading instead of buffering for it without bound", async () => {
+    const view = loadedView([]);
+    const { base, registry } = await serve(view, { maxQueuedBytes: 64 * 1024 });
+    const url = new URL(base);
+    // A raw socket that sends the request and then never reads.
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise<void>((r) => socket.once("connect", () => r()));
+    socket.write("GET /rockets/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+    socket.pause();
+    const closed = new Promise<void>((r) => socket.once("close", () => r()));
+    socket.on("error", () => {});
+    await new Promise((r) => setTimeout(r, 100));
+    // 100,000 distinct rockets, each event ~330 bytes: ~33 MB the client never reads.
+    for (let i = 0; i < 100_000; i += 1) {
+      view.put(`rocket-${i}`, rocket(`rocket-${i}`, { speed: i }), i + 10);
+      if (i % 5000 === 0) await new Promise((r) => setImmediate(r));
+    }
+    socket.resume();
+    await closed;
+    // Without the bound, the server would have buffered all ~33 MB and kept the connection.
+    expect(await registry.getSingleMetricAsString("rockets_api_sse_dropped_total")).toMatch(/reason="slow".* 1$/m);
+  }, 30_000);
+
+  it("ends open streams when the app closes", async () => {
+    const { app, base } = await serve(loadedView([]));
+    const reader = await stream(base, "/rockets/stream");
+    const ended = new Promise<void>((r) => reader.response.once("close", () => r()));
+    await app.close();
+    await ended;
+  });
+});

@@ -1,0 +1,59 @@
+// Builders shared by the API's tests and benchmark: rockets, a loaded view
+// and an app over it with a fresh registry.
+
+import { pino } from "pino";
+import { createRegistry } from "../../internal/observability/metrics.js";
+import { FleetView } from "../../internal/view/fleet-view.js";
+import type { RocketView } from "../../internal/view/rocket-view.js";
+import { buildApp } from "./app.js";
+import type { SseSettings } from "./config.js";
+import { createApiMetrics, type ApiMetrics } from "./metrics.js";
+import type { FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+
+export function rocketFixture(channel: string, fields: Partial<RocketView> = {}): RocketView {
+  return {
+    channel,
+    type: "Falcon-9",
+    mission: "ARTEMIS",
+    speed: 500,
+    status: "launched",
+    explosionReason: null,
+    launchedAt: "2022-02-02T19:39:05.86337+01:00",
+    updatedAt: "2022-02-02T19:39:05.86337+01:00",
+    lastMessageNumber: 1,
+    pendingMessages: 0,
+    ...fields,
+  };
+}
+
+export function loadedView(rockets: RocketView[]): FleetView {
+  const view = new FleetView();
+  view.beginSync();
+  rockets.forEach((r, i) => view.put(r.channel, r, i + 1));
+  view.endSync();
+  return view;
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  registry: Registry;
+  metrics: ApiMetrics;
+}
+
+export const TEST_SSE: SseSettings = { heartbeatMs: 15_000, maxClients: 10, maxQueuedBytes: 1_048_576 };
+
+export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}): Promise<TestApp> {
+  const registry = createRegistry("api");
+  const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
+  const app = await buildApp({
+    view,
+    registry,
+    metrics,
+    log: pino({ level: "silent" }),
+    sse: { ...TEST_SSE, ...sse },
+    ready: () => (view.ready ? undefined : "view loading"),
+  });
+  await app.ready();
+  return { app, registry, metrics };
+}
