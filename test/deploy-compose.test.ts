@@ -1,0 +1,114 @@
+// docker-compose.yml: every service is complete (an image or a build, ports,
+// a healthcheck), NATS keeps JetStream on a volume behind the exporter, and
+// Prometheus and Grafana are wired to what compose actually runs.
+
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { containerPort, readCompose } from "./deploy/compose.js";
+import { readYaml, ROOT } from "./deploy/manifests.js";
+import { SERVICES } from "./deploy/service-contracts.js";
+
+interface PrometheusConfig {
+  rule_files: string[];
+  scrape_configs: Array<{
+    job_name: string;
+    static_configs?: Array<{ targets: string[] }>;
+    dns_sd_configs?: Array<{ names: string[]; type: string; port: number }>;
+  }>;
+}
+
+const compose = readCompose();
+
+describe("docker-compose.yml", () => {
+  it("runs NATS, its exporter, the three services, Prometheus and Grafana", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["api", "grafana", "ingest", "nats", "nats-exporter", "prometheus", "sequencer"]);
+  });
+
+  it("gives every service an image or a build, published ports and a healthcheck", () => {
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.image ?? service.build, `${name}: image or build`).toBeTruthy();
+      expect(service.ports?.length, `${name}: ports`).toBeGreaterThan(0);
+      for (const p of service.ports ?? []) expect(containerPort(p), `${name}: port ${p}`).toBeGreaterThan(0);
+      expect(service.healthcheck?.test?.[0], `${name}: healthcheck`).toMatch(/^CMD(-SHELL)?$/);
+      expect(service.healthcheck?.test.length, `${name}: healthcheck command`).toBeGreaterThan(1);
+      expect(service.healthcheck?.interval, `${name}: healthcheck interval`).toMatch(/^\d+s$/);
+    }
+  });
+
+  it("builds the services' image from this repository's Dockerfile and waits for a healthy NATS", () => {
+    for (const name of SERVICES) {
+      const service = compose.services[name]!;
+      expect(service.build).toBe(".");
+      expect(existsSync(join(ROOT, "Dockerfile"))).toBe(true);
+      expect(service.depends_on?.["nats"]?.condition).toBe("service_healthy");
+    }
+  });
+
+  it("runs two sequencers at least, on container-only ports so that replicas do not clash", () => {
+    const sequencer = compose.services["sequencer"]!;
+    expect(sequencer.deploy?.replicas).toBeGreaterThanOrEqual(2);
+    for (const p of sequencer.ports ?? []) expect(p).toMatch(/^\d+$/);
+  });
+
+  it("keeps JetStream on a named volume and exposes NATS monitoring to the exporter", () => {
+    const nats = compose.services["nats"]!;
+    expect(nats.image).toMatch(/^nats:2\.(1\d)\.\d+-alpine$/);
+    expect(nats.command).toContain("--jetstream");
+    const storeDir = nats.command![nats.command!.indexOf("--store_dir") + 1];
+    const volume = nats.volumes?.find((v) => v.endsWith(`:${storeDir}`));
+    expect(volume, "store_dir on a volume").toBeDefined();
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume!.split(":")[0]);
+    const monitorPort = nats.command![nats.command!.indexOf("--http_port") + 1];
+    expect(nats.ports).toContain(`${monitorPort}:${monitorPort}`);
+
+    const exporter = compose.services["nats-exporter"]!;
+    expect(exporter.image).toMatch(/^natsio\/prometheus-nats-exporter:\d+\.\d+\.\d+$/);
+    expect(exporter.command).toContain("-jsz=all");
+    expect(exporter.command?.at(-1)).toBe(`http://nats:${monitorPort}`);
+  });
+
+  it("points Prometheus at every service compose runs, with the rules mounted beside its config", () => {
+    const prometheus = compose.services["prometheus"]!;
+    expect(prometheus.volumes).toContain("./deploy/prometheus:/etc/prometheus:ro");
+    expect(prometheus.command).toContain("--config.file=/etc/prometheus/prometheus.yml");
+    const config = readYaml<PrometheusConfig>(join(ROOT, "deploy", "prometheus", "prometheus.yml"));
+    expect(config.rule_files).toEqual(["rules/*.rules.yml"]);
+
+    const published = (service: string) => (compose.services[service]!.ports ?? []).map(containerPort);
+    const jobs = Object.fromEntries(config.scrape_configs.map((j) => [j.job_name, j]));
+    expect(Object.keys(jobs).sort()).toEqual(["api", "ingest", "nats", "prometheus", "sequencer"]);
+    for (const [job, service] of [["ingest", "ingest"], ["api", "api"], ["nats", "nats-exporter"]] as const) {
+      const [target] = jobs[job]!.static_configs![0]!.targets;
+      const [host, port] = target!.split(":");
+      expect(host, job).toBe(service);
+      expect(published(service), job).toContain(Number(port));
+    }
+    // Every sequencer replica is its own target, found through compose's DNS.
+    const sd = jobs["sequencer"]!.dns_sd_configs![0]!;
+    expect(sd).toMatchObject({ names: ["sequencer"], type: "A" });
+    expect(published("sequencer")).toContain(sd.port);
+  });
+
+  it("provisions Grafana with the Prometheus datasource and the dashboard directory it mounts", () => {
+    const grafana = compose.services["grafana"]!;
+    expect(grafana.volumes).toContain("./deploy/grafana/provisioning:/etc/grafana/provisioning:ro");
+    const dashboardsMount = grafana.volumes!.find((v) => v.startsWith("./deploy/grafana/dashboards:"))!;
+    const mountedAt = dashboardsMount.split(":")[1];
+
+    const provider = readYaml<{ providers: Array<{ type: string; options: { path: string } }> }>(
+      join(ROOT, "deploy", "grafana", "provisioning", "dashboards", "rockets.yaml"),
+    );
+    expect(provider.providers.map((p) => p.options.path)).toEqual([mountedAt]);
+    expect(grafana.environment?.["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]).toBe(`${mountedAt}/rockets.json`);
+
+    const datasources = readYaml<{ datasources: Array<{ type: string; url: string; isDefault?: boolean }> }>(
+      join(ROOT, "deploy", "grafana", "provisioning", "datasources", "prometheus.yaml"),
+    );
+    const [datasource] = datasources.datasources;
+    expect(datasource?.type).toBe("prometheus");
+    const url = new URL(datasource!.url);
+    expect(url.hostname).toBe("prometheus");
+    expect(compose.services["prometheus"]!.ports!.map(containerPort)).toContain(Number(url.port));
+  });
+});

@@ -1,0 +1,432 @@
+// The Kubernetes base (deploy/k8s): every object is valid for its kind, the
+// kustomization builds, references between objects resolve, pods are locked
+// down and probed, and the NATS configuration really forms a JetStream
+// cluster that demands the Secrets' credentials.
+
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
+import { assertNatsServerInstalled, freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
+import {
+  K8S_DIR,
+  loadKustomization,
+  schemaProblem,
+  unknownFieldProblems,
+  type K8sObject,
+  type Manifest,
+} from "./deploy/manifests.js";
+
+interface Probe {
+  httpGet?: { path?: string; port?: string | number };
+}
+interface ContainerPort {
+  name?: string;
+  containerPort: number;
+}
+interface Container {
+  name: string;
+  image?: string;
+  args?: string[];
+  ports?: ContainerPort[];
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }>;
+  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
+  readinessProbe?: Probe;
+  livenessProbe?: Probe;
+  startupProbe?: Probe;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
+  securityContext?: {
+    runAsNonRoot?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
+  volumeMounts?: Array<{ name: string; mountPath: string }>;
+}
+interface PodSpec {
+  containers: Container[];
+  initContainers?: Container[];
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
+  volumes?: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string }; emptyDir?: object }>;
+}
+interface Workload extends K8sObject {
+  spec: {
+    replicas?: number;
+    serviceName?: string;
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
+    volumeClaimTemplates?: Array<{ metadata: { name: string }; spec: { resources: { requests: { storage: string } } } }>;
+  };
+}
+interface ServiceObject extends K8sObject {
+  spec: { clusterIP?: string; publishNotReadyAddresses?: boolean; selector: Record<string, string>; ports: Array<{ name?: string; port: number; targetPort?: string | number }> };
+}
+
+const manifests = loadKustomization();
+const objects = manifests.map((m) => m.object);
+const ofKind = <T extends K8sObject>(kind: string): T[] => objects.filter((o) => o.kind === kind) as T[];
+const named = <T extends K8sObject>(kind: string, name: string): T => {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind}/${name} in deploy/k8s`);
+  return found as T;
+};
+const workloads = (): Workload[] => [...ofKind<Workload>("Deployment"), ...ofKind<Workload>("StatefulSet")];
+const allContainers = (w: Workload): Container[] => [...w.spec.template.spec.containers, ...(w.spec.template.spec.initContainers ?? [])];
+const matches = (selector: Record<string, string>, labels: Record<string, string> | undefined): boolean =>
+  Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+const dataOf = (o: K8sObject): Record<string, string> => {
+  const data = (o as { data?: Record<string, string> }).data ?? {};
+  if (o.kind !== "Secret") return data;
+  return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString()]));
+};
+const portNames = (w: Workload): Set<string> => new Set(allContainers(w).flatMap((c) => (c.ports ?? []).map((p) => p.name ?? "")));
+
+function hasKubectl(): boolean {
+  return spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" }).status === 0;
+}
+
+describe("Kubernetes base deploy/k8s", () => {
+  it("holds the objects a deployment needs", () => {
+    const kinds = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
+    for (const expected of [
+      "StatefulSet/nats",
+      "Service/nats",
+      "Service/nats-headless",
+      "PodDisruptionBudget/nats",
+      "ConfigMap/nats-config",
+      "Deployment/ingest",
+      "Service/ingest",
+      "HorizontalPodAutoscaler/ingest",
+      "Deployment/api",
+      "Service/api",
+      "HorizontalPodAutoscaler/api",
+      "Deployment/sequencer",
+      "ConfigMap/rockets-config",
+      "Secret/nats-credentials",
+      "Secret/nats-system-credentials",
+      "ServiceMonitor/ingest",
+      "ServiceMonitor/api",
+      "PodMonitor/sequencer",
+      "PodMonitor/nats",
+      "PrometheusRule/rockets",
+      "ConfigMap/rockets-grafana-dashboard",
+    ]) {
+      expect(kinds, expected).toContain(expected);
+    }
+  });
+
+  it("validates every object against its kind's schema", () => {
+    const problems = manifests.map(schemaProblem).filter((p) => p !== undefined);
+    expect(problems).toEqual([]);
+  });
+
+  it("names no field its kind does not define (the schemas alone let misspelt fields through)", () => {
+    expect(unknownFieldProblems(manifests)).toEqual([]);
+  });
+
+  it("catches a misspelt field, so the check above can fail", () => {
+    const ingest = structuredClone(manifests.find((m) => m.object.kind === "Deployment" && m.object.metadata.name === "ingest")!);
+    const container = (ingest.object as Workload).spec.template.spec.containers[0]! as Container & Record<string, unknown>;
+    container["readinesProbe"] = container.readinessProbe;
+    const problems = unknownFieldProblems([ingest]);
+    expect(problems.join("\n")).toMatch(/readinesProbe/);
+  });
+
+  const kubectl = hasKubectl();
+  if (!kubectl) {
+    console.warn(
+      "\n[deploy-k8s] kubectl is not installed: `kubectl kustomize deploy/k8s` is NOT run. The kustomization is still " +
+        "checked by the test loader (every resource, generator file and reference), which refuses kustomize features it does not model.\n",
+    );
+  }
+  it.skipIf(!kubectl)("builds with `kubectl kustomize` into valid objects, the same ones the test loader reads (skipped without kubectl)", () => {
+    const build = spawnSync("kubectl", ["kustomize", K8S_DIR], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
+    expect(build.stderr).toBe("");
+    expect(build.status).toBe(0);
+    const rendered = parseAllDocuments(build.stdout).map((d) => d.toJS() as K8sObject);
+    const renderedManifests: Manifest[] = rendered.map((object) => ({ source: "kubectl kustomize", object, generated: false }));
+    expect(renderedManifests.map(schemaProblem).filter((p) => p !== undefined)).toEqual([]);
+
+    // Generated names get a content hash suffix unless disabled; everything lands in one namespace.
+    const key = (o: K8sObject, generatedNames: Set<string>) => {
+      const base = [...generatedNames].find((n) => o.metadata.name.startsWith(`${n}-`) && /^-[a-z0-9]{10}$/.test(o.metadata.name.slice(n.length)));
+      return `${o.kind}/${base ?? o.metadata.name}`;
+    };
+    const generatedNames = new Set(manifests.filter((m) => m.generated).map((m) => m.object.metadata.name));
+    expect(rendered.map((o) => key(o, generatedNames)).sort()).toEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort());
+    const namespaces = new Set(rendered.filter((o) => o.kind !== "Namespace").map((o) => o.metadata.namespace));
+    expect([...namespaces]).toEqual(["rockets"]);
+    for (const o of rendered) expect(o.metadata.labels?.["app.kubernetes.io/part-of"], `${o.kind}/${o.metadata.name}`).toBe("rockets");
+  });
+
+  it("resolves every reference: config and secrets, selectors, ports, scale targets, monitors", () => {
+    const problems: string[] = [];
+    const exists = (kind: string, name: string) => objects.some((o) => o.kind === kind && o.metadata.name === name);
+    for (const w of workloads()) {
+      const where = `${w.kind}/${w.metadata.name}`;
+      if (!matches(w.spec.selector.matchLabels, w.spec.template.metadata.labels)) problems.push(`${where}: selector does not match its pod template`);
+      const ports = portNames(w);
+      for (const c of allContainers(w)) {
+        for (const from of c.envFrom ?? []) {
+          if (from.configMapRef && !exists("ConfigMap", from.configMapRef.name)) problems.push(`${where}/${c.name}: no ConfigMap ${from.configMapRef.name}`);
+          if (from.secretRef && !exists("Secret", from.secretRef.name)) problems.push(`${where}/${c.name}: no Secret ${from.secretRef.name}`);
+        }
+        for (const e of c.env ?? []) {
+          const ref = e.valueFrom?.secretKeyRef;
+          if (ref && !(exists("Secret", ref.name) && ref.key in dataOf(named("Secret", ref.name)))) {
+            problems.push(`${where}/${c.name}: env ${e.name} refers to missing ${ref.name}/${ref.key}`);
+          }
+        }
+        for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
+          const port = probe?.httpGet?.port;
+          if (typeof port === "string" && !ports.has(port)) problems.push(`${where}/${c.name}: probe port ${port} is not a declared port`);
+        }
+      }
+      for (const v of w.spec.template.spec.volumes ?? []) {
+        if (v.configMap && !exists("ConfigMap", v.configMap.name)) problems.push(`${where}: volume ${v.name} needs ConfigMap ${v.configMap.name}`);
+      }
+    }
+    for (const s of ofKind<ServiceObject>("Service")) {
+      const backing = workloads().filter((w) => matches(s.spec.selector, w.spec.template.metadata.labels));
+      if (backing.length === 0) problems.push(`Service/${s.metadata.name}: selector matches no pod template`);
+      for (const p of s.spec.ports) {
+        if (typeof p.targetPort === "string" && !backing.some((w) => portNames(w).has(p.targetPort as string))) {
+          problems.push(`Service/${s.metadata.name}: targetPort ${p.targetPort} is not a port of its pods`);
+        }
+      }
+    }
+    for (const sts of ofKind<Workload>("StatefulSet")) {
+      const headless = objects.find((o) => o.kind === "Service" && o.metadata.name === sts.spec.serviceName) as ServiceObject | undefined;
+      if (headless?.spec.clusterIP !== "None") problems.push(`StatefulSet/${sts.metadata.name}: serviceName ${sts.spec.serviceName} is not a headless Service`);
+    }
+    for (const hpa of ofKind<K8sObject & { spec: { scaleTargetRef: { kind: string; name: string } } }>("HorizontalPodAutoscaler")) {
+      if (!exists(hpa.spec.scaleTargetRef.kind, hpa.spec.scaleTargetRef.name)) problems.push(`HPA/${hpa.metadata.name}: no scale target`);
+    }
+    for (const pdb of ofKind<K8sObject & { spec: { selector: { matchLabels: Record<string, string> } } }>("PodDisruptionBudget")) {
+      if (!workloads().some((w) => matches(pdb.spec.selector.matchLabels, w.spec.template.metadata.labels))) problems.push(`PDB/${pdb.metadata.name}: selects no pods`);
+    }
+    type Monitor = K8sObject & {
+      spec: { jobLabel?: string; selector: { matchLabels: Record<string, string> }; endpoints?: Array<{ port: string }>; podMetricsEndpoints?: Array<{ port: string }> };
+    };
+    for (const sm of ofKind<Monitor>("ServiceMonitor")) {
+      const services = ofKind<ServiceObject>("Service").filter((s) => matches(sm.spec.selector.matchLabels, s.metadata.labels));
+      if (services.length === 0) problems.push(`ServiceMonitor/${sm.metadata.name}: selects no Service`);
+      for (const e of sm.spec.endpoints ?? []) {
+        if (!services.some((s) => s.spec.ports.some((p) => p.name === e.port))) problems.push(`ServiceMonitor/${sm.metadata.name}: no Service port ${e.port}`);
+      }
+      if (sm.spec.jobLabel && !services.every((s) => s.metadata.labels?.[sm.spec.jobLabel!])) problems.push(`ServiceMonitor/${sm.metadata.name}: Services lack ${sm.spec.jobLabel}`);
+    }
+    for (const pm of ofKind<Monitor>("PodMonitor")) {
+      const pods = workloads().filter((w) => matches(pm.spec.selector.matchLabels, w.spec.template.metadata.labels));
+      if (pods.length === 0) problems.push(`PodMonitor/${pm.metadata.name}: selects no pods`);
+      for (const e of pm.spec.podMetricsEndpoints ?? []) {
+        if (!pods.some((w) => portNames(w).has(e.port))) problems.push(`PodMonitor/${pm.metadata.name}: no container port ${e.port}`);
+      }
+      if (pm.spec.jobLabel && !pods.every((w) => w.spec.template.metadata.labels[pm.spec.jobLabel!])) problems.push(`PodMonitor/${pm.metadata.name}: pods lack ${pm.spec.jobLabel}`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("runs every container as non-root with a read-only root filesystem, no privilege escalation and no capabilities", () => {
+    const problems: string[] = [];
+    for (const w of workloads()) {
+      const pod = w.spec.template.spec.securityContext;
+      for (const c of allContainers(w)) {
+        const where = `${w.kind}/${w.metadata.name}/${c.name}`;
+        const sc = c.securityContext ?? {};
+        if ((sc.runAsNonRoot ?? pod?.runAsNonRoot) !== true) problems.push(`${where}: runAsNonRoot is not true`);
+        if (pod?.runAsUser === 0) problems.push(`${where}: runs as uid 0`);
+        if (sc.readOnlyRootFilesystem !== true) problems.push(`${where}: root filesystem is writable`);
+        if (sc.allowPrivilegeEscalation !== false) problems.push(`${where}: privilege escalation allowed`);
+        if (!sc.capabilities?.drop?.includes("ALL")) problems.push(`${where}: capabilities not dropped`);
+        if ((sc.capabilities?.add ?? []).length > 0) problems.push(`${where}: adds capabilities`);
+      }
+      if (pod?.seccompProfile?.type !== "RuntimeDefault") problems.push(`${w.kind}/${w.metadata.name}: no RuntimeDefault seccomp profile`);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("gives every container resource requests and limits, and readiness and liveness probes", () => {
+    const problems: string[] = [];
+    for (const w of workloads()) {
+      for (const c of w.spec.template.spec.containers) {
+        const where = `${w.kind}/${w.metadata.name}/${c.name}`;
+        for (const r of ["cpu", "memory"]) {
+          if (!c.resources?.requests?.[r]) problems.push(`${where}: no ${r} request`);
+          if (!c.resources?.limits?.[r]) problems.push(`${where}: no ${r} limit`);
+        }
+        if (!c.readinessProbe) problems.push(`${where}: no readiness probe`);
+        if (!c.livenessProbe) problems.push(`${where}: no liveness probe`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it("runs NATS as a 3-node JetStream cluster: persistent volumes, /healthz probes, a disruption budget, the exporter sidecar", () => {
+    const nats = named<Workload>("StatefulSet", "nats");
+    expect(nats.spec.replicas).toBe(3);
+    expect(nats.spec.volumeClaimTemplates?.map((v) => v.metadata.name)).toEqual(["data"]);
+    const server = nats.spec.template.spec.containers.find((c) => c.name === "nats")!;
+    expect(server.volumeMounts).toContainEqual({ name: "data", mountPath: "/data" });
+    for (const probe of [server.startupProbe, server.readinessProbe, server.livenessProbe]) {
+      expect(probe?.httpGet?.path).toMatch(/^\/healthz(\?|$)/);
+      expect(probe?.httpGet?.port).toBe("monitor");
+    }
+    const exporter = nats.spec.template.spec.containers.find((c) => c.image?.startsWith("natsio/prometheus-nats-exporter:"));
+    expect(exporter?.args).toContain("-jsz=all");
+    expect(exporter?.args?.at(-1)).toMatch(/http:\/\/localhost:8222$/);
+    const pdb = named<K8sObject & { spec: { maxUnavailable?: number } }>("PodDisruptionBudget", "nats");
+    expect(pdb.spec.maxUnavailable).toBe(1);
+    const headless = named<ServiceObject>("Service", "nats-headless");
+    expect(headless.spec.publishNotReadyAddresses).toBe(true);
+  });
+
+  it("replicates the stream 3 ways, as many as NATS servers, and runs the sequencer twice at least", () => {
+    const config = dataOf(named("ConfigMap", "rockets-config"));
+    expect(Number(config["STREAM_REPLICAS"])).toBe(named<Workload>("StatefulSet", "nats").spec.replicas);
+    expect(Number(config["PARTITIONS"])).toBeGreaterThanOrEqual(1);
+    expect(named<Workload>("Deployment", "sequencer").spec.replicas).toBeGreaterThanOrEqual(2);
+    for (const name of ["ingest", "api"]) {
+      const hpa = named<K8sObject & { spec: { minReplicas: number; maxReplicas: number } }>("HorizontalPodAutoscaler", name);
+      expect(hpa.spec.minReplicas).toBeGreaterThanOrEqual(2);
+      expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas);
+    }
+  });
+
+  it("scrapes every workload: Prometheus annotations on the port a ServiceMonitor or PodMonitor also uses", () => {
+    for (const w of workloads()) {
+      const a = w.spec.template.metadata.annotations ?? {};
+      expect(a["prometheus.io/scrape"], `${w.metadata.name}`).toBe("true");
+      expect(a["prometheus.io/path"]).toBe("/metrics");
+      const port = Number(a["prometheus.io/port"]);
+      const declared = allContainers(w).flatMap((c) => c.ports ?? []);
+      expect(declared.map((p) => p.containerPort), `${w.metadata.name} annotation port`).toContain(port);
+      const job = w.spec.template.metadata.labels["app.kubernetes.io/name"];
+      const monitor = objects.find(
+        (o) => (o.kind === "ServiceMonitor" || o.kind === "PodMonitor") && o.metadata.labels?.["app.kubernetes.io/name"] === job,
+      ) as (K8sObject & { spec: { jobLabel: string } }) | undefined;
+      expect(monitor, `a monitor for ${job}`).toBeDefined();
+      expect(monitor!.spec.jobLabel).toBe("app.kubernetes.io/name");
+    }
+  });
+
+  it("ships the Grafana dashboard as a ConfigMap with the sidecar's label, generated from deploy/grafana's JSON", () => {
+    const dashboards = ofKind("ConfigMap").filter((o) => o.metadata.labels?.["grafana_dashboard"] === "1");
+    expect(dashboards.map((o) => o.metadata.name)).toEqual(["rockets-grafana-dashboard"]);
+    const source = manifests.find((m) => m.object === dashboards[0])!.source;
+    expect(source).toBe("deploy/grafana/kustomization.yaml");
+    const json = JSON.parse(dataOf(dashboards[0]!)["rockets.json"]!) as { uid: string };
+    expect(json.uid).toBe("rockets");
+  });
+
+  it("routes the NATS servers to each other by the headless Service's per-pod names", () => {
+    const nats = named<Workload>("StatefulSet", "nats");
+    const conf = dataOf(named("ConfigMap", "nats-config"))["nats.conf"]!;
+    const clusterPort = nats.spec.template.spec.containers[0]!.ports!.find((p) => p.name === "cluster")!.containerPort;
+    const routes = [...conf.matchAll(/nats:\/\/([a-z0-9.-]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
+    const expected = Array.from({ length: nats.spec.replicas! }, (_, i) => `nats-${i}.${nats.spec.serviceName}:${clusterPort}`);
+    expect(routes).toEqual(expected);
+    const url = new URL(dataOf(named("ConfigMap", "rockets-config"))["NATS_URL"]!);
+    const client = named<ServiceObject>("Service", url.hostname);
+    expect(client.spec.ports.map((p) => p.port)).toContain(Number(url.port));
+  });
+});
+
+describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
+  const conf = dataOf(named("ConfigMap", "nats-config"))["nats.conf"]!;
+  const credentials = dataOf(named("Secret", "nats-credentials"));
+  const serverEnv = { ...credentials, ...dataOf(named("Secret", "nats-system-credentials")) };
+  const processes: ChildProcess[] = [];
+  const dirs: string[] = [];
+
+  afterAll(async () => {
+    await Promise.all(
+      processes.map(
+        (p) =>
+          new Promise<void>((resolve) => {
+            if (p.exitCode !== null || p.signalCode !== null) return resolve();
+            p.once("exit", () => resolve());
+            p.kill("SIGTERM");
+          }),
+      ),
+    );
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("is accepted by nats-server with the pod's environment, and refused without it", () => {
+    assertNatsServerInstalled();
+    const dir = mkdtempSync(join(tmpdir(), "rockets-natsconf-"));
+    dirs.push(dir);
+    const file = join(dir, "nats.conf");
+    writeFileSync(file, conf);
+    const env = { ...process.env, POD_NAME: "nats-0", ...serverEnv };
+    const ok = spawnSync(NATS_SERVER_BIN, ["-c", file, "-t"], { encoding: "utf8", env });
+    expect(ok.stderr + ok.stdout).toMatch(/valid/);
+    expect(ok.status).toBe(0);
+    const missing = spawnSync(NATS_SERVER_BIN, ["-c", file, "-t"], { encoding: "utf8", env: { PATH: process.env["PATH"] } });
+    expect(missing.status).not.toBe(0);
+  });
+
+  it("forms a 3-node JetStream cluster: the services' account has JetStream, the system account sees every server, no one else gets in", async () => {
+    assertNatsServerInstalled();
+    const dir = mkdtempSync(join(tmpdir(), "rockets-natsconf-"));
+    dirs.push(dir);
+    const nodes = await Promise.all(
+      [0, 1, 2].map(async (i) => ({ i, client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
+    );
+    // The file as shipped; only what differs between Kubernetes and one
+    // machine is changed: the store and pid paths (nats-server refuses them
+    // twice, so in the text) and addresses, ports and routes (by flags).
+    for (const n of nodes) {
+      const file = join(dir, `nats-${n.i}.conf`);
+      const local = conf
+        .replace(/^(\s*)store_dir: \/data$/m, `$1store_dir: ${join(dir, `store-${n.i}`)}`)
+        .replace(/^pid_file: \/var\/run\/nats\/nats\.pid$/m, `pid_file: ${join(dir, `nats-${n.i}.pid`)}`);
+      expect(local.match(new RegExp(dir, "g"))?.length, "both paths replaced").toBe(2);
+      writeFileSync(file, local);
+      const routes = nodes.filter((o) => o !== n).map((o) => `nats://127.0.0.1:${o.cluster}`).join(",");
+      const args = ["-c", file, "-a", "127.0.0.1", "-p", String(n.client), "-m", String(n.monitor)];
+      args.push("--cluster", `nats://127.0.0.1:${n.cluster}`, "--routes", routes);
+      const child = spawn(NATS_SERVER_BIN, args, { env: { ...process.env, POD_NAME: `nats-${n.i}`, ...serverEnv }, stdio: "ignore" });
+      processes.push(child);
+    }
+    const deadline = Date.now() + 30_000;
+    for (const n of nodes) {
+      for (;;) {
+        const healthy = await fetch(`http://127.0.0.1:${n.monitor}/healthz`).then((r) => r.ok, () => false);
+        if (healthy) break;
+        if (Date.now() > deadline) throw new Error(`nats-${n.i} not healthy within 30 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const jsz = (await (await fetch(`http://127.0.0.1:${nodes[0]!.monitor}/jsz`)).json()) as { meta_cluster?: { name: string; cluster_size: number } };
+    expect(jsz.meta_cluster).toMatchObject({ name: "rockets", cluster_size: 3 });
+    const varz = (await (await fetch(`http://127.0.0.1:${nodes[1]!.monitor}/varz`)).json()) as { server_name: string };
+    expect(varz.server_name).toBe("nats-1");
+
+    const server = `127.0.0.1:${nodes[2]!.client}`;
+    const nc = await connect({ servers: server, user: credentials["NATS_USER"], pass: credentials["NATS_PASSWORD"] });
+    const account = await (await jetstreamManager(nc)).getAccountInfo();
+    expect(account.limits).toBeDefined();
+    await nc.close();
+    const sys = await connect({ servers: server, user: serverEnv["NATS_SYSTEM_USER"], pass: serverEnv["NATS_SYSTEM_PASSWORD"] });
+    const pongs: string[] = [];
+    const inbox = sys.subscribe("_INBOX.rockets-ping", {
+      callback: (_err, msg) => {
+        pongs.push(msg.string());
+      },
+    });
+    sys.publish("$SYS.REQ.SERVER.PING", "", { reply: "_INBOX.rockets-ping" });
+    const until = Date.now() + 5000;
+    while (pongs.length < 3 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    expect(pongs).toHaveLength(3);
+    inbox.unsubscribe();
+    await sys.close();
+    await expect(connect({ servers: server, reconnect: false })).rejects.toThrow(/authorization/i);
+    await expect(connect({ servers: server, user: credentials["NATS_USER"], pass: "wrong", reconnect: false })).rejects.toThrow(/authorization/i);
+  }, 60_000);
+});
