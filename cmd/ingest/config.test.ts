@@ -11,6 +11,7 @@ describe("ingest loadConfig", () => {
       batchBodyLimitBytes: 1_048_576,
       maxBatch: 1000,
       publishTimeoutMs: 5000,
+      publishMaxInFlight: 512,
       retryAfterSeconds: 1,
       logLevel: "info",
     });

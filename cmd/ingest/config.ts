@@ -22,6 +22,8 @@ export interface IngestConfig {
   maxBatch: number;
   /** How long a publish waits for the stream's ack before answering 503; well under a client's 10 s give-up. */
   publishTimeoutMs: number;
+  /** Most publishes awaiting the stream's ack at once; more wait their turn (within publishTimeoutMs). */
+  publishMaxInFlight: number;
   /** The Retry-After a 503 carries. */
   retryAfterSeconds: number;
 }
@@ -37,6 +39,7 @@ export function loadConfig(env: Env): IngestConfig {
     batchBodyLimitBytes: r.int("BATCH_BODY_LIMIT_BYTES", 1_048_576, { min: 1024, max: 64 * 1024 * 1024 }),
     maxBatch: r.int("MAX_BATCH", 1000, { min: 1, max: 100_000 }),
     publishTimeoutMs: r.int("PUBLISH_TIMEOUT_MS", 5000, { min: 100, max: 60_000 }),
+    publishMaxInFlight: r.int("PUBLISH_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
     retryAfterSeconds: r.int("RETRY_AFTER_SECONDS", 1, { min: 1, max: 3600 }),
   };
   r.done();

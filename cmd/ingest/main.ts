@@ -106,6 +106,7 @@ try {
   if (provisioned !== undefined && !stopping) {
     const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, {
       timeoutMs: config.publishTimeoutMs,
+      maxInFlight: config.publishMaxInFlight,
       checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
     });
     await gateway.attach(publisher);

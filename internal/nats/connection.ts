@@ -35,6 +35,10 @@ export async function connectionOptions(settings: NatsSettings, backoff = new Re
     reconnectDelayHandler: () => backoff.next(),
     pingInterval: 10_000,
     maxPingOut: 3,
+    // Otherwise every request (each JetStream publish, each KV update) builds
+    // two Error objects with stack traces up front, in case it fails: a
+    // measured ~20% of ingest's CPU. Failures still carry their message and cause.
+    noAsyncTraces: true,
   };
   if (settings.user !== undefined) {
     options.user = settings.user;

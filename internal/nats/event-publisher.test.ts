@@ -109,6 +109,25 @@ describe("EventPublisher when the stream is missing or silent", () => {
     await expect(publisher.checkStream()).rejects.toBeInstanceOf(PublishFailedError);
   });
 
+  it("keeps at most maxInFlight publishes awaiting an ack; the others wait, within the same timeout", async () => {
+    let received = 0;
+    const sub = other.subscribe("rockets.events.>", { callback: () => void received++ });
+    await other.flush();
+    try {
+      const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 300, maxInFlight: 1 });
+      const results = await Promise.allSettled([publisher.publish(launched(randomUUID())), publisher.publish(launched(randomUUID()))]);
+      expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
+      const [first, second] = results.map((r) => (r as PromiseRejectedResult).reason as Error);
+      expect(first).toBeInstanceOf(PublishTimeoutError);
+      expect(second).toBeInstanceOf(PublishTimeoutError);
+      expect(second?.message).toMatch(/no publish slot/);
+      await other.flush();
+      expect(received).toBe(1);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("times out when the subject is answered by nothing that acks", async () => {
     // A plain subscriber takes the publish and never replies: the ack never comes.
     const sub = other.subscribe("rockets.events.>");
@@ -121,6 +140,21 @@ describe("EventPublisher when the stream is missing or silent", () => {
     } finally {
       sub.unsubscribe();
     }
+  });
+
+  it("fails a publish awaiting its ack as unavailable as soon as the connection drops", async () => {
+    let received = 0;
+    other.subscribe("rockets.events.>", { callback: () => void received++ });
+    await other.flush();
+    const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 20_000 });
+    const publishing = publisher.publish(launched(randomUUID())).catch((e: unknown) => e);
+    await expect.poll(() => received).toBe(1);
+    const started = performance.now();
+    await server.stop();
+    const err = await publishing;
+    expect(err).toBeInstanceOf(PublishUnavailableError);
+    expect(err).not.toBeInstanceOf(PublishTimeoutError);
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 });
 

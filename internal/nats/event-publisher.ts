@@ -12,16 +12,36 @@
 // - While the connection is not connected, publishes fail at once with
 //   PublishUnavailableError instead of queueing in the client until the
 //   timeout: a caller (an HTTP client) learns to come back later right away.
+//   Publishes awaiting their ack when the connection drops fail at once too:
+//   an ack sent to a dropped connection never arrives.
+// - Every publish settles within timeoutMs of the call (PublishTimeoutError).
+//
+// How: this is the JetStream "async publish" pattern. Each message is a
+// plain NATS publish whose reply subject is a token under one inbox
+// subscription, and acks are matched to publishes by token, with one sweep
+// timer for all deadlines. It does what `jetstream().publish()` does on the
+// wire, without that call's per-message request object, timer and error
+// objects: measured here, half the client CPU per message (~20 us vs ~40 us),
+// which is most of what ingest spends per message.
+//
+// At most maxInFlight publishes await their ack at once; the rest wait in
+// arrival order. Thousands of outstanding publishes only add latency and
+// memory (a few hundred already keep the stream busy), and objects that live
+// that long survive the young-generation GC and cost far more to collect.
 
-import { jetstream, JetStreamApiError, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import {
   ClosedConnectionError,
   ConnectionError,
+  createInbox,
   DrainingConnectionError,
+  headers,
   NoRespondersError,
   RequestError,
   TimeoutError,
+  type Msg,
   type NatsConnection,
+  type Subscription,
 } from "@nats-io/transport-node";
 import type { RocketMessage } from "../domain/message.js";
 import { messageId, STREAM_NAME, type Topology } from "./topology.js";
@@ -68,11 +88,17 @@ export interface StreamPublisher extends MessagePublisher {
 }
 
 export interface EventPublisherOptions {
-  /** How long to wait for the stream's ack. */
+  /** How long a publish may take in all, waiting for a slot included, before PublishTimeoutError. */
   timeoutMs: number;
   /** Timeout of the stream reachability check. */
   checkTimeoutMs?: number;
+  /** Most publishes awaiting their ack at once; more wait their turn in order. Default 512. */
+  maxInFlight?: number;
 }
+
+export const DEFAULT_MAX_IN_FLIGHT = 512;
+const SWEEP_INTERVAL_MS = 50;
+const MSG_ID_HEADER = "Nats-Msg-Id";
 
 /** Maps a NATS client failure to our own error classes. */
 export function publishError(err: unknown): Error {
@@ -98,10 +124,56 @@ export function publishError(err: unknown): Error {
   return new PublishFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
 }
 
+/** The stream's answer to a publish, as it is on the wire. */
+interface WirePubAck {
+  stream?: string;
+  seq?: number;
+  duplicate?: boolean;
+  error?: { code?: number; err_code?: number; description?: string };
+}
+
+interface PendingAck {
+  resolve(ack: PublishAck): void;
+  reject(err: Error): void;
+  deadline: number;
+}
+
+/** A FIFO of waiters that does not copy the array on every dequeue. */
+class WaitQueue {
+  private items: ((() => void) | undefined)[] = [];
+  private head = 0;
+  push(item: () => void): void {
+    this.items.push(item);
+  }
+  shift(): (() => void) | undefined {
+    if (this.head === this.items.length) return undefined;
+    const item = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+}
+
 export class EventPublisher implements StreamPublisher {
-  private readonly js: JetStreamClient;
+  private readonly maxInFlight: number;
+  private readonly waiting = new WaitQueue();
+  private inFlight = 0;
+  private readonly inbox: string;
+  private readonly acks: Subscription;
+  /**
+   * Insertion order is deadline order, near enough for the sweep to stop at
+   * the first live entry: every publish has the same timeout, and slots are
+   * handed out in arrival order.
+   */
+  private readonly pending = new Map<string, PendingAck>();
+  private nextToken = 0;
+  private sweeper: NodeJS.Timeout | undefined;
   private isConnected: boolean;
   private closed = false;
+  private readonly decoder = new TextDecoder();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -109,7 +181,9 @@ export class EventPublisher implements StreamPublisher {
     private readonly topology: Topology,
     private readonly options: EventPublisherOptions,
   ) {
-    this.js = jetstream(nc, { timeout: options.timeoutMs });
+    this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
+    this.inbox = createInbox();
+    this.acks = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.onAck(err, msg) });
     // Built from a connected connection (connect() resolves once connected).
     this.isConnected = !nc.isClosed();
     void this.trackStatus();
@@ -117,12 +191,17 @@ export class EventPublisher implements StreamPublisher {
 
   private async trackStatus(): Promise<void> {
     for await (const status of this.nc.status()) {
-      if (status.type === "disconnect") this.isConnected = false;
-      else if (status.type === "reconnect") this.isConnected = true;
+      if (status.type === "disconnect") {
+        this.isConnected = false;
+        this.failPending(() => new PublishUnavailableError("connection to NATS lost before the ack (the message may be stored)"));
+      } else if (status.type === "reconnect") {
+        this.isConnected = true;
+      }
     }
     // The iterator ends when the connection closes for good.
     this.isConnected = false;
     this.closed = true;
+    this.failPending(() => new PublishUnavailableError("connection to NATS closed before the ack (the message may be stored)"));
   }
 
   /** True while the connection is up and not closing. */
@@ -132,16 +211,95 @@ export class EventPublisher implements StreamPublisher {
 
   async publish(message: RocketMessage): Promise<PublishAck> {
     if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
-    const { channel, messageNumber } = message.metadata;
+    const deadline = performance.now() + this.options.timeoutMs;
+    if (this.inFlight < this.maxInFlight) this.inFlight++;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
     try {
-      const ack = await this.js.publish(this.topology.subjectFor(channel), JSON.stringify(message), {
-        msgID: messageId(channel, messageNumber),
-        timeout: this.options.timeoutMs,
-      });
-      return { seq: ack.seq, duplicate: ack.duplicate };
-    } catch (err) {
-      throw publishError(err);
+      if (performance.now() >= deadline) throw new PublishTimeoutError("no publish slot free in time");
+      if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
+      return await this.send(message, deadline);
+    } finally {
+      // The slot passes straight to the next waiter, if any.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.inFlight--;
     }
+  }
+
+  private send(message: RocketMessage, deadline: number): Promise<PublishAck> {
+    const { channel, messageNumber } = message.metadata;
+    const token = (this.nextToken++).toString(36);
+    const h = headers();
+    h.set(MSG_ID_HEADER, messageId(channel, messageNumber));
+    return new Promise<PublishAck>((resolve, reject) => {
+      try {
+        this.nc.publish(this.topology.subjectFor(channel), JSON.stringify(message), { reply: `${this.inbox}.${token}`, headers: h });
+      } catch (err) {
+        reject(publishError(err));
+        return;
+      }
+      this.pending.set(token, { resolve, reject, deadline });
+      if (this.sweeper === undefined) {
+        this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+        this.sweeper.unref();
+      }
+    });
+  }
+
+  private onAck(err: Error | null, msg: Msg): void {
+    if (err) {
+      // The inbox subscription itself failed (a permissions problem): nothing will be acked.
+      this.failPending(() => publishError(err));
+      return;
+    }
+    const token = msg.subject.slice(this.inbox.length + 1);
+    const waiter = this.pending.get(token);
+    if (waiter === undefined) return; // already timed out
+    this.pending.delete(token);
+    if (msg.data.length === 0) {
+      // A status message: 503 means nothing stores this subject (no stream, or JetStream down).
+      const code = msg.headers?.code ?? 0;
+      waiter.reject(
+        code === 503
+          ? new PublishUnavailableError("stream unavailable: no responders for the subject")
+          : new PublishFailedError(`unexpected status ${code} instead of an ack`),
+      );
+      return;
+    }
+    let ack: WirePubAck;
+    try {
+      ack = JSON.parse(this.decoder.decode(msg.data)) as WirePubAck;
+    } catch (parseErr) {
+      waiter.reject(new PublishFailedError("unreadable ack from the stream", undefined, { cause: parseErr }));
+      return;
+    }
+    if (ack.error !== undefined) {
+      waiter.reject(new PublishFailedError(`stream refused the message: ${ack.error.description ?? "unknown error"}`, ack.error.err_code));
+    } else if (typeof ack.seq !== "number" || !ack.stream) {
+      waiter.reject(new PublishFailedError("invalid ack from the stream"));
+    } else {
+      waiter.resolve({ seq: ack.seq, duplicate: ack.duplicate === true });
+    }
+  }
+
+  private sweep(): void {
+    const now = performance.now();
+    for (const [token, waiter] of this.pending) {
+      if (waiter.deadline > now) break;
+      this.pending.delete(token);
+      waiter.reject(new PublishTimeoutError("no ack from the stream in time"));
+    }
+    if (this.pending.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
+  }
+
+  private failPending(error: () => Error): void {
+    for (const waiter of this.pending.values()) waiter.reject(error());
+    this.pending.clear();
+    clearInterval(this.sweeper);
+    this.sweeper = undefined;
   }
 
   async checkStream(): Promise<void> {
@@ -160,5 +318,12 @@ export class EventPublisher implements StreamPublisher {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Stops taking acks; publishes still awaiting one fail as unavailable. Does not close the connection. */
+  close(): void {
+    this.closed = true;
+    this.acks.unsubscribe();
+    this.failPending(() => new PublishUnavailableError("publisher closed before the ack (the message may be stored)"));
   }
 }
