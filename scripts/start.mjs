@@ -15,14 +15,15 @@ import { mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
+import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { Supervised } from "./start/supervisor.mjs";
 
 const env = process.env;
 const color = Boolean(process.stdout.isTTY) && !env.NO_COLOR;
-const say = (message) => process.stdout.write(`${"rockets".padEnd(9)}| ${message}\n`);
+const say = (message) => process.stdout.write(`${"rockets".padEnd(PREFIX_WIDTH)}| ${message}\n`);
 
 function fail(message) {
-  process.stderr.write(`${"rockets".padEnd(9)}| ${message}\n`);
+  process.stderr.write(`${"rockets".padEnd(PREFIX_WIDTH)}| ${message}\n`);
   process.exit(1);
 }
 

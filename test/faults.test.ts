@@ -4,6 +4,7 @@
 // operators' test program does.
 
 import { afterEach, describe, expect, it } from "vitest";
+import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
 import { verifyFleet } from "../scripts/launch/verifier.js";
 import { RocketsSystem, sleep, whenSent } from "./rockets-system.js";
@@ -48,6 +49,7 @@ describe("faults during a load", () => {
     await sleep(500);
     await sequencer.launch();
     const result = await run.result;
+    console.info(summaryLine(result));
     system.expectExact(result);
   }, 180_000);
 
@@ -71,6 +73,7 @@ describe("faults during a load", () => {
 
     await system.nats.launch();
     const result = await run.result;
+    console.info(summaryLine(result));
     system.expectExact(result);
     expect(result.failures.get("503") ?? 0).toBeGreaterThan(0);
   }, 180_000);
@@ -81,6 +84,7 @@ describe("faults during a load", () => {
     await whenSent(run.progress, MESSAGES / 3);
     expect(await system.sequencers[0]!.stop("SIGKILL")).toBeNull();
     const result = await run.result;
+    console.info(summaryLine(result));
     system.expectExact(result);
 
     // The second API instance shows the same fleet.

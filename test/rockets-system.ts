@@ -34,16 +34,25 @@ export class RocketsSystem {
     const env = { ...FAST_FAILOVER_ENV, LOG_LEVEL: "info", ...options.env };
     const start = (name: ServiceName, extra: Record<string, string> = {}) =>
       ServiceProcess.start(name, { natsUrl: nats.url, env: { ...env, ...extra } });
+    // One at a time: starting several Node processes at once on a busy
+    // 2-core machine can starve each past its readiness timeout.
+    const started: ServiceProcess[] = [];
     try {
-      const [ingest, ...rest] = await Promise.all([
-        start("ingest"),
-        ...Array.from({ length: options.sequencers ?? 1 }, (_, i) => start("sequencer", { INSTANCE_ID: `seq-${i + 1}` })),
-        ...Array.from({ length: options.apis ?? 1 }, () => start("api")),
-      ]);
-      const sequencers = rest.slice(0, options.sequencers ?? 1);
-      const apis = rest.slice(options.sequencers ?? 1);
-      return new RocketsSystem(nats, ingest!, sequencers, apis);
+      const ingest = await start("ingest");
+      started.push(ingest);
+      const sequencers: ServiceProcess[] = [];
+      for (let i = 0; i < (options.sequencers ?? 1); i++) {
+        sequencers.push(await start("sequencer", { INSTANCE_ID: `seq-${i + 1}` }));
+        started.push(sequencers[i]!);
+      }
+      const apis: ServiceProcess[] = [];
+      for (let i = 0; i < (options.apis ?? 1); i++) {
+        apis.push(await start("api"));
+        started.push(apis[i]!);
+      }
+      return new RocketsSystem(nats, ingest, sequencers, apis);
     } catch (err) {
+      await Promise.all(started.map((s) => s.stop("SIGKILL")));
       await nats.dispose();
       throw err;
     }

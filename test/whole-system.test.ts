@@ -4,6 +4,7 @@
 // end in exactly the state of applying its messages once, in order.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch } from "../scripts/launch/launch.js";
 import { metricValue, RocketsSystem } from "./rockets-system.js";
 
@@ -28,6 +29,7 @@ describe("the whole system", () => {
       verifyUrl: system.apiUrl,
       verifyTimeoutMs: 60_000,
     });
+    console.info(summaryLine(result));
     system.expectExact(result);
     expect(result.posts).toBe(6000 + result.duplicates);
     expect(result.duplicates).toBeGreaterThan(400);

@@ -1,7 +1,10 @@
 // Turns a child's output into readable lines with a per-service prefix.
-// Services log pino JSON; each such line becomes one line: time, level,
+// Services log pino JSON; each such line becomes one line: local time, level,
 // message, then the other fields as key=value (an error as its type and
-// message). Anything else is printed as it came.
+// message). nats-server's own lines get the same time and level columns.
+// Anything else is printed as it came.
+
+export const PREFIX_WIDTH = 10;
 
 const LEVELS = { 10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL" };
 const COLORS = { TRACE: 90, DEBUG: 90, INFO: 32, WARN: 33, ERROR: 31, FATAL: 31 };
@@ -33,7 +36,7 @@ export function formatPinoLine(line, color = false) {
   }
   if (typeof entry !== "object" || entry === null || !("level" in entry)) return undefined;
   const level = LEVELS[entry.level] ?? String(entry.level);
-  const time = typeof entry.time === "string" ? entry.time.slice(11, 23) : new Date(entry.time ?? Date.now()).toISOString().slice(11, 23);
+  const time = localTime(new Date(entry.time ?? Date.now()));
   const fields = Object.entries(entry)
     .filter(([k]) => !OMIT.has(k))
     .map(([k, v]) => (k === "err" ? `err=${JSON.stringify(describeError(v))}` : `${k}=${value(v)}`));
@@ -41,16 +44,34 @@ export function formatPinoLine(line, color = false) {
   return `${time} ${lvl} ${entry.msg ?? ""}${fields.length ? ` ${fields.join(" ")}` : ""}`;
 }
 
+function localTime(date) {
+  if (Number.isNaN(date.getTime())) date = new Date();
+  const p = (n, w = 2) => String(n).padStart(w, "0");
+  return `${p(date.getHours())}:${p(date.getMinutes())}:${p(date.getSeconds())}.${p(date.getMilliseconds(), 3)}`;
+}
+
+const NATS_LEVELS = { TRC: "TRACE", DBG: "DEBUG", INF: "INFO", WRN: "WARN", ERR: "ERROR", FTL: "FATAL" };
+const NATS_LINE = /^\[\d+\] \d{4}\/\d\d\/\d\d (\d\d:\d\d:\d\d\.\d{3})\d* \[(\w+)\] (.*)$/;
+
+/** Formats one nats-server log line (`[pid] date time [INF] text`), or returns undefined. */
+export function formatNatsLine(line, color = false) {
+  const m = NATS_LINE.exec(line);
+  if (!m) return undefined;
+  const level = NATS_LEVELS[m[2]] ?? m[2];
+  const lvl = color ? `\x1b[${COLORS[level] ?? 0}m${level.padEnd(5)}\x1b[0m` : level.padEnd(5);
+  return `${m[1]} ${lvl} ${m[3]}`;
+}
+
 let nextColor = 0;
 
 /** A writer that prefixes every complete line from a stream with the service's name. */
-export function linePrinter(name, out, { color = false, width = 9 } = {}) {
+export function linePrinter(name, out, { color = false, width = PREFIX_WIDTH } = {}) {
   const tint = PREFIX_COLORS[nextColor++ % PREFIX_COLORS.length];
   const prefix = color ? `\x1b[${tint}m${name.padEnd(width)}|\x1b[0m ` : `${name.padEnd(width)}| `;
   let pending = "";
   const emit = (line) => {
     if (line.length === 0) return;
-    out.write(`${prefix}${formatPinoLine(line, color) ?? line}\n`);
+    out.write(`${prefix}${formatPinoLine(line, color) ?? formatNatsLine(line, color) ?? line}\n`);
   };
   return {
     write(chunk) {
