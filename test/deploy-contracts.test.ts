@@ -131,6 +131,12 @@ describe("deployment files agree with the code", () => {
     }
   });
 
+  it("document every environment variable the code reads in docs/operations.md", () => {
+    const docs = readFileSync(join(ROOT, "docs", "operations.md"), "utf8");
+    const names = new Set(SERVICES.flatMap((s) => [...contracts[s].env]));
+    expect([...names].filter((n) => !docs.includes(`\`${n}\``)), "undocumented").toEqual([]);
+  });
+
   it("publish ingest on 8088 and the API on 8080 in compose, as the README and the rockets program expect", () => {
     expect(compose.services["ingest"]!.ports).toContain(`${contracts.ingest.defaultPort}:${contracts.ingest.defaultPort}`);
     expect(compose.services["api"]!.ports).toContain(`${contracts.api.defaultPort}:${contracts.api.defaultPort}`);
