@@ -15,26 +15,27 @@ function byChannel(messages: readonly RocketMessage[]): Map<string, RocketMessag
 }
 
 describe("generateTraffic", () => {
-  const traffic = generateTraffic({ seed: 444, maxMessages: 20_000, rockets: 50 });
+  const traffic = generateTraffic({ seed: 444, maxMessages: 8_000, rockets: 50 });
 
   it("is a function of the seed", () => {
-    expect(generateTraffic({ seed: 444, maxMessages: 20_000, rockets: 50 })).toEqual(traffic);
-    const other = generateTraffic({ seed: 445, maxMessages: 20_000, rockets: 50 });
+    expect(JSON.stringify(generateTraffic({ seed: 444, maxMessages: 8_000, rockets: 50 }))).toBe(JSON.stringify(traffic));
+    const other = generateTraffic({ seed: 445, maxMessages: 8_000, rockets: 50 });
     expect(other[0]!.metadata.channel).not.toBe(traffic[0]!.metadata.channel);
   });
 
   it("sends exactly max-messages distinct messages over the requested rockets", () => {
-    expect(traffic).toHaveLength(20_000);
+    expect(traffic).toHaveLength(8_000);
     expect(byChannel(traffic).size).toBe(50);
     const ids = new Set(traffic.map((m) => `${m.metadata.channel}:${m.metadata.messageNumber}`));
-    expect(ids.size).toBe(20_000);
+    expect(ids.size).toBe(8_000);
   });
 
   it("produces only messages the service accepts, unchanged by validation", () => {
-    for (const m of traffic) {
+    const changed = traffic.filter((m) => {
       const v = validateMessage(JSON.parse(JSON.stringify(m)));
-      expect(v.ok && v.value).toEqual(m);
-    }
+      return !v.ok || JSON.stringify(v.value) !== JSON.stringify(m);
+    });
+    expect(changed).toEqual([]);
   });
 
   it("numbers each rocket from 1 with no gaps, launched first, nothing after an explosion", () => {
@@ -48,30 +49,35 @@ describe("generateTraffic", () => {
   });
 
   it("keeps speed at or above 500 and uses the known types, missions and reasons", () => {
+    const odd: Rocket[] = [];
     for (const list of byChannel(traffic).values()) {
       let rocket: Rocket | null = null;
       for (const m of list) {
         rocket = apply(rocket, m);
-        expect(rocket.speed).toBeGreaterThanOrEqual(MIN_SPEED);
-        expect(ROCKET_TYPES).toContain(rocket.type);
-        expect(MISSIONS).toContain(rocket.mission);
-        if (rocket.explosionReason !== null) expect(EXPLOSION_REASONS).toContain(rocket.explosionReason);
+        const known =
+          rocket.speed >= MIN_SPEED &&
+          (ROCKET_TYPES as readonly string[]).includes(rocket.type) &&
+          (MISSIONS as readonly string[]).includes(rocket.mission) &&
+          (rocket.explosionReason === null || (EXPLOSION_REASONS as readonly string[]).includes(rocket.explosionReason));
+        if (!known) odd.push(rocket);
       }
     }
+    expect(odd).toEqual([]);
   });
 
   it("gives each rocket RFC 3339 times with nanoseconds that increase", () => {
     let withNanos = 0;
+    const bad: string[] = [];
     for (const list of byChannel(traffic).values()) {
       let previous = -1n;
       for (const m of list) {
-        expect(isRfc3339(m.metadata.messageTime)).toBe(true);
-        if (/\.\d{9}/.test(m.metadata.messageTime)) withNanos += 1;
         const t = nanos(m.metadata.messageTime);
-        expect(t).toBeGreaterThan(previous);
+        if (!isRfc3339(m.metadata.messageTime) || t <= previous) bad.push(m.metadata.messageTime);
+        if (/\.\d{9}/.test(m.metadata.messageTime)) withNanos += 1;
         previous = t;
       }
     }
+    expect(bad).toEqual([]);
     expect(withNanos).toBeGreaterThan(traffic.length / 2);
   });
 
@@ -124,11 +130,13 @@ describe("sendOrder", () => {
     expect(order).toHaveLength(traffic.length);
     const position = new Map(order.map((m, i) => [m, i]));
     let moved = 0;
+    let furthest = 0;
     traffic.forEach((m, i) => {
       const shift = Math.abs(position.get(m)! - i);
-      expect(shift).toBeLessThanOrEqual(50);
+      furthest = Math.max(furthest, shift);
       if (shift > 0) moved += 1;
     });
+    expect(furthest).toBeLessThanOrEqual(50);
     expect(moved).toBeGreaterThan(traffic.length / 2);
   });
 
