@@ -15,6 +15,7 @@ import {
 import { provisionTopology, STREAM_NAME, type Provisioned } from "./topology.js";
 
 const log = pino({ level: "silent" });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
 
 function launched(channel: string): RocketMessage {
@@ -109,18 +110,39 @@ describe("EventPublisher when the stream is missing or silent", () => {
     await expect(publisher.checkStream()).rejects.toBeInstanceOf(PublishFailedError);
   });
 
-  it("keeps at most maxInFlight publishes awaiting an ack; the others wait, within the same timeout", async () => {
+  it("keeps at most maxInFlight publishes awaiting an ack; the others wait their turn", async () => {
+    let received = 0;
+    const sub = other.subscribe("rockets.events.>", { callback: () => void received++ });
+    await other.flush();
+    try {
+      const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 1500, maxInFlight: 1 });
+      const first = publisher.publish(launched(randomUUID())).catch((e: unknown) => e);
+      await expect.poll(() => received).toBe(1);
+      await sleep(300);
+      // Called 300 ms after the first, the second still has time left when the first's slot frees up.
+      const second = publisher.publish(launched(randomUUID())).catch((e: unknown) => e);
+      await sleep(300);
+      expect(received).toBe(1); // the second waits for the first's slot
+      expect(await first).toBeInstanceOf(PublishTimeoutError);
+      await expect.poll(() => received).toBe(2); // then goes out with what is left of its own timeout
+      expect(await second).toBeInstanceOf(PublishTimeoutError);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it("fails a publish that finds no free slot before its deadline, without sending it", async () => {
     let received = 0;
     const sub = other.subscribe("rockets.events.>", { callback: () => void received++ });
     await other.flush();
     try {
       const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 300, maxInFlight: 1 });
-      const results = await Promise.allSettled([publisher.publish(launched(randomUUID())), publisher.publish(launched(randomUUID()))]);
-      expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
-      const [first, second] = results.map((r) => (r as PromiseRejectedResult).reason as Error);
+      const [first, second] = await Promise.all(
+        [launched(randomUUID()), launched(randomUUID())].map((m) => publisher.publish(m).catch((e: unknown) => e)),
+      );
       expect(first).toBeInstanceOf(PublishTimeoutError);
       expect(second).toBeInstanceOf(PublishTimeoutError);
-      expect(second?.message).toMatch(/no publish slot/);
+      expect((second as Error).message).toMatch(/no publish slot/);
       await other.flush();
       expect(received).toBe(1);
     } finally {
