@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort } from "../../internal/testing/nats-server.js";
 import { generateTraffic } from "./generator.js";
@@ -45,7 +45,7 @@ describe("Sender", () => {
     const stats = await new Sender({ url: target.url, concurrency: 3, messageDelayMs: 0, keepAlive: false }).sendAll(messages);
     expect(stats).toMatchObject({ sent: 12, retries: 0 });
     expect(target.seen.map((s) => s.body)).toEqual(expect.arrayContaining(messages));
-    expect(target.seen.every((s) => s.contentType === undefined)).toBe(true);
+    expect(target.seen.every((s) => s.contentType === undefined && s.connection === "close")).toBe(true);
     expect(target.connections()).toBe(12);
   });
 
@@ -89,6 +89,25 @@ describe("Sender", () => {
     expect(stats.failures.get("timeout")).toBe(1);
     expect(target.seen).toHaveLength(2);
     server!.closeAllConnections();
+  });
+
+  it("takes the answer of a server that keeps the connection open despite Connection: close", async () => {
+    const sockets: net.Socket[] = [];
+    const stubborn = net.createServer((socket) => {
+      sockets.push(socket);
+      socket.once("data", () => socket.write("HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"));
+    });
+    await new Promise<void>((r) => stubborn.listen(0, "127.0.0.1", r));
+    try {
+      const url = `http://127.0.0.1:${(stubborn.address() as AddressInfo).port}/messages`;
+      const started = performance.now();
+      const stats = await new Sender({ url, concurrency: 1, messageDelayMs: 0, keepAlive: false }).sendAll(messages.slice(0, 2));
+      expect(stats).toMatchObject({ sent: 2, retries: 0 });
+      expect(performance.now() - started).toBeLessThan(5000);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => stubborn.close(r));
+    }
   });
 
   it("waits the message delay after each message", async () => {

@@ -8,6 +8,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { RocketMessage } from "../../internal/domain/mod.js";
+import { postOnNewConnection, type Attempt } from "./connection-per-post.js";
 
 export interface SenderOptions {
   url: string;
@@ -32,8 +33,6 @@ export interface SendStats {
   startedAt: number;
   lastPostAt: number;
 }
-
-type Attempt = { ok: true } | { ok: false; why: string };
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -106,6 +105,7 @@ export class Sender {
   }
 
   private post(body: Buffer): Promise<Attempt> {
+    if (!this.agent && this.target.protocol === "http:") return postOnNewConnection(this.target, body, this.requestTimeoutMs);
     return new Promise((resolve) => {
       let settled = false;
       const finish = (attempt: Attempt) => {
