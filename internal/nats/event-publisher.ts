@@ -41,7 +41,6 @@ import {
   TimeoutError,
   type Msg,
   type NatsConnection,
-  type Subscription,
 } from "@nats-io/transport-node";
 import type { RocketMessage } from "../domain/message.js";
 import { messageId, STREAM_NAME, type Topology } from "./topology.js";
@@ -162,7 +161,6 @@ export class EventPublisher implements StreamPublisher {
   private readonly waiting = new WaitQueue();
   private inFlight = 0;
   private readonly inbox: string;
-  private readonly acks: Subscription;
   /**
    * Insertion order is deadline order, near enough for the sweep to stop at
    * the first live entry: every publish has the same timeout, and slots are
@@ -184,7 +182,7 @@ export class EventPublisher implements StreamPublisher {
   ) {
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.inbox = createInbox();
-    this.acks = nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.onAck(err, msg) });
+    nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.onAck(err, msg) });
     // Built from a connected connection (connect() resolves once connected).
     this.isConnected = !nc.isClosed();
     void this.trackStatus();
@@ -336,12 +334,5 @@ export class EventPublisher implements StreamPublisher {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** Stops taking acks; publishes still awaiting one fail as unavailable. Does not close the connection. */
-  close(): void {
-    this.closed = true;
-    this.acks.unsubscribe();
-    this.failPending(() => new PublishUnavailableError("publisher closed before the ack (the message may be stored)"));
   }
 }
