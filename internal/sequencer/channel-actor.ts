@@ -23,8 +23,9 @@
 
 import { Buffer } from "node:buffer";
 import type { RocketMessage } from "../domain/message.js";
-import { emptyChannelState, Outcome, sequence, type ChannelState } from "../domain/sequencing.js";
-import { RevisionConflictError, type StoredChannelState } from "../nats/channel-state-store.js";
+import { sequenceBatch } from "../domain/sequence-batch.js";
+import { emptyChannelState, type ChannelState } from "../domain/sequencing.js";
+import { encodeChannelStateFrom, RevisionConflictError, type StoredChannelState } from "../nats/channel-state-store.js";
 import type { Limiter } from "./limiter.js";
 import { MessageOutcome } from "./metrics.js";
 
@@ -39,7 +40,7 @@ export interface Delivery {
 export interface ChannelStates {
   load(channel: string): Promise<StoredChannelState | null>;
   /** Throws RevisionConflictError when the entry is no longer at `revision` (0: must not exist). */
-  save(channel: string, state: ChannelState, revision: number): Promise<number>;
+  save(channel: string, state: ChannelState, revision: number, encode: (state: ChannelState) => Uint8Array): Promise<number>;
 }
 
 export interface ActorSettings {
@@ -75,15 +76,32 @@ interface Cached {
   pendingBytes: number;
 }
 
-/** Bytes a message adds to the encoded state (its JSON plus a separating comma). */
-const sizes = new WeakMap<RocketMessage, number>();
-export function encodedSize(message: RocketMessage): number {
-  let size = sizes.get(message);
-  if (size === undefined) {
-    size = Buffer.byteLength(JSON.stringify(message)) + 1;
-    sizes.set(message, size);
+/**
+ * Each message's JSON bytes, made once when it is buffered (or loaded) and
+ * reused by every state write while it stays pending: a write then costs a
+ * copy of the buffered bytes, not a fresh JSON encoding of each message.
+ */
+const jsonBytes = new WeakMap<RocketMessage, Uint8Array>();
+export function messageJson(message: RocketMessage): Uint8Array {
+  let bytes = jsonBytes.get(message);
+  if (bytes === undefined) {
+    bytes = Buffer.from(JSON.stringify(message), "utf8");
+    jsonBytes.set(message, bytes);
   }
-  return size;
+  return bytes;
+}
+
+/** Bytes a message adds to the encoded state (its JSON plus a separating comma). */
+export function encodedSize(message: RocketMessage): number {
+  return messageJson(message).byteLength + 1;
+}
+
+const encodeState = (state: ChannelState) => encodeChannelStateFrom(state, messageJson);
+
+function pendingBytesOf(state: ChannelState): number {
+  let bytes = 0;
+  for (const m of state.pending) bytes += encodedSize(m);
+  return bytes;
 }
 
 const ActorStatus = { Open: "open", Draining: "draining", Closed: "closed" } as const;
@@ -176,7 +194,7 @@ export class ChannelActor {
   private async process(batch: Delivery[]): Promise<void> {
     for (;;) {
       const base = this.cached ?? (await this.load());
-      const { state, pendingBytes, outcomes, changed } = this.plan(base, batch);
+      const { state, outcomes, changed } = this.plan(base, batch);
       if (!changed) {
         this.settle(batch, outcomes);
         return;
@@ -191,50 +209,29 @@ export class ChannelActor {
         this.setCache(undefined);
         continue;
       }
-      this.setCache({ state, revision, pendingBytes });
+      this.setCache({ state, revision, pendingBytes: pendingBytesOf(state) });
       this.settle(batch, outcomes);
       return;
     }
   }
 
-  /** The state after `batch`, and what happens to each delivery; pure apart from size caching. */
+  /**
+   * The state after `batch` and each delivery's outcome. The byte budget is
+   * checked against the buffer as it was plus what this batch buffers (what
+   * it releases is credited from the next batch on): never over the limit.
+   */
   private plan(base: Cached, batch: Delivery[]) {
     const { maxPending, maxPendingBytes } = this.env.settings;
-    let state = base.state;
-    let pendingBytes = base.pendingBytes;
-    let changed = false;
-    const outcomes: MessageOutcome[] = new Array<MessageOutcome>(batch.length);
-    for (let i = 0; i < batch.length; i += 1) {
-      const message = batch[i]!.message;
-      const r = sequence(state, message, { maxPending });
-      switch (r.outcome) {
-        case Outcome.Applied:
-          for (let j = 1; j < r.applied.length; j += 1) pendingBytes -= encodedSize(r.applied[j]!);
-          state = r.state;
-          changed = true;
-          outcomes[i] = MessageOutcome.Applied;
-          break;
-        case Outcome.Buffered: {
-          const size = encodedSize(message);
-          if (pendingBytes + size > maxPendingBytes) {
-            outcomes[i] = MessageOutcome.Overflow;
-          } else {
-            state = r.state;
-            pendingBytes += size;
-            changed = true;
-            outcomes[i] = MessageOutcome.Buffered;
-          }
-          break;
-        }
-        case Outcome.Duplicate:
-          outcomes[i] = MessageOutcome.Duplicate;
-          break;
-        case Outcome.Overflow:
-          outcomes[i] = MessageOutcome.Overflow;
-          break;
-      }
-    }
-    return { state, pendingBytes, outcomes, changed };
+    let admitted = base.pendingBytes;
+    const admit = (message: RocketMessage) => {
+      const size = encodedSize(message);
+      if (admitted + size > maxPendingBytes) return false;
+      admitted += size;
+      return true;
+    };
+    const messages = batch.map((d) => d.message);
+    const { state, outcomes, changed } = sequenceBatch(base.state, messages, { maxPending, admit });
+    return { state, outcomes: outcomes as MessageOutcome[], changed };
   }
 
   private settle(batch: Delivery[], outcomes: MessageOutcome[]): void {
@@ -264,9 +261,7 @@ export class ChannelActor {
   private async load(): Promise<Cached> {
     const stored = await this.env.limiter.run(() => this.env.store.load(this.channel));
     const state = stored?.state ?? emptyChannelState();
-    let pendingBytes = 0;
-    for (const m of state.pending) pendingBytes += encodedSize(m);
-    const cached = { state, revision: stored?.revision ?? 0, pendingBytes };
+    const cached = { state, revision: stored?.revision ?? 0, pendingBytes: pendingBytesOf(state) };
     this.setCache(cached);
     return cached;
   }
@@ -277,7 +272,7 @@ export class ChannelActor {
       const started = this.env.now();
       let committed = false;
       try {
-        const next = await store.save(this.channel, state, revision);
+        const next = await store.save(this.channel, state, revision, encodeState);
         committed = true;
         return next;
       } finally {

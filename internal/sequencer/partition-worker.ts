@@ -100,6 +100,7 @@ export class PartitionWorker {
   private inFlight = 0;
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
+  private lastDelivered: StreamDelivery | undefined;
 
   constructor(
     readonly partition: number,
@@ -134,8 +135,16 @@ export class PartitionWorker {
     return this.loopDone;
   }
 
-  position(): Promise<ConsumerPosition> {
-    return this.source.position();
+  /**
+   * The partition's consumer lag. While messages flow, every delivery
+   * carries it; only an idle (or stalled) partition costs a consumer info
+   * request, which on 2.9 scans the stream for a wildcard filter.
+   */
+  async lag(): Promise<number> {
+    const last = this.lastDelivered;
+    this.lastDelivered = undefined;
+    if (last) return last.info.pending;
+    return (await this.source.position()).pending;
   }
 
   settledOne(): void {
@@ -178,6 +187,7 @@ export class PartitionWorker {
   }
 
   private readonly onMessage = (delivery: StreamDelivery): void => {
+    this.lastDelivered = delivery;
     if (this.state === WorkerState.Lost) {
       quietly(() => delivery.nak(this.settings.fetchExpiresMs));
       return;

@@ -147,8 +147,8 @@ export class Sequencer {
 
   private pollLag(): void {
     for (const [partition, worker] of this.workers) {
-      worker.position().then(
-        ({ pending }) => {
+      worker.lag().then(
+        (pending) => {
           if (this.workers.get(partition) === worker) this.metrics.consumerLag(partition, pending);
         },
         (err: unknown) => this.log.debug({ err, partition }, "consumer lag unavailable"),
