@@ -4,3 +4,4 @@ export * from "./message.js";
 export * from "./partition.js";
 export * from "./rocket.js";
 export * from "./sequencing.js";
+export * from "./sequence-batch.js";

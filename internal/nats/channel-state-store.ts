@@ -55,6 +55,35 @@ export function encodeChannelState(state: ChannelState): Uint8Array {
   return Buffer.from(JSON.stringify(stored), "utf8");
 }
 
+/**
+ * Encodes exactly like encodeChannelState (same bytes), but takes each
+ * pending message's JSON from `messageJson`: a writer that keeps those bytes
+ * from when the message arrived re-encodes only the rocket per write, not
+ * every buffered message again.
+ */
+export function encodeChannelStateFrom(state: ChannelState, messageJson: (message: RocketMessage) => Uint8Array): Uint8Array {
+  const head = Buffer.from(
+    `{"v":${FORMAT_VERSION},"rocket":${JSON.stringify(state.rocket)},"lastApplied":${JSON.stringify(state.lastApplied)},"pending":[`,
+    "utf8",
+  );
+  const chunks: Uint8Array[] = [head];
+  let length = head.byteLength + 2;
+  state.pending.forEach((message, i) => {
+    if (i > 0) {
+      chunks.push(COMMA);
+      length += 1;
+    }
+    const json = messageJson(message);
+    chunks.push(json);
+    length += json.byteLength;
+  });
+  chunks.push(CLOSE);
+  return Buffer.concat(chunks, length);
+}
+
+const COMMA = Buffer.from(",");
+const CLOSE = Buffer.from("]}");
+
 export function decodeChannelState(data: Uint8Array): ChannelState {
   let parsed: unknown;
   try {
@@ -94,10 +123,16 @@ export class ChannelStateStore {
   /**
    * Writes `state` if the entry is still at `revision` (0: only if absent).
    * Returns the new revision; throws RevisionConflictError when someone else wrote first.
+   * `encode` may be encodeChannelStateFrom bound to the writer's cache of message bytes.
    */
-  async save(channel: string, state: ChannelState, revision: number): Promise<number> {
+  async save(
+    channel: string,
+    state: ChannelState,
+    revision: number,
+    encode: (state: ChannelState) => Uint8Array = encodeChannelState,
+  ): Promise<number> {
     const key = keyForChannel(channel);
-    const data = encodeChannelState(state);
+    const data = encode(state);
     try {
       return revision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, revision);
     } catch (err) {

@@ -18,6 +18,8 @@ export interface ServiceOptions {
   port?: number;
   /** Print the service's output as it comes (useful when debugging a test). */
   echo?: boolean;
+  /** Extra node flags (e.g. --cpu-prof, which NODE_OPTIONS does not allow). */
+  nodeArgs?: string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -44,6 +46,11 @@ export class ServiceProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The process id while running (benchmarks read its CPU time). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -60,7 +67,7 @@ export class ServiceProcess {
       LOG_LEVEL: process.env["SERVICE_LOG_LEVEL"] ?? "info",
       ...this.options.env,
     };
-    const child = spawn(process.execPath, ["--import", "tsx", join("cmd", this.name, "main.ts")], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), "--import", "tsx", join("cmd", this.name, "main.ts")], {
       cwd: REPO_ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],
