@@ -20,7 +20,7 @@ describe("the whole system", () => {
   it("ends every rocket in its exact state after duplicated, reordered traffic over hundreds of rockets", async () => {
     const result = await runLaunch({
       url: system.messagesUrl,
-      maxMessages: 6000,
+      maxMessages: 4000,
       rockets: 300,
       seed: 1001,
       duplicateRate: 0.1,
@@ -31,15 +31,15 @@ describe("the whole system", () => {
     });
     console.info(summaryLine(result));
     system.expectExact(result);
-    expect(result.posts).toBe(6000 + result.duplicates);
-    expect(result.duplicates).toBeGreaterThan(400);
+    expect(result.posts).toBe(4000 + result.duplicates);
+    expect(result.duplicates).toBeGreaterThan(250);
 
     // A healthy system answers every POST with a 2xx at the first attempt.
     expect(Object.fromEntries(result.failures)).toEqual({});
     // Nothing stored twice: ingest stored each distinct message once and
     // recognised every resend as a duplicate.
     const ingest = system.ingest.url;
-    expect(await metricValue(ingest, "rockets_ingest_messages_total", { result: "accepted" })).toBe(6000);
+    expect(await metricValue(ingest, "rockets_ingest_messages_total", { result: "accepted" })).toBe(4000);
     expect(await metricValue(ingest, "rockets_ingest_messages_total", { result: "duplicate" })).toBe(result.duplicates);
 
     // The API shows exactly these rockets and nothing else.
