@@ -83,7 +83,7 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
     return (await res.json()) as QueryResult;
   }
 
-  async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await check().catch(() => false))) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${prometheusOutput.slice(-2000)}`);
