@@ -23,14 +23,15 @@ export function registerStreamRoutes(app: FastifyInstance, hub: SseHub, metrics:
     return true;
   };
 
-  app.get("/rockets/stream", { schema: fleetStreamSchema }, (request, reply) => {
+  // No automatic HEAD routes here: a HEAD would hold a stream open that can carry no events.
+  app.get("/rockets/stream", { schema: fleetStreamSchema, exposeHeadRoute: false }, (request, reply) => {
     if (refuseWhenFull(reply)) return reply;
     reply.hijack();
     hub.open(request.raw, reply.raw);
     return reply;
   });
 
-  app.get<{ Params: ChannelParams }>("/rockets/:channel/stream", { schema: rocketStreamSchema }, (request, reply) => {
+  app.get<{ Params: ChannelParams }>("/rockets/:channel/stream", { schema: rocketStreamSchema, exposeHeadRoute: false }, (request, reply) => {
     const { channel } = request.params;
     const why = checkChannel(channel);
     if (why !== undefined) return sendProblem(reply, invalidParameters([{ path: "channel", reason: why }]));
