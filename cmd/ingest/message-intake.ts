@@ -1,6 +1,6 @@
 // Takes messages from the HTTP routes to the stream: validates each one,
-// publishes the valid ones (a batch pipelined: every publish is on the wire
-// before the first ack is awaited) and says what became of each. Expected
+// publishes the valid ones (a batch pipelined: its publishes do not wait for
+// one another's acks) and says what became of each. Expected
 // outcomes (accepted, duplicate, invalid, unavailable) are return values;
 // only a bug throws.
 
@@ -61,7 +61,7 @@ export class MessageIntake {
       this.metrics.message(status);
       return { status, seq: ack.seq };
     } catch (err) {
-      // A publish refused before reaching NATS (not connected) says nothing about latency.
+      // An unavailable stream (not connected, connection lost, no stream) says nothing about its latency; a timeout does.
       if (!(err instanceof PublishUnavailableError) || err instanceof PublishTimeoutError) {
         this.metrics.publishTook((performance.now() - started) / 1000);
       }
@@ -69,7 +69,7 @@ export class MessageIntake {
     }
   }
 
-  /** Stores every valid item of a batch, all publishes in flight at once; one result per item, in order. */
+  /** Stores every valid item of a batch, all publishes issued at once (the publisher bounds how many await an ack); one result per item, in order. */
   async batch(items: readonly unknown[]): Promise<BatchOutcome> {
     const outcome: BatchOutcome = { accepted: 0, duplicate: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
     const publishes: Promise<void>[] = [];
