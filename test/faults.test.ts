@@ -3,7 +3,7 @@
 // retrying (every 500 ms) whatever the system answers meanwhile, as the
 // operators' test program does.
 
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
 import { verifyFleet } from "../scripts/launch/verifier.js";
@@ -37,15 +37,18 @@ function launch(input: LaunchInput) {
   return { result, progress };
 }
 
-describe("faults during a load", () => {
-  let system: RocketsSystem | undefined;
-  afterEach(async () => {
+describe("faults during a load, one sequencer and one API", () => {
+  // The faults run one after the other on the same system: each must also
+  // leave it healthy for the next load.
+  let system: RocketsSystem;
+  beforeAll(async () => {
+    system = await RocketsSystem.start();
+  });
+  afterAll(async () => {
     await system?.dispose();
-    system = undefined;
   });
 
   it("recovers the exact state when the sequencer is killed with SIGKILL mid-run and restarted", async () => {
-    system = await RocketsSystem.start();
     const run = launch(load(system, 2001));
     await whenSent(run.progress, MESSAGES / 3);
     const sequencer = system.sequencers[0]!;
@@ -58,7 +61,6 @@ describe("faults during a load", () => {
   }, 180_000);
 
   it("carries on through a nats-server stop and restart on the same port and store, ingest answering 503 meanwhile", async () => {
-    system = await RocketsSystem.start();
     const run = launch(load(system, 2002));
     await whenSent(run.progress, MESSAGES / 3);
     await system.nats.stop("SIGTERM");
@@ -81,9 +83,18 @@ describe("faults during a load", () => {
     system.expectExact(result);
     expect(result.failures.get("503") ?? 0).toBeGreaterThan(0);
   }, 180_000);
+});
 
-  it("keeps the exact state with two sequencers and two API instances when one sequencer is killed with SIGKILL", async () => {
+describe("faults during a load, two sequencers and two APIs", () => {
+  let system: RocketsSystem;
+  beforeAll(async () => {
     system = await RocketsSystem.start({ sequencers: 2, apis: 2 });
+  });
+  afterAll(async () => {
+    await system?.dispose();
+  });
+
+  it("keeps the exact state when one sequencer is killed with SIGKILL and the other takes over", async () => {
     const run = launch(load(system, 2003));
     await whenSent(run.progress, MESSAGES / 3);
     expect(await system.sequencers[0]!.stop("SIGKILL")).toBeNull();
