@@ -6,7 +6,7 @@ import type { ChannelState } from "../../internal/domain/sequencing.js";
 import type { ChannelStateListener, StateChange } from "../../internal/nats/channel-state-watcher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import type { FleetView } from "../../internal/view/fleet-view.js";
-import { InvalidRocketStateError, rocketViewOf } from "../../internal/view/rocket-view.js";
+import { InvalidRocketStateError, rocketViewOf, type RocketView } from "../../internal/view/rocket-view.js";
 import type { ApiMetrics } from "./metrics.js";
 
 export class ViewFeed implements ChannelStateListener {
@@ -31,7 +31,7 @@ export class ViewFeed implements ChannelStateListener {
   }
 
   stored(channel: string, state: ChannelState, change: StateChange): void {
-    let rocket;
+    let rocket: RocketView | null;
     try {
       rocket = rocketViewOf(channel, state);
     } catch (err) {

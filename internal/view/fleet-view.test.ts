@@ -217,7 +217,7 @@ describe("FleetView changes and summary", () => {
     view.remove("a", 10);
     view.remove("b", 11);
     view.remove("c", 12);
-    expect(view.summary()).toEqual({ total: 0, byStatus: {}, byType: {}, byMission: {}, averageSpeed: null });
+    expect(view.summary()).toEqual({ total: 0, byStatus: { launched: 0, exploded: 0 }, byType: {}, byMission: {}, averageSpeed: null });
   });
 
   it("is ready only after the first sync pass, and a later pass drops what it did not see", () => {

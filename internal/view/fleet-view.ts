@@ -15,6 +15,7 @@
 // sort value moves across the boundary may be seen twice or not at all (it
 // changed: the client sees where it is now or where it was).
 
+import { RocketStatus } from "../domain/rocket.js";
 import { SortedList } from "./sorted-list.js";
 import { sameRocketView, type RocketView } from "./rocket-view.js";
 import { flatString, SORT_KEYS, sortValueOf, type SortKey, type SortValue } from "./sort-keys.js";
@@ -268,14 +269,15 @@ export class FleetView {
   }
 
   summary(): Summary {
-    const counts = (f: FilterField) => {
-      const out: Record<string, number> = {};
+    const counts = (f: FilterField, always: readonly string[] = []) => {
+      const out: Record<string, number> = Object.fromEntries(always.map((v) => [v, 0]));
       for (const [value, set] of this.byValue[f]) out[value] = set.size;
       return out;
     };
     return {
       total: this.slots.size,
-      byStatus: counts("status"),
+      // Both statuses always appear, so a dashboard reads 0 rather than a missing key.
+      byStatus: counts("status", Object.values(RocketStatus)),
       byType: counts("type"),
       byMission: counts("mission"),
       averageSpeed: this.slots.size === 0 ? null : this.speedSum / this.slots.size,
