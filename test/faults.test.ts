@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
 import { verifyFleet } from "../scripts/launch/verifier.js";
-import { RocketsSystem, sleep, whenSent } from "./rockets-system.js";
+import { FAST_FAILOVER_ENV, metricValue, RocketsSystem, sleep, whenSent } from "./rockets-system.js";
 
 // Sized to take seconds on a quiet 2-core machine (about a minute when it is
 // heavily shared); keep-alive and 8 in flight keep the client's share of the
@@ -102,6 +102,8 @@ describe("faults during a load, two sequencers and two APIs", () => {
     console.info(summaryLine(result));
     system.expectExact(result);
 
+    // The survivor owns every partition now.
+    expect(await metricValue(system.sequencers[1]!.url, "rockets_sequencer_partitions_owned")).toBe(Number(FAST_FAILOVER_ENV.PARTITIONS));
     // The second API instance shows the same fleet.
     const second = await verifyFleet({ apiUrl: system.apis[1]!.url, expected: result.expected, timeoutMs: 30_000 });
     expect(second.mismatches.slice(0, 5)).toEqual([]);
