@@ -37,6 +37,19 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     bodyLimit: Math.max(limits.bodyLimitBytes, limits.batchBodyLimitBytes),
   });
 
+  // Once closing, every answer also closes its connection: a keep-alive
+  // client whose request was in flight at shutdown would otherwise hold the
+  // server open until its idle timeout.
+  let closing = false;
+  app.addHook("preClose", (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook("onSend", (_request, reply, payload, done) => {
+    if (closing) reply.header("connection", "close");
+    done(null, payload);
+  });
+
   registerServiceRoutes(app, deps.registry, deps.readiness);
   registerBodyParser(app, limits);
   registerMessagesRoute(app, {

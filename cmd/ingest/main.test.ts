@@ -43,10 +43,11 @@ describe("ingest process", () => {
     const body = JSON.stringify(launched(channel));
     const half = Math.floor(body.length / 2);
 
-    // The request is in flight when the signal lands: headers and half the body sent.
+    // The request is in flight when the signal lands: headers and half the
+    // body sent, on a keep-alive connection the server has to close itself.
     const socket = connectTcp(ingest.port, "127.0.0.1");
     const response = responseOf(socket);
-    socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
     socket.write(body.slice(0, half));
     await sleep(200);
     const exited = ingest.stop("SIGTERM");
@@ -54,8 +55,12 @@ describe("ingest process", () => {
     expect(ingest.running).toBe(true);
     socket.write(body.slice(half));
 
-    expect(await response).toMatch(/^HTTP\/1\.1 202 /);
+    const answer = await response;
+    expect(answer).toMatch(/^HTTP\/1\.1 202 /);
+    expect(answer.toLowerCase()).toContain("connection: close");
+    const stopping = performance.now();
     expect(await exited).toBe(0);
+    expect(performance.now() - stopping).toBeLessThan(5000);
     expect(ingest.logs()).toContain("stopped");
 
     const nc = await connect({ servers: nats.url });
