@@ -19,6 +19,7 @@ import {
   ReplayPolicy,
   type Consumer,
   type ConsumerConfig,
+  type FetchOptions,
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
@@ -38,6 +39,8 @@ export interface PartitionConsumerSettings {
 export interface StreamDelivery {
   readonly subject: string;
   readonly data: Uint8Array;
+  /** `pending`: the partition's undelivered messages when this one was sent (the lag, for free). */
+  readonly info: { readonly pending: number };
   ack(): void;
   /** Hands the message back for redelivery, after `delayMs` when given. */
   nak(delayMs?: number): void;
@@ -111,8 +114,14 @@ export class PartitionConsumer {
    */
   async fetch(maxMessages: number, expiresMs: number, onMessage: (delivery: StreamDelivery) => void): Promise<void> {
     if (!this.consumer) await this.ensure();
-    const messages = await this.consumer!.fetch({ max_messages: maxMessages, expires: expiresMs });
-    for await (const m of messages) onMessage(m);
+    // A callback instead of the async iterator: the client supports it for
+    // fetch as for consume (same PullConsumerMessagesImpl) though only
+    // consume's type declares it, and it costs a fifth of the CPU per message
+    // (measured: ~5 µs against ~23 µs with ack). The runtime tests cover it.
+    const options = { max_messages: maxMessages, expires: expiresMs, callback: onMessage } as FetchOptions;
+    const messages = await this.consumer!.fetch(options);
+    const err = await messages.closed();
+    if (err) throw err;
   }
 
   async position(): Promise<ConsumerPosition> {
