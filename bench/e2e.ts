@@ -8,7 +8,8 @@
 //
 // npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, NatsServer } from "../internal/testing/nats-server.js";
 import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
@@ -44,6 +45,44 @@ async function discardServer(): Promise<{ url: string; stop: () => void }> {
 
 const rate = (r: LaunchResult) => (r.posts * 1000) / r.sendMs;
 
+/** The pid listening on a loopback port (Linux: `ss`), to read its CPU time; undefined elsewhere. */
+function pidListeningOn(port: number): number | undefined {
+  try {
+    const out = execFileSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" });
+    const m = /pid=(\d+)/.exec(out);
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time (user + system) of a process in milliseconds, from /proc. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100);
+}
+
+/** Where the CPU goes per message: each process of the system, and this client. */
+class CpuMeter {
+  private readonly before = new Map<string, number>();
+  private clientBefore = process.cpuUsage();
+
+  constructor(private readonly pids: Map<string, number>) {}
+
+  start(): void {
+    for (const [name, pid] of this.pids) this.before.set(name, cpuMs(pid));
+    this.clientBefore = process.cpuUsage();
+  }
+
+  line(messages: number): string {
+    const perMessage = (ms: number) => `${((ms * 1000) / messages).toFixed(0)} us`;
+    const parts = [...this.pids].map(([name, pid]) => `${name} ${perMessage(cpuMs(pid) - this.before.get(name)!)}`);
+    const client = process.cpuUsage(this.clientBefore);
+    parts.push(`load program (incl. planning and verify) ${perMessage((client.user + client.system) / 1000)}`);
+    return `CPU per message: ${parts.join(", ")}`;
+  }
+}
+
 async function main(): Promise<void> {
   const base = options();
   console.log(
@@ -69,12 +108,21 @@ async function main(): Promise<void> {
         (["ingest", "sequencer", "api"] as const).map((name) => ServiceProcess.start(name, { natsUrl: nats.url, env })),
       )),
     );
-    const [ingest, , api] = services;
+    const [ingest, sequencer, api] = services;
+    const pids = new Map<string, number | undefined>([
+      ["nats-server", pidListeningOn(nats.port)],
+      ["ingest", pidListeningOn(ingest!.port)],
+      ["sequencer", pidListeningOn(sequencer!.port)],
+      ["api", pidListeningOn(api!.port)],
+    ]);
+    const meter = [...pids.values()].every((p) => p !== undefined) ? new CpuMeter(pids as Map<string, number>) : undefined;
+    meter?.start();
     const system = await runLaunch(
       { ...base, url: `${ingest!.url}/messages`, verifyUrl: api!.url, verifyTimeoutMs: Math.max(base.verifyTimeoutMs, 120_000) },
       { progress: true },
     );
     console.log(`whole system:   ${summaryLine(system)}`);
+    if (meter) console.log(meter.line(system.posts));
     for (const m of system.mismatches.slice(0, 5)) console.log(`  off: ${m.channel}: ${m.problems.join("; ")}`);
 
     const ratio = rate(system) / rate(baseline);
