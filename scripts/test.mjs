@@ -6,7 +6,8 @@ import { spawnSync } from "node:child_process";
 import { ensureNatsServer, ensureNodeModules, ensurePrometheus, ROOT } from "./prereqs.mjs";
 
 ensureNodeModules();
-ensureNatsServer();
+// The harness runs NATS_SERVER_BIN: Debian's binary may sit in /usr/sbin, off a user's PATH.
+process.env.NATS_SERVER_BIN = ensureNatsServer();
 ensurePrometheus();
 
 const steps = [
