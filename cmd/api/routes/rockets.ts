@@ -10,6 +10,7 @@ import { checkChannel } from "../../../internal/domain/channel.js";
 import type { FleetView, ListQuery as ViewQuery } from "../../../internal/view/fleet-view.js";
 import { decodeCursor, encodeCursor, InvalidCursorError } from "../../../internal/view/cursor.js";
 import { invalidParameters, sendProblem, ProblemType, type ParameterProblem } from "../problems.js";
+import { JSON_CONTENT_TYPE, RocketJson } from "../rocket-json.js";
 import {
   getRocketSchema,
   listRocketsSchema,
@@ -73,39 +74,42 @@ export function matchesEtag(ifNoneMatch: string | undefined, etag: string): bool
 }
 
 export function registerRocketRoutes(app: FastifyInstance, view: FleetView): void {
-  // Until the first sync pass is over, an absent rocket may just not be loaded yet: say so instead of 404.
-  const requireLoadedView = (_request: unknown, reply: FastifyReply, done: () => void) => {
-    if (view.ready) return done();
-    reply.header("retry-after", "1");
-    sendProblem(reply, {
+  // Rocket bodies come from the cache (each serialized once by the Rocket
+  // schema); the list's envelope around them is the RocketList schema's shape.
+  const json = new RocketJson();
+
+  // Until the first sync pass is over, an absent rocket may just not be loaded
+  // yet: say so instead of 404. (Checked in each handler rather than in a hook:
+  // a hook costs every request more than the check.)
+  const notLoaded = (reply: FastifyReply): FastifyReply =>
+    sendProblem(reply.header("retry-after", "1"), {
       type: ProblemType.notReady,
       title: "View loading",
       status: 503,
       detail: "this instance is still loading rocket states; retry shortly",
     });
-  };
 
   app.get<{ Querystring: ListQuery }>(
     "/rockets",
-    { schema: listRocketsSchema, preHandler: requireLoadedView },
+    { schema: listRocketsSchema },
     (request, reply) => {
+      if (!view.ready) return notLoaded(reply);
       const parsed = parseListQuery(request.query);
       if (!parsed.ok) return sendProblem(reply, invalidParameters(parsed.errors));
       const page = view.list(parsed.query);
-      return {
-        rockets: page.rockets,
-        total: page.total,
-        nextCursor: page.next ? encodeCursor(parsed.query, page.next) : null,
-      };
+      const nextCursor = page.next ? JSON.stringify(encodeCursor(parsed.query, page.next)) : "null";
+      const rockets = page.rockets.map((r) => json.of(r, reply)).join(",");
+      return reply.type(JSON_CONTENT_TYPE).send(`{"rockets":[${rockets}],"total":${page.total},"nextCursor":${nextCursor}}`);
     },
   );
 
-  app.get("/rockets/summary", { schema: summarySchema, preHandler: requireLoadedView }, () => view.summary());
+  app.get("/rockets/summary", { schema: summarySchema }, (_request, reply) => (view.ready ? view.summary() : notLoaded(reply)));
 
   app.get<{ Params: ChannelParams }>(
     "/rockets/:channel",
-    { schema: getRocketSchema, preHandler: requireLoadedView },
+    { schema: getRocketSchema },
     (request, reply) => {
+      if (!view.ready) return notLoaded(reply);
       const { channel } = request.params;
       const why = checkChannel(channel);
       if (why !== undefined) return sendProblem(reply, invalidParameters([{ path: "channel", reason: why }]));
@@ -120,9 +124,11 @@ export function registerRocketRoutes(app: FastifyInstance, view: FleetView): voi
       }
       // The KV revision identifies the rocket's state across every API instance.
       const etag = `"${entry.revision}"`;
-      reply.header("etag", etag).header("cache-control", "no-cache");
-      if (matchesEtag(request.headers["if-none-match"], etag)) return reply.code(304).send();
-      return entry.rocket;
+      const ifNoneMatch = request.headers["if-none-match"];
+      if (ifNoneMatch !== undefined && matchesEtag(ifNoneMatch, etag)) {
+        return reply.code(304).headers({ etag, "cache-control": "no-cache" }).send();
+      }
+      return reply.headers({ etag, "cache-control": "no-cache", "content-type": JSON_CONTENT_TYPE }).send(json.of(entry.rocket, reply));
     },
   );
 }
