@@ -179,6 +179,8 @@ describe("event stream routes", () => {
       ["removed", "4", { channel: "a" }],
     ]);
     expect(await registry.getSingleMetricAsString("rockets_api_sse_clients")).toMatch(/ 1$/m);
+    // The event carries the very text GET /rockets/:channel answers for that state.
+    expect(reader.events[1]!.data).toBe(await (await fetch(`${base}/rockets/b`)).text());
   });
 
   it("starts a rocket's stream with its current state and sends only that rocket's changes", async () => {

@@ -16,6 +16,11 @@ import { SseDropReason, type ApiMetrics } from "./metrics.js";
 /** Tells the client how long to wait before reconnecting. */
 const RETRY_MS = 2000;
 
+/**
+ * One event frame. JSON.stringify gives the same text as the Rocket schema's
+ * serializer: rocketViewOf builds every rocket with exactly the schema's
+ * fields, in its order.
+ */
 export function rocketEvent(change: RocketChange): string {
   if (change.rocket === null) {
     return `id: ${change.revision}\nevent: removed\ndata: ${JSON.stringify({ channel: change.channel })}\n\n`;
