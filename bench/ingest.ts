@@ -10,8 +10,14 @@
 // a figure), ingest in its own process and the HTTP load generator in
 // another. Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s).
 //
-// Environment: BENCH_SECONDS (per HTTP phase, default 10), BENCH_RAW_MESSAGES
-// (default 100000), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100).
+// The phases run in rounds (raw, raw, single, batch, again...) and the
+// figures are the medians, so that a load spike from elsewhere on the machine
+// skews one round, not a whole phase. Next to each rate: the CPU time the
+// publishing process spent per message (this process for raw, ingest for
+// HTTP), which busy neighbours distort less than rates.
+//
+// Environment: BENCH_SECONDS (per phase and round, default 5), BENCH_ROUNDS
+// (default 3), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100).
 
 import { spawn } from "node:child_process";
 import { join } from "node:path";
@@ -27,8 +33,8 @@ import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.j
 import { messageSet } from "./ingest-messages.js";
 
 const env = process.env;
-const SECONDS = Number(env["BENCH_SECONDS"] ?? 10);
-const RAW_MESSAGES = Number(env["BENCH_RAW_MESSAGES"] ?? 100_000);
+const SECONDS = Number(env["BENCH_SECONDS"] ?? 5);
+const ROUNDS = Number(env["BENCH_ROUNDS"] ?? 3);
 const CONNECTIONS = Number(env["BENCH_CONNECTIONS"] ?? 64);
 const BATCH = Number(env["BENCH_BATCH"] ?? 100);
 const IN_FLIGHT = 512;
@@ -43,6 +49,13 @@ interface LoadResult {
   seconds: number;
   latencyP50Ms: number;
   latencyP99Ms: number;
+}
+
+interface Figure {
+  rate: number;
+  /** CPU microseconds per message in the publishing process. */
+  cpuUs: number;
+  note: string;
 }
 
 function runLoad(url: string, seconds: number, batch: number): Promise<LoadResult> {
@@ -62,7 +75,7 @@ function runLoad(url: string, seconds: number, batch: number): Promise<LoadResul
   });
 }
 
-const round = (n: number) => Math.round(n);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
 
 const server = await NatsServer.start();
 // The raw client is configured exactly as the services configure theirs.
@@ -74,56 +87,102 @@ try {
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc);
   const storedCount = async () => (await jsm.streams.info(STREAM_NAME)).state.messages;
+  /** The count once requests still in flight when a load generator stopped have landed, so the next phase starts clean. */
+  const settledCount = async () => {
+    for (let last = -1; ; ) {
+      const count = await storedCount();
+      if (count === last) return count;
+      last = count;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  };
+  let problems = 0;
 
-  // Raw: the same payloads the HTTP phases send, published from this process
-  // with IN_FLIGHT awaiting their ack at once; once with the NATS client's
-  // JetStream publish (the baseline), once with ingest's own publisher.
   const publisher = new EventPublisher(nc, jsm, topology, { timeoutMs: 10_000, maxInFlight: IN_FLIGHT });
   const viaClient = (m: RocketMessage) =>
     js.publish(topology.subjectFor(m.metadata.channel), JSON.stringify(m), { msgID: messageId(m.metadata.channel, m.metadata.messageNumber) });
   const viaPublisher = (m: RocketMessage) => publisher.publish(m);
-  const rawPublish = async (count: number, publish: (m: RocketMessage) => Promise<unknown>) => {
+
+  const raw = async (seconds: number, publish: (m: RocketMessage) => Promise<unknown>): Promise<Figure> => {
     const set = messageSet();
     let next = 0;
-    const worker = async () => {
-      for (let i = next++; i < count; i = next++) await publish(set.message(i) as RocketMessage);
-    };
     const start = await storedCount();
+    const cpu = process.cpuUsage();
     const started = performance.now();
+    const until = started + seconds * 1000;
+    const worker = async () => {
+      while (performance.now() < until) await publish(set.message(next++) as RocketMessage);
+    };
     await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-    const rate = count / ((performance.now() - started) / 1000);
-    return { rate, stored: (await storedCount()) - start };
+    const elapsed = (performance.now() - started) / 1000;
+    const used = process.cpuUsage(cpu);
+    const stored = (await storedCount()) - start;
+    if (stored !== next) problems++;
+    return { rate: next / elapsed, cpuUs: (used.user + used.system) / next, note: `${next} sent, ${stored} stored` };
   };
-  await rawPublish(Math.min(20_000, RAW_MESSAGES), viaClient);
-  await rawPublish(Math.min(20_000, RAW_MESSAGES), viaPublisher);
-  const raw = await rawPublish(RAW_MESSAGES, viaClient);
-  const rawOwn = await rawPublish(RAW_MESSAGES, viaPublisher);
-  const rawRate = raw.rate;
 
   ingest = await ServiceProcess.start("ingest", { natsUrl: server.url, env: { LOG_LEVEL: "warn" } });
-  const phase = async (batch: number) => {
-    await runLoad(ingest!.url, WARMUP_SECONDS, batch);
-    const start = await storedCount();
-    const r = await runLoad(ingest!.url, SECONDS, batch);
-    const stored = (await storedCount()) - start;
-    return { ...r, stored, messagesPerSecond: (r.ok * batch) / r.seconds };
+  const ingestUrl = ingest.url;
+  const ingestCpuSeconds = async () => {
+    const text = await (await fetch(`${ingestUrl}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith("process_cpu_seconds_total"));
+    return Number(line?.slice(line.lastIndexOf(" ") + 1));
   };
-  const single = await phase(1);
-  const batched = await phase(BATCH);
+  const http = async (seconds: number, batch: number): Promise<Figure> => {
+    const start = await storedCount();
+    const cpu = await ingestCpuSeconds();
+    const r = await runLoad(ingestUrl, seconds, batch);
+    const used = (await ingestCpuSeconds()) - cpu;
+    const stored = (await settledCount()) - start;
+    const messages = r.ok * batch;
+    // Requests still in flight when the generator stops are stored but not counted: stored >= acknowledged.
+    if (stored < messages || r.non2xx > 0 || r.errors > 0) problems++;
+    return {
+      rate: messages / r.seconds,
+      cpuUs: (used * 1e6) / stored,
+      note: `${r.ok} x 2xx, ${r.non2xx} non-2xx, ${r.errors} errors, p50 ${r.latencyP50Ms} ms, p99 ${r.latencyP99Ms} ms, ${stored} stored`,
+    };
+  };
 
-  const line = (name: string, rate: number, extra: string) => console.log(`${name.padEnd(28)} ${String(round(rate)).padStart(8)} msg/s  ${extra}`);
-  console.log(`\ningest benchmark: ${CONNECTIONS} connections, ${SECONDS}s per HTTP phase, raw ${RAW_MESSAGES} messages with ${IN_FLIGHT} in flight`);
-  line("raw js.publish (baseline)", raw.rate, `(stored ${raw.stored})`);
-  line("raw ingest EventPublisher", rawOwn.rate, `(stored ${rawOwn.stored})`);
-  line("POST single message", single.messagesPerSecond, `(${single.ok} x 2xx, ${single.non2xx} non-2xx, ${single.errors} errors, p50 ${single.latencyP50Ms} ms, p99 ${single.latencyP99Ms} ms, stored ${single.stored})`);
-  line(`POST batch of ${BATCH}`, batched.messagesPerSecond, `(${batched.ok} x 2xx, ${batched.non2xx} non-2xx, ${batched.errors} errors, p50 ${batched.latencyP50Ms} ms, p99 ${batched.latencyP99Ms} ms, stored ${batched.stored})`);
-  console.log(`ratio single/raw ${(single.messagesPerSecond / rawRate).toFixed(2)} (goal >= 0.6)`);
-  console.log(`ratio batch/raw  ${(batched.messagesPerSecond / rawRate).toFixed(2)} (goal >= 0.9)`);
-  console.log(
-    `against ingest's own publisher: single ${(single.messagesPerSecond / rawOwn.rate).toFixed(2)}, batch ${(batched.messagesPerSecond / rawOwn.rate).toFixed(2)}`,
-  );
-  if (raw.stored !== RAW_MESSAGES || rawOwn.stored !== RAW_MESSAGES || single.stored < single.ok || batched.stored < batched.ok * BATCH) {
-    console.log("WARNING: fewer messages stored than acknowledged");
+  await raw(WARMUP_SECONDS, viaClient);
+  await raw(WARMUP_SECONDS, viaPublisher);
+  await http(WARMUP_SECONDS, 1);
+  await http(WARMUP_SECONDS, BATCH);
+
+  const phases = {
+    "raw js.publish (baseline)": [] as Figure[],
+    "raw ingest EventPublisher": [] as Figure[],
+    "POST single message": [] as Figure[],
+    [`POST batch of ${BATCH}`]: [] as Figure[],
+  };
+  const names = Object.keys(phases);
+  const show = (name: string, f: Figure) =>
+    console.log(`  ${name.padEnd(27)} ${String(Math.round(f.rate)).padStart(7)} msg/s ${f.cpuUs.toFixed(0).padStart(5)} us CPU/msg  (${f.note})`);
+
+  console.log(`ingest benchmark: ${ROUNDS} rounds of ${SECONDS}s per phase, ${CONNECTIONS} HTTP connections, raw with ${IN_FLIGHT} in flight`);
+  for (let round = 1; round <= ROUNDS; round++) {
+    console.log(`round ${round}`);
+    const figures = [
+      await raw(SECONDS, viaClient),
+      await raw(SECONDS, viaPublisher),
+      await http(SECONDS, 1),
+      await http(SECONDS, BATCH),
+    ];
+    figures.forEach((f, i) => {
+      phases[names[i]!]!.push(f);
+      show(names[i]!, f);
+    });
+  }
+
+  const med = names.map((n) => ({ rate: median(phases[n]!.map((f) => f.rate)), cpuUs: median(phases[n]!.map((f) => f.cpuUs)) }));
+  const [client, own, single, batched] = med as [Figure, Figure, Figure, Figure];
+  console.log("medians");
+  names.forEach((n, i) => show(n, { ...med[i]!, note: "median" }));
+  console.log(`ratio single/raw ${(single.rate / client.rate).toFixed(2)} (goal >= 0.6)`);
+  console.log(`ratio batch/raw  ${(batched.rate / client.rate).toFixed(2)} (goal >= 0.9)`);
+  console.log(`against ingest's own publisher: single ${(single.rate / own.rate).toFixed(2)}, batch ${(batched.rate / own.rate).toFixed(2)}`);
+  if (problems > 0) {
+    console.log(`WARNING: ${problems} phase(s) with failed requests or fewer messages stored than acknowledged`);
     process.exitCode = 1;
   }
 } finally {

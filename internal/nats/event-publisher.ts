@@ -254,7 +254,9 @@ export class EventPublisher implements StreamPublisher {
       const h = headers();
       h.set(MSG_ID_HEADER, messageId(channel, messageNumber));
       try {
-        this.nc.publish(this.topology.subjectFor(channel), JSON.stringify(message), { reply: `${this.inbox}.${token}`, headers: h });
+        // Buffer.from takes small strings from a pooled slab: several times cheaper than the client's TextEncoder.
+        const payload = Buffer.from(JSON.stringify(message));
+        this.nc.publish(this.topology.subjectFor(channel), payload, { reply: `${this.inbox}.${token}`, headers: h });
       } catch (err) {
         this.pending.delete(token);
         waiter.reject(publishError(err));
