@@ -196,3 +196,59 @@ describe("ChannelStateWatcher against a real nats-server", () => {
     expect(b).toMatchObject({ speed: 600 });
   }, 60_000);
 });
+
+describe("ChannelStateWatcher when its watch ends", () => {
+  // The real watch survives reconnects by itself (tested above), so ending it
+  // takes a stand-in bucket: this checks only the restart logic.
+  it("restarts the watch with a new sync pass", async () => {
+    const encoder = new TextEncoder();
+    const entry = (key: string, speed: number, revision: number, delta: number) => ({
+      key,
+      revision,
+      delta,
+      created: new Date(),
+      operation: "PUT",
+      value: encoder.encode(JSON.stringify({ v: 1, rocket: rocket(key, speed), lastApplied: 1, pending: [] })),
+    });
+    const passes = [
+      [entry("a", 1, 1, 1), entry("b", 2, 2, 0)],
+      [entry("a", 3, 3, 0)],
+    ];
+    let watches = 0;
+    const bucket = {
+      status: async () => ({ values: 2 }),
+      watch: async () => {
+        const entries = passes[Math.min(watches, passes.length - 1)]!;
+        const last = watches >= passes.length;
+        watches += 1;
+        let stopped = false;
+        return {
+          stop: () => {
+            stopped = true;
+          },
+          async *[Symbol.asyncIterator]() {
+            if (last) {
+              while (!stopped) await new Promise((r) => setTimeout(r, 10));
+              return;
+            }
+            yield* entries;
+          },
+        };
+      },
+    } as unknown as KV;
+    const rec = new Recorder();
+    const watcher = new ChannelStateWatcher(bucket, rec, log);
+    watcher.start();
+    await rec.waitFor((e) => e.filter((x) => x.kind === "syncDone").length >= 2, 10_000);
+    await watcher.stop();
+    expect(rec.summary().slice(0, 7)).toEqual([
+      "syncStarted",
+      "stored a 1 (initial)",
+      "stored b 2 (initial)",
+      "syncDone",
+      "syncStarted",
+      "stored a 3 (initial)",
+      "syncDone",
+    ]);
+  });
+});
