@@ -38,7 +38,13 @@ export class ServiceProcess {
   static async start(name: ServiceName, options: ServiceOptions): Promise<ServiceProcess> {
     const port = options.port ?? (await freePort());
     const service = new ServiceProcess(name, port, options);
-    await service.launch();
+    try {
+      await service.launch();
+    } catch (err) {
+      // A service that never got ready must not outlive the test that started it.
+      await service.stop("SIGKILL");
+      throw err;
+    }
     return service;
   }
 
