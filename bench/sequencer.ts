@@ -12,7 +12,8 @@
 // Environment: BENCH_CHANNELS (1000), BENCH_PER_CHANNEL (200),
 // BENCH_DUPLICATES (0.05); anything else (KV_WRITE_CONCURRENCY, FETCH_BATCH,
 // MAX_ACK_PENDING, PARTITIONS, ...) is passed to the sequencer.
-// BENCH_PROFILE_DIR=<dir> writes a CPU profile of the sequencer there (a heap profile with BENCH_PROFILE=heap).
+// BENCH_PROFILE_DIR=<dir> writes a CPU profile of the sequencer there (a heap profile with BENCH_PROFILE=heap);
+// BENCH_NODE_ARGS adds node flags to the sequencer process.
 
 import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
@@ -113,9 +114,12 @@ try {
   sequencer = await ServiceProcess.start("sequencer", {
     natsUrl: server.url,
     env: { LOG_LEVEL: "warn", INSTANCE_ID: "bench", ...passThrough },
-    ...(env["BENCH_PROFILE_DIR"]
-      ? { nodeArgs: [env["BENCH_PROFILE"] === "heap" ? "--heap-prof" : "--cpu-prof", `--diagnostic-dir=${env["BENCH_PROFILE_DIR"]}`] }
-      : {}),
+    nodeArgs: [
+      ...(env["BENCH_NODE_ARGS"]?.split(" ").filter((a) => a !== "") ?? []),
+      ...(env["BENCH_PROFILE_DIR"]
+        ? [env["BENCH_PROFILE"] === "heap" ? "--heap-prof" : "--cpu-prof", `--diagnostic-dir=${env["BENCH_PROFILE_DIR"]}`]
+        : []),
+    ],
   });
   const t0 = performance.now();
   const atReady = handled(await scrape(sequencer.url));

@@ -77,17 +77,24 @@ interface Cached {
 }
 
 /**
- * Each message's JSON bytes, made once when it is buffered (or loaded) and
- * reused by every state write while it stays pending: a write then costs a
- * copy of the buffered bytes, not a fresh JSON encoding of each message.
+ * Each message's JSON bytes, kept on the message (a hidden, non-enumerable
+ * property) from when it arrived or was first encoded, and reused by every
+ * state write while it stays pending: a write then costs a copy of the
+ * buffered bytes, not a fresh JSON encoding of each message.
  */
-const jsonBytes = new WeakMap<RocketMessage, Uint8Array>();
+const JSON_BYTES = Symbol("jsonBytes");
+type WithJson = RocketMessage & { [JSON_BYTES]?: Uint8Array };
+
+/** Records `bytes` as `message`'s JSON: they must parse to exactly the message. */
+export function keepJson(message: RocketMessage, bytes: Uint8Array): void {
+  Object.defineProperty(message, JSON_BYTES, { value: bytes, enumerable: false });
+}
+
 export function messageJson(message: RocketMessage): Uint8Array {
-  let bytes = jsonBytes.get(message);
-  if (bytes === undefined) {
-    bytes = Buffer.from(JSON.stringify(message), "utf8");
-    jsonBytes.set(message, bytes);
-  }
+  const kept = (message as WithJson)[JSON_BYTES];
+  if (kept !== undefined) return kept;
+  const bytes = Buffer.from(JSON.stringify(message), "utf8");
+  keepJson(message, bytes);
   return bytes;
 }
 

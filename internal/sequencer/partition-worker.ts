@@ -19,7 +19,7 @@ import type { ConsumerPosition, StreamDelivery } from "../nats/partition-consume
 import { eventSubject } from "../nats/topology.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActorRegistry } from "./actor-registry.js";
-import type { Delivery } from "./channel-actor.js";
+import { keepJson, type Delivery } from "./channel-actor.js";
 import { MessageOutcome, type SequencerMetrics } from "./metrics.js";
 
 /** The partition's durable consumer (PartitionConsumer). */
@@ -43,10 +43,33 @@ type WorkerState = (typeof WorkerState)[keyof typeof WorkerState];
 
 type Decoded = { ok: true; message: RocketMessage } | { ok: false; problems: Problem[] };
 
+function keyCount(value: unknown): number {
+  let n = 0;
+  for (const _ in value as object) n += 1;
+  return n;
+}
+
+/**
+ * True when the parsed document holds exactly the validated message's
+ * fields: then its text parses to exactly the message, and its bytes can be
+ * stored as they came instead of encoding the message again. (Text the UTF-8
+ * decoder had to repair is never reused.)
+ */
+function isExactly(parsed: unknown, message: RocketMessage, text: string): boolean {
+  const doc = parsed as { metadata: unknown; message: unknown };
+  return (
+    keyCount(doc) === 2 &&
+    keyCount(doc.metadata) === 4 &&
+    keyCount(doc.message) === keyCount(message.message) &&
+    !text.includes("\uFFFD")
+  );
+}
+
 export function decodeDelivery(partition: number, subject: string, data: Uint8Array): Decoded {
+  const text = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+    parsed = JSON.parse(text);
   } catch {
     return { ok: false, problems: [{ path: "", reason: "is not JSON" }] };
   }
@@ -56,6 +79,8 @@ export function decodeDelivery(partition: number, subject: string, data: Uint8Ar
   if (subject !== expected) {
     return { ok: false, problems: [{ path: "metadata.channel", reason: `belongs on ${expected}, found on ${subject}` }] };
   }
+  // A copy: the delivered bytes are a view into the connection's read buffer.
+  if (isExactly(parsed, v.value, text)) keepJson(v.value, Buffer.from(data));
   return { ok: true, message: v.value };
 }
 
