@@ -4,11 +4,12 @@
 // outcomes (accepted, duplicate, invalid, unavailable) are return values;
 // only a bug throws.
 
-import { validateMessage, type Problem } from "../../internal/domain/message.js";
+import { validateMessage, type Problem, type RocketMessage } from "../../internal/domain/message.js";
 import {
   PublishTimeoutError,
   PublishUnavailableError,
   type MessagePublisher,
+  type PublishResult,
 } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, type IngestMetrics } from "./metrics.js";
@@ -53,42 +54,58 @@ export class MessageIntake {
       this.metrics.message("invalid");
       return { status: "invalid", errors: validation.problems };
     }
-    const started = performance.now();
-    try {
-      const ack = await this.publisher.publish(validation.value);
-      this.metrics.publishTook((performance.now() - started) / 1000);
-      const status = ack.duplicate ? "duplicate" : "accepted";
-      this.metrics.message(status);
-      return { status, seq: ack.seq };
-    } catch (err) {
-      // An unavailable stream (not connected, connection lost, no stream) says nothing about its latency; a timeout does.
-      if (!(err instanceof PublishUnavailableError) || err instanceof PublishTimeoutError) {
-        this.metrics.publishTook((performance.now() - started) / 1000);
-      }
-      return this.failed(err);
-    }
+    const [result] = await this.publisher.publishMany([validation.value]);
+    return this.outcomeOf(result!, true);
   }
 
-  /** Stores every valid item of a batch, all publishes issued at once (the publisher bounds how many await an ack); one result per item, in order. */
+  /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
   async batch(items: readonly unknown[]): Promise<BatchOutcome> {
     const outcome: BatchOutcome = { accepted: 0, duplicate: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
-    const publishes: Promise<void>[] = [];
+    const valid: RocketMessage[] = [];
+    const positions: number[] = [];
     for (let index = 0; index < items.length; index++) {
-      publishes.push(
-        this.one(items[index]).then((result) => {
-          outcome[result.status] += 1;
-          outcome.results[index] =
-            result.status === "unavailable"
-              ? { index, status: result.status, detail: result.detail }
-              : { index, ...result };
-        }),
-      );
+      const validation = validateMessage(items[index]);
+      if (validation.ok) {
+        valid.push(validation.value);
+        positions.push(index);
+      } else {
+        outcome.invalid += 1;
+        outcome.results[index] = { index, status: "invalid", errors: validation.problems };
+      }
     }
-    await Promise.all(publishes);
+    if (outcome.invalid > 0) this.metrics.message("invalid", outcome.invalid);
+    const published = await this.publisher.publishMany(valid);
+    let logged = false;
+    for (let k = 0; k < published.length; k++) {
+      const index = positions[k]!;
+      // One log line per batch at most: a refusing stream refuses the whole batch.
+      const result = this.outcomeOf(published[k]!, !logged);
+      outcome[result.status] += 1;
+      if (result.status === "unavailable") {
+        logged ||= result.reason === FailureReason.error;
+        outcome.results[index] = { index, status: result.status, detail: result.detail };
+      } else {
+        outcome.results[index] = { index, ...result };
+      }
+    }
     return outcome;
   }
 
-  private failed(err: unknown): Outcome {
+  private outcomeOf(result: PublishResult, log: boolean): Outcome {
+    if (result.ok) {
+      this.metrics.publishTook(result.seconds);
+      const status = result.ack.duplicate ? "duplicate" : "accepted";
+      this.metrics.message(status);
+      return { status, seq: result.ack.seq };
+    }
+    // An unavailable stream (not connected, connection lost, no stream) says nothing about its latency; a timeout does.
+    if (!(result.error instanceof PublishUnavailableError) || result.error instanceof PublishTimeoutError) {
+      this.metrics.publishTook(result.seconds);
+    }
+    return this.failed(result.error, log);
+  }
+
+  private failed(err: unknown, log: boolean): Outcome {
     if (err instanceof PublishTimeoutError) {
       this.metrics.publishFailed(FailureReason.timeout);
       return { status: "unavailable", reason: FailureReason.timeout, detail: err.message };
@@ -99,7 +116,7 @@ export class MessageIntake {
     }
     // Not an outage we expect (the stream refused the message, or a bug): worth a log line each time.
     this.metrics.publishFailed(FailureReason.error);
-    this.log.error({ err }, "publish failed");
+    if (log) this.log.error({ err }, "publish failed");
     return { status: "unavailable", reason: FailureReason.error, detail: "the message could not be stored" };
   }
 }

@@ -13,6 +13,7 @@ import {
   PublishUnavailableError,
   type MessagePublisher,
   type PublishAck,
+  type PublishResult,
   type StreamPublisher,
 } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
@@ -48,6 +49,14 @@ export class StreamGateway implements MessagePublisher {
   publish(message: RocketMessage): Promise<PublishAck> {
     if (this.publisher === undefined) return Promise.reject(new PublishUnavailableError("not connected to NATS yet"));
     return this.publisher.publish(message);
+  }
+
+  publishMany(messages: readonly RocketMessage[]): Promise<PublishResult[]> {
+    if (this.publisher === undefined) {
+      const error = new PublishUnavailableError("not connected to NATS yet");
+      return Promise.resolve(messages.map(() => ({ ok: false, error, seconds: 0 })));
+    }
+    return this.publisher.publishMany(messages);
   }
 
   /** Undefined when ready to take messages, else why not. */

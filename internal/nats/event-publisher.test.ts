@@ -29,6 +29,13 @@ function connectFast(server: NatsServer): Promise<NatsConnection> {
   return connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100, waitOnFirstConnect: true });
 }
 
+function speedUp(channel: string, messageNumber: number): RocketMessage {
+  return {
+    metadata: { channel, messageNumber, messageTime: "2025-04-02T09:21:50.458989221+02:00", messageType: "RocketSpeedIncreased" },
+    message: { by: 10 },
+  };
+}
+
 describe("EventPublisher (real nats-server)", () => {
   let server: NatsServer;
   let nc: NatsConnection;
@@ -64,6 +71,21 @@ describe("EventPublisher (real nats-server)", () => {
     expect(again).toEqual({ seq: first.seq, duplicate: true });
   });
 
+  it("publishes many at once and answers each in order, duplicates included", async () => {
+    const channel = randomUUID();
+    const first = await publisher.publish(launched(channel));
+    const more = [2, 3, 4].map((n) => speedUp(channel, n));
+    const results = await publisher.publishMany([launched(channel), ...more]);
+    expect(results.map((r) => (r.ok ? r.ack.duplicate : r.error.name))).toEqual([true, false, false, false]);
+    expect(results[0]).toMatchObject({ ok: true, ack: { seq: first.seq } });
+    const seqs = results.slice(1).map((r) => (r.ok ? r.ack.seq : -1));
+    for (const [i, seq] of seqs.entries()) {
+      const stored = await provisioned.jsm.streams.getMessage(STREAM_NAME, { seq });
+      expect(stored?.header.get("Nats-Msg-Id")).toBe(`${channel}:${i + 2}`);
+    }
+    for (const r of results) expect(r.seconds).toBeGreaterThanOrEqual(0);
+  });
+
   it("answers the stream check while the stream exists", async () => {
     expect(publisher.connected).toBe(true);
     await expect(publisher.checkStream()).resolves.toBeUndefined();
@@ -74,6 +96,8 @@ describe("EventPublisher (real nats-server)", () => {
     await expect.poll(() => publisher.connected, { timeout: 5000 }).toBe(false);
     const started = performance.now();
     await expect(publisher.publish(launched(randomUUID()))).rejects.toBeInstanceOf(PublishUnavailableError);
+    const many = await publisher.publishMany([launched(randomUUID()), launched(randomUUID())]);
+    for (const r of many) expect(r).toMatchObject({ ok: false, error: expect.any(PublishUnavailableError) });
     await expect(publisher.checkStream()).rejects.toBeInstanceOf(PublishUnavailableError);
     expect(performance.now() - started).toBeLessThan(100);
 

@@ -25,9 +25,11 @@
 // which is most of what ingest spends per message.
 //
 // At most maxInFlight publishes await their ack at once; the rest wait in
-// arrival order. Thousands of outstanding publishes only add latency and
-// memory (a few hundred already keep the stream busy), and objects that live
-// that long survive the young-generation GC and cost far more to collect.
+// arrival order, as places in their caller's array rather than as a promise
+// each. Thousands of outstanding publishes only add latency and memory (a
+// few hundred already keep the stream busy), and objects that live that long
+// survive the young-generation GC and cost far more to collect (measured:
+// 64 concurrent batches of 100 cost ingest ~35 us CPU per message, 16 ~25).
 
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import {
@@ -77,6 +79,8 @@ export class PublishFailedError extends Error {
 
 export interface MessagePublisher {
   publish(message: RocketMessage): Promise<PublishAck>;
+  /** Publishes every message, pipelined; resolves (never rejects) with one result per message, in order. */
+  publishMany(messages: readonly RocketMessage[]): Promise<PublishResult[]>;
 }
 
 /** A publisher that can also say whether it can publish right now. */
@@ -131,20 +135,41 @@ interface WirePubAck {
   error?: { code?: number; err_code?: number; description?: string };
 }
 
-interface PendingAck {
-  resolve(ack: PublishAck): void;
-  reject(err: Error): void;
-  deadline: number;
+/** What became of one message of publishMany, and how long it took from the call. */
+export type PublishResult = { ok: true; ack: PublishAck; seconds: number } | { ok: false; error: Error; seconds: number };
+
+/**
+ * One publish or publishMany call. Its messages wait here, not as one
+ * promise each, until the window has room: a queued message costs nothing
+ * but its place in the array.
+ */
+interface Job {
+  readonly messages: readonly RocketMessage[];
+  readonly results: PublishResult[];
+  readonly started: number;
+  readonly deadline: number;
+  /** Index of the next message to send. */
+  next: number;
+  unsettled: number;
+  readonly done: (results: PublishResult[]) => void;
 }
 
-/** A FIFO of waiters that does not copy the array on every dequeue. */
-class WaitQueue {
-  private items: ((() => void) | undefined)[] = [];
+interface InFlight {
+  readonly job: Job;
+  readonly index: number;
+}
+
+/** A FIFO that does not copy the array on every dequeue. */
+class Fifo<T> {
+  private items: (T | undefined)[] = [];
   private head = 0;
-  push(item: () => void): void {
+  push(item: T): void {
     this.items.push(item);
   }
-  shift(): (() => void) | undefined {
+  peek(): T | undefined {
+    return this.items[this.head];
+  }
+  shift(): T | undefined {
     if (this.head === this.items.length) return undefined;
     const item = this.items[this.head];
     this.items[this.head++] = undefined;
@@ -158,17 +183,17 @@ class WaitQueue {
 
 export class EventPublisher implements StreamPublisher {
   private readonly maxInFlight: number;
-  private readonly waiting = new WaitQueue();
-  private inFlight = 0;
+  private readonly queue = new Fifo<Job>();
   private readonly inbox: string;
   /**
-   * Insertion order is deadline order, near enough for the sweep to stop at
-   * the first live entry: every publish has the same timeout, and slots are
-   * handed out in arrival order.
+   * Messages sent (or about to be, in the outbox) and awaiting their ack, by
+   * reply token. Insertion order is deadline order: every job has the same
+   * timeout and jobs are served in arrival order, so the sweep stops at the
+   * first live entry.
    */
-  private readonly pending = new Map<string, PendingAck>();
+  private readonly inFlight = new Map<string, InFlight>();
   private nextToken = 0;
-  private outbox: { token: string; message: RocketMessage }[] = [];
+  private outbox: string[] = [];
   private sweeper: NodeJS.Timeout | undefined;
   private isConnected: boolean;
   private closed = false;
@@ -192,7 +217,7 @@ export class EventPublisher implements StreamPublisher {
     for await (const status of this.nc.status()) {
       if (status.type === "disconnect") {
         this.isConnected = false;
-        this.failPending(() => new PublishUnavailableError("connection to NATS lost before the ack (the message may be stored)"));
+        this.failInFlight(() => new PublishUnavailableError("connection to NATS lost before the ack (the message may be stored)"));
       } else if (status.type === "reconnect") {
         this.isConnected = true;
       }
@@ -200,7 +225,7 @@ export class EventPublisher implements StreamPublisher {
     // The iterator ends when the connection closes for good.
     this.isConnected = false;
     this.closed = true;
-    this.failPending(() => new PublishUnavailableError("connection to NATS closed before the ack (the message may be stored)"));
+    this.failInFlight(() => new PublishUnavailableError("connection to NATS closed before the ack (the message may be stored)"));
   }
 
   /** True while the connection is up and not closing. */
@@ -209,47 +234,88 @@ export class EventPublisher implements StreamPublisher {
   }
 
   async publish(message: RocketMessage): Promise<PublishAck> {
-    if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
-    const deadline = performance.now() + this.options.timeoutMs;
-    if (this.inFlight < this.maxInFlight) this.inFlight++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      if (performance.now() >= deadline) throw new PublishTimeoutError("no publish slot free in time");
-      if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
-      return await this.send(message, deadline);
-    } finally {
-      // The slot passes straight to the next waiter, if any.
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.inFlight--;
-    }
-  }
-
-  private send(message: RocketMessage, deadline: number): Promise<PublishAck> {
-    const token = (this.nextToken++).toString(36);
-    return new Promise<PublishAck>((resolve, reject) => {
-      this.pending.set(token, { resolve, reject, deadline });
-      this.outbox.push({ token, message });
-      if (this.outbox.length === 1) setImmediate(this.flushOutbox);
-      if (this.sweeper === undefined) {
-        this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
-        this.sweeper.unref();
-      }
-    });
+    const [result] = await this.publishMany([message]);
+    if (result === undefined) throw new PublishFailedError("no result for the message");
+    if (!result.ok) throw result.error;
+    return result.ack;
   }
 
   /**
-   * Publishes everything queued during this turn of the event loop. HTTP
-   * requests arrive one socket callback at a time, and the NATS client
-   * writes to its socket once per callback: sending them together makes it
-   * one write (one system call) for all, instead of one per request.
+   * Publishes every message, none waiting for another's ack; resolves (never
+   * rejects) once each has a result, in order. Like publish(), every message
+   * settles within timeoutMs of the call.
+   */
+  publishMany(messages: readonly RocketMessage[]): Promise<PublishResult[]> {
+    if (messages.length === 0) return Promise.resolve([]);
+    const started = performance.now();
+    if (!this.connected) {
+      const error = new PublishUnavailableError("not connected to NATS");
+      return Promise.resolve(messages.map(() => ({ ok: false, error, seconds: 0 })));
+    }
+    return new Promise((done) => {
+      this.queue.push({
+        messages,
+        results: new Array<PublishResult>(messages.length),
+        started,
+        deadline: started + this.options.timeoutMs,
+        next: 0,
+        unsettled: messages.length,
+        done,
+      });
+      this.pump();
+    });
+  }
+
+  /** Moves queued messages into the window while it has room. */
+  private pump(): void {
+    while (this.inFlight.size < this.maxInFlight) {
+      const job = this.queue.peek();
+      if (job === undefined) return;
+      const index = job.next++;
+      if (job.next === job.messages.length) this.queue.shift();
+      if (performance.now() >= job.deadline) {
+        this.settle(job, index, new PublishTimeoutError("no publish slot free in time"));
+      } else if (!this.connected) {
+        this.settle(job, index, new PublishUnavailableError("not connected to NATS"));
+      } else {
+        const token = (this.nextToken++).toString(36);
+        this.inFlight.set(token, { job, index });
+        this.outbox.push(token);
+        if (this.outbox.length === 1) setImmediate(this.flushOutbox);
+        if (this.sweeper === undefined) {
+          this.sweeper = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+          this.sweeper.unref();
+        }
+      }
+    }
+  }
+
+  private settle(job: Job, index: number, outcome: PublishAck | Error): void {
+    const seconds = (performance.now() - job.started) / 1000;
+    job.results[index] = outcome instanceof Error ? { ok: false, error: outcome, seconds } : { ok: true, ack: outcome, seconds };
+    if (--job.unsettled === 0) job.done(job.results);
+  }
+
+  /** Settles an in-flight message and lets the next queued one into the window. */
+  private land(token: string, entry: InFlight, outcome: PublishAck | Error): void {
+    this.inFlight.delete(token);
+    this.settle(entry.job, entry.index, outcome);
+    this.pump();
+  }
+
+  /**
+   * Publishes everything let into the window during this turn of the event
+   * loop. HTTP requests arrive one socket callback at a time, and the NATS
+   * client writes to its socket once per callback: sending them together
+   * makes it one write (one system call) for all, instead of one per request.
    */
   private readonly flushOutbox = (): void => {
     const outbox = this.outbox;
     this.outbox = [];
-    for (const { token, message } of outbox) {
-      const waiter = this.pending.get(token);
-      if (waiter === undefined) continue; // failed or timed out meanwhile
+    for (const token of outbox) {
+      const entry = this.inFlight.get(token);
+      if (entry === undefined) continue; // failed or timed out meanwhile
+      const message = entry.job.messages[entry.index]!;
       const { channel, messageNumber } = message.metadata;
       const h = headers();
       h.set(MSG_ID_HEADER, messageId(channel, messageNumber));
@@ -258,8 +324,7 @@ export class EventPublisher implements StreamPublisher {
         const payload = Buffer.from(JSON.stringify(message));
         this.nc.publish(this.topology.subjectFor(channel), payload, { reply: `${this.inbox}.${token}`, headers: h });
       } catch (err) {
-        this.pending.delete(token);
-        waiter.reject(publishError(err));
+        this.land(token, entry, publishError(err));
       }
     }
   };
@@ -267,57 +332,58 @@ export class EventPublisher implements StreamPublisher {
   private onAck(err: Error | null, msg: Msg): void {
     if (err) {
       // The inbox subscription itself failed (a permissions problem): nothing will be acked.
-      this.failPending(() => publishError(err));
+      this.failInFlight(() => publishError(err));
       return;
     }
     const token = msg.subject.slice(this.inbox.length + 1);
-    const waiter = this.pending.get(token);
-    if (waiter === undefined) return; // already timed out
-    this.pending.delete(token);
+    const entry = this.inFlight.get(token);
+    if (entry === undefined) return; // already timed out
+    this.land(token, entry, this.readAck(msg));
+  }
+
+  private readAck(msg: Msg): PublishAck | Error {
     if (msg.data.length === 0) {
       // A status message: 503 means nothing stores this subject (no stream, or JetStream down).
       const code = msg.headers?.code ?? 0;
-      waiter.reject(
-        code === 503
-          ? new PublishUnavailableError("stream unavailable: no responders for the subject")
-          : new PublishFailedError(`unexpected status ${code} instead of an ack`),
-      );
-      return;
+      return code === 503
+        ? new PublishUnavailableError("stream unavailable: no responders for the subject")
+        : new PublishFailedError(`unexpected status ${code} instead of an ack`);
     }
     let ack: WirePubAck;
     try {
       ack = JSON.parse(this.decoder.decode(msg.data)) as WirePubAck;
     } catch (parseErr) {
-      waiter.reject(new PublishFailedError("unreadable ack from the stream", undefined, { cause: parseErr }));
-      return;
+      return new PublishFailedError("unreadable ack from the stream", undefined, { cause: parseErr });
     }
     if (ack.error !== undefined) {
-      waiter.reject(new PublishFailedError(`stream refused the message: ${ack.error.description ?? "unknown error"}`, ack.error.err_code));
-    } else if (typeof ack.seq !== "number" || !ack.stream) {
-      waiter.reject(new PublishFailedError("invalid ack from the stream"));
-    } else {
-      waiter.resolve({ seq: ack.seq, duplicate: ack.duplicate === true });
+      return new PublishFailedError(`stream refused the message: ${ack.error.description ?? "unknown error"}`, ack.error.err_code);
     }
+    if (typeof ack.seq !== "number" || !ack.stream) return new PublishFailedError("invalid ack from the stream");
+    return { seq: ack.seq, duplicate: ack.duplicate === true };
   }
 
   private sweep(): void {
     const now = performance.now();
-    for (const [token, waiter] of this.pending) {
-      if (waiter.deadline > now) break;
-      this.pending.delete(token);
-      waiter.reject(new PublishTimeoutError("no ack from the stream in time"));
+    const expired: [string, InFlight][] = [];
+    for (const [token, entry] of this.inFlight) {
+      if (entry.job.deadline > now) break;
+      expired.push([token, entry]);
     }
-    if (this.pending.size === 0) {
+    for (const [token, entry] of expired) this.land(token, entry, new PublishTimeoutError("no ack from the stream in time"));
+    if (this.inFlight.size === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }
   }
 
-  private failPending(error: () => Error): void {
-    for (const waiter of this.pending.values()) waiter.reject(error());
-    this.pending.clear();
+  private failInFlight(error: () => Error): void {
+    const entries = [...this.inFlight];
+    this.inFlight.clear();
+    for (const [, entry] of entries) this.settle(entry.job, entry.index, error());
     clearInterval(this.sweeper);
     this.sweeper = undefined;
+    // Queued messages now fail fast as well (not connected), or go out if still connected.
+    this.pump();
   }
 
   async checkStream(): Promise<void> {
