@@ -33,7 +33,7 @@ const baseConfig: RuntimeConfig = {
   kvConcurrency: 32,
   fetchBatch: 200,
   maxAckPending: 2000,
-  ackWaitMs: 10_000,
+  ackWaitMs: 5000,
   retryDelayMs: 200,
   lagPollMs: 500,
 };
@@ -122,7 +122,7 @@ async function counter(registry: Registry, name: string, labels: Record<string, 
 
 beforeAll(async () => {
   server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   js = jetstream(nc);
   jsm = await jetstreamManager(nc);
   await provisionTopology(nc, { partitions: PARTITIONS, replicas: 1, duplicateWindowSeconds: 120 }, log);
@@ -198,6 +198,25 @@ describe("sequencer runtime", () => {
     });
     await waitConsumersSettled();
     expect(await counter(registry, "rockets_sequencer_messages_total", { outcome: "rejected" })).toBe(3);
+  });
+
+  it("resumes after NATS restarts mid-stream and still ends in exactly the in-order state", async () => {
+    const traffic = makeTraffic({ channels: 60, perChannel: 40, seed: 5 });
+    const stream = shuffledWithDuplicates(traffic, 0.1, 6);
+    await startSequencer();
+    const half = Math.floor(stream.length / 2);
+    await publish(stream.slice(0, half));
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 1000));
+    await server.launch();
+    await waitFor("the client to reconnect", async () => {
+      await nc.flush();
+      await jsm.streams.info(STREAM_NAME);
+      return true;
+    });
+    await publish(stream.slice(half));
+    expect(await waitForFinalStates(traffic, 40_000)).toEqual([]);
+    await waitConsumersSettled();
   });
 
   it("naks messages past a full buffer and completes once the gap closes", async () => {

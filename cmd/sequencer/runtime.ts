@@ -2,6 +2,7 @@
 // one durable consumer per partition, all on an already provisioned topology.
 // main.ts and the in-process tests build the sequencer the same way.
 
+import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { Registry } from "prom-client";
 import { ChannelStateStore } from "../../internal/nats/channel-state-store.js";
@@ -17,6 +18,7 @@ import type { SequencerConfig } from "./config.js";
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 /** Room in a state write for the rocket, the envelope and the KV headers besides the buffered messages. */
 const STATE_HEADROOM_BYTES = 16 * 1024;
+const MIN_LEASE_TIMEOUT_MS = 500;
 /** A fetch that finds nothing ends after this; it bounds how long a release waits for the current pull. */
 const FETCH_EXPIRES_MS = 1000;
 
@@ -32,7 +34,10 @@ export async function createSequencer(
   const { js, jsm } = provisioned;
   const kvm = new Kvm(js);
   const states = new ChannelStateStore(await kvm.open(STATE_BUCKET));
-  const leases = new LeaseBucket(await kvm.open(LEASE_BUCKET));
+  // Lease writes give up after about a heartbeat: one stuck request must not hold back the
+  // renewals of every lease until they expire (the default request timeout is 5 s).
+  const leaseTimeoutMs = Math.min(Math.max(config.heartbeatMs, MIN_LEASE_TIMEOUT_MS), config.leaseTtlMs / 2);
+  const leases = new LeaseBucket(await new Kvm(jetstream(nc, { timeout: leaseTimeoutMs })).open(LEASE_BUCKET));
   const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   const consumerSettings = { ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending };
   return new Sequencer(

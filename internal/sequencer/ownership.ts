@@ -89,8 +89,7 @@ export class Ownership {
   async start(): Promise<void> {
     // Our own key first: the watch then has at least one key and can report that it caught up.
     await this.heartbeat(true);
-    this.watch = await this.store.watch((entry) => this.onEntry(entry));
-    await this.watch.caughtUp;
+    await this.startWatch();
     this.timer = setInterval(() => this.kick(true), this.settings.heartbeatMs);
     this.kick(false);
     await this.cycle;
@@ -128,6 +127,32 @@ export class Ownership {
     this.watch?.stop();
   }
 
+  private async startWatch(): Promise<void> {
+    const watch = await this.store.watch((entry) => this.onEntry(entry));
+    this.watch = watch;
+    void watch.ended.then(() => this.rewatch(watch));
+    await watch.caughtUp;
+  }
+
+  /**
+   * The watch ended while we are running (the client gave up on it): a new
+   * one replays every key's latest value, so the views catch up with
+   * whatever was missed meanwhile.
+   */
+  private async rewatch(ended: BucketWatch): Promise<void> {
+    if (this.stopping || this.watch !== ended) return;
+    this.log.warn("lease bucket watch ended; starting a new one");
+    while (!this.stopping) {
+      await new Promise((r) => setTimeout(r, this.settings.heartbeatMs));
+      try {
+        await this.startWatch();
+        return;
+      } catch (err) {
+        this.warn({ err }, "could not watch the lease bucket; retrying");
+      }
+    }
+  }
+
   private kick(heartbeat: boolean): void {
     if (this.stopping) return;
     if (this.cycle) {
@@ -145,8 +170,7 @@ export class Ownership {
     for (;;) {
       try {
         if (withHeartbeat) {
-          await this.heartbeat(false);
-          await this.renewAll();
+          await Promise.all([this.heartbeat(false), this.renewAll()]);
           await this.cleanupMembers();
         }
         await this.reconcile();
@@ -173,7 +197,9 @@ export class Ownership {
     if (partition === undefined || partition >= this.settings.partitions) return;
     const observed = this.leases.observe(partition, entry.value, entry.revision, now);
     const held = this.held.get(partition);
-    if (held && observed.revision > held.revision && observed.owner !== this.settings.instanceId) {
+    // A released lease is being deleted by us: its delete marker is ours, not a takeover.
+    const ours = this.stopping || held?.state === HeldState.Released;
+    if (held && !ours && observed.revision > held.revision && observed.owner !== this.settings.instanceId) {
       this.lose(partition, "another instance wrote the lease");
     }
     // A freed lease may be ours to take now.
@@ -204,9 +230,19 @@ export class Ownership {
           lease.renewedAt = sent;
         } catch (err) {
           if (this.held.get(p) !== lease) return;
-          if (err instanceof LeaseConflictError) this.lose(p, "lease renewal refused: another instance wrote it");
-          else if (this.now() - lease.renewedAt >= this.settings.leaseTtlMs) this.lose(p, "lease not renewed within its TTL");
-          else this.warn({ err, partition: p }, "lease renewal failed; retrying");
+          if (err instanceof LeaseConflictError) {
+            // An earlier renewal that timed out on our side may have landed: then the newer revision is ours.
+            const seen = this.leases.get(p);
+            if (seen && seen.owner === this.settings.instanceId && seen.revision > lease.revision) {
+              lease.revision = seen.revision;
+              return;
+            }
+            this.lose(p, "lease renewal refused: another instance wrote it");
+          } else if (this.now() - lease.renewedAt >= this.settings.leaseTtlMs) {
+            this.lose(p, "lease not renewed within its TTL");
+          } else {
+            this.warn({ err, partition: p }, "lease renewal failed; retrying");
+          }
         }
       }),
     );
@@ -232,16 +268,16 @@ export class Ownership {
     if (this.stopping) return;
     const now = this.now();
     const self = this.settings.instanceId;
-    const selfAlive = now - this.heartbeatAt < this.settings.leaseTtlMs;
-    const live = this.members.live(now).filter((m) => m !== self);
-    if (selfAlive) live.push(self);
-    live.sort();
+    // While our own heartbeat is failing, the others may already count us out:
+    // take nothing new and give nothing up; renewals decide what we lose.
+    if (now - this.heartbeatAt >= this.settings.leaseTtlMs) return;
+    const live = [...this.members.live(now).filter((m) => m !== self), self].sort();
     const membersKey = live.join(",");
     if (membersKey !== this.lastMembers) {
       this.lastMembers = membersKey;
       this.log.info({ members: live }, "sequencer members changed");
     }
-    const mine = new Set(selfAlive ? partitionsFor(self, live, this.settings.partitions) : []);
+    const mine = new Set(partitionsFor(self, live, this.settings.partitions));
 
     for (const [p, lease] of this.held) {
       if (lease.state === HeldState.Released) await this.deleteLease(p, lease);

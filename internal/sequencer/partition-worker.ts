@@ -38,6 +38,9 @@ export interface WorkerSettings {
   retryDelayMs: number;
 }
 
+/** How many fetch expiries a release waits for the current fetch to end. */
+const FETCH_PATIENCE = 5;
+
 const WorkerState = { Running: "running", Releasing: "releasing", Lost: "lost" } as const;
 type WorkerState = (typeof WorkerState)[keyof typeof WorkerState];
 
@@ -126,6 +129,7 @@ export class PartitionWorker {
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private lastDelivered: StreamDelivery | undefined;
+  private failing = false;
 
   constructor(
     readonly partition: number,
@@ -140,12 +144,24 @@ export class PartitionWorker {
     this.loopDone = this.loop();
   }
 
-  /** Stops pulling, lets the actors finish what they hold, then resolves. */
+  /**
+   * Stops pulling, lets the actors finish what they hold, then resolves. A
+   * fetch that does not end in time (a connection gone quiet) is abandoned:
+   * whatever it still brings is nak'ed, and release does not hang on it.
+   */
   async release(): Promise<void> {
     if (this.state === WorkerState.Running) this.state = WorkerState.Releasing;
     this.poke();
-    await this.loopDone;
+    let timer: NodeJS.Timeout | undefined;
+    const patience = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, this.settings.fetchExpiresMs * FETCH_PATIENCE);
+    });
+    await Promise.race([this.loopDone, patience]);
+    clearTimeout(timer);
+    // Lost meanwhile: its actors are gone, and any there now belong to the partition's next worker.
+    if (this.state === WorkerState.Lost) return;
     await this.registry.drainPartition(this.partition);
+    this.state = WorkerState.Lost;
   }
 
   /** Stops at once: the partition belongs to someone else now. */
@@ -202,9 +218,15 @@ export class PartitionWorker {
       }
       try {
         await this.source.fetch(Math.min(this.settings.fetchBatch, room), this.settings.fetchExpiresMs, this.onMessage);
+        if (this.failing) {
+          this.failing = false;
+          this.log.info({ partition: this.partition }, "fetching from the partition recovered");
+        }
       } catch (err) {
         if (this.state !== WorkerState.Running) break;
-        this.log.warn({ err, partition: this.partition }, "fetching from the partition failed; retrying");
+        // Logged once per outage, not once per retry.
+        if (!this.failing) this.log.warn({ err, partition: this.partition }, "fetching from the partition failed; retrying");
+        this.failing = true;
         this.source.reset();
         await this.sleep(this.settings.retryDelayMs);
       }

@@ -133,7 +133,8 @@ export class Sequencer {
     const worker = this.workers.get(partition);
     if (!worker) return;
     await worker.release();
-    if (this.workers.get(partition) === worker) this.workers.delete(partition);
+    if (this.workers.get(partition) !== worker) return;
+    this.workers.delete(partition);
     this.metrics.forgetPartition(partition);
   }
 
