@@ -289,6 +289,8 @@ export class ChannelActor {
   }
 
   private setCache(next: Cached | undefined): void {
+    // A closed actor has left the registry: it must not count towards the buffered gauge again.
+    if (this.status === ActorStatus.Closed) next = undefined;
     const before = this.cached?.state.pending.length ?? 0;
     const after = next?.state.pending.length ?? 0;
     this.cached = next;

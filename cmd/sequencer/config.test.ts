@@ -1,0 +1,63 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../../internal/config/env-reader.js";
+import { defaultInstanceId, loadConfig } from "./config.js";
+
+describe("sequencer config", () => {
+  it("defaults to the ops port, a 10,000-message buffer and a 5 s lease with 1 s heartbeats", () => {
+    const c = loadConfig({});
+    expect(c.listen.port).toBe(9090);
+    expect(c.maxPendingPerChannel).toBe(10_000);
+    expect(c.leaseTtlMs).toBe(5000);
+    expect(c.heartbeatMs).toBe(1000);
+    expect(c.ackWaitMs).toBe(30_000);
+    expect(c.instanceId).toBe(defaultInstanceId());
+    expect(c.instanceId).toMatch(/^[-_=A-Za-z0-9]{1,64}$/);
+  });
+
+  it("reads every sequencer setting", () => {
+    const c = loadConfig({
+      INSTANCE_ID: "seq-7",
+      MAX_PENDING_PER_CHANNEL: "50",
+      LEASE_TTL_MS: "3000",
+      HEARTBEAT_MS: "500",
+      ACTOR_IDLE_MS: "2000",
+      MAX_ACTORS: "10",
+      KV_WRITE_CONCURRENCY: "8",
+      FETCH_BATCH: "100",
+      MAX_ACK_PENDING: "1000",
+      ACK_WAIT_MS: "4000",
+      RETRY_DELAY_MS: "250",
+      LAG_POLL_MS: "1000",
+      SHUTDOWN_TIMEOUT_MS: "9000",
+    });
+    expect(c).toMatchObject({
+      instanceId: "seq-7",
+      maxPendingPerChannel: 50,
+      leaseTtlMs: 3000,
+      heartbeatMs: 500,
+      actorIdleMs: 2000,
+      maxActors: 10,
+      kvConcurrency: 8,
+      fetchBatch: 100,
+      maxAckPending: 1000,
+      ackWaitMs: 4000,
+      retryDelayMs: 250,
+      lagPollMs: 1000,
+      shutdownTimeoutMs: 9000,
+    });
+  });
+
+  it("lists every problem at once, including an unusable instance id and a heartbeat too slow for the lease", () => {
+    let caught: unknown;
+    try {
+      loadConfig({ INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500" });
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    const problems = (caught as ConfigError).problems.join("\n");
+    expect(problems).toMatch(/MAX_PENDING_PER_CHANNEL must be an integer from 1/);
+    expect(problems).toMatch(/INSTANCE_ID must be 1 to 64 characters/);
+    expect(problems).toMatch(/HEARTBEAT_MS \(1500\) must be at most half of LEASE_TTL_MS \(2000\)/);
+  });
+});
