@@ -1,0 +1,90 @@
+// The start and stop steps every service's main.ts shares, so that the three
+// behave alike: a bad configuration exits 1 listing every problem; transient
+// start failures (JetStream still electing, a bucket being created by a
+// sibling) are retried with backoff until the service is told to stop; a
+// SIGTERM or SIGINT runs the service's shutdown once, and a shutdown that
+// hangs cannot keep the process alive past its deadline.
+
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ConfigError, type Env } from "../config/env-reader.js";
+import type { Logger } from "../observability/logger.js";
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Loads the configuration; on a ConfigError prints every problem and exits 1. */
+export function loadConfigOrExit<T>(load: (env: Env) => T): T {
+  try {
+    return load(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+export interface RetryOptions {
+  log: Logger;
+  /** Stop retrying (and resolve undefined) once this says so. */
+  stopping: () => boolean;
+  /** Failures that retrying cannot fix; they are thrown at once. */
+  fatal?: (err: unknown) => boolean;
+  maxDelayMs?: number;
+}
+
+/** Runs `attempt` until it succeeds, backing off exponentially; undefined if stopped first. */
+export async function retryUntilStopped<T>(what: string, attempt: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
+  const { log, stopping, fatal = () => false, maxDelayMs = 10_000 } = options;
+  for (let n = 0; !stopping(); n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (fatal(err) || stopping()) throw err;
+      log.warn({ err, attempt: n }, `${what} failed, retrying`);
+      await sleep(Math.min(maxDelayMs, 500 * 2 ** n));
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Runs `shutdown` once on the first SIGTERM or SIGINT and exits 0 when it
+ * resolves; exits 1 if it fails or takes longer than `deadlineMs`.
+ */
+export function onShutdownSignal(log: Logger, deadlineMs: number, shutdown: () => Promise<void>): void {
+  let started = false;
+  const run = (signal: NodeJS.Signals) => {
+    if (started) return;
+    started = true;
+    log.info({ signal }, "shutting down");
+    setTimeout(() => {
+      log.error({ deadlineMs }, "shutdown took too long, exiting");
+      process.exit(1);
+    }, deadlineMs).unref();
+    shutdown().then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of ["SIGTERM", "SIGINT"] as const) process.once(signal, run);
+}
+
+/**
+ * Drains the connection (delivering what is buffered, then closing) when a
+ * server is there to flush to, within `timeoutMs`; closes it in any case.
+ */
+export async function closeNats(nc: NatsConnection | undefined, log: Logger, options: { drain: boolean; timeoutMs: number }): Promise<void> {
+  if (nc === undefined || nc.isClosed()) return;
+  if (options.drain) {
+    const drained = nc.drain().catch((err: unknown) => log.warn({ err }, "nats drain failed"));
+    await Promise.race([drained, sleep(options.timeoutMs)]);
+  }
+  if (!nc.isClosed()) await nc.close();
+}
