@@ -171,11 +171,6 @@ export class PartitionWorker {
     this.registry.dropPartition(this.partition);
   }
 
-  /** Resolves once the current fetch has ended. */
-  stopped(): Promise<void> {
-    return this.loopDone;
-  }
-
   /**
    * The partition's consumer lag. While messages flow, every delivery
    * carries it; only an idle (or stalled) partition costs a consumer info
