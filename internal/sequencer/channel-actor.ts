@@ -14,7 +14,9 @@
 // - Every write names the revision it was computed from. On a conflict the
 //   actor reloads and recomputes the same batch against the fresh state, so
 //   nothing is applied twice whoever else wrote (a stale owner, a second
-//   instance during a rebalance).
+//   instance during a rebalance). Acks need no lease check for the same
+//   reason: an ack only ever follows a committed write that holds the
+//   message, which stays true whoever owns the partition by then.
 // - Anything else that fails (NATS unreachable, unreadable state) naks the
 //   batch with a delay and forgets the cache: the write may or may not have
 //   landed, and the redelivered messages are judged against a fresh load.
