@@ -8,7 +8,7 @@
 
 import type { RocketMessage } from "./message.js";
 import { apply } from "./rocket.js";
-import { Outcome, type ChannelState, type SequenceOptions } from "./sequencing.js";
+import { lowerBound, Outcome, type ChannelState, type SequenceOptions } from "./sequencing.js";
 
 export interface BatchOptions extends SequenceOptions {
   /**
@@ -24,18 +24,6 @@ export interface BatchResult {
   outcomes: Outcome[];
   /** True when `state` differs from the input (something applied or buffered). */
   changed: boolean;
-}
-
-/** Index of the first message in pending[from..] numbered >= n (binary search). */
-function lowerBound(pending: RocketMessage[], from: number, n: number): number {
-  let lo = from;
-  let hi = pending.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (pending[mid]!.metadata.messageNumber < n) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 export function sequenceBatch(state: ChannelState, messages: readonly RocketMessage[], options: BatchOptions): BatchResult {
@@ -56,7 +44,7 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
       outcomes[i] = Outcome.Duplicate;
       continue;
     }
-    const at = lowerBound(pending, start, n);
+    const at = lowerBound(pending, n, start);
     if (pending[at]?.metadata.messageNumber === n) {
       outcomes[i] = Outcome.Duplicate;
       continue;

@@ -38,9 +38,9 @@ export interface SequenceOptions {
 
 const unbounded: SequenceOptions = { maxPending: Number.POSITIVE_INFINITY };
 
-/** Index of the first pending message numbered >= n (binary search). */
-function lowerBound(pending: RocketMessage[], n: number): number {
-  let lo = 0;
+/** Index of the first message in pending[from..] numbered >= n (binary search). */
+export function lowerBound(pending: readonly RocketMessage[], n: number, from = 0): number {
+  let lo = from;
   let hi = pending.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
