@@ -1,10 +1,8 @@
-// Error answers as RFC 9457 problem documents (application/problem+json): a
-// stable `type` per kind of problem, a human `title` and `detail`, and for
-// invalid input every parameter at fault with the reason.
+// The API's kinds of problem; the document shape is shared by every service.
 
-import type { FastifyReply } from "fastify";
+import type { FieldProblem, ProblemDocument as SharedProblemDocument } from "../../internal/http/problem-document.js";
 
-export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+export { PROBLEM_CONTENT_TYPE, sendProblem } from "../../internal/http/problem-document.js";
 
 export const ProblemType = {
   invalidParameter: "urn:rockets:problem:invalid-parameter",
@@ -16,23 +14,10 @@ export const ProblemType = {
 } as const;
 export type ProblemType = (typeof ProblemType)[keyof typeof ProblemType];
 
-export interface ParameterProblem {
-  /** The parameter at fault: a query parameter's name, or `channel` for the path. */
-  path: string;
-  reason: string;
-}
+/** The parameter at fault: a query parameter's name, or `channel` for the path. */
+export type ParameterProblem = FieldProblem;
 
-export interface ProblemDocument {
-  type: ProblemType;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: ParameterProblem[];
-}
-
-export function sendProblem(reply: FastifyReply, doc: ProblemDocument): FastifyReply {
-  return reply.code(doc.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(doc));
-}
+export type ProblemDocument = SharedProblemDocument<ProblemType>;
 
 export function invalidParameters(errors: ParameterProblem[]): ProblemDocument {
   return {

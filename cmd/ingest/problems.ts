@@ -1,11 +1,8 @@
-// Error answers as RFC 9457 problem documents (application/problem+json):
-// a stable `type` per kind of problem, a human `title` and `detail`, and for
-// invalid input every field at fault with the reason.
+// Ingest's kinds of problem; the document shape is shared by every service.
 
-import type { FastifyReply } from "fastify";
-import type { Problem as FieldProblem } from "../../internal/domain/message.js";
+import type { ProblemDocument as SharedProblemDocument } from "../../internal/http/problem-document.js";
 
-export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+export { PROBLEM_CONTENT_TYPE, sendProblem } from "../../internal/http/problem-document.js";
 
 export const ProblemType = {
   invalidMessage: "urn:rockets:problem:invalid-message",
@@ -19,21 +16,11 @@ export const ProblemType = {
 } as const;
 export type ProblemType = (typeof ProblemType)[keyof typeof ProblemType];
 
-export interface ProblemDocument {
-  type: ProblemType;
-  title: string;
-  status: number;
-  detail: string;
-  errors?: FieldProblem[];
-  [extension: string]: unknown;
-}
+/** Ingest's problems may carry extension members (e.g. per-item batch results). */
+export type ProblemDocument = SharedProblemDocument<ProblemType> & { [extension: string]: unknown };
 
 export function problem(status: number, type: ProblemType, title: string, detail: string, extra?: Record<string, unknown>): ProblemDocument {
   return { type, title, status, detail, ...extra };
-}
-
-export function sendProblem(reply: FastifyReply, doc: ProblemDocument): FastifyReply {
-  return reply.code(doc.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(doc));
 }
 
 /** An error carrying the problem document to answer with; thrown by the body parser. */
