@@ -5,11 +5,10 @@
 
 import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
 import { EventPublisher } from "../../internal/nats/event-publisher.js";
-import { provisionTopology, TopologyConflictError } from "../../internal/nats/topology.js";
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { buildApp } from "./app.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, retryUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
 import { StreamGateway } from "./stream-gateway.js";
@@ -50,12 +49,7 @@ try {
   await app.listen({ host: config.listen.host, port: config.listen.port });
   log.info({ host: config.listen.host, port: config.listen.port }, "ingest listening");
   nc = await connectNats(config.nats, log);
-  const connection = nc;
-  const provisioned = await retryUntilStopped("topology provisioning", () => provisionTopology(connection, config.topology, log), {
-    log,
-    stopping: () => stopping,
-    fatal: (err) => err instanceof TopologyConflictError,
-  });
+  const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined && !stopping) {
     const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, {
       timeoutMs: config.publishTimeoutMs,

@@ -4,11 +4,10 @@
 // -> release every lease and leave -> drain NATS -> exit 0.
 
 import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
-import { provisionTopology, TopologyConflictError } from "../../internal/nats/topology.js";
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import type { Sequencer } from "../../internal/sequencer/sequencer.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, retryUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { buildApp } from "./app.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { createSequencer } from "./runtime.js";
@@ -46,12 +45,7 @@ try {
   await app.listen({ host: config.listen.host, port: config.listen.port });
   log.info({ host: config.listen.host, port: config.listen.port }, "sequencer ops server listening");
   nc = await connectNats(config.nats, log);
-  const connection = nc;
-  const provisioned = await retryUntilStopped("topology provisioning", () => provisionTopology(connection, config.topology, log), {
-    log,
-    stopping: () => stopping,
-    fatal: (err) => err instanceof TopologyConflictError,
-  });
+  const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined && !stopping) {
     sequencer = await createSequencer(nc, provisioned, config, registry, log);
     await sequencer.start();

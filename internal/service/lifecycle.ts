@@ -6,7 +6,9 @@
 // hangs cannot keep the process alive past its deadline.
 
 import type { NatsConnection } from "@nats-io/transport-node";
+import type { TopologySettings } from "../config/common.js";
 import { ConfigError, type Env } from "../config/env-reader.js";
+import { provisionTopology, TopologyConflictError, type Provisioned } from "../nats/topology.js";
 import type { Logger } from "../observability/logger.js";
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -87,4 +89,17 @@ export async function closeNats(nc: NatsConnection | undefined, log: Logger, opt
     await Promise.race([drained, sleep(options.timeoutMs)]);
   }
   if (!nc.isClosed()) await nc.close();
+}
+
+/**
+ * Provisions the shared topology, retrying transient failures (JetStream
+ * still starting or electing) until stopped; a partition-count conflict is
+ * fatal, since retrying cannot fix a configuration.
+ */
+export function provisionUntilStopped(nc: NatsConnection, settings: TopologySettings, log: Logger, stopping: () => boolean): Promise<Provisioned | undefined> {
+  return retryUntilStopped("topology provisioning", () => provisionTopology(nc, settings, log), {
+    log,
+    stopping,
+    fatal: (err) => err instanceof TopologyConflictError,
+  });
 }
