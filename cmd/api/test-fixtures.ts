@@ -5,27 +5,12 @@ import { pino } from "pino";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
+export { rocketFixture } from "../../internal/view/rocket-fixture.js";
 import { buildApp } from "./app.js";
 import type { SseSettings } from "./config.js";
 import { createApiMetrics, type ApiMetrics } from "./metrics.js";
 import type { FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
-
-export function rocketFixture(channel: string, fields: Partial<RocketView> = {}): RocketView {
-  return {
-    channel,
-    type: "Falcon-9",
-    mission: "ARTEMIS",
-    speed: 500,
-    status: "launched",
-    explosionReason: null,
-    launchedAt: "2022-02-02T19:39:05.86337+01:00",
-    updatedAt: "2022-02-02T19:39:05.86337+01:00",
-    lastMessageNumber: 1,
-    pendingMessages: 0,
-    ...fields,
-  };
-}
 
 export function loadedView(rockets: RocketView[]): FleetView {
   const view = new FleetView();

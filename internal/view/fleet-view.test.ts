@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { FleetView, type ListQuery, type RocketChange, type RocketFilter } from "./fleet-view.js";
 import type { RocketView } from "./rocket-view.js";
+import { rocketFixture as rocket } from "./rocket-fixture.js";
 import { SORT_KEYS, sortValueOf, type SortKey } from "./sort-keys.js";
 
 const TYPES = ["Falcon-9", "Atlas-H", "Titan-IV"];
@@ -13,22 +14,6 @@ const TIMES = [
   "2022-02-02T18:39:06.1Z",
   "2022-02-02T18:40:00-00:30",
 ];
-
-function rocket(channel: string, fields: Partial<RocketView> = {}): RocketView {
-  return {
-    channel,
-    type: "Falcon-9",
-    mission: "ARTEMIS",
-    speed: 500,
-    status: "launched",
-    explosionReason: null,
-    launchedAt: "2022-02-02T19:39:05.86337+01:00",
-    updatedAt: "2022-02-02T19:39:05.86337+01:00",
-    lastMessageNumber: 1,
-    pendingMessages: 0,
-    ...fields,
-  };
-}
 
 const fieldsArb = fc.record({
   type: fc.constantFrom(...TYPES),
