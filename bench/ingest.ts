@@ -7,8 +7,8 @@
 //   single  POST /messages, one message per request, 64 keep-alive clients;
 //   batch   POST /messages, 100 messages per request, 64 keep-alive clients;
 // with the same kind of payloads, every message unique (dedup never flatters
-// a figure), ingest in its own process and the HTTP load generator in
-// another. Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s).
+// a figure), ingest in its own process and the HTTP load generator (wrk if
+// installed, see runLoad) in another. Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s).
 //
 // The phases run in rounds (raw, raw, single, batch, again...) and the
 // figures are the medians, so that a load spike from elsewhere on the machine
@@ -17,9 +17,12 @@
 // HTTP), which busy neighbours distort less than rates.
 //
 // Environment: BENCH_SECONDS (per phase and round, default 5), BENCH_ROUNDS
-// (default 3), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100).
+// (default 3), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100),
+// BENCH_LOADGEN (wrk or autocannon; default wrk when installed),
+// BENCH_INGEST_WORKERS (ingest's WORKERS, default 2).
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -37,6 +40,8 @@ const SECONDS = Number(env["BENCH_SECONDS"] ?? 5);
 const ROUNDS = Number(env["BENCH_ROUNDS"] ?? 3);
 const CONNECTIONS = Number(env["BENCH_CONNECTIONS"] ?? 64);
 const BATCH = Number(env["BENCH_BATCH"] ?? 100);
+/** Ingest's WORKERS: two processes for two cores (see cmd/ingest/main.ts). */
+const INGEST_WORKERS = env["BENCH_INGEST_WORKERS"] ?? "2";
 const IN_FLIGHT = 512;
 const WARMUP_SECONDS = 2;
 
@@ -58,13 +63,22 @@ interface Figure {
   note: string;
 }
 
+/**
+ * The HTTP load generator: wrk (C, Debian's package `wrk`) when it is on the
+ * PATH, else autocannon. Both share the machine's two cores with ingest and
+ * nats-server, so the generator's own CPU per request is taken from what
+ * ingest can get: autocannon spends ~60 us per request, wrk ~17, and with
+ * autocannon the single-message figure measures the generator as much as ingest.
+ */
+const LOADGEN = env["BENCH_LOADGEN"] ?? (spawnSync("wrk", ["--version"]).error === undefined ? "wrk" : "autocannon");
+
 function runLoad(url: string, seconds: number, batch: number): Promise<LoadResult> {
+  const [command, args] =
+    LOADGEN === "wrk"
+      ? ["wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "-s", join("bench", "ingest-load.lua"), url, "--", randomUUID(), String(batch)]]
+      : [process.execPath, ["--import", "tsx", join("bench", "ingest-load.ts"), url, String(CONNECTIONS), String(seconds), String(batch)]];
   return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--import", "tsx", join("bench", "ingest-load.ts"), url, String(CONNECTIONS), String(seconds), String(batch)],
-      { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] },
-    );
+    const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
     child.on("error", reject);
@@ -121,7 +135,7 @@ try {
     return { rate: next / elapsed, cpuUs: (used.user + used.system) / next, note: `${next} sent, ${stored} stored` };
   };
 
-  ingest = await ServiceProcess.start("ingest", { natsUrl: server.url, env: { LOG_LEVEL: "warn" } });
+  ingest = await ServiceProcess.start("ingest", { natsUrl: server.url, env: { LOG_LEVEL: "warn", WORKERS: INGEST_WORKERS } });
   const ingestUrl = ingest.url;
   const ingestCpuSeconds = async () => {
     const text = await (await fetch(`${ingestUrl}/metrics`)).text();
@@ -159,7 +173,8 @@ try {
   const show = (name: string, f: Figure) =>
     console.log(`  ${name.padEnd(27)} ${String(Math.round(f.rate)).padStart(7)} msg/s ${f.cpuUs.toFixed(0).padStart(5)} us CPU/msg  (${f.note})`);
 
-  console.log(`ingest benchmark: ${ROUNDS} rounds of ${SECONDS}s per phase, ${CONNECTIONS} HTTP connections, raw with ${IN_FLIGHT} in flight`);
+  console.log(`ingest benchmark: ${ROUNDS} rounds of ${SECONDS}s per phase, ${CONNECTIONS} HTTP connections (${LOADGEN}), ingest WORKERS=${INGEST_WORKERS}, raw with ${IN_FLIGHT} in flight`);
+  if (LOADGEN !== "wrk") console.log("note: wrk is not installed (apt-get install wrk); autocannon's own CPU cost lowers the HTTP figures");
   for (let round = 1; round <= ROUNDS; round++) {
     console.log(`round ${round}`);
     const figures = [
