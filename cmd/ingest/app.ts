@@ -2,6 +2,7 @@
 
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
+import type { MetricsSource } from "../../internal/observability/cluster-metrics.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
 import type { MessagePublisher } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
@@ -22,6 +23,8 @@ export interface IngestDeps {
   publisher: MessagePublisher;
   readiness: Readiness;
   registry: Registry;
+  /** What /metrics serves when not the registry itself (the aggregate of several workers). */
+  exposition?: MetricsSource;
   metrics: IngestMetrics;
   log: Logger;
   limits: IngestLimits;
@@ -50,7 +53,7 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     done(null, payload);
   });
 
-  registerServiceRoutes(app, deps.registry, deps.readiness);
+  registerServiceRoutes(app, deps.registry, deps.readiness, deps.exposition);
   registerBodyParser(app, limits);
   registerMessagesRoute(app, {
     intake: new MessageIntake(deps.publisher, deps.metrics, log),

@@ -26,6 +26,8 @@ export interface IngestConfig {
   publishMaxInFlight: number;
   /** The Retry-After a 503 carries. */
   retryAfterSeconds: number;
+  /** Processes serving the port (node:cluster); more than one lets one instance use more than one core. */
+  workers: number;
 }
 
 export function loadConfig(env: Env): IngestConfig {
@@ -41,6 +43,7 @@ export function loadConfig(env: Env): IngestConfig {
     publishTimeoutMs: r.int("PUBLISH_TIMEOUT_MS", 5000, { min: 100, max: 60_000 }),
     publishMaxInFlight: r.int("PUBLISH_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
     retryAfterSeconds: r.int("RETRY_AFTER_SECONDS", 1, { min: 1, max: 3600 }),
+    workers: r.int("WORKERS", 1, { min: 1, max: 64 }),
   };
   r.done();
   return config;

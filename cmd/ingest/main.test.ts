@@ -2,6 +2,7 @@
 // environment, stopped with real signals.
 
 import { randomUUID } from "node:crypto";
+import { request } from "node:http";
 import { connect as connectTcp, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
@@ -28,6 +29,36 @@ function responseOf(socket: Socket): Promise<string> {
     socket.on("error", reject);
     socket.on("close", () => resolve(data));
   });
+}
+
+/** POSTs on a connection of its own (no keep-alive pool), so that successive calls reach different cluster workers. */
+function postAlone(url: string, body: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/messages`, { method: "POST", agent: false }, (res) => {
+      res.resume();
+      res.on("end", () => resolve(res.statusCode ?? 0));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+async function metric(url: string, line: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const found = text.split("\n").find((l) => l.startsWith(`${line} `));
+  return found === undefined ? undefined : Number(found.slice(line.length + 1));
+}
+
+async function storedIds(natsUrl: string, channels: string[]): Promise<(string | undefined)[]> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    return await Promise.all(
+      channels.map(async (c) => (await jsm.streams.getMessage(STREAM_NAME, { last_by_subj: `rockets.events.*.${c}` }))?.header.get("Nats-Msg-Id")),
+    );
+  } finally {
+    await nc.close();
+  }
 }
 
 describe("ingest process", () => {
@@ -107,5 +138,67 @@ describe("ingest process", () => {
     expect(String(failure)).toMatch(/exited during start \(code 1\)/);
     expect(String(failure)).toContain("MAX_BATCH");
     expect(String(failure)).toContain("PUBLISH_TIMEOUT_MS");
+  });
+
+  describe("as several workers (WORKERS=2)", () => {
+    const ACCEPTED = 'rockets_ingest_messages_total{result="accepted",service="ingest"}';
+
+    it("serves one port from both workers, /metrics counts for all of them, and SIGTERM stops them all with exit 0", async () => {
+      const ingest = await ServiceProcess.start("ingest", { natsUrl: nats.url, env: { WORKERS: "2" } });
+      try {
+        expect(ingest.logs().match(/"msg":"worker forked"/g)).toHaveLength(2);
+        expect(ingest.logs().match(/"msg":"worker started"/g)).toHaveLength(2);
+        // Connections are dealt to the workers in turn: eight of them reach both.
+        const channels = Array.from({ length: 8 }, () => randomUUID());
+        for (const channel of channels) expect(await postAlone(ingest.url, JSON.stringify(launched(channel)))).toBe(202);
+
+        // Whichever worker answers the scrape, it reports both workers' messages.
+        for (let scrape = 0; scrape < 4; scrape++) {
+          expect(await metric(ingest.url, ACCEPTED)).toBe(8);
+          expect(await metric(ingest.url, 'rockets_ingest_nats_connected{service="ingest"}')).toBe(1);
+        }
+        expect(await ingest.stop("SIGTERM")).toBe(0);
+        expect(ingest.logs().match(/"msg":"stopped"/g)).toHaveLength(2);
+        expect(ingest.logs()).toContain('"failed":false,"msg":"all workers stopped"');
+        expect(await storedIds(nats.url, channels)).toEqual(channels.map((c) => `${c}:1`));
+      } finally {
+        await ingest.stop("SIGKILL");
+      }
+    });
+
+    it("replaces a worker that dies, and keeps taking messages meanwhile", async () => {
+      const ingest = await ServiceProcess.start("ingest", { natsUrl: nats.url, env: { WORKERS: "2" } });
+      try {
+        const pids = [...ingest.logs().matchAll(/"worker":\d+,"pid":(\d+),"msg":"worker forked"/g)].map((m) => Number(m[1]));
+        expect(pids).toHaveLength(2);
+        // Past the start window, a death is a crash to recover from, not a start failure.
+        await sleep(5500);
+        process.kill(pids[0]!, "SIGKILL");
+        await expect.poll(() => ingest.logs(), { timeout: 10_000 }).toContain("starting a replacement");
+        const channels = Array.from({ length: 6 }, () => randomUUID());
+        for (const channel of channels) {
+          // Until the replacement is connected, its connections may be told 503 + Retry-After; nothing is lost either way.
+          await expect.poll(() => postAlone(ingest.url, JSON.stringify(launched(channel))), { timeout: 15_000 }).toBe(202);
+        }
+        // The replacement connects and joins; then every message is taken by whichever worker gets it.
+        await expect.poll(() => ingest.logs().match(/"msg":"worker started"/g)?.length, { timeout: 15_000 }).toBe(3);
+        for (const channel of channels) expect(await postAlone(ingest.url, JSON.stringify(launched(channel)))).toBe(202);
+        expect(ingest.running).toBe(true);
+        expect(await ingest.stop("SIGTERM")).toBe(0);
+        expect(await storedIds(nats.url, channels)).toEqual(channels.map((c) => `${c}:1`));
+      } finally {
+        await ingest.stop("SIGKILL");
+      }
+    });
+
+    it("stops with exit 1 when a worker cannot start", async () => {
+      // The port is taken (by nats-server): no worker can listen, which restarting cannot fix.
+      const failure = await ServiceProcess.start("ingest", { natsUrl: nats.url, port: nats.port, env: { WORKERS: "2" } }).catch(
+        (err: unknown) => err,
+      );
+      expect(String(failure)).toMatch(/exited during start \(code 1\)/);
+      expect(String(failure)).toContain("worker failed during start");
+      expect(String(failure)).toContain("EADDRINUSE");
+    });
   });
 });

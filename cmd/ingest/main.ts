@@ -1,67 +1,27 @@
-// Ingest service wiring: config -> logger, metrics -> HTTP server (answering
-// 503 until NATS is reachable) -> NATS connection and topology -> ready.
-// SIGTERM/SIGINT: not ready -> stop accepting requests -> finish in-flight
-// publishes -> drain NATS -> exit 0.
+// The ingest service: POST /messages into the events stream.
+//
+// WORKERS=1 (the default) runs the service in this process. WORKERS=N runs
+// it as N worker processes sharing the port (node:cluster), so that one
+// instance can use N cores: HTTP handling, not publishing, is what limits a
+// single Node process (see README, measured figures). This process then
+// only supervises them (internal/service/workers.ts), and /metrics on any
+// worker answers for all of them.
 
-import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
-import { EventPublisher } from "../../internal/nats/event-publisher.js";
+import cluster from "node:cluster";
 import { createLogger } from "../../internal/observability/logger.js";
-import { createRegistry } from "../../internal/observability/metrics.js";
-import { buildApp } from "./app.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
+import { serveClusterMetrics } from "../../internal/observability/cluster-metrics.js";
+import { loadConfigOrExit } from "../../internal/service/lifecycle.js";
+import { superviseWorkers } from "../../internal/service/workers.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
-import { IngestMetrics } from "./metrics.js";
-import { StreamGateway } from "./stream-gateway.js";
-
-const STREAM_CHECK_TIMEOUT_MS = 2000;
-/** Past this, shutdown gives up on in-flight work (publishes are bounded by PUBLISH_TIMEOUT_MS well before). */
-const SHUTDOWN_GRACE_MS = 10_000;
-const DRAIN_TIMEOUT_MS = 5000;
+import { runIngest, shutdownDeadlineMs } from "./service.js";
 
 const config = loadConfigOrExit(loadConfig);
-const log = createLogger(SERVICE_NAME, config.logLevel);
-const registry = createRegistry(SERVICE_NAME);
-const gateway = new StreamGateway(log);
-const metrics = new IngestMetrics(registry, () => gateway.connected);
-const app = buildApp({
-  publisher: gateway,
-  readiness: () => gateway.notReadyReason(),
-  registry,
-  metrics,
-  log,
-  limits: config,
-});
-
-let nc: NatsConnection | undefined;
-let stopping = false;
-
-onShutdownSignal(log, config.publishTimeoutMs + SHUTDOWN_GRACE_MS, async () => {
-  stopping = true;
-  gateway.close();
-  // Stops accepting connections, answers 503 to new requests on open ones,
-  // and resolves once every in-flight request (and so its publish) is answered.
-  await app.close();
-  // Draining needs a server to flush to: while disconnected there is nothing left to deliver.
-  await closeNats(nc, log, { drain: gateway.connected, timeoutMs: DRAIN_TIMEOUT_MS });
-});
-
-try {
-  await app.listen({ host: config.listen.host, port: config.listen.port });
-  log.info({ host: config.listen.host, port: config.listen.port }, "ingest listening");
-  nc = await connectNats(config.nats, log);
-  const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
-  if (provisioned !== undefined && !stopping) {
-    const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, {
-      timeoutMs: config.publishTimeoutMs,
-      maxInFlight: config.publishMaxInFlight,
-      checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
-    });
-    await gateway.attach(publisher);
-    log.info({ partitions: provisioned.topology.partitions, ready: gateway.notReadyReason() === undefined }, "ingest started");
-  }
-} catch (err) {
-  if (!stopping) {
-    log.fatal({ err }, "ingest failed to start");
-    process.exit(1);
-  }
+if (config.workers > 1 && cluster.isPrimary) {
+  const log = createLogger(SERVICE_NAME, config.logLevel).child({ role: "primary" });
+  serveClusterMetrics();
+  // The workers' own deadline, plus time for the last of them to exit.
+  superviseWorkers({ workers: config.workers, log, deadlineMs: shutdownDeadlineMs(config) + 2000 });
+  log.info({ workers: config.workers, port: config.listen.port }, "ingest supervising workers");
+} else {
+  await runIngest(config);
 }

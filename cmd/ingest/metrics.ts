@@ -38,8 +38,9 @@ export class IngestMetrics {
     });
     new Gauge({
       name: `${METRIC_PREFIX}ingest_nats_connected`,
-      help: "1 while connected to NATS, else 0",
+      help: "1 while connected to NATS, else 0 (with several workers: 1 only while every worker is)",
       registers: [registry],
+      aggregator: "min",
       collect() {
         this.set(natsConnected() ? 1 : 0);
       },

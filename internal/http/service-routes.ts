@@ -4,6 +4,7 @@
 
 import type { FastifyInstance } from "fastify";
 import { Counter, Histogram, type Registry } from "prom-client";
+import type { MetricsSource } from "../observability/cluster-metrics.js";
 import { LATENCY_BUCKETS, METRIC_PREFIX } from "../observability/metrics.js";
 
 export interface Readiness {
@@ -11,7 +12,11 @@ export interface Readiness {
   (): string | undefined;
 }
 
-export function registerServiceRoutes(app: FastifyInstance, registry: Registry, ready: Readiness): void {
+/**
+ * `registry` takes this process's metrics; `exposition` is what /metrics
+ * serves: the registry itself, or the aggregate of a service's workers.
+ */
+export function registerServiceRoutes(app: FastifyInstance, registry: Registry, ready: Readiness, exposition: MetricsSource = registry): void {
   const requests = new Counter({
     name: `${METRIC_PREFIX}http_requests_total`,
     help: "HTTP requests answered, by method, route template and status code",
@@ -41,7 +46,7 @@ export function registerServiceRoutes(app: FastifyInstance, registry: Registry, 
     return { status: "ready" };
   });
   app.get("/metrics", async (_request, reply) => {
-    const body = await registry.metrics();
-    return reply.type(registry.contentType).send(body);
+    const body = await exposition.metrics();
+    return reply.type(exposition.contentType).send(body);
   });
 }

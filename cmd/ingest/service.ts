@@ -1,0 +1,79 @@
+// One ingest service process: config -> logger, metrics -> HTTP server
+// (answering 503 until NATS is reachable) -> NATS connection and topology ->
+// ready. SIGTERM/SIGINT: not ready -> stop accepting requests -> finish
+// in-flight publishes -> drain NATS -> exit 0. main.ts runs it directly, or
+// as each of several workers.
+
+import cluster from "node:cluster";
+import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
+import { EventPublisher } from "../../internal/nats/event-publisher.js";
+import { clusterMetricsSource } from "../../internal/observability/cluster-metrics.js";
+import { createLogger } from "../../internal/observability/logger.js";
+import { createRegistry } from "../../internal/observability/metrics.js";
+import { buildApp } from "./app.js";
+import { closeNats, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
+import { WorkerStartBarrier } from "../../internal/service/workers.js";
+import { SERVICE_NAME, type IngestConfig } from "./config.js";
+import { IngestMetrics } from "./metrics.js";
+import { StreamGateway } from "./stream-gateway.js";
+
+const STREAM_CHECK_TIMEOUT_MS = 2000;
+/** Past this, shutdown gives up on in-flight work (publishes are bounded by PUBLISH_TIMEOUT_MS well before). */
+const SHUTDOWN_GRACE_MS = 10_000;
+const DRAIN_TIMEOUT_MS = 5000;
+
+/** Longest the whole shutdown may take. */
+export const shutdownDeadlineMs = (config: IngestConfig) => config.publishTimeoutMs + SHUTDOWN_GRACE_MS;
+
+export async function runIngest(config: IngestConfig): Promise<void> {
+  const root = createLogger(SERVICE_NAME, config.logLevel);
+  const log = cluster.isWorker ? root.child({ worker: cluster.worker?.id }) : root;
+  const registry = createRegistry(SERVICE_NAME);
+  const gateway = new StreamGateway(log);
+  const metrics = new IngestMetrics(registry, () => gateway.connected);
+  const siblings = new WorkerStartBarrier();
+  const app = buildApp({
+    publisher: gateway,
+    readiness: () => gateway.notReadyReason() ?? (siblings.allStarted ? undefined : "other workers still starting"),
+    registry,
+    exposition: cluster.isWorker ? clusterMetricsSource(registry) : registry,
+    metrics,
+    log,
+    limits: config,
+  });
+
+  let nc: NatsConnection | undefined;
+  let stopping = false;
+
+  onShutdownSignal(log, shutdownDeadlineMs(config), async () => {
+    stopping = true;
+    gateway.close();
+    // Stops accepting connections, answers 503 to new requests on open ones,
+    // and resolves once every in-flight request (and so its publish) is answered.
+    await app.close();
+    // Draining needs a server to flush to: while disconnected there is nothing left to deliver.
+    await closeNats(nc, log, { drain: gateway.connected, timeoutMs: DRAIN_TIMEOUT_MS });
+  });
+
+  try {
+    await app.listen({ host: config.listen.host, port: config.listen.port });
+    log.info({ host: config.listen.host, port: config.listen.port }, "ingest listening");
+    nc = await connectNats(config.nats, log);
+    const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
+    if (provisioned !== undefined && !stopping) {
+      const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, {
+        timeoutMs: config.publishTimeoutMs,
+        maxInFlight: config.publishMaxInFlight,
+        checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
+      });
+      await gateway.attach(publisher);
+      siblings.started();
+      log.info({ partitions: provisioned.topology.partitions, ready: gateway.notReadyReason() === undefined }, "ingest started");
+    }
+  } catch (err) {
+    if (!stopping) {
+      log.fatal({ err }, "ingest failed to start");
+      process.exit(1);
+    }
+  }
+}
