@@ -7,8 +7,9 @@
 //   single  POST /messages, one message per request, 64 keep-alive clients;
 //   batch   POST /messages, 100 messages per request, 64 keep-alive clients;
 // with the same kind of payloads, every message unique (dedup never flatters
-// a figure), ingest in its own process and the HTTP load generator (wrk if
-// installed, see runLoad) in another. Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s).
+// a figure), ingest in its own process(es) and the HTTP load generator (wrk
+// if installed, see runLoad) in another, each phase on an emptied stream.
+// Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s).
 //
 // The phases run in rounds (raw, raw, single, batch, again...) and the
 // figures are the medians, so that a load spike from elsewhere on the machine
@@ -17,7 +18,7 @@
 // HTTP), which busy neighbours distort less than rates.
 //
 // Environment: BENCH_SECONDS (per phase and round, default 5), BENCH_ROUNDS
-// (default 3), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100),
+// (default 3), BENCH_WARMUP_SECONDS (per phase, once, default 10), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100),
 // BENCH_LOADGEN (wrk or autocannon; default wrk when installed),
 // BENCH_INGEST_WORKERS (ingest's WORKERS, default 2).
 
@@ -43,7 +44,13 @@ const BATCH = Number(env["BENCH_BATCH"] ?? 100);
 /** Ingest's WORKERS: two processes for two cores (see cmd/ingest/main.ts). */
 const INGEST_WORKERS = env["BENCH_INGEST_WORKERS"] ?? "2";
 const IN_FLIGHT = 512;
-const WARMUP_SECONDS = 2;
+/**
+ * Each phase runs this long once before the rounds: V8 needs some seconds of
+ * load to optimise the hot paths, and two workers each see half of it
+ * (measured: a cold ingest does ~12.5k single-message requests/s in its first
+ * 4 s and ~16k from its third run of 5 s on).
+ */
+const WARMUP_SECONDS = Number(env["BENCH_WARMUP_SECONDS"] ?? 10);
 
 interface LoadResult {
   requests: number;
@@ -97,7 +104,8 @@ const nc = await connect(await connectionOptions({ servers: [server.url], name: 
 let ingest: ServiceProcess | undefined;
 try {
   const log = pino({ level: "warn" });
-  const { topology } = await provisionTopology(nc, { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 }, log);
+  const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
+  const { topology } = await provisionTopology(nc, settings, log);
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc);
   const storedCount = async () => (await jsm.streams.info(STREAM_NAME)).state.messages;
@@ -110,6 +118,17 @@ try {
       await new Promise((r) => setTimeout(r, 300));
     }
   };
+  /**
+   * Every phase starts on an empty stream: the stream's store and its
+   * duplicate-window index grow with every message, and nats-server's cost
+   * per message with them, so phases measured later would otherwise pay for
+   * the messages of the phases before (the order, not the path, would decide).
+   */
+  const freshStream = async () => {
+    await settledCount();
+    await jsm.streams.delete(STREAM_NAME);
+    await provisionTopology(nc, settings, log);
+  };
   let problems = 0;
 
   const publisher = new EventPublisher(nc, jsm, topology, { timeoutMs: 10_000, maxInFlight: IN_FLIGHT });
@@ -118,6 +137,7 @@ try {
   const viaPublisher = (m: RocketMessage) => publisher.publish(m);
 
   const raw = async (seconds: number, publish: (m: RocketMessage) => Promise<unknown>): Promise<Figure> => {
+    await freshStream();
     const set = messageSet();
     let next = 0;
     const start = await storedCount();
@@ -143,6 +163,7 @@ try {
     return Number(line?.slice(line.lastIndexOf(" ") + 1));
   };
   const http = async (seconds: number, batch: number): Promise<Figure> => {
+    await freshStream();
     const start = await storedCount();
     const cpu = await ingestCpuSeconds();
     const r = await runLoad(ingestUrl, seconds, batch);
