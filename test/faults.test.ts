@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
 import { verifyFleet } from "../scripts/launch/verifier.js";
-import { FAST_FAILOVER_ENV, metricValue, RocketsSystem, sleep, whenSent } from "./rockets-system.js";
+import { metricValue } from "../internal/testing/metrics.js";
+import { FAST_FAILOVER_ENV, RocketsSystem, sleep, whenSent } from "./rockets-system.js";
 
 // Sized to take seconds on a quiet 2-core machine (about a minute when it is
 // heavily shared); keep-alive and 8 in flight keep the client's share of the

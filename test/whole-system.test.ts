@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch } from "../scripts/launch/launch.js";
-import { metricValue, RocketsSystem } from "./rockets-system.js";
+import { metricValue } from "../internal/testing/metrics.js";
+import { RocketsSystem } from "./rockets-system.js";
 
 describe("the whole system", () => {
   let system: RocketsSystem;
