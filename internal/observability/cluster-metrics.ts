@@ -10,6 +10,7 @@
 
 import cluster from "node:cluster";
 import { AggregatorRegistry, type Registry } from "prom-client";
+import { isIpcMessage } from "../service/ipc-message.js";
 
 /** What a /metrics route serves: a registry of its own, or the aggregate of a cluster. */
 export interface MetricsSource {
@@ -33,14 +34,11 @@ interface MetricsResponse {
   error?: string;
 }
 
-const isMessage = <T extends { type: string }>(value: unknown, type: T["type"]): value is T =>
-  typeof value === "object" && value !== null && (value as { type?: unknown }).type === type;
-
 /** In the primary: answers workers' requests with every worker's metrics aggregated. */
 export function serveClusterMetrics(): void {
   const aggregator = new AggregatorRegistry();
   cluster.on("message", (worker, message: unknown) => {
-    if (!isMessage<MetricsRequest>(message, REQUEST)) return;
+    if (!isIpcMessage<MetricsRequest>(message, REQUEST)) return;
     const reply = (answer: Omit<MetricsResponse, "type" | "id">) => {
       if (worker.isConnected()) worker.send({ type: RESPONSE, id: message.id, ...answer });
     };
@@ -62,7 +60,7 @@ export function clusterMetricsSource(registry: Registry, timeoutMs = DEFAULT_TIM
   const pending = new Map<number, { resolve: (body: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
   let nextId = 0;
   process.on("message", (message: unknown) => {
-    if (!isMessage<MetricsResponse>(message, RESPONSE)) return;
+    if (!isIpcMessage<MetricsResponse>(message, RESPONSE)) return;
     const waiting = pending.get(message.id);
     if (waiting === undefined) return;
     pending.delete(message.id);

@@ -18,6 +18,7 @@
 
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../observability/logger.js";
+import { isIpcMessage } from "./ipc-message.js";
 
 export interface WorkerPoolOptions {
   workers: number;
@@ -32,9 +33,6 @@ const DEFAULT_MIN_UPTIME_MS = 5000;
 const STARTED = "rockets:worker-started";
 const ALL_STARTED = "rockets:all-workers-started";
 
-const isSignal = (message: unknown, type: string) =>
-  typeof message === "object" && message !== null && (message as { type?: unknown }).type === type;
-
 /**
  * A worker's side of the start barrier. Outside a cluster it is open from
  * the start; in a worker it opens once the primary says every worker has
@@ -46,7 +44,7 @@ export class WorkerStartBarrier {
   constructor() {
     if (cluster.isWorker) {
       process.on("message", (message: unknown) => {
-        if (isSignal(message, ALL_STARTED)) this.open = true;
+        if (isIpcMessage(message, ALL_STARTED)) this.open = true;
       });
     }
   }
@@ -70,7 +68,7 @@ export function superviseWorkers(options: WorkerPoolOptions): void {
   let failed = false;
 
   cluster.on("message", (worker, message: unknown) => {
-    if (!isSignal(message, STARTED)) return;
+    if (!isIpcMessage(message, STARTED)) return;
     hasStarted.add(worker);
     log.info({ worker: worker.id }, "worker started");
     if (everyoneStarted) {
