@@ -30,6 +30,12 @@ export interface IngestConfig {
   workers: number;
 }
 
+/** Past the publish timeout, shutdown gives up on in-flight work (publishes are bounded by it well before). */
+const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Longest the whole shutdown of one ingest process may take. */
+export const shutdownDeadlineMs = (config: IngestConfig) => config.publishTimeoutMs + SHUTDOWN_GRACE_MS;
+
 export function loadConfig(env: Env): IngestConfig {
   const r = new EnvReader(env);
   const config: IngestConfig = {

@@ -12,8 +12,7 @@ import { createLogger } from "../../internal/observability/logger.js";
 import { serveClusterMetrics } from "../../internal/observability/cluster-metrics.js";
 import { loadConfigOrExit } from "../../internal/service/lifecycle.js";
 import { superviseWorkers } from "../../internal/service/workers.js";
-import { loadConfig, SERVICE_NAME } from "./config.js";
-import { runIngest, shutdownDeadlineMs } from "./service.js";
+import { loadConfig, SERVICE_NAME, shutdownDeadlineMs } from "./config.js";
 
 const config = loadConfigOrExit(loadConfig);
 if (config.workers > 1 && cluster.isPrimary) {
@@ -23,5 +22,7 @@ if (config.workers > 1 && cluster.isPrimary) {
   superviseWorkers({ workers: config.workers, log, deadlineMs: shutdownDeadlineMs(config) + 2000 });
   log.info({ workers: config.workers, port: config.listen.port }, "ingest supervising workers");
 } else {
+  // Imported here so that a supervising primary never loads the HTTP server and NATS client it does not run.
+  const { runIngest } = await import("./service.js");
   await runIngest(config);
 }

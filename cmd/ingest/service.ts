@@ -13,17 +13,12 @@ import { createRegistry } from "../../internal/observability/metrics.js";
 import { buildApp } from "./app.js";
 import { closeNats, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { WorkerStartBarrier } from "../../internal/service/workers.js";
-import { SERVICE_NAME, type IngestConfig } from "./config.js";
+import { SERVICE_NAME, shutdownDeadlineMs, type IngestConfig } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
 import { StreamGateway } from "./stream-gateway.js";
 
 const STREAM_CHECK_TIMEOUT_MS = 2000;
-/** Past this, shutdown gives up on in-flight work (publishes are bounded by PUBLISH_TIMEOUT_MS well before). */
-const SHUTDOWN_GRACE_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 5000;
-
-/** Longest the whole shutdown may take. */
-export const shutdownDeadlineMs = (config: IngestConfig) => config.publishTimeoutMs + SHUTDOWN_GRACE_MS;
 
 export async function runIngest(config: IngestConfig): Promise<void> {
   const root = createLogger(SERVICE_NAME, config.logLevel);
