@@ -124,8 +124,8 @@ try {
    * per message with them, so phases measured later would otherwise pay for
    * the messages of the phases before (the order, not the path, would decide).
    */
+  // Every phase ends settled (raw awaits each ack, HTTP waits for settledCount), so nothing is in flight here.
   const freshStream = async () => {
-    await settledCount();
     await jsm.streams.delete(STREAM_NAME);
     await provisionTopology(nc, settings, log);
   };
