@@ -94,16 +94,22 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** The environment of one `npm start`: the shared data directory and a free port for everything, unless given. */
+async function startEnv(ports: Record<string, string> = {}) {
+  return {
+    DATA_DIR: dataDir,
+    NATS_PORT: String(await freePort()),
+    NATS_MONITOR_PORT: String(await freePort()),
+    INGEST_PORT: String(await freePort()),
+    SEQUENCER_PORT: String(await freePort()),
+    API_PORT: String(await freePort()),
+    ...ports,
+  };
+}
+
 describe("npm start", () => {
   it("runs the whole system, brings back a crashed service, stops cleanly, and keeps the rockets across restarts", async () => {
-    const env = {
-      DATA_DIR: dataDir,
-      NATS_PORT: String(await freePort()),
-      NATS_MONITOR_PORT: String(await freePort()),
-      INGEST_PORT: String(await freePort()),
-      SEQUENCER_PORT: String(await freePort()),
-      API_PORT: String(await freePort()),
-    };
+    const env = await startEnv();
     const ingest = `http://127.0.0.1:${env.INGEST_PORT}`;
     const api = `http://127.0.0.1:${env.API_PORT}`;
     const channel = randomUUID();
@@ -160,14 +166,7 @@ describe("npm start", () => {
     const port = await freePort();
     await new Promise<void>((r) => busy.listen(port, "0.0.0.0", r));
     try {
-      const env = {
-        DATA_DIR: dataDir,
-        NATS_PORT: String(await freePort()),
-        NATS_MONITOR_PORT: String(await freePort()),
-        INGEST_PORT: String(await freePort()),
-        SEQUENCER_PORT: String(await freePort()),
-        API_PORT: String(port),
-      };
+      const env = await startEnv({ API_PORT: String(port) });
       const run = StartProcess.launch(env);
       started.push(run);
       const code = await new Promise<number | null>((resolve) => {
