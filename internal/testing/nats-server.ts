@@ -10,14 +10,33 @@ import { join } from "node:path";
 
 export const NATS_SERVER_BIN = process.env["NATS_SERVER_BIN"] ?? "nats-server";
 
-export function assertNatsServerInstalled(): void {
+/** The oldest server the project runs on (scripts/prereqs.mjs installs a newer one; docs/nats.md says why). */
+export const NATS_MIN_VERSION: readonly [number, number] = [2, 11];
+
+let checkedVersion: string | undefined;
+
+/**
+ * Refuses, with a clear message, a missing nats-server or one older than the
+ * project's line: tests on another server would not test what users run.
+ */
+export function assertNatsServerInstalled(): string {
+  if (checkedVersion) return checkedVersion;
   const probe = spawnSync(NATS_SERVER_BIN, ["--version"], { encoding: "utf8" });
+  const howTo = "`npm test` installs it (scripts/prereqs.mjs), or set NATS_SERVER_BIN to a nats-server >= 2.11";
   if (probe.error || probe.status !== 0) {
+    throw new Error(`${NATS_SERVER_BIN} is not installed or not on PATH: ${howTo}.`);
+  }
+  const version = /v?(\d+)\.(\d+)\.(\d+)/.exec(`${probe.stdout}${probe.stderr}`);
+  const [major, minor] = [Number(version?.[1]), Number(version?.[2])];
+  const [minMajor, minMinor] = NATS_MIN_VERSION;
+  if (!version || major < minMajor || (major === minMajor && minor < minMinor)) {
     throw new Error(
-      `${NATS_SERVER_BIN} is not installed or not on PATH. Install it with ` +
-        "`sudo apt-get install -y nats-server` (Debian/Ubuntu), or set NATS_SERVER_BIN to its path.",
+      `${NATS_SERVER_BIN} is ${version?.[0] ?? "of unknown version"}; the project needs nats-server >= ${minMajor}.${minMinor} ` +
+        `(older servers lack per-key TTLs and priority groups and have cluster bugs the design must not meet): ${howTo}.`,
     );
   }
+  checkedVersion = `${version[1]}.${version[2]}.${version[3]}`;
+  return checkedVersion;
 }
 
 export async function freePort(): Promise<number> {
