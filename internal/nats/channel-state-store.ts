@@ -8,10 +8,10 @@
 // ownership moves between sequencer instances.
 
 import type { KV } from "@nats-io/kv";
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { ChannelState } from "../domain/sequencing.js";
 import type { RocketMessage } from "../domain/message.js";
 import type { Rocket } from "../domain/rocket.js";
+import { isWriteConflict } from "./jetstream-codes.js";
 
 export class RevisionConflictError extends Error {
   override name = "RevisionConflictError";
@@ -24,7 +24,6 @@ export class StateDecodeError extends Error {
   override name = "StateDecodeError";
 }
 
-const WRONG_LAST_SEQUENCE = 10071;
 const FORMAT_VERSION = 1;
 
 // KV keys allow [-/_=.A-Za-z0-9]; a channel may hold any other character that
@@ -136,7 +135,7 @@ export class ChannelStateStore {
     try {
       return revision === 0 ? await this.kv.create(key, data) : await this.kv.update(key, data, revision);
     } catch (err) {
-      if (err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE) {
+      if (isWriteConflict(err)) {
         throw new RevisionConflictError(channel, revision);
       }
       throw err;

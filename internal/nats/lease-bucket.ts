@@ -7,11 +7,9 @@
 // unreachable, a timeout) is rethrown as is; the write may or may not have
 // happened, and the caller must find out from the watch.
 
-import { JetStreamApiError } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/transport-node";
-
-const WRONG_LAST_SEQUENCE = 10071;
+import { isWriteConflict } from "./jetstream-codes.js";
 
 export class LeaseConflictError extends Error {
   override name = "LeaseConflictError";
@@ -39,7 +37,7 @@ export interface BucketWatch {
 }
 
 function conflictOr(err: unknown, key: string, revision: number): unknown {
-  return err instanceof JetStreamApiError && err.code === WRONG_LAST_SEQUENCE ? new LeaseConflictError(key, revision) : err;
+  return isWriteConflict(err) ? new LeaseConflictError(key, revision) : err;
 }
 
 export class LeaseBucket {

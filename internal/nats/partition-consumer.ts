@@ -15,7 +15,6 @@
 import {
   AckPolicy,
   DeliverPolicy,
-  JetStreamApiError,
   ReplayPolicy,
   type Consumer,
   type ConsumerConfig,
@@ -24,9 +23,8 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
+import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
 import { partitionFilter, STREAM_NAME } from "./topology.js";
-
-const CONSUMER_NOT_FOUND = 10014;
 
 export interface PartitionConsumerSettings {
   /** How long a delivered message may stay unacknowledged before it is redelivered. */
@@ -88,7 +86,7 @@ export class PartitionConsumer {
       }
       return;
     } catch (err) {
-      if (!(err instanceof JetStreamApiError && err.code === CONSUMER_NOT_FOUND)) throw err;
+      if (!isApiError(err, JetStreamApiCode.ConsumerNotFound)) throw err;
     }
     const config: Partial<ConsumerConfig> = {
       durable_name: this.name,
