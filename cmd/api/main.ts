@@ -4,15 +4,14 @@
 // SIGTERM/SIGINT: not ready -> close event streams and stop accepting
 // requests -> finish in-flight ones -> stop the watch -> drain NATS -> exit 0.
 
-import { Kvm } from "@nats-io/kv";
 import { ChannelStateWatcher } from "../../internal/nats/channel-state-watcher.js";
 import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
-import { openBucket, STATE_BUCKET } from "../../internal/nats/topology.js";
+import { STATE_BUCKET } from "../../internal/nats/topology.js";
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import { buildApp } from "./app.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, retryUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { createApiMetrics } from "./metrics.js";
 import { ViewFeed } from "./view-feed.js";
@@ -51,13 +50,12 @@ try {
   await app.listen({ host: config.listen.host, port: config.listen.port });
   log.info({ host: config.listen.host, port: config.listen.port }, "api listening");
   nc = await connectNats(config.nats, log);
-  const kvm = new Kvm(nc);
-  // Creates the bucket when the API starts first; the sequencer opens the same one.
-  const kv = await retryUntilStopped("opening the state bucket", () => openBucket(kvm, STATE_BUCKET, config.topology.replicas), {
-    log,
-    stopping: () => stopping,
-  });
-  if (kv !== undefined) watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
+  // The same agreement on the deployment's shape as the other services (creating it when the API starts first).
+  const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
+  if (provisioned !== undefined) {
+    const kv = await provisioned.kvm.open(STATE_BUCKET);
+    watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
+  }
   if (!stopping) {
     watcher?.start();
     log.info({ bucket: STATE_BUCKET }, "api watching the state bucket");

@@ -15,12 +15,27 @@ export interface NatsSettings {
   name: string;
 }
 
+/**
+ * How the deployment's stream and buckets are shaped. Every field left
+ * undefined means "whatever the deployment already has, else the default";
+ * a value set explicitly that differs from what the deployment has refuses
+ * to start (provisioning never changes an existing stream or bucket: that is
+ * `npm run topology -- set ...`, on purpose).
+ */
 export interface TopologySettings {
-  /** Undefined means "whatever the deployment already uses, else the default". */
   partitions: number | undefined;
-  replicas: number;
-  duplicateWindowSeconds: number;
+  /** Replicas of the stream and every bucket (3 in a cluster). */
+  replicas: number | undefined;
+  duplicateWindowSeconds?: number | undefined;
+  /** The events stream's retention: the history kept, never the state (that lives in KV). */
+  maxAgeSeconds?: number | undefined;
+  maxBytes?: number | undefined;
+  /** S2 compression of the events stream's file store. */
+  compression?: StreamCompression | undefined;
 }
+
+export const STREAM_COMPRESSIONS = ["s2", "none"] as const;
+export type StreamCompression = (typeof STREAM_COMPRESSIONS)[number];
 
 export interface ListenSettings {
   host: string;
@@ -28,6 +43,16 @@ export interface ListenSettings {
 }
 
 export const DEFAULT_PARTITIONS = 16;
+export const DEFAULT_REPLICAS = 1;
+export const DEFAULT_DUPLICATE_WINDOW_SECONDS = 120;
+/** A week of history for replay and audit. */
+export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
+/**
+ * Sized to the Kubernetes volume (10 GiB, of which nats-server may use 8 GB
+ * for files): 6 GiB of history leaves room for the state and lease buckets.
+ */
+export const DEFAULT_MAX_BYTES = 6 * 2 ** 30;
+export const DEFAULT_COMPRESSION: StreamCompression = "s2";
 export const MAX_PARTITIONS = 1024;
 
 export function readNats(r: EnvReader, serviceName: string): NatsSettings {
@@ -55,10 +80,17 @@ export function readNats(r: EnvReader, serviceName: string): NatsSettings {
 }
 
 export function readTopology(r: EnvReader): TopologySettings {
+  const compression = r.string("STREAM_COMPRESSION");
+  if (compression !== undefined && !(STREAM_COMPRESSIONS as readonly string[]).includes(compression)) {
+    r.problem(`STREAM_COMPRESSION must be one of ${STREAM_COMPRESSIONS.join(", ")}, got "${compression}"`);
+  }
   return {
     partitions: r.int("PARTITIONS", undefined, { min: 1, max: MAX_PARTITIONS }),
-    replicas: r.int("STREAM_REPLICAS", 1, { min: 1, max: 5 }),
-    duplicateWindowSeconds: r.int("DUPLICATE_WINDOW_SECONDS", 120, { min: 120, max: 86_400 }),
+    replicas: r.int("STREAM_REPLICAS", undefined, { min: 1, max: 5 }),
+    duplicateWindowSeconds: r.int("DUPLICATE_WINDOW_SECONDS", undefined, { min: 120, max: 86_400 }),
+    maxAgeSeconds: r.duration("STREAM_MAX_AGE", undefined, { min: 60, max: 10 * 365 * 86_400 }),
+    maxBytes: r.bytes("STREAM_MAX_BYTES", undefined, { min: 2 ** 20, max: 2 ** 50 }),
+    compression: (STREAM_COMPRESSIONS as readonly string[]).includes(compression ?? "") ? (compression as StreamCompression) : undefined,
   };
 }
 

@@ -12,6 +12,19 @@ export class ConfigError extends Error {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+const DURATION_UNITS = { s: 1, m: 60, h: 3600, d: 86_400 } as const;
+const SIZE_UNITS = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 2 ** 10,
+  MiB: 2 ** 20,
+  GiB: 2 ** 30,
+  TiB: 2 ** 40,
+} as const;
+
 export class EnvReader {
   private readonly problems: string[] = [];
   constructor(private readonly env: Env) {}
@@ -57,6 +70,33 @@ export class EnvReader {
     if (["0", "false", "no", "off"].includes(v)) return false;
     this.problems.push(`${name} must be true or false, got "${v}"`);
     return fallback;
+  }
+
+  /** A duration: plain seconds, or a number with s, m, h or d ("90s", "12h", "7d"); returned in seconds. */
+  duration(name: string, fallback: number | undefined, { min, max }: { min: number; max: number }): number | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const m = /^(\d+)(s|m|h|d)?$/.exec(v);
+    const seconds = m ? Number(m[1]) * DURATION_UNITS[(m[2] ?? "s") as keyof typeof DURATION_UNITS] : NaN;
+    if (!Number.isSafeInteger(seconds) || seconds < min || seconds > max) {
+      this.problems.push(`${name} must be a duration from ${min}s to ${max}s (seconds, or a number with s, m, h or d), got "${v}"`);
+      return fallback;
+    }
+    return seconds;
+  }
+
+  /** A size: plain bytes, or a number with KiB, MiB, GiB, TiB (or KB, MB, GB, TB, powers of 1000); returned in bytes. */
+  bytes(name: string, fallback: number | undefined, { min, max }: { min: number; max: number }): number | undefined {
+    const v = this.raw(name);
+    if (v === undefined) return fallback;
+    const m = /^(\d+)\s*([KMGT]i?B)?$/i.exec(v);
+    const unit = m?.[2] ? m[2].toUpperCase().replace("IB", "iB") : "B";
+    const size = m && unit in SIZE_UNITS ? Number(m[1]) * SIZE_UNITS[unit as keyof typeof SIZE_UNITS] : NaN;
+    if (!Number.isSafeInteger(size) || size < min || size > max) {
+      this.problems.push(`${name} must be a size from ${min} to ${max} bytes (bytes, or a number with KiB, MiB, GiB, TiB, KB, MB, GB, TB), got "${v}"`);
+      return fallback;
+    }
+    return size;
   }
 
   list(name: string, fallback: string[]): string[] {

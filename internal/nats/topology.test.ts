@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { NatsServer } from "../testing/nats-server.js";
-import { provisionTopology, STREAM_NAME, TopologyConflictError, TOPOLOGY_BUCKET } from "./topology.js";
+import { changeTopology, describeTopology, provisionTopology, STREAM_NAME, TopologyConflictError, TOPOLOGY_BUCKET } from "./topology.js";
 import { ChannelStateStore, channelForKey, keyForChannel, RevisionConflictError } from "./channel-state-store.js";
 import { STATE_BUCKET } from "./topology.js";
 import { emptyChannelState } from "../domain/sequencing.js";
 
 const log = pino({ level: "silent" });
 const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
+const unset = { partitions: undefined, replicas: undefined };
 
 describe("topology provisioning (real nats-server)", () => {
   let server: NatsServer;
@@ -53,6 +54,53 @@ describe("topology provisioning (real nats-server)", () => {
       await fresh.dispose();
     }
     expect(TOPOLOGY_BUCKET).toBe("rockets_topology");
+  });
+
+  it("records the replica count once: unset adopts it, a conflicting one refuses, naming the deliberate way", async () => {
+    await provisionTopology(nc, settings, log);
+    expect((await provisionTopology(nc, unset, log)).topology.replicas).toBe(1);
+    await expect(provisionTopology(nc, { ...unset, replicas: 3 }, log)).rejects.toThrow(
+      /STREAM_REPLICAS=3 conflicts with this deployment's 1 replicas .*npm run topology -- set replicas=3/,
+    );
+    expect((await describeTopology(nc)).replicas).toBe(1);
+  });
+
+  it("never changes an existing stream: a differing explicit setting refuses to start, unset ones adopt the stream's", async () => {
+    const { jsm } = await provisionTopology(nc, settings, log);
+    const before = (await jsm.streams.info(STREAM_NAME)).config;
+    // Defaults: a week, sized bytes, S2 compression.
+    expect(before.max_age).toBe(7 * 86_400 * 1e9);
+    expect(before.max_bytes).toBe(6 * 2 ** 30);
+    expect(before.compression).toBe("s2");
+    await expect(provisionTopology(nc, { ...unset, maxAgeSeconds: 3600, compression: "none" }, log)).rejects.toThrow(
+      /STREAM_MAX_AGE=3600 but stream ROCKETS_EVENTS has 604800; STREAM_COMPRESSION=none but .* has s2\. .*npm run topology -- set max-age=3600 compression=none/,
+    );
+    await expect(provisionTopology(nc, { ...unset, duplicateWindowSeconds: 300 }, log)).rejects.toThrow(TopologyConflictError);
+    expect((await jsm.streams.info(STREAM_NAME)).config).toEqual(before);
+    await expect(provisionTopology(nc, unset, log)).resolves.toBeDefined();
+  });
+
+  it("changes the stream when asked deliberately, and then agrees with a service configured so", async () => {
+    const { jsm } = await provisionTopology(nc, settings, log);
+    await changeTopology(nc, { maxAgeSeconds: 2 * 86_400, maxBytes: 2 ** 30 }, log);
+    const cfg = (await jsm.streams.info(STREAM_NAME)).config;
+    expect(cfg.max_age).toBe(2 * 86_400 * 1e9);
+    expect(cfg.max_bytes).toBe(2 ** 30);
+    await expect(provisionTopology(nc, { ...unset, maxAgeSeconds: 2 * 86_400, maxBytes: 2 ** 30 }, log)).resolves.toBeDefined();
+    expect((await describeTopology(nc)).stream).toMatchObject({ maxAgeSeconds: 2 * 86_400, maxBytes: 2 ** 30, compression: "s2", replicas: 1 });
+  });
+
+  it("says plainly that three replicas cannot be placed on one server", async () => {
+    const single = await NatsServer.start();
+    const c = await connect({ servers: single.url });
+    try {
+      await expect(provisionTopology(c, { ...unset, replicas: 3 }, log)).rejects.toThrow(
+        /STREAM_REPLICAS=3 cannot be placed: .*use 1 on a single server/,
+      );
+    } finally {
+      await c.close();
+      await single.dispose();
+    }
   });
 
   it("rejects a state write made from a stale revision", async () => {

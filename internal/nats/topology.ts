@@ -1,24 +1,43 @@
 // The NATS topology every service agrees on, provisioned idempotently at
-// start against a stock `nats-server -js` (no server-side configuration), and
-// only with features a 2.9 server has.
+// start against a stock `nats-server -js` (no server-side configuration
+// needed), on the project's NATS line (>= 2.11, docs/nats.md).
 //
 // Subjects: `rockets.events.<partition>.<channel>`. The channel is the last
 // token (so per-channel filters and dedup ids are natural), the partition the
 // one before it, so a sequencer instance that owns partition p consumes
 // `rockets.events.<p>.*` through one filtered durable consumer.
 //
-// The partition count is the one setting that must never differ between
-// services: it is written once into the topology bucket (first writer wins)
-// and every service reads it from there. A service configured with another
-// count refuses to start instead of publishing to partitions nobody reads.
+// Guarantees:
+// - The partition count and the replica count are recorded once per
+//   deployment in the topology bucket (first writer wins) and every service
+//   reads them from there. A service configured with another value refuses to
+//   start (TopologyConflictError) instead of publishing to partitions nobody
+//   reads, or quietly re-replicating a stream.
+// - Provisioning creates what is missing and never changes what exists: an
+//   explicitly configured stream setting (retention, duplicate window,
+//   compression) that differs from the stream's refuses to start, naming the
+//   deliberate way to change it (`npm run topology -- set`, changeTopology).
+//   Settings left unset adopt what the deployment has.
+// - Asking for more replicas than the servers can place (STREAM_REPLICAS=3
+//   on one server) is a configuration error too, said plainly.
 
-import { jetstream, jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, DiscardPolicy } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, StoreCompression } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { nanos, type NatsConnection } from "@nats-io/transport-node";
-import { DEFAULT_PARTITIONS, type TopologySettings } from "../config/common.js";
+import {
+  DEFAULT_COMPRESSION,
+  DEFAULT_DUPLICATE_WINDOW_SECONDS,
+  DEFAULT_MAX_AGE_SECONDS,
+  DEFAULT_MAX_BYTES,
+  DEFAULT_PARTITIONS,
+  DEFAULT_REPLICAS,
+  type StreamCompression,
+  type TopologySettings,
+} from "../config/common.js";
 import type { Logger } from "../observability/logger.js";
 import { partitionOf } from "../domain/partition.js";
+import { isApiError, isWriteConflict, JetStreamApiCode } from "./jetstream-codes.js";
 
 export const STREAM_NAME = "ROCKETS_EVENTS";
 export const SUBJECT_PREFIX = "rockets.events";
@@ -26,9 +45,7 @@ export const STATE_BUCKET = "rockets_state";
 export const LEASE_BUCKET = "rockets_leases";
 export const TOPOLOGY_BUCKET = "rockets_topology";
 const PARTITIONS_KEY = "partitions";
-
-/** The events stream keeps a week of history for replay and audit; state lives in KV. */
-export const STREAM_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+const REPLICAS_KEY = "replicas";
 
 export function eventSubject(partition: number, channel: string): string {
   return `${SUBJECT_PREFIX}.${partition}.${channel}`;
@@ -68,105 +85,263 @@ function makeTopology(partitions: number, replicas: number): Topology {
   };
 }
 
-function isApiError(err: unknown, code: number): boolean {
-  return err instanceof JetStreamApiError && err.code === code;
+const SECOND_NS = 1e9;
+
+/** Turns the server's refusal to place replicas into the configuration error it is. */
+function replicasOr(err: unknown, replicas: number): unknown {
+  if (isApiError(err, JetStreamApiCode.ReplicasNotSupported) || isApiError(err, JetStreamApiCode.InsufficientResources)) {
+    return new TopologyConflictError(
+      `STREAM_REPLICAS=${replicas} cannot be placed: ${(err as Error).message}. ` +
+        "Replicas need as many JetStream servers in a cluster (use 1 on a single server, 3 on a 3-node cluster)",
+      { cause: err },
+    );
+  }
+  return err;
 }
 
-const STREAM_NOT_FOUND = 10059;
-const STREAM_NAME_IN_USE = 10058;
-const WRONG_LAST_SEQUENCE = 10071;
-
-/** Opens a KV bucket, creating it when missing; safe when several services race to create it. */
+/** Opens a KV bucket, creating it when missing; safe when several services race to create it. An existing bucket is never changed. */
 export async function openBucket(kvm: Kvm, name: string, replicas: number, history = 1): Promise<KV> {
-  // Never pass `compression`: a 2.9 server rejects the field.
   const options = { history, replicas, storage: StorageType.File };
   try {
     return await kvm.create(name, options);
   } catch (err) {
-    if (!isApiError(err, STREAM_NAME_IN_USE)) throw err;
-    return kvm.open(name);
+    // Exists (perhaps with other settings, which stay as they are).
+    if (isApiError(err, JetStreamApiCode.StreamNameInUse)) return kvm.open(name);
+    throw replicasOr(err, replicas);
   }
 }
 
-async function agreePartitions(kv: KV, wanted: number | undefined, log: Logger): Promise<number> {
+/**
+ * The value recorded under `key`, recording `wanted ?? fallback()` when there
+ * is none yet (first writer wins); a `wanted` that differs from the record is
+ * a TopologyConflictError with `conflict`'s explanation.
+ */
+async function recordOnce(
+  kv: KV,
+  key: string,
+  wanted: number | undefined,
+  fallback: () => Promise<number>,
+  conflict: (wanted: number, stored: number) => string,
+  log: Logger,
+): Promise<number> {
   for (;;) {
-    const entry = await kv.get(PARTITIONS_KEY);
+    const entry = await kv.get(key);
     if (entry && entry.operation === "PUT") {
       const stored = Number(entry.string());
       if (!Number.isSafeInteger(stored) || stored < 1) {
-        throw new TopologyConflictError(`the topology bucket holds an invalid partition count "${entry.string()}"`);
+        throw new TopologyConflictError(`the topology bucket holds an invalid ${key} value "${entry.string()}"`);
       }
-      if (wanted !== undefined && wanted !== stored) {
-        throw new TopologyConflictError(
-          `PARTITIONS=${wanted} conflicts with this deployment's ${stored} partitions ` +
-            `(stored in KV bucket ${TOPOLOGY_BUCKET}); unset PARTITIONS or set it to ${stored}`,
-        );
-      }
+      if (wanted !== undefined && wanted !== stored) throw new TopologyConflictError(conflict(wanted, stored));
       return stored;
     }
-    const count = wanted ?? DEFAULT_PARTITIONS;
+    const value = wanted ?? (await fallback());
     try {
-      await kv.create(PARTITIONS_KEY, String(count));
-      log.info({ partitions: count }, "partition count recorded for this deployment");
-      return count;
+      await kv.create(key, String(value));
+      log.info({ [key]: value }, `${key} recorded for this deployment`);
+      return value;
     } catch (err) {
       // Another service recorded it first: read theirs and compare.
-      if (!isApiError(err, WRONG_LAST_SEQUENCE)) throw err;
+      if (!isWriteConflict(err)) throw err;
     }
   }
 }
 
-async function ensureStream(jsm: JetStreamManager, settings: TopologySettings, log: Logger): Promise<void> {
-  const wanted: Partial<StreamConfig> & { name: string } = {
+async function streamConfig(jsm: JetStreamManager): Promise<StreamConfig | undefined> {
+  try {
+    return (await jsm.streams.info(STREAM_NAME)).config;
+  } catch (err) {
+    if (isApiError(err, JetStreamApiCode.StreamNotFound)) return undefined;
+    throw err;
+  }
+}
+
+/** The stream settings a deployment has, as names an operator sets them by. */
+export interface StreamSettings {
+  duplicateWindowSeconds: number;
+  maxAgeSeconds: number;
+  /** -1: unlimited. */
+  maxBytes: number;
+  compression: StreamCompression;
+}
+
+function settingsOf(cfg: StreamConfig): StreamSettings {
+  return {
+    duplicateWindowSeconds: Math.round(cfg.duplicate_window / SECOND_NS),
+    maxAgeSeconds: Math.round(cfg.max_age / SECOND_NS),
+    maxBytes: cfg.max_bytes,
+    compression: cfg.compression === StoreCompression.S2 ? "s2" : "none",
+  };
+}
+
+/** What each stream setting is called where an operator sets it. */
+const SETTING_NAMES: Record<keyof StreamSettings, { env: string; cli: string }> = {
+  duplicateWindowSeconds: { env: "DUPLICATE_WINDOW_SECONDS", cli: "duplicate-window" },
+  maxAgeSeconds: { env: "STREAM_MAX_AGE", cli: "max-age" },
+  maxBytes: { env: "STREAM_MAX_BYTES", cli: "max-bytes" },
+  compression: { env: "STREAM_COMPRESSION", cli: "compression" },
+};
+
+function wantedStreamSettings(settings: TopologySettings): Partial<StreamSettings> {
+  const wanted: Partial<StreamSettings> = {};
+  if (settings.duplicateWindowSeconds !== undefined) wanted.duplicateWindowSeconds = settings.duplicateWindowSeconds;
+  if (settings.maxAgeSeconds !== undefined) wanted.maxAgeSeconds = settings.maxAgeSeconds;
+  if (settings.maxBytes !== undefined) wanted.maxBytes = settings.maxBytes;
+  if (settings.compression !== undefined) wanted.compression = settings.compression;
+  return wanted;
+}
+
+function streamConfigFor(replicas: number, s: StreamSettings): Partial<StreamConfig> & { name: string } {
+  return {
     name: STREAM_NAME,
     description: "Rocket telemetry messages, subject rockets.events.<partition>.<channel>",
     subjects: [`${SUBJECT_PREFIX}.>`],
     storage: StorageType.File,
     retention: RetentionPolicy.Limits,
+    // When full, the oldest history goes: the state lives in KV and stays exact.
     discard: DiscardPolicy.Old,
-    max_age: nanos(STREAM_MAX_AGE_MS),
-    duplicate_window: nanos(settings.duplicateWindowSeconds * 1000),
-    num_replicas: settings.replicas,
+    max_age: nanos(s.maxAgeSeconds * 1000),
+    max_bytes: s.maxBytes,
+    duplicate_window: nanos(s.duplicateWindowSeconds * 1000),
+    compression: s.compression === "s2" ? StoreCompression.S2 : StoreCompression.None,
+    num_replicas: replicas,
   };
-  try {
-    const info = await jsm.streams.info(STREAM_NAME);
-    const cfg = info.config;
-    if (!cfg.subjects?.includes(`${SUBJECT_PREFIX}.>`)) {
+}
+
+async function ensureStream(jsm: JetStreamManager, existing: StreamConfig | undefined, replicas: number, settings: TopologySettings, log: Logger): Promise<void> {
+  const wanted = wantedStreamSettings(settings);
+  if (existing) {
+    if (!existing.subjects?.includes(`${SUBJECT_PREFIX}.>`)) {
       throw new TopologyConflictError(
-        `stream ${STREAM_NAME} exists with subjects ${JSON.stringify(cfg.subjects)}, expected ${SUBJECT_PREFIX}.>`,
+        `stream ${STREAM_NAME} exists with subjects ${JSON.stringify(existing.subjects)}, expected ${SUBJECT_PREFIX}.>`,
       );
     }
-    if (cfg.duplicate_window < (wanted.duplicate_window ?? 0) || cfg.num_replicas !== settings.replicas) {
-      await jsm.streams.update(STREAM_NAME, {
-        ...cfg,
-        duplicate_window: Math.max(cfg.duplicate_window, wanted.duplicate_window ?? 0),
-        num_replicas: settings.replicas,
-      });
-      log.info({ replicas: settings.replicas }, "events stream updated");
+    const actual = settingsOf(existing);
+    const conflicts = (Object.keys(wanted) as Array<keyof StreamSettings>)
+      .filter((k) => wanted[k] !== actual[k])
+      .map((k) => `${SETTING_NAMES[k].env}=${String(wanted[k])} but stream ${STREAM_NAME} has ${String(actual[k])}`);
+    if (conflicts.length > 0) {
+      const cli = (Object.keys(wanted) as Array<keyof StreamSettings>)
+        .filter((k) => wanted[k] !== actual[k])
+        .map((k) => `${SETTING_NAMES[k].cli}=${String(wanted[k])}`);
+      throw new TopologyConflictError(
+        `${conflicts.join("; ")}. Provisioning never changes an existing stream: unset these to keep what the stream has, ` +
+          `or change it deliberately with \`npm run topology -- set ${cli.join(" ")}\``,
+      );
     }
+    if (existing.num_replicas !== replicas) {
+      log.warn({ stream: STREAM_NAME, recorded: replicas, actual: existing.num_replicas }, "the events stream's replicas differ from the deployment's record; left as they are");
+    }
+    return;
+  }
+  const config = streamConfigFor(replicas, {
+    duplicateWindowSeconds: DEFAULT_DUPLICATE_WINDOW_SECONDS,
+    maxAgeSeconds: DEFAULT_MAX_AGE_SECONDS,
+    maxBytes: DEFAULT_MAX_BYTES,
+    compression: DEFAULT_COMPRESSION,
+    ...wanted,
+  });
+  try {
+    await jsm.streams.add(config);
+    log.info({ stream: STREAM_NAME, replicas, ...settingsOf(config as StreamConfig) }, "events stream created");
   } catch (err) {
-    if (!isApiError(err, STREAM_NOT_FOUND)) throw err;
-    try {
-      await jsm.streams.add(wanted);
-      log.info({ stream: STREAM_NAME, replicas: settings.replicas }, "events stream created");
-    } catch (addErr) {
-      if (!isApiError(addErr, STREAM_NAME_IN_USE)) throw addErr;
-    }
+    // Created by a sibling meanwhile: compare against theirs.
+    if (isApiError(err, JetStreamApiCode.StreamNameInUse)) return ensureStream(jsm, await streamConfig(jsm), replicas, settings, log);
+    throw replicasOr(err, replicas);
   }
 }
 
 /**
  * Creates what is missing (stream, state, lease and topology buckets) and
- * agrees on the partition count. Safe to run from every service at every start.
+ * agrees on the partition and replica counts. Safe to run from every service
+ * at every start; never changes what exists.
  */
 export async function provisionTopology(nc: NatsConnection, settings: TopologySettings, log: Logger): Promise<Provisioned> {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const kvm = new Kvm(js);
-  const topologyKv = await openBucket(kvm, TOPOLOGY_BUCKET, settings.replicas);
-  const partitions = await agreePartitions(topologyKv, settings.partitions, log);
-  await ensureStream(jsm, settings, log);
-  await openBucket(kvm, STATE_BUCKET, settings.replicas);
-  await openBucket(kvm, LEASE_BUCKET, settings.replicas);
-  return { topology: makeTopology(partitions, settings.replicas), js, jsm, kvm };
+  const topologyKv = await openBucket(kvm, TOPOLOGY_BUCKET, settings.replicas ?? DEFAULT_REPLICAS);
+  const partitions = await recordOnce(
+    topologyKv,
+    PARTITIONS_KEY,
+    settings.partitions,
+    async () => DEFAULT_PARTITIONS,
+    (wanted, stored) =>
+      `PARTITIONS=${wanted} conflicts with this deployment's ${stored} partitions ` +
+      `(stored in KV bucket ${TOPOLOGY_BUCKET}); unset PARTITIONS or set it to ${stored}`,
+    log,
+  );
+  const existing = await streamConfig(jsm);
+  const replicas = await recordOnce(
+    topologyKv,
+    REPLICAS_KEY,
+    settings.replicas,
+    // A deployment from before replicas were recorded: what its stream has is the record.
+    async () => existing?.num_replicas ?? DEFAULT_REPLICAS,
+    (wanted, stored) =>
+      `STREAM_REPLICAS=${wanted} conflicts with this deployment's ${stored} replicas ` +
+      `(stored in KV bucket ${TOPOLOGY_BUCKET}); unset STREAM_REPLICAS or set it to ${stored}, ` +
+      `or change it deliberately with \`npm run topology -- set replicas=${wanted}\``,
+    log,
+  );
+  await ensureStream(jsm, existing, replicas, settings, log);
+  await openBucket(kvm, STATE_BUCKET, replicas);
+  await openBucket(kvm, LEASE_BUCKET, replicas);
+  return { topology: makeTopology(partitions, replicas), js, jsm, kvm };
+}
+
+/** What `npm run topology -- set` may change on a running deployment. */
+export interface TopologyChange extends Partial<StreamSettings> {
+  replicas?: number;
+}
+
+/** The deployment's recorded counts and its stream's settings, for `npm run topology`. */
+export async function describeTopology(nc: NatsConnection): Promise<{ partitions?: number; replicas?: number; stream?: StreamSettings & { replicas: number } }> {
+  const jsm = await jetstreamManager(nc);
+  try {
+    await jsm.streams.info(`KV_${TOPOLOGY_BUCKET}`);
+  } catch (err) {
+    if (isApiError(err, JetStreamApiCode.StreamNotFound)) {
+      throw new TopologyConflictError(`no Rockets deployment on this NATS yet (no ${TOPOLOGY_BUCKET} bucket): start the services once first`);
+    }
+    throw err;
+  }
+  const kv = await new Kvm(jetstream(nc)).open(TOPOLOGY_BUCKET);
+  const read = async (key: string) => {
+    const e = await kv.get(key);
+    return e?.operation === "PUT" ? Number(e.string()) : undefined;
+  };
+  const cfg = await streamConfig(jsm);
+  return {
+    partitions: await read(PARTITIONS_KEY),
+    replicas: await read(REPLICAS_KEY),
+    stream: cfg ? { ...settingsOf(cfg), replicas: cfg.num_replicas } : undefined,
+  };
+}
+
+/**
+ * Changes the deployment on purpose: the stream's settings, and the replicas
+ * of the stream and every bucket together with their record. The server
+ * moves the data; nothing is lost. Used by `npm run topology -- set`.
+ */
+export async function changeTopology(nc: NatsConnection, change: TopologyChange, log: Logger): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const kvm = new Kvm(jetstream(nc));
+  const cfg = await streamConfig(jsm);
+  if (!cfg) throw new TopologyConflictError(`stream ${STREAM_NAME} does not exist yet: start the services once first`);
+  const replicas = change.replicas ?? cfg.num_replicas;
+  const next = streamConfigFor(replicas, { ...settingsOf(cfg), ...change });
+  try {
+    await jsm.streams.update(STREAM_NAME, { ...cfg, ...next });
+    if (change.replicas !== undefined) {
+      for (const bucket of [TOPOLOGY_BUCKET, STATE_BUCKET, LEASE_BUCKET]) {
+        const name = `KV_${bucket}`;
+        const info = await jsm.streams.info(name);
+        if (info.config.num_replicas !== replicas) await jsm.streams.update(name, { ...info.config, num_replicas: replicas });
+      }
+      await (await kvm.open(TOPOLOGY_BUCKET)).put(REPLICAS_KEY, String(replicas));
+    }
+  } catch (err) {
+    throw replicasOr(err, replicas);
+  }
+  log.info({ change }, "topology changed");
 }
