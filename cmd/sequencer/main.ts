@@ -7,7 +7,7 @@ import { connectNats, type NatsConnection } from "../../internal/nats/connection
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import type { Sequencer } from "../../internal/sequencer/sequencer.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped, retryUntilStopped } from "../../internal/service/lifecycle.js";
 import { buildApp } from "./app.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { createSequencer } from "./runtime.js";
@@ -30,7 +30,11 @@ const app = buildApp({
     if (!sequencer || !started) return "starting";
     return sequencer.health();
   },
-  ownership: () => ({ instanceId: config.instanceId, partitions: sequencer?.ownedPartitions() ?? [] }),
+  ownership: () => {
+    if (!sequencer || !started) return { instanceId: config.instanceId, partitions: [] };
+    const { owned, instanceId, ...cluster } = sequencer.clusterView();
+    return { instanceId, partitions: owned, ...cluster };
+  },
 });
 
 onShutdownSignal(log, config.shutdownTimeoutMs, async () => {
@@ -47,10 +51,17 @@ try {
   nc = await connectNats(config.nats, log);
   const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined && !stopping) {
-    sequencer = await createSequencer(nc, provisioned, config, registry, log);
-    await sequencer.start();
-    started = true;
-    log.info({ partitions: provisioned.topology.partitions, owned: sequencer.ownedPartitions() }, "sequencer started");
+    const connection = nc;
+    sequencer = await retryUntilStopped("opening the sequencer's buckets", () => createSequencer(connection, provisioned, config, registry, log), {
+      log,
+      stopping: () => stopping,
+    });
+    // Joining needs the lease bucket to answer: during a NATS failover it may not yet, so retry rather than exit.
+    const joined = sequencer && (await retryUntilStopped("joining the sequencer members", () => sequencer!.start(), { log, stopping: () => stopping }));
+    if (joined !== undefined && !stopping) {
+      started = true;
+      log.info({ partitions: provisioned.topology.partitions, owned: sequencer!.ownedPartitions() }, "sequencer started");
+    }
   }
 } catch (err) {
   if (!stopping) {

@@ -2,7 +2,6 @@
 // one durable consumer per partition, all on an already provisioned topology.
 // main.ts and the in-process tests build the sequencer the same way.
 
-import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import type { Registry } from "prom-client";
 import { ChannelStateStore } from "../../internal/nats/channel-state-store.js";
@@ -37,7 +36,7 @@ export async function createSequencer(
   // Lease writes give up after about a heartbeat: one stuck request must not hold back the
   // renewals of every lease until they expire (the default request timeout is 5 s).
   const leaseTimeoutMs = Math.min(Math.max(config.heartbeatMs, MIN_LEASE_TIMEOUT_MS), config.leaseTtlMs / 2);
-  const leases = new LeaseBucket(await new Kvm(jetstream(nc, { timeout: leaseTimeoutMs })).open(LEASE_BUCKET));
+  const leases = await LeaseBucket.open(nc, LEASE_BUCKET, leaseTimeoutMs);
   const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   const consumerSettings = { ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending };
   return new Sequencer(

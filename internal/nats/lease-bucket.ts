@@ -1,14 +1,24 @@
 // The lease bucket (rockets_leases) as the sequencer's ownership protocol
-// needs it: compare-and-set writes and a watch over every key, nothing else.
+// needs it: compare-and-set writes, writes that expire on the server, reads
+// from the stream leader, and a watch over every key.
 //
 // Every conditional write names the revision it expects (create: the key must
 // be absent or deleted), so two instances can never both believe they took
 // the same lease: the loser gets LeaseConflictError. Any other failure (NATS
 // unreachable, a timeout) is rethrown as is; the write may or may not have
-// happened, and the caller must find out from the watch.
+// happened, and the caller must find out from the watch or a read.
+//
+// Reads go to the stream leader through the JetStream API, never through a
+// direct get that any replica may answer: a replica can lag, and a claim
+// based on a lagging revision would be refused again and again.
+//
+// Keys written with a TTL vanish on the server unless rewritten in time (the
+// bucket allows per-message TTLs, nats-server >= 2.11): watchers see the
+// server's delete marker as a deletion.
 
-import type { KV, KvWatchEntry } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
+import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { isWriteConflict } from "./jetstream-codes.js";
 
 export class LeaseConflictError extends Error {
@@ -40,8 +50,33 @@ function conflictOr(err: unknown, key: string, revision: number): unknown {
   return isWriteConflict(err) ? new LeaseConflictError(key, revision) : err;
 }
 
+/** The header KV puts on deletes and purges; the server's TTL markers carry Nats-Marker-Reason instead. */
+const KV_OPERATION = "KV-Operation";
+const MARKER_REASON = "Nats-Marker-Reason";
+
+/** A TTL as the Nats-TTL header takes it: whole seconds, at least one. */
+function ttlText(ms: number): string {
+  return `${Math.max(1, Math.ceil(ms / 1000))}s`;
+}
+
 export class LeaseBucket {
-  constructor(private readonly kv: KV) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string,
+  ) {}
+
+  /**
+   * Opens the (provisioned) bucket. Every request gives up after
+   * `timeoutMs`: one stuck request must not hold back the renewals of every
+   * lease until they expire.
+   */
+  static async open(nc: NatsConnection, bucket: string, timeoutMs: number): Promise<LeaseBucket> {
+    const js = jetstream(nc, { timeout: timeoutMs });
+    const jsm = await jetstreamManager(nc, { timeout: timeoutMs });
+    return new LeaseBucket(await new Kvm(js).open(bucket), js, jsm, bucket);
+  }
 
   /** Writes `key` only if it is absent or deleted; returns the new revision. */
   async create(key: string, value: string): Promise<number> {
@@ -61,9 +96,22 @@ export class LeaseBucket {
     }
   }
 
-  /** Writes `key` unconditionally (heartbeats, where only the change matters). */
-  async put(key: string, value: string): Promise<number> {
-    return this.kv.put(key, value);
+  /**
+   * Writes `key` unconditionally (heartbeats, where only the change matters);
+   * with `ttlMs` the server deletes it unless it is written again in time.
+   */
+  async put(key: string, value: string, ttlMs?: number): Promise<number> {
+    if (ttlMs === undefined) return this.kv.put(key, value);
+    const ack = await this.js.publish(`$KV.${this.bucket}.${key}`, value, { ttl: ttlText(ttlMs) });
+    return ack.seq;
+  }
+
+  /** The key's latest entry as the stream leader has it; value null when deleted, revision 0 when never written. */
+  async read(key: string): Promise<BucketEntry> {
+    const stored = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
+    if (stored === null) return { key, value: null, revision: 0 };
+    const deleted = stored.header?.has(MARKER_REASON) || (stored.header?.get(KV_OPERATION) ?? "") !== "";
+    return { key, value: deleted ? null : stored.string(), revision: stored.seq };
   }
 
   /** Deletes `key` only if it is still at `revision`. */

@@ -99,9 +99,18 @@ function replicasOr(err: unknown, replicas: number): unknown {
   return err;
 }
 
+export interface BucketOptions {
+  history?: number;
+  /**
+   * Allow per-key TTLs; the server's delete marker for an expired key stays
+   * this long (watchers see it as a deletion).
+   */
+  markerTtlMs?: number;
+}
+
 /** Opens a KV bucket, creating it when missing; safe when several services race to create it. An existing bucket is never changed. */
-export async function openBucket(kvm: Kvm, name: string, replicas: number, history = 1): Promise<KV> {
-  const options = { history, replicas, storage: StorageType.File };
+export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs }: BucketOptions = {}): Promise<KV> {
+  const options = { history, replicas, storage: StorageType.File, ...(markerTtlMs === undefined ? {} : { markerTTL: markerTtlMs }) };
   try {
     return await kvm.create(name, options);
   } catch (err) {
@@ -250,6 +259,22 @@ async function ensureStream(jsm: JetStreamManager, existing: StreamConfig | unde
   }
 }
 
+/** How long the server's marker for an expired lease-bucket key stays: long enough for every watcher to see it live. */
+const LEASE_MARKER_TTL_MS = 60_000;
+
+/**
+ * The lease bucket is the code's own coordination space (nothing an operator
+ * configures): one created before per-key TTLs were used gets them turned on,
+ * once, said in the log. (A server can turn them on, never off.)
+ */
+async function allowKeyTtls(jsm: JetStreamManager, bucket: string, log: Logger): Promise<void> {
+  const name = `KV_${bucket}`;
+  const cfg = (await jsm.streams.info(name)).config;
+  if (cfg.allow_msg_ttl) return;
+  await jsm.streams.update(name, { ...cfg, allow_msg_ttl: true, subject_delete_marker_ttl: nanos(LEASE_MARKER_TTL_MS) });
+  log.info({ bucket }, "per-key TTLs enabled on the lease bucket");
+}
+
 /**
  * Creates what is missing (stream, state, lease and topology buckets) and
  * agrees on the partition and replica counts. Safe to run from every service
@@ -285,7 +310,8 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
   );
   await ensureStream(jsm, existing, replicas, settings, log);
   await openBucket(kvm, STATE_BUCKET, replicas);
-  await openBucket(kvm, LEASE_BUCKET, replicas);
+  await openBucket(kvm, LEASE_BUCKET, replicas, { markerTtlMs: LEASE_MARKER_TTL_MS });
+  await allowKeyTtls(jsm, LEASE_BUCKET, log);
   return { topology: makeTopology(partitions, replicas), js, jsm, kvm };
 }
 

@@ -50,7 +50,13 @@ function registry(options: { maxActors?: number; actorIdleMs?: number } = {}) {
     store,
     new Limiter(4),
     { maxPending: 100, maxPendingBytes: 1_000_000, retryDelayMs: 100, maxActors: options.maxActors ?? 100, actorIdleMs: options.actorIdleMs ?? 1000 },
-    new SequencerMetrics(new Registry(), 1, { bufferedMessages: () => 0, oldestGapAgeSeconds: () => 0, partitionsOwned: () => 0, actors: () => 0 }),
+    new SequencerMetrics(new Registry(), 1, {
+      bufferedMessages: () => 0,
+      oldestGapAgeSeconds: () => 0,
+      partitionsOwned: () => 0,
+      partitionsUnacquired: () => 0,
+      actors: () => 0,
+    }),
     pino({ level: "silent" }),
     () => clock,
   );

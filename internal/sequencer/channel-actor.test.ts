@@ -84,6 +84,7 @@ function makeRegistry(store: ChannelStates, overrides: Partial<{ maxPending: num
     bufferedMessages: () => 0,
     oldestGapAgeSeconds: () => 0,
     partitionsOwned: () => 0,
+    partitionsUnacquired: () => 0,
     actors: () => 0,
   });
   const registry = new ActorRegistry(

@@ -5,7 +5,8 @@
 // revision change: liveness is judged by local observation over a local
 // monotonic clock, never by comparing timestamps written by other machines,
 // so clock skew cannot make a dead member look alive or a live one dead.
-// (NATS 2.9 ignores per-key TTLs, so the keys themselves never expire.)
+// The keys carry a server-side TTL of a few lease TTLs: a dead member's key
+// vanishes by itself, which only tidies the bucket (liveness never waits for it).
 
 export const MEMBER_PREFIX = "members.";
 
@@ -47,14 +48,5 @@ export class MemberView {
     const alive: string[] = [];
     for (const [id, o] of this.seen) if (now - o.changedAt < this.ttlMs) alive.push(id);
     return alive.sort();
-  }
-
-  /** Members silent for at least `silentMs`, with the revision to delete them at. */
-  silent(now: number, silentMs: number): Array<{ instanceId: string; revision: number }> {
-    const result: Array<{ instanceId: string; revision: number }> = [];
-    for (const [instanceId, o] of this.seen) {
-      if (now - o.changedAt >= silentMs) result.push({ instanceId, revision: o.revision });
-    }
-    return result;
   }
 }

@@ -25,6 +25,7 @@ export interface SequencerGauges {
   bufferedMessages(): number;
   oldestGapAgeSeconds(): number;
   partitionsOwned(): number;
+  partitionsUnacquired(): number;
   actors(): number;
 }
 
@@ -83,6 +84,14 @@ export class SequencerMetrics {
       registers,
       collect() {
         this.set(gauges.partitionsOwned());
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sequencer_partitions_unacquired`,
+      help: "Partitions assigned to this instance that it has not acquired for longer than a lease TTL (retried; alerts)",
+      registers,
+      collect() {
+        this.set(gauges.partitionsUnacquired());
       },
     });
     new Gauge({

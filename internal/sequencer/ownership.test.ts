@@ -6,10 +6,11 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
-import { LeaseBucket } from "../nats/lease-bucket.js";
+import { LeaseBucket, type BucketEntry, type BucketWatch } from "../nats/lease-bucket.js";
 import { openBucket } from "../nats/topology.js";
 import { NatsServer } from "../testing/nats-server.js";
-import { Ownership } from "./ownership.js";
+import { Ownership, type LeaseStore } from "./ownership.js";
+import { memberKey } from "./membership.js";
 import { encodeLease, leaseKey, leaseOwner } from "./partition-leases.js";
 
 const PARTITIONS = 8;
@@ -31,14 +32,38 @@ interface Member {
   events: string[];
 }
 
-async function join(id: string, releaseDelayMs = 0): Promise<Member> {
+/**
+ * The real lease bucket, with a watch that never shows the listed keys'
+ * changes after start: the stale view a lagging watch or replica gives.
+ */
+class StaleWatchBucket implements LeaseStore {
+  constructor(
+    private readonly inner: LeaseBucket,
+    private readonly hidden: Set<string>,
+  ) {}
+  create = (key: string, value: string) => this.inner.create(key, value);
+  update = (key: string, value: string, revision: number) => this.inner.update(key, value, revision);
+  put = (key: string, value: string, ttlMs?: number) => this.inner.put(key, value, ttlMs);
+  delete = (key: string, revision: number) => this.inner.delete(key, revision);
+  read = (key: string) => this.inner.read(key);
+  async watch(onEntry: (entry: BucketEntry) => void): Promise<BucketWatch> {
+    let caughtUp = false;
+    const watch = await this.inner.watch((e) => {
+      if (!caughtUp || !this.hidden.has(e.key)) onEntry(e);
+    });
+    void watch.caughtUp.then(() => (caughtUp = true));
+    return watch;
+  }
+}
+
+async function join(id: string, releaseDelayMs = 0, wrap: (b: LeaseBucket) => LeaseStore = (b) => b): Promise<Member> {
   const nc = await connect({ servers: server.url });
   connections.push(nc);
-  const kv = await openBucket(new Kvm(jetstream(nc)), bucket, 1);
+  await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
   const owned = new Set<number>();
   const events: string[] = [];
   const ownership = new Ownership(
-    new LeaseBucket(kv),
+    wrap(await LeaseBucket.open(nc, bucket, 1000)),
     { instanceId: id, partitions: PARTITIONS, leaseTtlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS },
     {
       acquired: (p) => {
@@ -168,5 +193,68 @@ describe("partition ownership", () => {
     expect(a.owned.has(3)).toBe(false);
     // The intruder never renews, so the partition comes back to its assigned owner after the TTL.
     await balanced([a], TTL_MS * 2 + 2000);
+  });
+
+  it("re-reads a refused claim's lease from the stream leader and retries until it holds, when its view of the key is stale", async () => {
+    await freshBucket();
+    const nc = await connect({ servers: server.url });
+    connections.push(nc);
+    const kv = await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
+    // A dead owner's lease, renewed once more after the newcomer started watching, which its watch never shows.
+    const first = await kv.create(leaseKey(3), encodeLease("ghost"));
+    const a = await join("seq-a", 0, (b) => new StaleWatchBucket(b, new Set([leaseKey(3)])));
+    await kv.update(leaseKey(3), encodeLease("ghost"), first);
+    // Claims at the revision the watch showed are refused; only a read from the leader gets the real one.
+    await balanced([a], TTL_MS * 4 + 3000);
+    expect(a.events).toContain("acquired 3");
+    expect(leaseOwner((await kv.get(leaseKey(3)))!.string())).toBe("seq-a");
+  });
+
+  it("counts a partition assigned here but held elsewhere past a lease TTL as unacquired, and takes it once free", async () => {
+    await freshBucket();
+    const nc = await connect({ servers: server.url });
+    connections.push(nc);
+    const kv = await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
+    // An owner that keeps renewing but is no member: the partition stays out of reach.
+    let revision = await kv.create(leaseKey(5), encodeLease("squatter"));
+    const renew = setInterval(() => {
+      void kv.update(leaseKey(5), encodeLease("squatter"), revision).then((r) => (revision = r), () => undefined);
+    }, HEARTBEAT_MS);
+    try {
+      const a = await join("seq-a");
+      const deadline = Date.now() + TTL_MS * 3;
+      while (!a.ownership.unacquired().includes(5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(a.ownership.unacquired()).toEqual([5]);
+      const view = a.ownership.clusterView();
+      expect(view.members).toEqual(["seq-a"]);
+      expect(view.leases).toHaveLength(PARTITIONS);
+      expect(view.leases[5]).toMatchObject({ partition: 5, owner: "squatter", expired: false });
+      expect(view.leases.filter((l) => l.owner === "seq-a").map((l) => l.partition)).toEqual(view.owned);
+    } finally {
+      clearInterval(renew);
+    }
+    const a = members[0]!;
+    await balanced([a], TTL_MS * 3 + 2000);
+    expect(a.ownership.unacquired()).toEqual([]);
+  });
+
+  it("leaves no member key behind: the server deletes a crashed member's key after its TTL", async () => {
+    await freshBucket();
+    const b = await join("seq-b");
+    members.splice(members.indexOf(b), 1);
+    await b.nc.close();
+    await b.ownership.stop();
+    const nc = await connect({ servers: server.url });
+    connections.push(nc);
+    const kv = await new Kvm(jetstream(nc)).open(bucket);
+    // Written with a TTL of three lease TTLs (whole seconds), then gone with no one deleting it.
+    expect((await kv.get(memberKey("seq-b")))?.operation).toBe("PUT");
+    const deadline = Date.now() + TTL_MS * 3 + 5000;
+    let entry = await kv.get(memberKey("seq-b"));
+    while (entry?.operation === "PUT" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      entry = await kv.get(memberKey("seq-b"));
+    }
+    expect(entry === null || entry.operation !== "PUT").toBe(true);
   });
 });

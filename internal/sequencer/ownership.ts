@@ -1,13 +1,13 @@
-// Decides which partitions this instance consumes, with only NATS 2.9 KV
-// features (no consumer priority groups, no per-key TTL).
+// Decides which partitions this instance consumes.
 //
-// Every heartbeat the instance rewrites its member key, renews the leases it
-// holds (compare-and-set), and reconciles: from the members it sees alive it
-// computes the same assignment as every other instance, releases the leases
-// it should no longer hold (after its in-flight work finished) and takes the
-// ones assigned to it that are free or expired. Joining, leaving or dying
-// therefore rebalances within about one lease TTL plus a heartbeat, and a
-// graceful stop releases everything at once.
+// Every heartbeat the instance rewrites its member key (with a server-side
+// TTL, so the keys of dead instances vanish by themselves), renews the leases
+// it holds (compare-and-set), and reconciles: from the members it sees alive
+// it computes the same assignment as every other instance, releases the
+// leases it should no longer hold (after its in-flight work finished) and
+// takes the ones assigned to it that are free or expired. Joining, leaving or
+// dying therefore rebalances within about one lease TTL plus a heartbeat, and
+// a graceful stop releases everything at once.
 //
 // Guarantees:
 // - A lease is held by at most one instance: every write to it is a
@@ -16,6 +16,11 @@
 //   consuming it at once.
 // - The hooks are called in order per partition: acquired, then release or
 //   lost, never both.
+// - Ownership converges: a refused claim means our view of the key was
+//   stale, so the key is re-read from the stream leader (never a replica) and
+//   the claim retried with backoff; a partition assigned here but not
+//   acquired within a lease TTL is logged, counted (a gauge that alerts) and
+//   keeps being retried. Nothing waits on the watch alone.
 
 import type { BucketEntry, BucketWatch } from "../nats/lease-bucket.js";
 import { LeaseConflictError } from "../nats/lease-bucket.js";
@@ -29,9 +34,33 @@ import { encodeLease, HeldState, leaseKey, LeaseView, partitionOfLeaseKey, type 
 export interface LeaseStore {
   create(key: string, value: string): Promise<number>;
   update(key: string, value: string, revision: number): Promise<number>;
-  put(key: string, value: string): Promise<number>;
+  /** Unconditional; with `ttlMs` the server deletes the key unless it is written again in time. */
+  put(key: string, value: string, ttlMs?: number): Promise<number>;
   delete(key: string, revision: number): Promise<void>;
+  /** The key's latest entry as the stream's leader has it (value null when deleted or absent). */
+  read(key: string): Promise<BucketEntry>;
   watch(onEntry: (entry: BucketEntry) => void): Promise<BucketWatch>;
+}
+
+/** One partition's lease as this instance sees it, for operators (GET /partitions). */
+export interface LeaseRecord {
+  partition: number;
+  /** Null when free. */
+  owner: string | null;
+  revision: number;
+  /** Unchanged for a TTL: its owner stopped renewing it. */
+  expired: boolean;
+}
+
+export interface ClusterOwnership {
+  instanceId: string;
+  /** The members this instance sees alive (every instance computes the same assignment from them). */
+  members: string[];
+  /** Held and consumed (or finishing) here. */
+  owned: number[];
+  /** Assigned here by the members above, not acquired for longer than a lease TTL. */
+  unacquired: number[];
+  leases: LeaseRecord[];
 }
 
 export interface OwnershipSettings {
@@ -52,9 +81,11 @@ export interface OwnershipHooks {
   event(event: PartitionEvent): void;
 }
 
-/** Member keys silent this many TTLs are deleted (best effort) so the bucket does not collect dead instances. */
-const MEMBER_CLEANUP_TTLS = 3;
+/** A member key not rewritten for this many TTLs is deleted by the server, so the bucket does not collect dead instances. */
+const MEMBER_KEY_TTLS = 3;
 const WARN_INTERVAL_MS = 5000;
+/** How long start() waits for the lease bucket's watch to deliver what the bucket holds. */
+const WATCH_CATCH_UP_MS = 10_000;
 
 export class Ownership {
   private readonly members: MemberView;
@@ -71,6 +102,14 @@ export class Ownership {
   private stopping = false;
   private lastMembers = "";
   private lastWarn = Number.NEGATIVE_INFINITY;
+  /** Per partition: when a claim may next be tried, and how many were refused or failed in a row. */
+  private readonly claimBackoff = new Map<number, { until: number; failures: number }>();
+  /** Per partition assigned here and not held: since when. */
+  private readonly wantedSince = new Map<number, number>();
+  private unacquiredKey = "";
+  private unacquiredLoggedAt = Number.NEGATIVE_INFINITY;
+  /** Ownership changes of one cycle, logged as one line each kind. */
+  private changes: { acquired: number[]; releasing: number[]; released: number[] } = { acquired: [], releasing: [], released: [] };
 
   constructor(
     private readonly store: LeaseStore,
@@ -85,7 +124,11 @@ export class Ownership {
     this.members = new MemberView(settings.leaseTtlMs);
   }
 
-  /** Joins: announces this member, loads everyone's keys, takes the first partitions. */
+  /**
+   * Joins: announces this member, loads everyone's keys, takes the first
+   * partitions. Throws when NATS does not answer (during a failover, say)
+   * with nothing left running, so the caller may simply try again.
+   */
   async start(): Promise<void> {
     // Our own key first: the watch then has at least one key and can report that it caught up.
     await this.heartbeat(true);
@@ -104,6 +147,36 @@ export class Ownership {
     return [...this.held.keys()].sort((a, b) => a - b);
   }
 
+  /** Partitions assigned here and not acquired within a lease TTL (for the gauge and the alert). */
+  unacquired(now = this.now()): number[] {
+    const late: number[] = [];
+    for (const [p, since] of this.wantedSince) if (now - since >= this.settings.leaseTtlMs) late.push(p);
+    return late.sort((a, b) => a - b);
+  }
+
+  /** The whole cluster's ownership as this instance observes it. */
+  clusterView(): ClusterOwnership {
+    const now = this.now();
+    const leases: LeaseRecord[] = [];
+    for (let p = 0; p < this.settings.partitions; p += 1) {
+      const seen = this.leases.get(p);
+      const owner = seen?.owner ?? null;
+      leases.push({
+        partition: p,
+        owner,
+        revision: seen?.revision ?? 0,
+        expired: owner !== null && now - seen!.changedAt >= this.settings.leaseTtlMs,
+      });
+    }
+    return {
+      instanceId: this.settings.instanceId,
+      members: this.liveMembers(now),
+      owned: this.ownedPartitions(),
+      unacquired: this.unacquired(now),
+      leases,
+    };
+  }
+
   /** Undefined while this member's heartbeat is current, else why not. */
   health(): string | undefined {
     if (this.stopping) return "stopping";
@@ -119,19 +192,30 @@ export class Ownership {
     const held = [...this.held.entries()];
     await Promise.all(held.map(([p, lease]) => this.finishRelease(p, lease)));
     await Promise.all(held.map(([p, lease]) => this.deleteLease(p, lease)));
+    this.flushChanges();
     try {
       await this.store.delete(memberKey(this.settings.instanceId), this.heartbeatRevision);
     } catch (err) {
-      if (!(err instanceof LeaseConflictError)) this.log.warn({ err }, "could not delete the member key");
+      // The server deletes it after its TTL anyway.
+      if (!(err instanceof LeaseConflictError)) this.log.info({ err }, "could not delete the member key; it expires by itself");
     }
     this.watch?.stop();
   }
 
   private async startWatch(): Promise<void> {
     const watch = await this.store.watch((entry) => this.onEntry(entry));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), WATCH_CATCH_UP_MS);
+    });
+    const late = await Promise.race([watch.caughtUp.then(() => false), timedOut]);
+    clearTimeout(timer);
+    if (late) {
+      watch.stop();
+      throw new Error(`the lease bucket's watch did not catch up within ${WATCH_CATCH_UP_MS} ms`);
+    }
     this.watch = watch;
     void watch.ended.then(() => this.rewatch(watch));
-    await watch.caughtUp;
   }
 
   /**
@@ -169,14 +253,12 @@ export class Ownership {
     let withHeartbeat = heartbeat;
     for (;;) {
       try {
-        if (withHeartbeat) {
-          await Promise.all([this.heartbeat(false), this.renewAll()]);
-          await this.cleanupMembers();
-        }
+        if (withHeartbeat) await Promise.all([this.heartbeat(false), this.renewAll()]);
         await this.reconcile();
       } catch (err) {
         this.log.error({ err }, "partition ownership cycle failed");
       }
+      this.flushChanges();
       if (!this.again || this.stopping) return;
       withHeartbeat = this.againHeartbeat;
       this.again = false;
@@ -210,7 +292,7 @@ export class Ownership {
     const sent = this.now();
     const value = JSON.stringify({ instanceId: this.settings.instanceId, startedAt: this.startedAt });
     try {
-      this.heartbeatRevision = await this.store.put(memberKey(this.settings.instanceId), value);
+      this.heartbeatRevision = await this.store.put(memberKey(this.settings.instanceId), value, this.settings.leaseTtlMs * MEMBER_KEY_TTLS);
       this.heartbeatAt = sent;
     } catch (err) {
       if (rethrow) throw err;
@@ -248,22 +330,6 @@ export class Ownership {
     );
   }
 
-  private async cleanupMembers(): Promise<void> {
-    const silent = this.members.silent(this.now(), this.settings.leaseTtlMs * MEMBER_CLEANUP_TTLS);
-    await Promise.all(
-      silent
-        .filter((m) => m.instanceId !== this.settings.instanceId)
-        .map(async ({ instanceId, revision }) => {
-          try {
-            await this.store.delete(memberKey(instanceId), revision);
-            this.log.info({ member: instanceId }, "silent sequencer member removed");
-          } catch {
-            // Someone else removed it, or it came back: either is fine.
-          }
-        }),
-    );
-  }
-
   private async reconcile(): Promise<void> {
     if (this.stopping) return;
     const now = this.now();
@@ -271,7 +337,7 @@ export class Ownership {
     // While our own heartbeat is failing, the others may already count us out:
     // take nothing new and give nothing up; renewals decide what we lose.
     if (now - this.heartbeatAt >= this.settings.leaseTtlMs) return;
-    const live = [...this.members.live(now).filter((m) => m !== self), self].sort();
+    const live = this.liveMembers(now);
     const membersKey = live.join(",");
     if (membersKey !== this.lastMembers) {
       this.lastMembers = membersKey;
@@ -284,7 +350,34 @@ export class Ownership {
       else if (lease.state === HeldState.Active && !mine.has(p)) this.beginRelease(p, lease);
     }
     const wanted = [...mine].filter((p) => !this.held.has(p));
-    await Promise.all(wanted.map((p) => this.acquire(p, now)));
+    for (const p of this.wantedSince.keys()) if (!mine.has(p) || this.held.has(p)) this.wantedSince.delete(p);
+    for (const p of wanted) if (!this.wantedSince.has(p)) this.wantedSince.set(p, now);
+    for (const p of this.claimBackoff.keys()) if (!mine.has(p)) this.claimBackoff.delete(p);
+    const due = wanted.filter((p) => (this.claimBackoff.get(p)?.until ?? 0) <= now);
+    await Promise.all(due.map((p) => this.acquire(p, now)));
+    this.reportUnacquired();
+  }
+
+  /** Everyone alive as we see it, ourselves included while our own heartbeat is current. */
+  private liveMembers(now: number): string[] {
+    const self = this.settings.instanceId;
+    return [...this.members.live(now).filter((m) => m !== self), self].sort();
+  }
+
+  /** One line when the set of partitions stuck unacquired changes, and again every WARN_INTERVAL_MS while it lasts. */
+  private reportUnacquired(): void {
+    const late = this.unacquired();
+    const key = late.join(",");
+    const now = this.now();
+    if (key === this.unacquiredKey && (late.length === 0 || now - this.unacquiredLoggedAt < WARN_INTERVAL_MS)) return;
+    this.unacquiredKey = key;
+    this.unacquiredLoggedAt = now;
+    if (late.length === 0) {
+      this.log.info("every partition assigned here is acquired");
+      return;
+    }
+    const owners = late.map((p) => ({ partition: p, lease: this.leases.get(p) ?? null, failures: this.claimBackoff.get(p)?.failures ?? 0 }));
+    this.log.warn({ partitions: late, owners }, "partitions assigned here are still not acquired after a lease TTL; retrying");
   }
 
   private async acquire(partition: number, now: number): Promise<void> {
@@ -303,19 +396,46 @@ export class Ownership {
         await this.store.delete(key, revision).catch(() => undefined);
         return;
       }
+      this.claimBackoff.delete(partition);
+      this.wantedSince.delete(partition);
       this.held.set(partition, { state: HeldState.Active, revision, renewedAt: sent });
-      this.log.info({ partition, previousOwner }, "partition acquired");
+      this.changes.acquired.push(partition);
+      if (previousOwner !== null && previousOwner !== self) this.log.info({ partition, previousOwner }, "partition taken over");
       this.hooks.event(PartitionEvent.Acquired);
       this.hooks.acquired(partition);
     } catch (err) {
-      // A conflict means someone else took or renewed it first; the watch shows who.
-      if (!(err instanceof LeaseConflictError)) this.warn({ err, partition }, "could not take a partition lease");
+      await this.claimFailed(partition, err);
     }
+  }
+
+  /**
+   * A refused claim means our view of the key was stale (the watch lagging,
+   * or a replica's view): re-read it from the stream leader so that the next
+   * claim names the revision the key really has, and back off. Any other
+   * failure backs off the same way.
+   */
+  private async claimFailed(partition: number, err: unknown): Promise<void> {
+    const failures = (this.claimBackoff.get(partition)?.failures ?? 0) + 1;
+    const delay = Math.min(this.settings.heartbeatMs * 2 ** (failures - 1), this.settings.leaseTtlMs);
+    this.claimBackoff.set(partition, { until: this.now() + delay, failures });
+    const refused = err instanceof LeaseConflictError;
+    try {
+      const entry = await this.store.read(leaseKey(partition));
+      this.leases.observe(partition, entry.value, entry.revision, this.now());
+      this.log.info(
+        { partition, refused, failures, retryInMs: Math.round(delay), owner: this.leases.get(partition)?.owner ?? null, revision: entry.revision, ...(refused ? {} : { err }) },
+        refused ? "partition claim refused; re-read the lease from the stream leader" : "partition claim failed; re-read the lease",
+      );
+    } catch (readErr) {
+      this.warn({ err: readErr, partition, claimErr: refused ? undefined : err }, "could not claim or re-read a partition lease; retrying");
+    }
+    const timer = setTimeout(() => this.kick(false), delay);
+    timer.unref();
   }
 
   private beginRelease(partition: number, lease: HeldLease): void {
     lease.state = HeldState.Releasing;
-    this.log.info({ partition }, "releasing partition: assigned to another member");
+    this.changes.releasing.push(partition);
     lease.releasing = this.runRelease(partition).then(() => {
       if (this.held.get(partition) !== lease) return;
       lease.state = HeldState.Released;
@@ -351,8 +471,18 @@ export class Ownership {
     }
     if (this.held.get(partition) !== lease) return;
     this.held.delete(partition);
-    this.log.info({ partition }, "partition released");
+    this.changes.released.push(partition);
     this.hooks.event(PartitionEvent.Released);
+  }
+
+  /** One log line per kind of change in a cycle, not one per partition. */
+  private flushChanges(): void {
+    const { acquired, releasing, released } = this.changes;
+    const sorted = (list: number[]) => [...list].sort((a, b) => a - b);
+    if (acquired.length) this.log.info({ partitions: sorted(acquired), owned: this.held.size }, "partitions acquired");
+    if (releasing.length) this.log.info({ partitions: sorted(releasing) }, "releasing partitions assigned to another member");
+    if (released.length) this.log.info({ partitions: sorted(released), owned: this.held.size }, "partitions released");
+    this.changes = { acquired: [], releasing: [], released: [] };
   }
 
   private lose(partition: number, reason: string): void {

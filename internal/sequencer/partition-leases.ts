@@ -49,9 +49,14 @@ export interface ObservedLease {
 export class LeaseView {
   private readonly seen = new Map<number, ObservedLease>();
 
+  /**
+   * Records what the watch or a read from the leader says. Revisions only
+   * grow, so an older one (a watch delivering what a read already showed)
+   * changes nothing.
+   */
   observe(partition: number, value: string | null, revision: number, now: number): ObservedLease {
     const before = this.seen.get(partition);
-    if (before?.revision === revision) return before;
+    if (before && revision <= before.revision) return before;
     const observed = { owner: value === null ? null : (leaseOwner(value) ?? ""), revision, changedAt: now };
     this.seen.set(partition, observed);
     return observed;

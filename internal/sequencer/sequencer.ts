@@ -9,7 +9,7 @@ import { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
 import { SequencerMetrics } from "./metrics.js";
-import { Ownership, type LeaseStore } from "./ownership.js";
+import { Ownership, type ClusterOwnership, type LeaseStore } from "./ownership.js";
 import { PartitionWorker, type PartitionSource } from "./partition-worker.js";
 
 export interface SequencerSettings {
@@ -55,6 +55,7 @@ export class Sequencer {
       bufferedMessages: () => this.registry.bufferedMessages,
       oldestGapAgeSeconds: () => this.registry.oldestGapAgeSeconds(),
       partitionsOwned: () => this.ownership.owned,
+      partitionsUnacquired: () => this.ownership.unacquired().length,
       actors: () => this.registry.size,
     });
     this.registry = new ActorRegistry(
@@ -88,9 +89,10 @@ export class Sequencer {
     );
   }
 
+  /** Joins and takes the first partitions; when it throws (NATS failing over), nothing is left running and it may be called again. */
   async start(): Promise<void> {
-    this.registry.start();
     await this.ownership.start();
+    this.registry.start();
     this.lagTimer = setInterval(() => this.pollLag(), this.settings.lagPollMs);
     this.lagTimer.unref();
   }
@@ -102,6 +104,11 @@ export class Sequencer {
 
   ownedPartitions(): number[] {
     return this.ownership.ownedPartitions();
+  }
+
+  /** Every partition's lease and the live members, as this instance sees them. */
+  clusterView(): ClusterOwnership {
+    return this.ownership.clusterView();
   }
 
   /** Stops pulling, finishes in-flight writes, releases every lease and leaves. */
