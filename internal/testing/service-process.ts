@@ -1,6 +1,7 @@
 // Test harness: the real services started as child processes, the way users
 // run them (`node --import tsx cmd/<service>/main.ts`), configured through the
-// environment. Whole-system and fault tests kill them with real signals.
+// environment. Whole-system and fault tests kill them with real signals, and
+// pause and resume them (SIGSTOP, SIGCONT) as a stalled VM or GC pause would.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
@@ -64,6 +65,7 @@ export class ServiceProcess {
   /** (Re)starts the process on the same port and waits for readiness. */
   async launch(readyTimeoutMs = 30_000): Promise<void> {
     if (this.running) return;
+    if (this.output) this.output += `--- ${this.name} started again ---\n`;
     const servers = Array.isArray(this.options.natsUrl) ? this.options.natsUrl.join(",") : this.options.natsUrl;
     const env = {
       ...process.env,
@@ -110,10 +112,21 @@ export class ServiceProcess {
     if (!child || !this.running) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill(signal);
+    // A paused (SIGSTOPped) process only acts on the signal once it runs again.
+    if (signal !== "SIGKILL") child.kill("SIGCONT");
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     const code = await exited;
     clearTimeout(timer);
     return code;
+  }
+
+  /**
+   * Sends a signal without waiting for anything (SIGSTOP / SIGCONT to pause and
+   * resume the process). Returns false when the process is not running.
+   */
+  signal(signal: NodeJS.Signals): boolean {
+    if (!this.running) return false;
+    return this.child!.kill(signal);
   }
 
   logs(): string {
