@@ -8,7 +8,7 @@
 // be killed and started again on the same ports and store, as after a crash.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +50,8 @@ export interface NatsServerOptions {
   /** Cluster wiring, set by NatsCluster.start. */
   cluster?: { name: string; port: number; routes: number[] };
   serverName?: string;
+  /** Append everything the server prints, across restarts, to this file (logs() keeps only the tail). */
+  logFile?: string;
 }
 
 /** The configuration file's name inside the store directory. */
@@ -116,12 +118,10 @@ export class NatsServer {
   /** Starts the process (again, after stop/kill) on the same ports and store; the log keeps what came before. */
   async launch(): Promise<void> {
     if (this.running) return;
-    if (this.output) this.output += `--- nats-server ${this.serverName} started again on its store ---\n`;
+    if (this.output) this.note(`--- nats-server ${this.serverName} started again on its store ---\n`);
     const child = spawn(NATS_SERVER_BIN, ["-c", this.writeConfig()], { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-100_000);
-    };
+    const keep = (chunk: Buffer) => this.note(chunk.toString());
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     await this.waitHealthy(this.options.cluster ? 30_000 : 10_000);
@@ -170,13 +170,22 @@ export class NatsServer {
   logs(): string {
     return this.output;
   }
+
+  private note(text: string): void {
+    this.output = (this.output + text).slice(-100_000);
+    if (this.options.logFile) appendFileSync(this.options.logFile, text);
+  }
 }
 
 export class NatsCluster {
   private constructor(readonly servers: NatsServer[]) {}
 
-  /** Starts an N-node JetStream cluster on loopback and waits until it elects a meta leader. */
-  static async start(size = 3): Promise<NatsCluster> {
+  /**
+   * Starts an N-node JetStream cluster on loopback (server names n1..nN) and
+   * waits until it elects a meta leader. With `logDir`, node nK's whole log
+   * goes to `<logDir>/nats-nK.log`.
+   */
+  static async start(size = 3, options: { logDir?: string } = {}): Promise<NatsCluster> {
     assertNatsServerInstalled();
     const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const name = `rockets-test-${process.pid}`;
@@ -185,6 +194,7 @@ export class NatsCluster {
         NatsServer.start({
           serverName: `n${i + 1}`,
           cluster: { name, port, routes: clusterPorts.filter((p) => p !== port) },
+          ...(options.logDir && { logFile: join(options.logDir, `nats-n${i + 1}.log`) }),
         }),
       ),
     );

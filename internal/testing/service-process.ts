@@ -4,6 +4,7 @@
 // pause and resume them (SIGSTOP, SIGCONT) as a stalled VM or GC pause would.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./nats-server.js";
@@ -21,6 +22,8 @@ export interface ServiceOptions {
   echo?: boolean;
   /** Extra node flags (e.g. --cpu-prof, which NODE_OPTIONS does not allow). */
   nodeArgs?: string[];
+  /** Append everything the process prints, across restarts, to this file (logs() keeps only the tail). */
+  logFile?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -65,7 +68,7 @@ export class ServiceProcess {
   /** (Re)starts the process on the same port and waits for readiness. */
   async launch(readyTimeoutMs = 30_000): Promise<void> {
     if (this.running) return;
-    if (this.output) this.output += `--- ${this.name} started again ---\n`;
+    if (this.output) this.note(`--- ${this.name} started again ---\n`);
     const servers = Array.isArray(this.options.natsUrl) ? this.options.natsUrl.join(",") : this.options.natsUrl;
     const env = {
       ...process.env,
@@ -84,6 +87,7 @@ export class ServiceProcess {
     const keep = (chunk: Buffer) => {
       const text = chunk.toString();
       this.output = (this.output + text).slice(-100_000);
+      if (this.options.logFile) appendFileSync(this.options.logFile, text);
       if (this.options.echo) process.stderr.write(`[${this.name}:${this.port}] ${text}`);
     };
     child.stdout?.on("data", keep);
@@ -131,5 +135,10 @@ export class ServiceProcess {
 
   logs(): string {
     return this.output;
+  }
+
+  private note(text: string): void {
+    this.output += text;
+    if (this.options.logFile) appendFileSync(this.options.logFile, text);
   }
 }
