@@ -12,9 +12,9 @@
 // PARTITIONS, ...) is passed on to the services.
 
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
+import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { Supervised } from "./start/supervisor.mjs";
 
@@ -28,11 +28,11 @@ function fail(message) {
 }
 
 function port(name, fallback) {
-  const raw = env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1 || n > 65_535) fail(`${name} must be a port number (1-65535), got ${JSON.stringify(raw)}`);
-  return n;
+  try {
+    return portFromEnv(env, name, fallback);
+  } catch (err) {
+    return fail(err.message);
+  }
 }
 
 const ports = {
@@ -49,28 +49,7 @@ const probeHost = serviceHost === "0.0.0.0" || serviceHost === "::" ? "127.0.0.1
 
 /** Fails early, naming the variable to change, when a port is taken (often: a previous run still going). */
 async function checkPortFree(name, host, p, variable) {
-  const free = await new Promise((resolveFree) => {
-    const probe = createServer();
-    probe.once("error", () => resolveFree(false));
-    probe.listen(p, host, () => probe.close(() => resolveFree(true)));
-  });
-  if (!free) fail(`port ${p} (${name}) is already in use: stop what uses it, or set ${variable} to another port`);
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(url, timeoutMs, stillWanted) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline && stillWanted()) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return true;
-    } catch {
-      // not up yet
-    }
-    await sleep(200);
-  }
-  return false;
+  if (!(await isPortFree(host, p))) fail(`port ${p} (${name}) is already in use: stop what uses it, or set ${variable} to another port`);
 }
 
 ensureNodeModules();
@@ -139,7 +118,7 @@ process.on("exit", () => {
 
 if (nats) {
   nats.start();
-  const healthy = await waitFor(`http://127.0.0.1:${ports.natsMonitor}/healthz?js-enabled-only=true`, 30_000, () => !stopping);
+  const healthy = await waitForHttp(`http://127.0.0.1:${ports.natsMonitor}/healthz?js-enabled-only=true`, 30_000, () => !stopping);
   if (!healthy && !stopping) {
     await nats.stop();
     fail("nats-server did not become healthy within 30 s; see its log above");
@@ -148,7 +127,7 @@ if (nats) {
 if (!stopping) {
   for (const s of services) s.start();
   const ready = await Promise.all(
-    services.map((s) => waitFor(`http://${probeHost}:${ports[s.name]}/readyz`, 60_000, () => !stopping)),
+    services.map((s) => waitForHttp(`http://${probeHost}:${ports[s.name]}/readyz`, 60_000, () => !stopping)),
   );
   if (!stopping) {
     const late = services.filter((_, i) => !ready[i]).map((s) => s.name);

@@ -1,7 +1,6 @@
 // `npm start` as a user runs it: the whole system from one command, data kept
 // across restarts, a crashed service brought back, a clean exit on SIGTERM.
 
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
@@ -9,85 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { freePort } from "../internal/testing/nats-server.js";
-import { REPO_ROOT } from "../internal/testing/service-process.js";
+import { poll, ScriptProcess } from "./script-process.js";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-class StartProcess {
-  output = "";
-  private constructor(private readonly child: ChildProcess) {
-    const keep = (c: Buffer) => (this.output += c.toString());
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-  }
-
-  static launch(env: Record<string, string>): StartProcess {
-    const child = spawn(process.execPath, ["scripts/start.mjs"], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: "info", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    return new StartProcess(child);
-  }
-
-  get exitCode(): number | null {
-    return this.child.exitCode;
-  }
-
-  async waitForOutput(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const m = pattern.exec(this.output);
-      if (m) return m;
-      if (this.child.exitCode !== null) throw new Error(`start.mjs exited (${this.child.exitCode}) before ${pattern}:\n${this.output}`);
-      if (Date.now() > deadline) throw new Error(`no ${pattern} within ${timeoutMs} ms:\n${this.output}`);
-      await sleep(100);
-    }
-  }
-
-  /** Every child pid it reported, for last-resort cleanup. */
-  pids(): number[] {
-    return [...this.output.matchAll(/started \(pid (\d+)\)/g)].map((m) => Number(m[1]));
-  }
-
-  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 60_000): Promise<number | null> {
-    if (this.child.exitCode !== null) return this.child.exitCode;
-    const exited = new Promise<number | null>((resolve) => this.child.once("exit", (code) => resolve(code)));
-    this.child.kill(signal);
-    const result = await Promise.race([exited, sleep(timeoutMs).then(() => "timeout" as const)]);
-    if (result === "timeout") throw new Error(`start.mjs still running ${timeoutMs} ms after ${signal}:\n${this.output}`);
-    return result;
-  }
-
-  /** Leaves nothing running, whatever happened in the test. */
-  async dispose(): Promise<void> {
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
-    for (const pid of this.pids()) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-  }
-}
-
-async function poll<T>(what: string, timeoutMs: number, attempt: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await attempt();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} not seen within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
-}
-
-const started: StartProcess[] = [];
+const started: ScriptProcess[] = [];
 const dataDir = mkdtempSync(join(tmpdir(), "rockets-start-"));
 afterAll(async () => {
   await Promise.all(started.map((s) => s.dispose()));
@@ -122,7 +45,7 @@ describe("npm start", () => {
       return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
     };
 
-    const first = StartProcess.launch(env);
+    const first = ScriptProcess.launch("scripts/start.mjs", env);
     started.push(first);
     await first.waitForOutput(/Rockets is running/, 90_000);
     expect(first.output).toContain(`http://localhost:${env.INGEST_PORT}/messages`);
@@ -154,7 +77,7 @@ describe("npm start", () => {
       expect(stopped).toBeLessThan(natsStopped);
     }
 
-    const second = StartProcess.launch(env);
+    const second = ScriptProcess.launch("scripts/start.mjs", env);
     started.push(second);
     await second.waitForOutput(/Rockets is running/, 90_000);
     expect(await poll("the rocket after a restart", 15_000, readRocket)).toMatchObject({ channel, status: "launched", lastMessageNumber: 1 });
@@ -167,7 +90,7 @@ describe("npm start", () => {
     await new Promise<void>((r) => busy.listen(port, "0.0.0.0", r));
     try {
       const env = await startEnv({ API_PORT: String(port) });
-      const run = StartProcess.launch(env);
+      const run = ScriptProcess.launch("scripts/start.mjs", env);
       started.push(run);
       const code = await new Promise<number | null>((resolve) => {
         const wait = () => (run.exitCode !== null ? resolve(run.exitCode) : setTimeout(wait, 50));

@@ -1,12 +1,20 @@
 // Test harness: real nats-server processes with JetStream on free loopback
 // ports and temporary store directories. Tests never mock NATS; when the
 // binary is missing they fail and say how to install it.
+//
+// Each server runs from a configuration file written into its store
+// directory by the renderer `npm run cluster` uses, so the harness's clusters
+// are configured exactly like a local one. A server (or a cluster's node) can
+// be killed and started again on the same ports and store, as after a crash.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { renderNatsConfig } from "../../scripts/start/nats-config.mjs";
 
 export const NATS_SERVER_BIN = process.env["NATS_SERVER_BIN"] ?? "nats-server";
 
@@ -58,10 +66,15 @@ export interface NatsServerOptions {
   /** Reuse a store directory (to restart a server with its data). */
   storeDir?: string;
   port?: number;
-  /** Cluster wiring, set by startNatsCluster. */
+  /** Cluster wiring, set by NatsCluster.start. */
   cluster?: { name: string; port: number; routes: number[] };
   serverName?: string;
+  /** Append everything the server prints, across restarts, to this file (logs() keeps only the tail). */
+  logFile?: string;
 }
+
+/** The configuration file's name inside the store directory. */
+const CONFIG_FILE = "nats.conf";
 
 export class NatsServer {
   private child: ChildProcess | undefined;
@@ -99,26 +112,35 @@ export class NatsServer {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
-  private args(): string[] {
-    const a = ["-js", "-a", "127.0.0.1", "-p", String(this.port), "-m", String(this.monitorPort), "-sd", this.storeDir];
-    const { cluster, serverName } = this.options;
-    if (serverName) a.push("-n", serverName);
-    if (cluster) {
-      a.push("--cluster_name", cluster.name, "--cluster", `nats://127.0.0.1:${cluster.port}`);
-      a.push("--routes", cluster.routes.map((p) => `nats://127.0.0.1:${p}`).join(","));
-    }
-    return a;
+  /** The server's name (`server_name`), which JetStream reports as a stream's leader. */
+  get serverName(): string {
+    return this.options.serverName ?? `rockets-test-${this.port}`;
   }
 
-  /** Starts the process (again, after stop/kill) on the same ports and store. */
+  private writeConfig(): string {
+    const { cluster } = this.options;
+    const file = join(this.storeDir, CONFIG_FILE);
+    const text = renderNatsConfig({
+      serverName: this.serverName,
+      host: "127.0.0.1",
+      port: this.port,
+      monitorPort: this.monitorPort,
+      storeDir: this.storeDir,
+      ...(cluster && {
+        cluster: { name: cluster.name, port: cluster.port, routes: cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`) },
+      }),
+    });
+    writeFileSync(file, text);
+    return file;
+  }
+
+  /** Starts the process (again, after stop/kill) on the same ports and store; the log keeps what came before. */
   async launch(): Promise<void> {
     if (this.running) return;
-    this.output = "";
-    const child = spawn(NATS_SERVER_BIN, this.args(), { stdio: ["ignore", "pipe", "pipe"] });
+    if (this.output) this.note(`--- nats-server ${this.serverName} started again on its store ---\n`);
+    const child = spawn(NATS_SERVER_BIN, ["-c", this.writeConfig()], { stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk.toString()).slice(-20_000);
-    };
+    const keep = (chunk: Buffer) => this.note(chunk.toString());
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
     await this.waitHealthy(this.options.cluster ? 30_000 : 10_000);
@@ -167,13 +189,22 @@ export class NatsServer {
   logs(): string {
     return this.output;
   }
+
+  private note(text: string): void {
+    this.output = (this.output + text).slice(-100_000);
+    if (this.options.logFile) appendFileSync(this.options.logFile, text);
+  }
 }
 
 export class NatsCluster {
   private constructor(readonly servers: NatsServer[]) {}
 
-  /** Starts an N-node JetStream cluster on loopback and waits until it elects a meta leader. */
-  static async start(size = 3): Promise<NatsCluster> {
+  /**
+   * Starts an N-node JetStream cluster on loopback (server names n1..nN) and
+   * waits until it elects a meta leader. With `logDir`, node nK's whole log
+   * goes to `<logDir>/nats-nK.log`.
+   */
+  static async start(size = 3, options: { logDir?: string } = {}): Promise<NatsCluster> {
     assertNatsServerInstalled();
     const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const name = `rockets-test-${process.pid}`;
@@ -182,6 +213,7 @@ export class NatsCluster {
         NatsServer.start({
           serverName: `n${i + 1}`,
           cluster: { name, port, routes: clusterPorts.filter((p) => p !== port) },
+          ...(options.logDir && { logFile: join(options.logDir, `nats-n${i + 1}.log`) }),
         }),
       ),
     );
@@ -190,6 +222,44 @@ export class NatsCluster {
 
   get urls(): string[] {
     return this.servers.map((s) => s.url);
+  }
+
+  /** The node called `serverName`. */
+  server(serverName: string): NatsServer {
+    const server = this.servers.find((s) => s.serverName === serverName);
+    if (!server) throw new Error(`no node named ${serverName} in this cluster (${this.servers.map((s) => s.serverName).join(", ")})`);
+    return server;
+  }
+
+  /**
+   * The node leading a stream's replicas, as JetStream reports it
+   * (`jsm.streams.info(stream).cluster.leader`). Asks the nodes that are
+   * running, and waits through an election (no leader yet) up to `timeoutMs`.
+   */
+  async streamLeader(stream: string, timeoutMs = 15_000): Promise<NatsServer> {
+    const deadline = Date.now() + timeoutMs;
+    let last = "no answer yet";
+    while (Date.now() < deadline) {
+      const running = this.servers.filter((s) => s.running).map((s) => s.url);
+      const nc = await connect({ servers: running, timeout: 2000 }).catch((err: unknown) => {
+        last = String(err);
+        return undefined;
+      });
+      if (nc) {
+        try {
+          const jsm = await jetstreamManager(nc, { timeout: 2000 });
+          const leader = (await jsm.streams.info(stream)).cluster?.leader;
+          if (leader) return this.server(leader);
+          last = "the stream has no leader (election under way)";
+        } catch (err) {
+          last = err instanceof Error ? err.message : String(err);
+        } finally {
+          await nc.close();
+        }
+      }
+      await sleep(200);
+    }
+    throw new Error(`no leader of stream ${stream} found within ${timeoutMs} ms: ${last}`);
   }
 
   async dispose(): Promise<void> {

@@ -1,8 +1,10 @@
 // Test harness: the real services started as child processes, the way users
 // run them (`node --import tsx cmd/<service>/main.ts`), configured through the
-// environment. Whole-system and fault tests kill them with real signals.
+// environment. Whole-system and fault tests kill them with real signals, and
+// pause and resume them (SIGSTOP, SIGCONT) as a stalled VM or GC pause would.
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./nats-server.js";
@@ -20,6 +22,8 @@ export interface ServiceOptions {
   echo?: boolean;
   /** Extra node flags (e.g. --cpu-prof, which NODE_OPTIONS does not allow). */
   nodeArgs?: string[];
+  /** Append everything the process prints, across restarts, to this file (logs() keeps only the tail). */
+  logFile?: string;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -64,6 +68,7 @@ export class ServiceProcess {
   /** (Re)starts the process on the same port and waits for readiness. */
   async launch(readyTimeoutMs = 30_000): Promise<void> {
     if (this.running) return;
+    if (this.output) this.note(`--- ${this.name} started again ---\n`);
     const servers = Array.isArray(this.options.natsUrl) ? this.options.natsUrl.join(",") : this.options.natsUrl;
     const env = {
       ...process.env,
@@ -82,6 +87,7 @@ export class ServiceProcess {
     const keep = (chunk: Buffer) => {
       const text = chunk.toString();
       this.output = (this.output + text).slice(-100_000);
+      if (this.options.logFile) appendFileSync(this.options.logFile, text);
       if (this.options.echo) process.stderr.write(`[${this.name}:${this.port}] ${text}`);
     };
     child.stdout?.on("data", keep);
@@ -110,13 +116,29 @@ export class ServiceProcess {
     if (!child || !this.running) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     child.kill(signal);
+    // A paused (SIGSTOPped) process only acts on the signal once it runs again.
+    if (signal !== "SIGKILL") child.kill("SIGCONT");
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     const code = await exited;
     clearTimeout(timer);
     return code;
   }
 
+  /**
+   * Sends a signal without waiting for anything (SIGSTOP / SIGCONT to pause and
+   * resume the process). Returns false when the process is not running.
+   */
+  signal(signal: NodeJS.Signals): boolean {
+    if (!this.running) return false;
+    return this.child!.kill(signal);
+  }
+
   logs(): string {
     return this.output;
+  }
+
+  private note(text: string): void {
+    this.output += text;
+    if (this.options.logFile) appendFileSync(this.options.logFile, text);
   }
 }
