@@ -9,13 +9,13 @@
 // npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
 
 import { execFileSync, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, NatsServer } from "../internal/testing/nats-server.js";
 import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
 import { parseFlags } from "../scripts/launch/flags.js";
 import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
 import { summaryLine } from "../scripts/launch/progress.js";
+import { cpuSeconds } from "./process-cpu.js";
 
 const RATIO_GOAL = 0.9;
 const SETTLE_GOAL_MS = 1000;
@@ -56,10 +56,9 @@ function pidListeningOn(port: number): number | undefined {
   }
 }
 
-/** CPU time (user + system) of a process in milliseconds, from /proc. */
+/** CPU time (user + system) of a process in milliseconds. */
 function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100);
+  return cpuSeconds(pid) * 1000;
 }
 
 /** Where the CPU goes per message: each process of the system, and this client. */

@@ -15,7 +15,6 @@
 // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the sequencer there (a heap profile with BENCH_PROFILE=heap);
 // BENCH_NODE_ARGS adds node flags to the sequencer process.
 
-import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
@@ -28,6 +27,7 @@ import { NatsServer } from "../internal/testing/nats-server.js";
 import { makeTraffic, Rng, shuffle, subjectOf } from "../internal/testing/rocket-traffic.js";
 import { ServiceProcess } from "../internal/testing/service-process.js";
 import type { RocketMessage } from "../internal/domain/message.js";
+import { cpuSeconds } from "./process-cpu.js";
 
 const env = process.env;
 const CHANNELS = Number(env["BENCH_CHANNELS"] ?? 1000);
@@ -37,19 +37,6 @@ const PUBLISH_WINDOW = 512;
 const log = pino({ level: "warn" });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TICKS_PER_SECOND = 100;
-
-/** CPU seconds (user + system) a process has used; the machine is shared, so CPU time says more than wall time. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN;
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return Number.NaN;
-  }
-}
-
 async function scrape(url: string): Promise<Map<string, number>> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const values = new Map<string, number>();

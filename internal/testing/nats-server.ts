@@ -71,6 +71,11 @@ export interface NatsServerOptions {
   serverName?: string;
   /** Append everything the server prints, across restarts, to this file (logs() keeps only the tail). */
   logFile?: string;
+  /**
+   * JetStream's `sync_interval`: "always" (fsync every write before the ack)
+   * or a duration; unset is the server's default (every 2 minutes).
+   */
+  syncInterval?: string;
 }
 
 /** The configuration file's name inside the store directory. */
@@ -118,7 +123,7 @@ export class NatsServer {
   }
 
   private writeConfig(): string {
-    const { cluster } = this.options;
+    const { cluster, syncInterval } = this.options;
     const file = join(this.storeDir, CONFIG_FILE);
     const text = renderNatsConfig({
       serverName: this.serverName,
@@ -126,6 +131,7 @@ export class NatsServer {
       port: this.port,
       monitorPort: this.monitorPort,
       storeDir: this.storeDir,
+      ...(syncInterval !== undefined && { syncInterval }),
       ...(cluster && {
         cluster: { name: cluster.name, port: cluster.port, routes: cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`) },
       }),
@@ -204,7 +210,7 @@ export class NatsCluster {
    * waits until it elects a meta leader. With `logDir`, node nK's whole log
    * goes to `<logDir>/nats-nK.log`.
    */
-  static async start(size = 3, options: { logDir?: string } = {}): Promise<NatsCluster> {
+  static async start(size = 3, options: { logDir?: string; syncInterval?: string } = {}): Promise<NatsCluster> {
     assertNatsServerInstalled();
     const clusterPorts = await Promise.all(Array.from({ length: size }, () => freePort()));
     const name = `rockets-test-${process.pid}`;
@@ -214,6 +220,7 @@ export class NatsCluster {
           serverName: `n${i + 1}`,
           cluster: { name, port, routes: clusterPorts.filter((p) => p !== port) },
           ...(options.logDir && { logFile: join(options.logDir, `nats-n${i + 1}.log`) }),
+          ...(options.syncInterval !== undefined && { syncInterval: options.syncInterval }),
         }),
       ),
     );
