@@ -13,6 +13,11 @@
 // INGEST_PORT (8088, 8089), SEQUENCER_PORT (9090..9092), API_PORT (8080,
 // 8081). DATA_DIR (./data) holds the nodes' stores. Everything else
 // (LOG_LEVEL, PARTITIONS, ...) is passed on to the services.
+//
+// Durability as in Kubernetes: every node flushes each write to disk before
+// acknowledging it (sync_interval "always"), so a 2xx from ingest is on disk
+// on a majority; NATS_SYNC_INTERVAL (a duration like 100ms) trades that for
+// speed. docs/nats.md ("Durability") has the measured cost.
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -96,6 +101,7 @@ const nodes = ports.nats.map((port, i) => {
       port,
       monitorPort: ports.natsMonitor[i],
       storeDir,
+      syncInterval: env.NATS_SYNC_INTERVAL || "always",
       cluster: {
         name: CLUSTER_NAME,
         port: ports.natsCluster[i],

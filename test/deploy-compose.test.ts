@@ -2,8 +2,11 @@
 // a healthcheck), NATS keeps JetStream on a volume behind the exporter, and
 // Prometheus and Grafana are wired to what compose actually runs.
 
-import { existsSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { assertNatsServerInstalled, freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
 import { describe, expect, it } from "vitest";
 import { containerPort, readCompose } from "./deploy/compose.js";
 import { readYaml, ROOT } from "./deploy/manifests.js";
@@ -66,6 +69,40 @@ describe("docker-compose.yml", () => {
     expect(exporter.image).toMatch(/^natsio\/prometheus-nats-exporter:\d+\.\d+\.\d+$/);
     expect(exporter.command).toContain("-jsz=all");
     expect(exporter.command?.at(-1)).toBe(`http://nats:${monitorPort}`);
+  });
+
+  it("runs the NATS line the tests run, fsyncing every write before its ack unless told otherwise", async () => {
+    const nats = compose.services["nats"]!;
+    const [major, minor] = assertNatsServerInstalled().split(".");
+    expect(nats.image).toMatch(new RegExp(`^nats:${major}\\.${minor}\\.\\d+-alpine$`));
+    // Compose's own command and default environment, with its container paths mapped to this machine.
+    const mounts = new Map((nats.volumes ?? []).map((v) => [v.split(":")[1]!, v.split(":")[0]!]));
+    const store = mkdtempSync(join(tmpdir(), "rockets-compose-nats-"));
+    const [port, monitor] = [await freePort(), await freePort()];
+    const args = nats.command!.map((arg) => {
+      if (arg === "8222") return String(monitor);
+      const host = mounts.get(arg);
+      if (host === undefined) return arg;
+      return host.startsWith("./") ? join(ROOT, host) : store;
+    });
+    const defaults = Object.fromEntries(
+      Object.entries(nats.environment ?? {}).map(([k, v]) => [k, /^\$\{\w+:-(.*)\}$/.exec(v)?.[1] ?? v]),
+    );
+    expect(defaults["NATS_SYNC_INTERVAL"]).toBe("always");
+    const child = spawn(NATS_SERVER_BIN, [...args, "-a", "127.0.0.1", "-p", String(port)], { env: { ...process.env, ...defaults }, stdio: "ignore" });
+    try {
+      let jsz: { config?: { sync_always?: boolean; store_dir?: string } } | undefined;
+      const deadline = Date.now() + 10_000;
+      while (!jsz && Date.now() < deadline) {
+        jsz = await fetch(`http://127.0.0.1:${monitor}/jsz`).then((r) => (r.ok ? (r.json() as Promise<typeof jsz>) : undefined), () => undefined);
+        if (!jsz) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(jsz?.config?.sync_always).toBe(true);
+      expect(jsz?.config?.store_dir).toContain(store);
+    } finally {
+      child.kill("SIGKILL");
+      rmSync(store, { recursive: true, force: true });
+    }
   });
 
   it("points Prometheus at every service compose runs, with the rules mounted beside its config", () => {

@@ -357,6 +357,15 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
+  it("runs the NATS line the tests run", () => {
+    const nats = named<Workload>("StatefulSet", "nats");
+    const image = nats.spec.template.spec.containers.find((c) => c.name === "nats")!.image!;
+    const [major, minor] = assertNatsServerInstalled().split(".");
+    expect(image, "pin the image to the line `npm test` installs (scripts/prereqs.mjs NATS_PINNED_VERSION)").toMatch(
+      new RegExp(`^nats:${major}\\.${minor}\\.\\d+-alpine$`),
+    );
+  });
+
   it("is accepted by nats-server with the pod's environment, and refused without it", () => {
     assertNatsServerInstalled();
     const dir = mkdtempSync(join(tmpdir(), "rockets-natsconf-"));
@@ -403,8 +412,13 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
         await new Promise((r) => setTimeout(r, 200));
       }
     }
-    const jsz = (await (await fetch(`http://127.0.0.1:${nodes[0]!.monitor}/jsz`)).json()) as { meta_cluster?: { name: string; cluster_size: number } };
+    const jsz = (await (await fetch(`http://127.0.0.1:${nodes[0]!.monitor}/jsz`)).json()) as {
+      meta_cluster?: { name: string; cluster_size: number };
+      config?: { sync_always?: boolean };
+    };
     expect(jsz.meta_cluster).toMatchObject({ name: "rockets", cluster_size: 3 });
+    // A 2xx must survive power loss: every write is on disk before it is acknowledged.
+    expect(jsz.config?.sync_always).toBe(true);
     const varz = (await (await fetch(`http://127.0.0.1:${nodes[1]!.monitor}/varz`)).json()) as { server_name: string };
     expect(varz.server_name).toBe("nats-1");
 
