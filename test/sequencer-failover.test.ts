@@ -138,7 +138,7 @@ describe("sequencer instances", () => {
     } while (unsettled.length > 0 && Date.now() < settleBy);
     expect(unsettled).toEqual([]);
     const logs = one.logs() + three.logs();
-    for (const p of victimPartitions) expect(logs).toMatch(new RegExp(`"partition":${p},"previousOwner":"seq-2".*partition acquired`));
+    for (const p of victimPartitions) expect(logs).toMatch(new RegExp(`"partition":${p},"previousOwner":"seq-2".*partition taken over`));
   });
 
   it("hands a SIGTERMed instance's partitions over at once", async () => {
@@ -148,6 +148,6 @@ describe("sequencer instances", () => {
     expect(code).toBe(0);
     const moved = await balanced([one!], LEASE_TTL_MS);
     expect(moved.ms).toBeLessThan(LEASE_TTL_MS);
-    expect(three!.logs()).toMatch(/partition released/);
+    expect(three!.logs()).toMatch(/partitions released/);
   });
 });

@@ -57,8 +57,8 @@ try {
       stopping: () => stopping,
     });
     // Joining needs the lease bucket to answer: during a NATS failover it may not yet, so retry rather than exit.
-    const joined = sequencer && (await retryUntilStopped("joining the sequencer members", () => sequencer!.start(), { log, stopping: () => stopping }));
-    if (joined !== undefined && !stopping) {
+    const joined = sequencer && (await retryUntilStopped("joining the sequencer members", () => sequencer!.start().then(() => true), { log, stopping: () => stopping }));
+    if (joined === true && !stopping) {
       started = true;
       log.info({ partitions: provisioned.topology.partitions, owned: sequencer!.ownedPartitions() }, "sequencer started");
     }

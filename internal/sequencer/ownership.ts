@@ -97,6 +97,8 @@ export class Ownership {
   private heartbeatRevision = 0;
   private readonly startedAt = new Date().toISOString();
   private cycle: Promise<void> | undefined;
+  /** Resolved after the next reconcile pass ends. */
+  private afterPass: Array<() => void> = [];
   private again = false;
   private againHeartbeat = false;
   private stopping = false;
@@ -134,8 +136,10 @@ export class Ownership {
     await this.heartbeat(true);
     await this.startWatch();
     this.timer = setInterval(() => this.kick(true), this.settings.heartbeatMs);
+    // One pass, not the chain: on a slow cluster a cycle can outlast the heartbeat interval, and cycles then follow each other for good.
+    const firstPass = new Promise<void>((resolve) => this.afterPass.push(resolve));
     this.kick(false);
-    await this.cycle;
+    await firstPass;
   }
 
   /** Partitions held and still consumed or finishing (for the gauge). */
@@ -189,6 +193,7 @@ export class Ownership {
     this.stopping = true;
     clearInterval(this.timer);
     await this.cycle;
+    for (const resolve of this.afterPass.splice(0)) resolve();
     const held = [...this.held.entries()];
     await Promise.all(held.map(([p, lease]) => this.finishRelease(p, lease)));
     await Promise.all(held.map(([p, lease]) => this.deleteLease(p, lease)));
@@ -259,6 +264,7 @@ export class Ownership {
         this.log.error({ err }, "partition ownership cycle failed");
       }
       this.flushChanges();
+      for (const resolve of this.afterPass.splice(0)) resolve();
       if (!this.again || this.stopping) return;
       withHeartbeat = this.againHeartbeat;
       this.again = false;
