@@ -38,10 +38,14 @@ export class ServiceProcess {
     private readonly options: ServiceOptions,
   ) {}
 
+  /** A service with its port chosen, not started yet: `launch()` starts it (a supervisor retries that). */
+  static async create(name: ServiceName, options: ServiceOptions): Promise<ServiceProcess> {
+    return new ServiceProcess(name, options.port ?? (await freePort()), options);
+  }
+
   /** Starts the service and waits until its /readyz answers 200. */
   static async start(name: ServiceName, options: ServiceOptions): Promise<ServiceProcess> {
-    const port = options.port ?? (await freePort());
-    const service = new ServiceProcess(name, port, options);
+    const service = await ServiceProcess.create(name, options);
     try {
       await service.launch();
     } catch (err) {
