@@ -184,9 +184,8 @@ export class ChaosCluster {
 
   /** Process ids of everything still running, for a last-resort kill when this process dies abruptly. */
   pids(): number[] {
-    return [...this.members.map((m) => m.process.pid), ...this.nats.servers.map((s) => s.pid)].filter(
-      (pid): pid is number => pid !== undefined,
-    );
+    const running = [...this.members.map((m) => m.process), ...this.nats.servers].filter((p) => p.running);
+    return running.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
   }
 
   /** The last lines of every process's log, to explain a failure. */

@@ -28,7 +28,7 @@ export interface ChaosOptions {
   seed: number;
   /** Hard limit on the whole run, start-up and teardown included. */
   deadlineMs: number;
-  /** The run fails when it settles later than this after the last fault. */
+  /** The run fails when it settles later than this after the last fault was injected. */
   settleGoalMs: number;
   /** Stop waiting for the system to settle after this long (then it fails with what is still off). */
   settleTimeoutMs: number;

@@ -50,8 +50,14 @@ export interface ChaosResult {
   load: LoadTotals;
   rockets: number;
   partitions: number;
-  /** From the end of the last fault to the first moment every settle check passed; undefined when it never did. */
+  /**
+   * From the moment the last fault was injected (the kill or the pause, not
+   * the restart) to the first moment every settle check passed; undefined
+   * when it never did. The goal applies to this figure.
+   */
   settleMs: number | undefined;
+  /** The same, from the moment the last fault's target was back (restarted and ready, or continued). */
+  settleAfterRecoveryMs: number | undefined;
   settleGoalMs: number;
   durationMs: number;
   logsDir: string;
@@ -133,6 +139,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
   let nc: NatsConnection | undefined;
   let load: LoadRounds | undefined;
   let settleMs: number | undefined;
+  let settleAfterRecoveryMs: number | undefined;
 
   try {
     say(`starting a 3-node NATS cluster, 2 ingest, 3 sequencers, 2 APIs (R3, ${options.partitions} partitions); logs in ${logsDir}`);
@@ -181,7 +188,9 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
       );
     }
     await unlessAborted(Promise.all(faultTasks), abort.signal);
-    const lastFaultEnd = faults.length > 0 ? loadStart + Math.max(...faults.map((f) => f.endedAt)) : performance.now();
+    const injected = faults.filter((f) => !f.skipped);
+    const lastFaultAt = injected.length > 0 ? loadStart + Math.max(...injected.map((f) => f.startedAt)) : performance.now();
+    const lastRecoveryAt = injected.length > 0 ? loadStart + Math.max(...injected.map((f) => f.endedAt)) : performance.now();
     say(`last fault over (${faults.filter((f) => !f.skipped).length} injected); letting the rounds under way finish`);
 
     phase = "finishing the load";
@@ -207,8 +216,10 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
       checks.push(...outcomes.filter((o) => !o.ok));
       throw new Error(`not settled ${seconds(options.settleTimeoutMs)} after the load: ${outcomes.filter((o) => !o.ok).map((o) => `${o.name}: ${o.detail}`).join("; ")}`);
     }
-    settleMs = performance.now() - lastFaultEnd;
-    say(`settled ${seconds(settleMs)} after the last fault`);
+    const settledAt = performance.now();
+    settleMs = settledAt - lastFaultAt;
+    settleAfterRecoveryMs = settledAt - lastRecoveryAt;
+    say(`settled ${seconds(settleMs)} after the last fault was injected, ${seconds(settleAfterRecoveryMs)} after everything was back`);
     if (settleMs > options.settleGoalMs) failures.push(`settled ${seconds(settleMs)} after the last fault, goal ${seconds(options.settleGoalMs)}`);
 
     phase = "checking the stream and the replicas";
@@ -252,6 +263,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     rockets: load?.expected.size ?? 0,
     partitions: options.partitions,
     settleMs,
+    settleAfterRecoveryMs,
     settleGoalMs: options.settleGoalMs,
     durationMs: elapsed(),
     logsDir,
