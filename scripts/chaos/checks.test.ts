@@ -1,17 +1,41 @@
 import { describe, expect, it } from "vitest";
-import { compareStoredIds, ownershipProblems, replicaDrift, type NodeView, type ReplicaState } from "./checks.js";
+import { compareStoredIds, isBalanced, ownershipProblems, replicaDrift, type NodeView, type ReplicaState } from "./checks.js";
 
 describe("ownershipProblems", () => {
   it("accepts every partition owned exactly once, however unevenly", () => {
-    expect(ownershipProblems([{ label: "seq-1", partitions: [0, 2] }, { label: "seq-2", partitions: [1, 3] }, { label: "seq-3", partitions: [] }], 4)).toEqual([]);
+    expect(
+      ownershipProblems(
+        [
+          { label: "seq-1", partitions: [0, 2], up: true },
+          { label: "seq-2", partitions: [1, 3], up: true },
+          { label: "seq-3", partitions: [], up: false },
+        ],
+        4,
+      ),
+    ).toEqual([]);
   });
 
   it("names partitions without an owner and partitions owned twice, with their owners", () => {
-    expect(ownershipProblems([{ label: "seq-1", partitions: [0, 1] }, { label: "seq-2", partitions: [1, 9] }], 4)).toEqual([
+    expect(ownershipProblems([{ label: "seq-1", partitions: [0, 1], up: true }, { label: "seq-2", partitions: [1, 9], up: true }], 4)).toEqual([
       "partitions without an owner: 2, 3",
       "partitions owned more than once: 1 (seq-1 and seq-2)",
       "partitions that do not exist: 9",
     ]);
+  });
+});
+
+describe("isBalanced", () => {
+  const owned = (...counts: (number | null)[]) =>
+    counts.map((c, i) => ({ label: `seq-${i + 1}`, partitions: Array.from({ length: c ?? 0 }, (_, p) => p), up: c !== null }));
+
+  it("holds when the shares of the sequencers that are up differ by at most one", () => {
+    expect(isBalanced(owned(6, 5, 5))).toBe(true);
+    expect(isBalanced(owned(8, null, 8))).toBe(true);
+  });
+
+  it("fails when they differ by more", () => {
+    expect(isBalanced(owned(8, 2, 6))).toBe(false);
+    expect(isBalanced(owned(16, 0, null))).toBe(false);
   });
 });
 

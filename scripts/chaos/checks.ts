@@ -42,6 +42,8 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
 export interface OwnedPartitions {
   label: string;
   partitions: number[];
+  /** False for a sequencer that is down or still starting (it owns nothing). */
+  up: boolean;
 }
 
 /** Partitions nobody owns and partitions owned more than once (by whom). */
@@ -60,19 +62,51 @@ export function ownershipProblems(owned: readonly OwnedPartitions[], partitions:
   return problems;
 }
 
-export async function checkOwnership(sequencers: readonly Member[], partitions: number): Promise<CheckOutcome> {
-  const name = "ownership";
+/** Whether the sequencers that are up own equal shares, give or take one (issue 10's "even balance"). */
+export function isBalanced(owned: readonly OwnedPartitions[]): boolean {
+  const shares = owned.filter((o) => o.up).map((o) => o.partitions.length);
+  return shares.length === 0 || Math.max(...shares) - Math.min(...shares) <= 1;
+}
+
+export function describeShares(owned: readonly OwnedPartitions[]): string {
+  return owned.map((o) => `${o.label}${o.up ? "" : " (down)"} ${o.partitions.length}`).join(", ");
+}
+
+/**
+ * What each sequencer says it owns (GET /partitions on its ops port). One
+ * that is not running owns nothing (its leases only keep others away until
+ * they expire); one being started owns nothing until its ops server answers
+ * (it listens before it joins). One that is up must answer.
+ */
+export async function readOwnership(sequencers: readonly Member[]): Promise<OwnedPartitions[]> {
   const owned: OwnedPartitions[] = [];
   for (const m of sequencers) {
+    if (!m.process.running) {
+      owned.push({ label: m.label, partitions: [], up: false });
+      continue;
+    }
     try {
       const res = await fetch(`${m.process.url}/partitions`, { signal: AbortSignal.timeout(2000) });
-      owned.push({ label: m.label, partitions: ((await res.json()) as { partitions: number[] }).partitions });
+      owned.push({ label: m.label, partitions: ((await res.json()) as { partitions: number[] }).partitions, up: !m.starting });
     } catch (err) {
-      return { name, ok: false, detail: `${m.label} GET /partitions failed: ${errorText(err)}` };
+      if (!m.starting) throw new Error(`${m.label} GET /partitions failed: ${errorText(err)}`);
+      owned.push({ label: m.label, partitions: [], up: false });
     }
   }
+  return owned;
+}
+
+/** Every partition owned exactly once among the sequencers. */
+export async function checkOwnership(sequencers: readonly Member[], partitions: number): Promise<CheckOutcome> {
+  const name = "ownership";
+  let owned: OwnedPartitions[];
+  try {
+    owned = await readOwnership(sequencers);
+  } catch (err) {
+    return { name, ok: false, detail: errorText(err) };
+  }
   const problems = ownershipProblems(owned, partitions);
-  const shares = owned.map((o) => `${o.label} ${o.partitions.length}`).join(", ");
+  const shares = describeShares(owned);
   return { name, ok: problems.length === 0, detail: problems.length === 0 ? `each of ${partitions} partitions owned once (${shares})` : `${problems.join("; ")} (${shares})` };
 }
 

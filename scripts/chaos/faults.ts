@@ -49,26 +49,35 @@ export class FaultInjector {
     private readonly signal: AbortSignal,
   ) {}
 
-  async inject(fault: PlannedFault): Promise<FaultRecord> {
+  /**
+   * Injects the fault and resolves once its target is back. `hit` is called
+   * as soon as the fault has struck (the process killed or paused), or when
+   * there was nothing to hit.
+   */
+  async inject(fault: PlannedFault, hit: () => void = () => undefined): Promise<FaultRecord> {
     const startedAt = this.now();
-    const record = (target: string, skipped = false): FaultRecord => ({ kind: fault.kind, target, startedAt, endedAt: this.now(), skipped });
+    const record = (target: string, skipped = false): FaultRecord => {
+      if (skipped) hit();
+      return { kind: fault.kind, target, startedAt, endedAt: this.now(), skipped };
+    };
     switch (fault.kind) {
       case FaultKind.SequencerKill: {
         const target = this.nextUp(this.cluster.sequencers, "sequencerTurn");
         if (!target) return record("no sequencer up", true);
-        await this.killAndRestart(target, fault.downMs);
+        await this.killAndRestart(target, fault.downMs, hit);
         return record(target.label);
       }
       case FaultKind.IngestKill: {
         const target = this.nextUp(this.cluster.ingests, "ingestTurn");
         if (!target) return record("no ingest up", true);
-        await this.killAndRestart(target, fault.downMs);
+        await this.killAndRestart(target, fault.downMs, hit);
         return record(target.label);
       }
       case FaultKind.SequencerPause: {
         const target = await this.busiestSequencer();
         if (!target) return record("no sequencer up", true);
         this.cluster.pause(target);
+        hit();
         this.say(`${target.label} paused (SIGSTOP) for ${fault.downMs} ms, past its lease`);
         await sleep(fault.downMs, this.signal);
         this.cluster.resume(target);
@@ -78,6 +87,7 @@ export class FaultInjector {
       case FaultKind.LeaderKill: {
         const leader = await this.cluster.nats.streamLeader(STREAM_NAME);
         await leader.stop("SIGKILL");
+        hit();
         this.say(`nats ${leader.serverName}, leader of ${STREAM_NAME}, killed (SIGKILL)`);
         await sleep(fault.downMs, this.signal);
         if (this.signal.aborted) return record(leader.serverName);
@@ -101,8 +111,9 @@ export class FaultInjector {
     return undefined;
   }
 
-  private async killAndRestart(target: Member, downMs: number): Promise<void> {
+  private async killAndRestart(target: Member, downMs: number, hit: () => void): Promise<void> {
     await this.cluster.kill(target);
+    hit();
     this.say(`${target.label} killed (SIGKILL)`);
     await sleep(downMs, this.signal);
     if (this.signal.aborted) return;

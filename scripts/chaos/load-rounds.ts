@@ -35,12 +35,14 @@ export interface LoadTotals {
   duplicates: number;
   /** Failed attempts that were retried, by cause (`503`, `ECONNREFUSED`...). */
   failures: Map<string, number>;
+  /** performance.now() of the last 2xx. */
+  lastPostAt: number;
 }
 
 export class LoadRounds {
   /** The state every rocket sent so far must end in, by channel. */
   readonly expected = new Map<string, Rocket>();
-  readonly totals: LoadTotals = { rounds: 0, posts: 0, messages: 0, duplicates: 0, failures: new Map() };
+  readonly totals: LoadTotals = { rounds: 0, posts: 0, messages: 0, duplicates: 0, failures: new Map(), lastPostAt: 0 };
   private finishing = false;
   private loops: Promise<void>[] = [];
 
@@ -83,6 +85,7 @@ export class LoadRounds {
         this.totals.posts += result.posts;
         this.totals.messages += result.messages;
         this.totals.duplicates += result.duplicates;
+        this.totals.lastPostAt = Math.max(this.totals.lastPostAt, result.lastPostAt);
         for (const [why, n] of result.failures) this.totals.failures.set(why, (this.totals.failures.get(why) ?? 0) + n);
       } catch (err) {
         if (err instanceof AbortedError) return;

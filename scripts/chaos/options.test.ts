@@ -29,6 +29,8 @@ describe("parseChaosFlags", () => {
   it("reads durations, numbers and paths as --name=value or --name value", () => {
     const o = ok(["--fault-window=15s", "--deadline", "2m", "--partitions", "8", "--duplicate-rate=0.1", "--logs", "/tmp/x", "--settle-goal=500ms"]);
     expect(o).toMatchObject({ faultWindowMs: 15_000, deadlineMs: 120_000, partitions: 8, duplicateRate: 0.1, logsDir: "/tmp/x", settleGoalMs: 500 });
+    expect(ok(["--require-balance", "--seed", "3"])).toMatchObject({ requireBalance: true, seed: 3 });
+    expect(ok(["--require-balance=false"]).requireBalance).toBe(false);
   });
 
   it("lists every problem at once", () => {

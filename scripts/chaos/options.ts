@@ -8,7 +8,7 @@ import { parseDuration } from "../launch/flags.js";
 export interface ChaosOptions {
   /** Partition count of the deployment (recorded once in NATS). */
   partitions: number;
-  /** How long faults are injected, from the start of the load; the load runs until the last one is over. */
+  /** How long faults are injected, from the start of the load; the load runs until the last one strikes. */
   faultWindowMs: number;
   /** A sequencer is SIGKILLed (and restarted) this often during the window. */
   sequencerKillEveryMs: number;
@@ -32,6 +32,12 @@ export interface ChaosOptions {
   settleGoalMs: number;
   /** Stop waiting for the system to settle after this long (then it fails with what is still off). */
   settleTimeoutMs: number;
+  /**
+   * Fail unless, with every process back, the sequencers' shares of the
+   * partitions end within one of each other. Off by default: the balance is
+   * always reported, and becomes a pass condition once ownership guarantees it.
+   */
+  requireBalance: boolean;
   /** Where every process's whole log is written; a new directory under .tmp/chaos when unset. */
   logsDir: string | undefined;
 }
@@ -52,6 +58,7 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   deadlineMs: 300_000,
   settleGoalMs: 5_000,
   settleTimeoutMs: 60_000,
+  requireBalance: false,
   logsDir: undefined,
 };
 
@@ -77,10 +84,11 @@ Prints one summary line; exits 0 only when everything verified.
   --deadline duration            hard limit on the whole run (default 5m0s)
   --settle-goal duration         fail when settling takes longer (default 5s)
   --settle-timeout duration      stop waiting for the system to settle (default 1m0s)
+  --require-balance              fail unless the sequencers' shares end within one
   --logs dir                     write every process's log there (default .tmp/chaos/<time>)
 `;
 
-type Kind = "duration" | "int" | "float" | "path";
+type Kind = "duration" | "int" | "float" | "path" | "bool";
 interface FlagSpec {
   key: keyof ChaosOptions;
   kind: Kind;
@@ -104,12 +112,13 @@ const FLAGS: Record<string, FlagSpec> = {
   deadline: { key: "deadlineMs", kind: "duration", min: 10_000 },
   "settle-goal": { key: "settleGoalMs", kind: "duration", min: 0 },
   "settle-timeout": { key: "settleTimeoutMs", kind: "duration", min: 1000 },
+  "require-balance": { key: "requireBalance", kind: "bool" },
   logs: { key: "logsDir", kind: "path" },
 };
 
 export type ParsedChaosFlags = { ok: true; options: ChaosOptions } | { ok: false; problems: string[]; help?: boolean };
 
-function convert(name: string, spec: FlagSpec, raw: string, problems: string[]): number | string | undefined {
+function convert(name: string, spec: FlagSpec, raw: string, problems: string[]): number | string | boolean | undefined {
   const bad = (why: string) => void problems.push(`--${name}: ${why}, got ${JSON.stringify(raw)}`);
   const inRange = (n: number) => {
     if (spec.min !== undefined && n < spec.min) return bad(`must be at least ${spec.kind === "duration" ? `${spec.min / 1000}s` : spec.min}`);
@@ -131,6 +140,10 @@ function convert(name: string, spec: FlagSpec, raw: string, problems: string[]):
     }
     case "path":
       return raw === "" ? bad("must be a directory") : raw;
+    case "bool":
+      if (raw === "true" || raw === "1") return true;
+      if (raw === "false" || raw === "0") return false;
+      return bad("must be true or false");
   }
 }
 
@@ -152,7 +165,7 @@ export function parseChaosFlags(argv: readonly string[]): ParsedChaosFlags {
       problems.push(`unknown flag --${name}`);
       continue;
     }
-    let raw = eq === -1 ? argv[++i] : body.slice(eq + 1);
+    let raw = eq === -1 ? (spec.kind === "bool" ? "true" : argv[++i]) : body.slice(eq + 1);
     if (raw === undefined) {
       problems.push(`--${name}: needs a value`);
       continue;

@@ -25,7 +25,17 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { REPO_ROOT } from "../../internal/testing/service-process.js";
 import { ChaosCluster, LEASE_TTL_MS, type UnplannedExit } from "./chaos-cluster.js";
-import { checkApi, checkConsumers, checkOwnership, checkReplicas, checkStream, type CheckOutcome } from "./checks.js";
+import {
+  checkApi,
+  checkConsumers,
+  checkOwnership,
+  checkReplicas,
+  checkStream,
+  describeShares,
+  isBalanced,
+  readOwnership,
+  type CheckOutcome,
+} from "./checks.js";
 import { planFaults } from "./fault-plan.js";
 import { FaultInjector, type FaultRecord } from "./faults.js";
 import { expectedMessageIds, LoadRounds, type LoadTotals } from "./load-rounds.js";
@@ -51,14 +61,14 @@ export interface ChaosResult {
   rockets: number;
   partitions: number;
   /**
-   * From the moment the last fault was injected (the kill or the pause, not
-   * the restart) to the first moment every settle check passed; undefined
-   * when it never did. The goal applies to this figure.
+   * From the later of the last fault striking (the kill, not the restart)
+   * and the last message's 2xx, to the first moment every settle check
+   * passed; undefined when it never did. The goal applies to this figure.
    */
   settleMs: number | undefined;
-  /** The same, from the moment the last fault's target was back (restarted and ready, or continued). */
-  settleAfterRecoveryMs: number | undefined;
   settleGoalMs: number;
+  /** The sequencers' shares once every process was back: balanced (within one) or not, and when that was seen. */
+  balance: { balanced: boolean; counts: number[]; shares: string; afterMs: number } | undefined;
   durationMs: number;
   logsDir: string;
   /** The last lines of every process's log, when it failed. */
@@ -68,6 +78,10 @@ export interface ChaosResult {
 const OWNERSHIP_AT_START_TIMEOUT_MS = 30_000;
 const SETTLE_POLL_MS = 100;
 const REPLICA_AGREEMENT_TIMEOUT_MS = 10_000;
+/** After the last restart, partitions may move to the instance that came back: that must be over within this. */
+const STAY_SETTLED_TIMEOUT_MS = 15_000;
+/** How long the shares may take to even out once every process is back. */
+const BALANCE_TIMEOUT_MS = 15_000;
 const LOG_TAIL_LINES = 30;
 /** A fault still finishing after an abort is waited for at most this long before the last cleanup. */
 const STRAGGLER_WAIT_MS = 35_000;
@@ -139,7 +153,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
   let nc: NatsConnection | undefined;
   let load: LoadRounds | undefined;
   let settleMs: number | undefined;
-  let settleAfterRecoveryMs: number | undefined;
+  let balance: ChaosResult["balance"];
 
   try {
     say(`starting a 3-node NATS cluster, 2 ingest, 3 sequencers, 2 APIs (R3, ${options.partitions} partitions); logs in ${logsDir}`);
@@ -174,60 +188,94 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
       { ...options },
       abort.signal,
     );
+    const rounds = load;
     const loadStart = performance.now();
-    load.start();
+    rounds.start();
     say(`load started on both ingests; ${plan.length} faults over ${seconds(options.faultWindowMs)}`);
     const injector = new FaultInjector(system, () => performance.now() - loadStart, say, abort.signal);
-    for (const fault of plan) {
+    // The load stops (its rounds under way complete) once the last fault has struck, so the
+    // settle time measures recovery, not a load that goes on after the faults.
+    let lastHit!: () => void;
+    const lastFaultHit = new Promise<void>((resolve) => (lastHit = resolve));
+    plan.forEach((fault, i) => {
       faultTasks.push(
         (async () => {
           await sleep(loadStart + fault.at - performance.now(), abort.signal);
           if (abort.signal.aborted) return;
-          faults.push(await injector.inject(fault));
+          faults.push(await injector.inject(fault, i === plan.length - 1 ? lastHit : undefined));
         })(),
       );
-    }
-    await unlessAborted(Promise.all(faultTasks), abort.signal);
-    const injected = faults.filter((f) => !f.skipped);
-    const lastFaultAt = injected.length > 0 ? loadStart + Math.max(...injected.map((f) => f.startedAt)) : performance.now();
-    const lastRecoveryAt = injected.length > 0 ? loadStart + Math.max(...injected.map((f) => f.endedAt)) : performance.now();
-    say(`last fault over (${faults.filter((f) => !f.skipped).length} injected); letting the rounds under way finish`);
+    });
+    const allFaultsOver = Promise.all(faultTasks);
+    allFaultsOver.catch(() => undefined);
+    await unlessAborted(Promise.race([lastFaultHit, allFaultsOver]), abort.signal);
+    say("last fault struck; letting the load rounds under way finish");
 
     phase = "finishing the load";
-    await unlessAborted(load.finish(), abort.signal);
-    say(`load finished: ${load.totals.messages} distinct messages, ${load.totals.posts} posts, ${load.expected.size} rockets`);
+    await unlessAborted(rounds.finish(), abort.signal);
+    say(`load finished: ${rounds.totals.messages} distinct messages, ${rounds.totals.posts} posts, ${rounds.expected.size} rockets`);
 
     phase = "waiting for the system to settle";
-    const expected = load.expected;
+    const expected = rounds.expected;
     const settleChecks = async (): Promise<CheckOutcome[]> => {
       const outcomes = [await checkOwnership(system.sequencers, options.partitions)];
       if (outcomes[0]!.ok) outcomes.push(await checkConsumers(jsm, options.partitions));
       for (const api of system.apis) if (outcomes.every((o) => o.ok)) outcomes.push(await checkApi(api, expected));
       return outcomes;
     };
-    const settleUntil = performance.now() + options.settleTimeoutMs;
-    let outcomes = await unlessAborted(settleChecks(), abort.signal);
-    while (!(outcomes.every((o) => o.ok) && outcomes.length === 2 + system.apis.length) && performance.now() < settleUntil) {
-      await sleep(SETTLE_POLL_MS, abort.signal);
-      outcomes = await unlessAborted(settleChecks(), abort.signal);
+    const allPass = (outcomes: CheckOutcome[]) => outcomes.length === 2 + system.apis.length && outcomes.every((o) => o.ok);
+    /** Polls the settle checks until all pass at once; the outcomes, and when they passed. */
+    const settle = async (timeoutMs: number): Promise<{ outcomes: CheckOutcome[]; at: number | undefined }> => {
+      const until = performance.now() + timeoutMs;
+      let outcomes = await unlessAborted(settleChecks(), abort.signal);
+      while (!allPass(outcomes) && performance.now() < until) {
+        await sleep(SETTLE_POLL_MS, abort.signal);
+        outcomes = await unlessAborted(settleChecks(), abort.signal);
+      }
+      return { outcomes, at: allPass(outcomes) ? performance.now() : undefined };
+    };
+    const first = await settle(options.settleTimeoutMs);
+    if (first.at === undefined) {
+      checks.push(...first.outcomes.filter((o) => !o.ok));
+      throw new Error(`not settled ${seconds(options.settleTimeoutMs)} after the load: ${first.outcomes.filter((o) => !o.ok).map((o) => `${o.name}: ${o.detail}`).join("; ")}`);
     }
-    const settled = outcomes.every((o) => o.ok) && outcomes.length === 2 + system.apis.length;
-    if (!settled) {
-      checks.push(...outcomes.filter((o) => !o.ok));
-      throw new Error(`not settled ${seconds(options.settleTimeoutMs)} after the load: ${outcomes.filter((o) => !o.ok).map((o) => `${o.name}: ${o.detail}`).join("; ")}`);
-    }
-    const settledAt = performance.now();
-    settleMs = settledAt - lastFaultAt;
-    settleAfterRecoveryMs = settledAt - lastRecoveryAt;
-    say(`settled ${seconds(settleMs)} after the last fault was injected, ${seconds(settleAfterRecoveryMs)} after everything was back`);
-    if (settleMs > options.settleGoalMs) failures.push(`settled ${seconds(settleMs)} after the last fault, goal ${seconds(options.settleGoalMs)}`);
+    checks.push(...first.outcomes);
+
+    phase = "waiting for the last fault's target to be back";
+    await unlessAborted(allFaultsOver, abort.signal);
+    const lastFaultAt = loadStart + Math.max(...faults.filter((f) => !f.skipped).map((f) => f.startedAt));
+    const from = Math.max(lastFaultAt, rounds.totals.lastPostAt);
+    settleMs = first.at - from;
+    say(
+      `settled ${seconds(settleMs)} after the last fault and the last message ` +
+        `(last fault at +${seconds(lastFaultAt - loadStart)}, last message at +${seconds(rounds.totals.lastPostAt - loadStart)} into the load)`,
+    );
+    if (settleMs > options.settleGoalMs) failures.push(`settled ${seconds(settleMs)} after the last fault and message, goal ${seconds(options.settleGoalMs)}`);
 
     phase = "checking the stream and the replicas";
-    checks.push(...outcomes);
     checks.push(await unlessAborted(checkStream(js, jsm, expectedMessageIds(expected)), abort.signal));
     checks.push(await unlessAborted(checkReplicas(system.nats.servers, REPLICA_AGREEMENT_TIMEOUT_MS), abort.signal));
-    // Still settled after those checks: ownership that flaps, or a consumer that refills, is not settled.
-    for (const again of await unlessAborted(settleChecks(), abort.signal)) checks.push({ ...again, name: `${again.name} (again)` });
+
+    // With every process back (the last one restarted may take partitions over), it must settle again and stay so.
+    phase = "checking it stays settled with every process back";
+    const again = await settle(STAY_SETTLED_TIMEOUT_MS);
+    checks.push(...again.outcomes.map((o) => ({ ...o, name: `${o.name} (all back)` })));
+
+    phase = "watching the partitions rebalance";
+    const balanceFrom = performance.now();
+    let owned = await unlessAborted(readOwnership(system.sequencers), abort.signal);
+    while (!isBalanced(owned) && performance.now() - balanceFrom < BALANCE_TIMEOUT_MS) {
+      await sleep(SETTLE_POLL_MS, abort.signal);
+      owned = await unlessAborted(readOwnership(system.sequencers), abort.signal);
+    }
+    balance = {
+      balanced: isBalanced(owned),
+      counts: owned.map((o) => o.partitions.length),
+      shares: describeShares(owned),
+      afterMs: performance.now() - balanceFrom,
+    };
+    say(`partition shares ${balance.balanced ? "balanced" : "NOT balanced"} after ${seconds(balance.afterMs)}: ${balance.shares}`);
+    if (options.requireBalance && !balance.balanced) failures.push(`partition shares not within one after ${seconds(balance.afterMs)}: ${balance.shares}`);
     for (const c of checks) if (!c.ok) failures.push(`${c.name}: ${c.detail}`);
     if (!system.nats.servers.every((s) => s.running)) failures.push("a NATS node is not running at the end");
   } catch (err) {
@@ -259,12 +307,12 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     checks,
     faults,
     unplannedExits: cluster?.unplannedExits ?? [],
-    load: load?.totals ?? { rounds: 0, posts: 0, messages: 0, duplicates: 0, failures: new Map() },
+    load: load?.totals ?? { rounds: 0, posts: 0, messages: 0, duplicates: 0, failures: new Map(), lastPostAt: 0 },
     rockets: load?.expected.size ?? 0,
     partitions: options.partitions,
     settleMs,
-    settleAfterRecoveryMs,
     settleGoalMs: options.settleGoalMs,
+    balance,
     durationMs: elapsed(),
     logsDir,
     logTails,
