@@ -1,7 +1,8 @@
 // The system a chaos run works on, as production runs it: a 3-node NATS
-// JetStream cluster (R3) and 2 ingest, 3 sequencers, 2 APIs as real
-// processes, every one given all three nodes, with short ownership timings
-// so that failover fits in the run.
+// JetStream cluster (R3, every write flushed to disk before its ack, as
+// Kubernetes, compose and `npm run cluster` run it) and 2 ingest, 3
+// sequencers, 2 APIs as real processes, every one given all three nodes,
+// with short ownership timings so that failover fits in the run.
 //
 // It supervises its services the way Kubernetes or `npm start` would: a
 // service that exits when nobody meant it to (or fails to get ready) is
@@ -26,6 +27,8 @@ export const CHAOS_SERVICE_ENV = {
   LOG_LEVEL: "info",
 };
 
+/** JetStream's sync_interval where Rockets is deployed (docs/nats.md, "Durability"). */
+export const SYNC_INTERVAL = "always";
 const READY_TIMEOUT_MS = 30_000;
 const SUPERVISE_EVERY_MS = 250;
 const MAX_BACKOFF_MS = 5000;
@@ -82,7 +85,7 @@ export class ChaosCluster {
 
   /** Starts the nodes, then the services one at a time (several Node processes starting at once starve a 2-core machine). */
   static async start(options: ChaosClusterOptions): Promise<ChaosCluster> {
-    const nats = await NatsCluster.start(3, { logDir: options.logDir });
+    const nats = await NatsCluster.start(3, { logDir: options.logDir, syncInterval: SYNC_INTERVAL });
     const member = async (name: ServiceName, label: string): Promise<Member> => ({
       label,
       want: "up",
