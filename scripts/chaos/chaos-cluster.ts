@@ -174,6 +174,16 @@ export class ChaosCluster {
     m.want = "up";
   }
 
+  /**
+   * Stops restarting anything: the run is being cut short (Ctrl-C reaches the
+   * whole process group, so the services stop on their own), and what is
+   * still running is about to be stopped.
+   */
+  halt(): void {
+    this.disposed = true;
+    clearInterval(this.watchdog);
+  }
+
   /** Members meant to be up that are not running and not being started have exited on their own: start them again. */
   private supervise(): void {
     for (const m of this.members) {
@@ -200,8 +210,7 @@ export class ChaosCluster {
 
   /** Stops every service (a paused one is continued first), then the nodes, and removes their stores. */
   async dispose(): Promise<void> {
-    this.disposed = true;
-    clearInterval(this.watchdog);
+    this.halt();
     await Promise.all(this.members.map((m) => m.process.stop("SIGTERM", 5000)));
     await this.nats.dispose();
   }

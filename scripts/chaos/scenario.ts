@@ -160,6 +160,8 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     cluster = await ChaosCluster.start({ partitions: options.partitions, logDir: logsDir, say });
     hooks.onCluster?.(cluster);
     const system = cluster;
+    if (abort.signal.aborted) system.halt();
+    else abort.signal.addEventListener("abort", () => system.halt(), { once: true });
     nc = await connect({ servers: system.nats.urls, maxReconnectAttempts: -1, name: "chaos-checker" });
     const jsm = await jetstreamManager(nc);
     const js = jetstream(nc);
