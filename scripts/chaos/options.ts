@@ -49,8 +49,9 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   leaderKills: 2,
   ingestKills: 1,
   pauses: 1,
-  messagesPerRound: 600,
-  rocketsPerRound: 30,
+  // Small rounds: the round under way when the last fault strikes is the load's tail.
+  messagesPerRound: 300,
+  rocketsPerRound: 15,
   concurrency: 8,
   duplicateRate: 0.05,
   reorderWindow: 50,
@@ -75,8 +76,8 @@ Prints one summary line; exits 0 only when everything verified.
   --ingest-kills int             SIGKILL an ingest (default 1)
   --pauses int                   SIGSTOP a sequencer past its lease (default 1)
   --partitions int               partition count (default 16)
-  --messages-per-round int       distinct messages per ingest per round (default 600)
-  --rockets-per-round int        rockets per ingest per round (default 30)
+  --messages-per-round int       distinct messages per ingest per round (default 300)
+  --rockets-per-round int        rockets per ingest per round (default 15)
   --concurrency int              requests in flight per ingest (default 8)
   --duplicate-rate float         share of messages sent twice (default 0.05)
   --reorder-window int           positions a message may move (default 50)

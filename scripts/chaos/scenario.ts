@@ -66,6 +66,8 @@ export interface ChaosResult {
    * passed; undefined when it never did. The goal applies to this figure.
    */
   settleMs: number | undefined;
+  /** From the last fault striking alone (the load's tail included). */
+  settleAfterFaultMs: number | undefined;
   settleGoalMs: number;
   /** The sequencers' shares once every process was back: balanced (within one) or not, and when that was seen. */
   balance: { balanced: boolean; counts: number[]; shares: string; afterMs: number } | undefined;
@@ -153,6 +155,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
   let nc: NatsConnection | undefined;
   let load: LoadRounds | undefined;
   let settleMs: number | undefined;
+  let settleAfterFaultMs: number | undefined;
   let balance: ChaosResult["balance"];
 
   try {
@@ -248,6 +251,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     const lastFaultAt = loadStart + Math.max(...faults.filter((f) => !f.skipped).map((f) => f.startedAt));
     const from = Math.max(lastFaultAt, rounds.totals.lastPostAt);
     settleMs = first.at - from;
+    settleAfterFaultMs = first.at - lastFaultAt;
     say(
       `settled ${seconds(settleMs)} after the last fault and the last message ` +
         `(last fault at +${seconds(lastFaultAt - loadStart)}, last message at +${seconds(rounds.totals.lastPostAt - loadStart)} into the load)`,
@@ -313,6 +317,7 @@ export async function runChaos(options: ChaosOptions, hooks: ChaosHooks = {}): P
     rockets: load?.expected.size ?? 0,
     partitions: options.partitions,
     settleMs,
+    settleAfterFaultMs,
     settleGoalMs: options.settleGoalMs,
     balance,
     durationMs: elapsed(),

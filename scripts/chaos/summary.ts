@@ -34,7 +34,8 @@ export function chaosSummaryLine(r: ChaosResult): string {
     `faults: ${n(injected.length)}${byKind.length ? ` (${byKind.join(", ")})` : ""}, ${plural(r.unplannedExits.length, ["unplanned exit", "unplanned exits"])}`,
     r.settleMs === undefined
       ? `not settled (goal ${(r.settleGoalMs / 1000).toFixed(1)} s)`
-      : `settled ${(r.settleMs / 1000).toFixed(1)} s after the last fault and message (goal ${(r.settleGoalMs / 1000).toFixed(1)} s)`,
+      : `settled ${(r.settleMs / 1000).toFixed(1)} s after the last fault and message (goal ${(r.settleGoalMs / 1000).toFixed(1)} s), ` +
+        `${((r.settleAfterFaultMs ?? r.settleMs) / 1000).toFixed(1)} s after the last fault`,
     ...(r.balance ? [`partition shares ${r.balance.counts.join("/")} (${r.balance.balanced ? "balanced" : "NOT balanced"})`] : []),
     `took ${duration(r.durationMs)}`,
   ].join(" | ");
