@@ -174,6 +174,33 @@ describe("EventPublisher when the stream is missing or silent", () => {
     }
   });
 
+  it("answers a resend that races its original on a replicated stream (10158) as retry-later, not as refused", async () => {
+    // What a replicated stream's leader answers while the same Nats-Msg-Id is still being stored.
+    const sub = other.subscribe("rockets.events.>", {
+      callback: (_err, msg) => {
+        msg.respond(JSON.stringify({ error: { code: 503, err_code: 10158, description: "duplicate message id is in process" } }));
+      },
+    });
+    await other.flush();
+    try {
+      const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: 1000 });
+      const err = await publisher.publish(launched(randomUUID())).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PublishUnavailableError);
+      expect(err).not.toBeInstanceOf(PublishTimeoutError);
+      const refused = { error: { code: 503, err_code: 10077, description: "maximum messages exceeded" } };
+      sub.unsubscribe();
+      const other2 = other.subscribe("rockets.events.>", { callback: (_e, msg) => void msg.respond(JSON.stringify(refused)) });
+      await other.flush();
+      try {
+        await expect(publisher.publish(launched(randomUUID()))).rejects.toBeInstanceOf(PublishFailedError);
+      } finally {
+        other2.unsubscribe();
+      }
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("times out when the subject is answered by nothing that acks", async () => {
     // A plain subscriber takes the publish and never replies: the ack never comes.
     const sub = other.subscribe("rockets.events.>");

@@ -32,6 +32,7 @@
 // 64 concurrent batches of 100 cost ingest ~35 us CPU per message, 16 ~25).
 
 import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
+import { JetStreamApiCode } from "./jetstream-codes.js";
 import {
   ClosedConnectionError,
   ConnectionError,
@@ -356,6 +357,10 @@ export class EventPublisher implements StreamPublisher {
       return new PublishFailedError("unreadable ack from the stream", undefined, { cause: parseErr });
     }
     if (ack.error !== undefined) {
+      // A resend racing its original on a replicated stream: stored or not is not known yet, so "try again", like an outage.
+      if (ack.error.err_code === JetStreamApiCode.DuplicateInProcess) {
+        return new PublishUnavailableError("the same message is being stored by an earlier request; retry");
+      }
       return new PublishFailedError(`stream refused the message: ${ack.error.description ?? "unknown error"}`, ack.error.err_code);
     }
     if (typeof ack.seq !== "number" || !ack.stream) return new PublishFailedError("invalid ack from the stream");

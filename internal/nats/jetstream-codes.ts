@@ -21,6 +21,8 @@ export const JetStreamApiCode = {
   InsufficientResources: 10023,
   /** "replicas > 1 not supported in non-clustered mode". */
   ReplicasNotSupported: 10074,
+  /** "duplicate message id is in process": the same Nats-Msg-Id is being stored right now (replicated streams). */
+  DuplicateInProcess: 10158,
   StreamWrongLastSequenceUnknown: 10164,
 } as const;
 export type JetStreamApiCode = (typeof JetStreamApiCode)[keyof typeof JetStreamApiCode];
