@@ -8,14 +8,16 @@
 //
 // Environment: DATA_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222),
 // INGEST_PORT (8088), SEQUENCER_PORT (9090), API_PORT (8080); NATS_URL to use
-// an existing NATS server instead of starting one; everything else (LOG_LEVEL,
-// PARTITIONS, ...) is passed on to the services.
+// an existing NATS server instead of starting one; NATS_SYNC_INTERVAL
+// (JetStream's sync_interval, 100ms here; `always` to survive power loss);
+// everything else (LOG_LEVEL, PARTITIONS, ...) is passed on to the services.
 
-import { mkdirSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
+import { renderNatsConfig } from "./start/nats-config.mjs";
 import { Supervised } from "./start/supervisor.mjs";
 
 const env = process.env;
@@ -70,9 +72,23 @@ let nats;
 if (!externalNats) {
   mkdirSync(dataDir, { recursive: true });
   say(`starting nats-server with JetStream, data in ${dataDir}`);
+  // A 100 ms group commit: a 2xx survives any process crash, and an OS crash or power loss
+  // takes at most the last 100 ms (docs/nats.md, "Durability"); NATS_SYNC_INTERVAL=always for power-loss safety.
+  const configFile = join(dataDir, "nats.conf");
+  writeFileSync(
+    configFile,
+    renderNatsConfig({
+      serverName: "rockets-local",
+      host: "127.0.0.1",
+      port: ports.nats,
+      monitorPort: ports.natsMonitor,
+      storeDir: dataDir,
+      syncInterval: env.NATS_SYNC_INTERVAL || "100ms",
+    }),
+  );
   nats = new Supervised("nats", {
     cmd: natsBin,
-    args: ["-js", "-a", "127.0.0.1", "-p", String(ports.nats), "-m", String(ports.natsMonitor), "-sd", dataDir, "-n", "rockets-local"],
+    args: ["-c", configFile],
     cwd: ROOT,
     env,
     out: process.stdout,

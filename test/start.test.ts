@@ -53,6 +53,10 @@ describe("npm start", () => {
     // Each service's lines carry its name; pino's JSON is turned into readable text.
     for (const name of ["nats", "ingest", "sequencer", "api"]) expect(first.output).toMatch(new RegExp(`^${name} +\\| `, "m"));
     expect(first.output).not.toMatch(/^(ingest|sequencer|api) +\| \{"level"/m);
+    // NATS from the rendered config: JetStream in DATA_DIR, flushing to disk every 100 ms (docs/nats.md).
+    const jsz = (await (await fetch(`http://127.0.0.1:${env.NATS_MONITOR_PORT}/jsz`)).json()) as { config: { sync_interval: number; sync_always?: boolean; store_dir: string } };
+    expect(jsz.config).toMatchObject({ sync_interval: 100_000_000, store_dir: join(dataDir, "jetstream") });
+    expect(jsz.config.sync_always ?? false).toBe(false);
 
     // The test program's way: no Content-Type header.
     const posted = await fetch(`${ingest}/messages`, { method: "POST", body: JSON.stringify(launched), headers: { "content-type": "" } });
