@@ -1,0 +1,196 @@
+// A channel's history as the events stream holds it, and what each stored
+// message did, computed by folding the domain's own `sequence` over the
+// messages in the order the stream received them.
+//
+// Guarantees:
+// - With every message the channel applied still stored (`complete`), the
+//   state after any prefix of the history is exactly the state the sequencer
+//   holds after those messages: sequencing depends only on which numbers were
+//   received, never on their order or repeats, and `sequence` is the
+//   sequencer's own step.
+// - With a stored history that lacks some applied number (the stream's
+//   retention removed it, or someone purged it), nothing that depends on the
+//   missing message is computed: outcomes and speeds are unknown (null) and
+//   every state query says which numbers are missing instead of answering.
+//
+// Receive times are RFC 3339 in UTC with nine fraction digits, so that
+// comparing them as text compares the instants.
+
+import type { RocketMessage } from "./message.js";
+import { apply, type Rocket } from "./rocket.js";
+import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+
+/** One message as the events stream holds it. */
+export interface StoredMessage {
+  /** Stream sequence: the order the stream received messages in. */
+  seq: number;
+  /** When the stream stored it: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. */
+  receivedAt: string;
+  message: RocketMessage;
+}
+
+/** Reads a channel's stored messages (the port the events stream's adapter implements). */
+export interface ChannelHistorySource {
+  read(channel: string): Promise<StoredHistory>;
+}
+
+export interface StoredHistory {
+  /** Every message the stream holds for the channel, in stream order. */
+  messages: StoredMessage[];
+  /** Stored messages on the channel's subject that are not valid rocket messages (the sequencer rejected them). */
+  rejected: number;
+  /** Receive time of the oldest message the stream holds for any channel (what retention has kept); null when empty. */
+  heldSince: string | null;
+}
+
+/** What a stored message did when the sequencer met it: never `overflow`, which only delays a message. */
+export type HistoryOutcome = typeof Outcome.Applied | typeof Outcome.Buffered | typeof Outcome.Duplicate;
+
+export interface HistoryEntry extends StoredMessage {
+  /** Null when the history is incomplete: what a message did depends on the ones that are gone. */
+  outcome: HistoryOutcome | null;
+  /** The rocket's speed right after this message number was applied; null while it waits, or when unknown. */
+  speedAfter: number | null;
+}
+
+/** An inclusive run of message numbers. */
+export interface NumberRange {
+  from: number;
+  to: number;
+}
+
+export interface FoldedHistory {
+  /** In stream order. */
+  entries: HistoryEntry[];
+  /** True when the stream holds every number the channel applied. */
+  complete: boolean;
+  /** Applied numbers the stream no longer holds. */
+  missing: NumberRange[];
+  /** The state after the whole stored history (meaningful only when complete). */
+  state: ChannelState;
+}
+
+/** Runs of consecutive numbers in `sorted` (ascending, distinct). */
+export function rangesOf(sorted: readonly number[]): NumberRange[] {
+  const out: NumberRange[] = [];
+  for (const n of sorted) {
+    const last = out[out.length - 1];
+    if (last && last.to === n - 1) last.to = n;
+    else out.push({ from: n, to: n });
+  }
+  return out;
+}
+
+/** Numbers 1..through that `held` lacks, as ranges. */
+function missingUpTo(through: number, held: ReadonlySet<number>): NumberRange[] {
+  const out: NumberRange[] = [];
+  let open: NumberRange | undefined;
+  for (let n = 1; n <= through; n += 1) {
+    if (held.has(n)) {
+      open = undefined;
+    } else if (open) {
+      open.to = n;
+    } else {
+      open = { from: n, to: n };
+      out.push(open);
+    }
+  }
+  return out;
+}
+
+/**
+ * Folds the stored history. `appliedThrough` is the highest number the
+ * channel is known to have applied (the live state's lastMessageNumber, 0 when
+ * unknown): every number up to it must be stored for the history to be complete.
+ */
+export function foldHistory(messages: readonly StoredMessage[], appliedThrough: number): FoldedHistory {
+  const held = new Set<number>();
+  for (const m of messages) held.add(m.message.metadata.messageNumber);
+  const missing = missingUpTo(appliedThrough, held);
+  const complete = missing.length === 0;
+  let state = emptyChannelState();
+  const entries: HistoryEntry[] = [];
+  const speedAfter = new Map<number, number>();
+  for (const stored of messages) {
+    const r = sequence(state, stored.message);
+    if (r.outcome === Outcome.Applied) {
+      let rocket = state.rocket;
+      for (const m of r.applied) {
+        rocket = apply(rocket, m);
+        speedAfter.set(m.metadata.messageNumber, rocket.speed);
+      }
+    }
+    state = r.state;
+    entries.push({ ...stored, outcome: complete ? (r.outcome as HistoryOutcome) : null, speedAfter: null });
+  }
+  if (complete) {
+    for (const e of entries) e.speedAfter = speedAfter.get(e.message.metadata.messageNumber) ?? null;
+  }
+  return { entries, complete, missing, state };
+}
+
+/** The numbers a channel waits for: between its last applied number and its highest buffered one. */
+export function gapOf(state: ChannelState): NumberRange[] {
+  const last = state.pending[state.pending.length - 1];
+  if (!last) return [];
+  const buffered = new Set(state.pending.map((m) => m.metadata.messageNumber));
+  const out: NumberRange[] = [];
+  let open: NumberRange | undefined;
+  for (let n = state.lastApplied + 1; n < last.metadata.messageNumber; n += 1) {
+    if (buffered.has(n)) {
+      open = undefined;
+    } else if (open) {
+      open.to = n;
+    } else {
+      open = { from: n, to: n };
+      out.push(open);
+    }
+  }
+  return out;
+}
+
+export type PointInTime =
+  | { ok: true; state: ChannelState }
+  /** The stream no longer holds these applied numbers, and the answer depends on them. */
+  | { ok: false; reason: "truncated"; missing: NumberRange[] }
+  /** The channel has not received these numbers (yet): the rocket never reached that point. */
+  | { ok: false; reason: "not-received"; missing: NumberRange[] };
+
+/**
+ * The rocket right after message `n`: messages 1..n applied in number order
+ * (their first stored copies, the ones the sequencer kept). Pending is empty:
+ * as of a message, nothing after it exists yet.
+ */
+export function stateAtMessage(folded: FoldedHistory, n: number): PointInTime {
+  const firstCopy = new Map<number, RocketMessage>();
+  for (const e of folded.entries) {
+    const k = e.message.metadata.messageNumber;
+    if (k <= n && !firstCopy.has(k)) firstCopy.set(k, e.message);
+  }
+  const absent: number[] = [];
+  for (let k = 1; k <= n; k += 1) if (!firstCopy.has(k)) absent.push(k);
+  if (absent.length > 0) {
+    const truncated = folded.missing.some((r) => r.from <= n);
+    return { ok: false, reason: truncated ? "truncated" : "not-received", missing: rangesOf(absent) };
+  }
+  let rocket: Rocket | null = null;
+  for (let k = 1; k <= n; k += 1) rocket = apply(rocket, firstCopy.get(k)!);
+  return { ok: true, state: { rocket, lastApplied: n, pending: [] } };
+}
+
+/**
+ * The state the sequencer held once it had every message the stream had
+ * received by `receivedAt` (same text form as StoredMessage.receivedAt):
+ * the fold of that prefix of the history. Refused when the history is
+ * incomplete, since every prefix then lacks what the stream lost.
+ */
+export function stateAsOf(folded: FoldedHistory, receivedAt: string): PointInTime {
+  if (!folded.complete) return { ok: false, reason: "truncated", missing: folded.missing };
+  let state = emptyChannelState();
+  // Filtered rather than cut at the first later message: receive times follow
+  // stream order, but nothing here needs to rely on it.
+  for (const e of folded.entries) {
+    if (e.receivedAt <= receivedAt) state = sequence(state, e.message).state;
+  }
+  return { ok: true, state };
+}
