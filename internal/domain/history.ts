@@ -53,6 +53,26 @@ export interface HistoryEntry extends StoredMessage {
   speedAfter: number | null;
 }
 
+const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The instant an RFC 3339 time denotes, written `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`
+ * in UTC with every nanosecond digit kept: two such strings compare like
+ * their instants. Undefined for text that is not an RFC 3339 time. (A leap
+ * second 60 counts as second 59 with its own fraction.)
+ */
+export function utcInstant(time: string): string | undefined {
+  const m = RFC3339.exec(time);
+  if (!m) return undefined;
+  const offset = m[4] === "z" ? "Z" : m[4]!;
+  const seconds = m[2]!.endsWith(":60") ? `${m[2]!.slice(0, 6)}59` : m[2]!;
+  const ms = Date.parse(`${m[1]}T${seconds}${offset}`);
+  if (Number.isNaN(ms)) return undefined;
+  const iso = new Date(ms).toISOString();
+  if (iso.length !== 24) return undefined;
+  return `${iso.slice(0, 19)}.${(m[3] ?? "").padEnd(9, "0")}Z`;
+}
+
 /** An inclusive run of message numbers. */
 export interface NumberRange {
   from: number;

@@ -2,6 +2,7 @@
 // comparable value; ties are broken by channel, so every order is total and a
 // page boundary is one exact point (what keyset cursors need).
 
+import { utcInstant } from "../domain/history.js";
 import type { RocketView } from "./rocket-view.js";
 
 export const SortKey = {
@@ -24,25 +25,15 @@ export function isSortKey(v: string): v is SortKey {
 /** Speed sorts as a number; everything else as a string compared by UTF-16 code units. */
 export type SortValue = string | number;
 
-const RFC3339 = /^(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})$/;
-
 /**
  * A string that sorts like the instant an RFC 3339 time denotes, whatever its
- * offset and fraction length: `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ` in UTC, keeping
- * every nanosecond digit. A string that is not such a time is returned as is
- * (the sequencer only stores validated times, so this is a fallback, not a path).
+ * offset and fraction length (see utcInstant). A string that is not such a
+ * time is returned as is (the sequencer only stores validated times, so this
+ * is a fallback, not a path).
  */
 export function instantKey(time: string): string {
-  const m = RFC3339.exec(time);
-  if (!m) return time;
-  const offset = m[4] === "z" ? "Z" : m[4]!;
-  // Leap second 60 is not a Date; it sorts as second 59 with its own fraction.
-  const seconds = m[2]!.endsWith(":60") ? `${m[2]!.slice(0, 6)}59` : m[2]!;
-  const ms = Date.parse(`${m[1]}T${seconds}${offset}`);
-  if (Number.isNaN(ms)) return time;
-  const iso = new Date(ms).toISOString();
-  if (iso.length !== 24) return time;
-  return flatString(`${iso.slice(0, 19)}.${(m[3] ?? "").padEnd(9, "0")}Z`);
+  const instant = utcInstant(time);
+  return instant === undefined ? time : flatString(instant);
 }
 
 /**
