@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { FleetView, type ListQuery, type RocketChange, type RocketFilter } from "./fleet-view.js";
+import { FleetView, MAX_REMEMBERED_REMOVALS, type ListQuery, type RocketChange, type RocketFilter } from "./fleet-view.js";
 import type { RocketView } from "./rocket-view.js";
 import { rocketFixture as rocket } from "./rocket-fixture.js";
 import { SORT_KEYS, sortValueOf, type SortKey } from "./sort-keys.js";
@@ -191,9 +191,10 @@ describe("FleetView changes and summary", () => {
       rocket("b", { speed: 200, mission: "APOLLO" }),
       rocket("c", { speed: 600 }),
     ]);
-    view.put("c", rocket("c", { speed: 900 }), 9);
+    view.put("c", rocket("c", { speed: 900, pendingMessages: 4 }), 9);
     expect(view.summary()).toEqual({
       total: 3,
+      waitingOnGaps: 1,
       byStatus: { exploded: 1, launched: 2 },
       byType: { "Atlas-H": 1, "Falcon-9": 2 },
       byMission: { ARTEMIS: 2, APOLLO: 1 },
@@ -202,7 +203,7 @@ describe("FleetView changes and summary", () => {
     view.remove("a", 10);
     view.remove("b", 11);
     view.remove("c", 12);
-    expect(view.summary()).toEqual({ total: 0, byStatus: { launched: 0, exploded: 0 }, byType: {}, byMission: {}, averageSpeed: null });
+    expect(view.summary()).toEqual({ total: 0, waitingOnGaps: 0, byStatus: { launched: 0, exploded: 0 }, byType: {}, byMission: {}, averageSpeed: null });
   });
 
   it("is ready only after the first sync pass, and a later pass drops what it did not see", () => {
@@ -222,5 +223,73 @@ describe("FleetView changes and summary", () => {
     expect(view.endSync()).toBe(1);
     expect(removed).toEqual(["b"]);
     expect(view.list({ sort: "channel", descending: false, filter: {}, limit: 10 }).rockets.map((r) => r.channel)).toEqual(["a", "c"]);
+  });
+});
+
+describe("FleetView resume points", () => {
+  const changeArb = fc.record({ pick: fc.nat({ max: 12 }), speed: fc.integer({ min: 0, max: 3 }), remove: fc.boolean() });
+
+  it("lists exactly what a client that saw every change up to any revision is missing", () => {
+    fc.assert(
+      fc.property(fc.array(changeArb, { maxLength: 80 }), fc.nat(), (changes, cut) => {
+        const view = new FleetView();
+        view.beginSync();
+        view.endSync();
+        const seenByClient = new Map<string, number>();
+        const stopAt = changes.length === 0 ? 0 : cut % (changes.length + 1);
+        let clientRevision = 0;
+        changes.forEach((c, i) => {
+          const channel = `r${c.pick}`;
+          const revision = i + 1;
+          if (c.remove) view.remove(channel, revision);
+          else view.put(channel, rocket(channel, { speed: c.speed }), revision);
+          if (i < stopAt) {
+            clientRevision = revision;
+            if (c.remove) seenByClient.delete(channel);
+            else seenByClient.set(channel, c.speed);
+          }
+        });
+        const missed = view.changesSince(clientRevision)!;
+        expect(missed.map((m) => m.revision)).toEqual([...missed.map((m) => m.revision)].sort((a, b) => a - b));
+        for (const m of missed) {
+          if (m.removed) seenByClient.delete(m.channel);
+          else seenByClient.set(m.channel, view.get(m.channel)!.rocket.speed);
+        }
+        const now = new Map<string, number>();
+        for (const r of view.list({ sort: "channel", descending: false, filter: {}, limit: 1000 }).rockets) now.set(r.channel, r.speed);
+        expect(seenByClient).toEqual(now);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("limits the list to one channel, and snapshots every rocket oldest revision first", () => {
+    const view = load([rocket("a"), rocket("b"), rocket("c")]);
+    view.put("a", rocket("a", { speed: 1 }), 7);
+    view.remove("b", 8);
+    expect(view.changesSince(3)).toEqual([
+      { channel: "a", revision: 7, removed: false },
+      { channel: "b", revision: 8, removed: true },
+    ]);
+    expect(view.changesSince(3, "b")).toEqual([{ channel: "b", revision: 8, removed: true }]);
+    expect(view.changesSince(3, "c")).toEqual([]);
+    expect(view.snapshot().map((m) => m.channel)).toEqual(["c", "a"]);
+    expect(view.revision).toBe(8);
+  });
+
+  it("cannot answer from ahead of the view, from before forgotten removals, or across a resync pass that removed rockets", () => {
+    const view = load([rocket("a"), rocket("b")]);
+    expect(view.changesSince(3)).toBeUndefined();
+    expect(view.changesSince(2)).toEqual([]);
+    for (let i = 0; i < MAX_REMEMBERED_REMOVALS * 1.2; i += 1) view.remove(`gone-${i}`, 10 + i);
+    expect(view.changesSince(2)).toBeUndefined();
+    expect(view.changesSince(view.revision)).toEqual([]);
+    const latest = view.revision;
+    view.beginSync();
+    view.put("a", rocket("a"), 1);
+    view.endSync();
+    expect(view.changesSince(latest)).toBeUndefined();
+    view.put("a", rocket("a", { speed: 3 }), latest + 5);
+    expect(view.changesSince(latest + 1)).toEqual([{ channel: "a", revision: latest + 5, removed: false }]);
   });
 });

@@ -58,6 +58,8 @@ export interface Page {
 
 export interface Summary {
   total: number;
+  /** Rockets with messages waiting behind a gap. */
+  waitingOnGaps: number;
   byStatus: Record<string, number>;
   byType: Record<string, number>;
   byMission: Record<string, number>;
@@ -73,6 +75,19 @@ export interface RocketChange {
 }
 
 export type ChangeListener = (change: RocketChange) => void;
+
+/** A change a resuming client has not seen: the channel's current state, or its removal. */
+export interface MissedChange {
+  channel: string;
+  revision: number;
+  removed: boolean;
+}
+
+/**
+ * Removals remembered for resuming clients (at least this many). Older ones
+ * are forgotten, and a client resuming from before them is told to reload.
+ */
+export const MAX_REMEMBERED_REMOVALS = 10_000;
 
 interface Slot {
   /** Flat (see flatString): the tie-breaker of every comparison. */
@@ -143,7 +158,13 @@ export class FleetView {
   /** Rockets per combination of two or three filter values, keyed by combinationKey. */
   private readonly combinations = new Map<string, number>();
   private speedSum = 0;
+  private waiting = 0;
   private pass = 0;
+  /** Highest revision any change carried: the view holds every change up to it. */
+  private latest = 0;
+  /** Resuming from a revision below this cannot be answered exactly (removals were forgotten). */
+  private resumableFrom = 0;
+  private readonly removals: MissedChange[] = [];
   private loaded = false;
   private readonly listeners = new Set<ChangeListener>();
 
@@ -160,8 +181,45 @@ export class FleetView {
     return this.slots.get(channel);
   }
 
+  /** The highest revision the view has taken in (0 before any). */
+  get revision(): number {
+    return this.latest;
+  }
+
+  /**
+   * What a client that saw every change up to `revision` has missed, oldest
+   * first: each rocket changed since (to be sent as it is now) and each
+   * removal since. Limited to `channel` when given. Undefined when the view
+   * cannot list it exactly: removals from then were forgotten, a resync pass
+   * removed rockets at unknown revisions, or `revision` is ahead of this view
+   * (another instance's, or the bucket was recreated). The client must then
+   * reload.
+   */
+  changesSince(revision: number, channel?: string): MissedChange[] | undefined {
+    if (revision < this.resumableFrom || revision > this.latest) return undefined;
+    const out: MissedChange[] = [];
+    if (channel === undefined) {
+      for (const [key, slot] of this.slots) if (slot.revision > revision) out.push({ channel: key, revision: slot.revision, removed: false });
+    } else {
+      const slot = this.slots.get(channel);
+      if (slot && slot.revision > revision) out.push({ channel, revision: slot.revision, removed: false });
+    }
+    for (const r of this.removals) {
+      if (r.revision > revision && (channel === undefined || r.channel === channel) && !this.slots.has(r.channel)) out.push(r);
+    }
+    return out.sort((a, b) => a.revision - b.revision);
+  }
+
+  /** Every rocket as a change, oldest revision first: a snapshot to send a new client. */
+  snapshot(): MissedChange[] {
+    const out: MissedChange[] = [];
+    for (const [channel, slot] of this.slots) out.push({ channel, revision: slot.revision, removed: false });
+    return out.sort((a, b) => a.revision - b.revision);
+  }
+
   /** Sets a channel's rocket. Returns false (and notifies nobody) when nothing visible changed. */
   put(channel: string, rocket: RocketView, revision: number): boolean {
+    this.latest = Math.max(this.latest, revision);
     const slot = this.slots.get(channel);
     if (!slot) {
       const created: Slot = { channel: flatString(channel), rocket, revision, keys: keysOf(rocket), seen: this.pass };
@@ -169,6 +227,7 @@ export class FleetView {
       for (const index of this.indexes) index.insert(created);
       this.addToValueSets(created);
       this.speedSum += rocket.speed;
+      if (rocket.pendingMessages > 0) this.waiting += 1;
       this.notify({ channel, rocket, revision });
       return true;
     }
@@ -179,6 +238,7 @@ export class FleetView {
     moved.forEach((m, i) => m && this.indexes[i]!.remove(slot));
     this.removeFromValueSets(slot);
     this.speedSum += rocket.speed - slot.rocket.speed;
+    this.waiting += Number(rocket.pendingMessages > 0) - Number(slot.rocket.pendingMessages > 0);
     slot.rocket = rocket;
     slot.revision = revision;
     slot.keys = keys;
@@ -190,12 +250,17 @@ export class FleetView {
 
   /** Removes a channel's rocket; returns whether it was in the view. */
   remove(channel: string, revision: number): boolean {
+    this.latest = Math.max(this.latest, revision);
+    // Remembered even for a channel this view never held: a client fed by
+    // another instance, or before a restart, may hold it.
+    this.rememberRemoval(channel, revision);
     const slot = this.slots.get(channel);
     if (!slot) return false;
     this.slots.delete(channel);
     for (const index of this.indexes) index.remove(slot);
     this.removeFromValueSets(slot);
     this.speedSum -= slot.rocket.speed;
+    if (slot.rocket.pendingMessages > 0) this.waiting -= 1;
     this.notify({ channel, rocket: null, revision });
     return true;
   }
@@ -219,6 +284,8 @@ export class FleetView {
   endSync(): number {
     const gone = [...this.slots.values()].filter((s) => s.seen < this.pass);
     for (const slot of gone) this.remove(slot.channel, slot.revision);
+    // They left at revisions nobody saw: nobody can resume across that.
+    if (gone.length > 0) this.resumableFrom = this.latest + 1;
     this.loaded = true;
     return gone.length;
   }
@@ -276,6 +343,7 @@ export class FleetView {
     };
     return {
       total: this.slots.size,
+      waitingOnGaps: this.waiting,
       // Both statuses always appear, so a dashboard reads 0 rather than a missing key.
       byStatus: counts("status", Object.values(RocketStatus)),
       byType: counts("type"),
@@ -291,6 +359,15 @@ export class FleetView {
   subscribe(listener: ChangeListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  private rememberRemoval(channel: string, revision: number): void {
+    this.removals.push({ channel, revision, removed: true });
+    // Trimmed a tenth at a time, so that each removal costs O(1) amortized.
+    if (this.removals.length > MAX_REMEMBERED_REMOVALS * 1.1) {
+      const forgotten = this.removals.splice(0, this.removals.length - MAX_REMEMBERED_REMOVALS);
+      for (const r of forgotten) this.resumableFrom = Math.max(this.resumableFrom, r.revision);
+    }
   }
 
   private notify(change: RocketChange): void {
