@@ -88,6 +88,7 @@ describe("foldHistory", () => {
           const sequencer = sequenceBatch(emptyChannelState(), prefix, { maxPending: Number.POSITIVE_INFINITY });
           expect(folded.complete).toBe(true);
           expect(folded.state).toEqual(expected);
+          expect(folded.waitingFor).toEqual(gapOf(expected));
           expect(folded.state).toEqual(sequencer.state);
           expect(folded.entries.map((e) => e.outcome)).toEqual(sequencer.outcomes);
           // The same point reached by time: everything received up to the k-th message.
@@ -141,6 +142,11 @@ describe("foldHistory", () => {
     const folded = foldHistory(history, 5);
     expect(folded.complete).toBe(false);
     expect(folded.missing).toEqual([{ from: 3, to: 4 }]);
+    expect(folded.waitingFor).toEqual([]);
+    // Message 8 arrived too: 6 and 7 are what the channel waits on.
+    expect(foldHistory([...history, ...stored([messagesOf(Array.from({ length: 7 }, () => ({ kind: "up" as const, by: 1 })))[7]!])], 5).waitingFor).toEqual([
+      { from: 6, to: 7 },
+    ]);
     expect(folded.entries.map((e) => [e.outcome, e.speedAfter])).toEqual([
       [null, null],
       [null, null],

@@ -34,6 +34,18 @@ export interface ChannelHistorySource {
   read(channel: string): Promise<StoredHistory>;
 }
 
+/** The channel holds more messages than one read may return. */
+export class HistoryTooLongError extends Error {
+  override name = "HistoryTooLongError";
+  constructor(
+    readonly channel: string,
+    readonly stored: number,
+    readonly limit: number,
+  ) {
+    super(`the stream holds ${stored} messages for channel ${channel}, more than the ${limit} one read may return`);
+  }
+}
+
 export interface StoredHistory {
   /** Every message the stream holds for the channel, in stream order. */
   messages: StoredMessage[];
@@ -86,6 +98,8 @@ export interface FoldedHistory {
   complete: boolean;
   /** Applied numbers the stream no longer holds. */
   missing: NumberRange[];
+  /** The gap the channel waits on: numbers not received between the last applied and the highest received. */
+  waitingFor: NumberRange[];
   /** The state after the whole stored history (meaningful only when complete). */
   state: ChannelState;
 }
@@ -145,26 +159,26 @@ export function foldHistory(messages: readonly StoredMessage[], appliedThrough: 
   }
   if (complete) {
     for (const e of entries) e.speedAfter = speedAfter.get(e.message.metadata.messageNumber) ?? null;
+    return { entries, complete, missing, waitingFor: gapOf(state), state };
   }
-  return { entries, complete, missing, state };
+  // The fold's own state lacks what the stream lost; above appliedThrough the stored numbers tell the gap.
+  const above = [...held].filter((n) => n > appliedThrough).sort((a, b) => a - b);
+  const waitingFor = gapBetween(appliedThrough, above);
+  return { entries, complete, missing, waitingFor, state };
 }
 
 /** The numbers a channel waits for: between its last applied number and its highest buffered one. */
 export function gapOf(state: ChannelState): NumberRange[] {
-  const last = state.pending[state.pending.length - 1];
-  if (!last) return [];
-  const buffered = new Set(state.pending.map((m) => m.metadata.messageNumber));
+  return gapBetween(state.lastApplied, state.pending.map((m) => m.metadata.messageNumber));
+}
+
+/** Numbers above `lastApplied` and below the highest of `buffered` (ascending) that `buffered` lacks. */
+function gapBetween(lastApplied: number, buffered: readonly number[]): NumberRange[] {
   const out: NumberRange[] = [];
-  let open: NumberRange | undefined;
-  for (let n = state.lastApplied + 1; n < last.metadata.messageNumber; n += 1) {
-    if (buffered.has(n)) {
-      open = undefined;
-    } else if (open) {
-      open.to = n;
-    } else {
-      open = { from: n, to: n };
-      out.push(open);
-    }
+  let expected = lastApplied + 1;
+  for (const n of buffered) {
+    if (n > expected) out.push({ from: expected, to: n - 1 });
+    expected = Math.max(expected, n + 1);
   }
   return out;
 }

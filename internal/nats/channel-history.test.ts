@@ -1,10 +1,12 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
 import type { RocketMessage } from "../domain/message.js";
 import { NatsServer } from "../testing/nats-server.js";
-import { HistoryTooLongError, receiveTime, StreamChannelHistory } from "./channel-history.js";
+import { HistoryTooLongError } from "../domain/history.js";
+import { receiveTime, StreamChannelHistory } from "./channel-history.js";
 import { messageId, provisionTopology, STREAM_NAME, type Provisioned } from "./topology.js";
 
 const log = pino({ level: "silent" });
@@ -107,5 +109,19 @@ describe("StreamChannelHistory (real nats-server)", () => {
   it("writes receive times with every nanosecond digit", () => {
     expect(receiveTime(1_743_578_510_458_989_221n)).toBe("2025-04-02T07:21:50.458989221Z");
     expect(receiveTime(1_743_578_510_000_000_001n)).toBe("2025-04-02T07:21:50.000000001Z");
+  });
+});
+
+describe("StreamChannelHistory before anything was ingested", () => {
+  it("answers an empty history when the events stream does not exist yet", async () => {
+    const server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    try {
+      const reader = new StreamChannelHistory(jetstream(nc), await jetstreamManager(nc), { maxMessages: 10, fetchTimeoutMs: 1000 }, log);
+      expect(await reader.read(randomUUID())).toEqual({ messages: [], rejected: 0, heldSince: null });
+    } finally {
+      await nc.close();
+      await server.dispose();
+    }
   });
 });

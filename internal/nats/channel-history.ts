@@ -16,9 +16,9 @@
 //
 // No NATS type leaves this module.
 
-import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, JetStreamApiError, ReplayPolicy, type JetStreamClient, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
-import { utcInstant, type ChannelHistorySource, type StoredHistory, type StoredMessage } from "../domain/history.js";
+import { HistoryTooLongError, utcInstant, type ChannelHistorySource, type StoredHistory, type StoredMessage } from "../domain/history.js";
 import { validateMessage } from "../domain/message.js";
 import type { Logger } from "../observability/logger.js";
 import { STREAM_NAME, SUBJECT_PREFIX } from "./topology.js";
@@ -30,18 +30,7 @@ export interface ChannelHistorySettings {
   fetchTimeoutMs: number;
 }
 
-/** The channel holds more messages than one read may return. */
-export class HistoryTooLongError extends Error {
-  override name = "HistoryTooLongError";
-  constructor(
-    readonly channel: string,
-    readonly stored: number,
-    readonly limit: number,
-  ) {
-    super(`the stream holds ${stored} messages for channel ${channel}, more than the ${limit} one read may return`);
-  }
-}
-
+const STREAM_NOT_FOUND = 10059;
 /** Messages pulled per fetch request. */
 const FETCH_BATCH = 1000;
 /** A consumer whose reader died is removed by the server after this long. */
@@ -68,7 +57,14 @@ export class StreamChannelHistory implements ChannelHistorySource {
   ) {}
 
   async read(channel: string): Promise<StoredHistory> {
-    const stream = await this.jsm.streams.info(STREAM_NAME);
+    let stream: StreamInfo;
+    try {
+      stream = await this.jsm.streams.info(STREAM_NAME);
+    } catch (err) {
+      // No stream yet (nothing was ever ingested): an empty history, not a failure.
+      if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) return { messages: [], rejected: 0, heldSince: null };
+      throw err;
+    }
     const heldSince = stream.state.messages > 0 ? (utcInstant(stream.state.first_ts) ?? null) : null;
     const info = await this.jsm.consumers.add(STREAM_NAME, {
       description: "api: one channel's history",
