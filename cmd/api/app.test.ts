@@ -211,6 +211,7 @@ describe("GET /rockets/summary", () => {
     const { app } = await appOver(loadedView(FLEET));
     expect((await app.inject("/rockets/summary")).json()).toEqual({
       total: 4,
+      waitingOnGaps: 1,
       byStatus: { launched: 3, exploded: 1 },
       byType: { "Atlas-H": 2, "Falcon-9": 1, "Titan-IV": 1 },
       byMission: { APOLLO: 1, ARTEMIS: 2, GEMINI: 1 },
@@ -257,11 +258,23 @@ describe("readiness and service routes", () => {
       components: { schemas: Record<string, { properties: Record<string, unknown> }> };
     };
     expect(doc.openapi).toMatch(/^3\./);
-    for (const path of ["/rockets", "/rockets/{channel}", "/rockets/summary", "/rockets/stream", "/rockets/{channel}/stream"]) {
+    for (const path of ["/rockets", "/rockets/{channel}", "/rockets/summary", "/rockets/stream", "/rockets/{channel}/stream", "/rockets/{channel}/events"]) {
       expect(doc.paths, path).toHaveProperty([path, "get"]);
     }
+    // The sort aliases are accepted (tested above) but only one spelling is advertised.
     const listParams = doc.paths["/rockets"]!["get"]!.parameters!.map((p) => p.name).sort();
-    expect(listParams).toEqual(["cursor", "limit", "mission", "order", "sort", "sortBy", "sort_by", "status", "type"].sort());
+    expect(listParams).toEqual(["cursor", "limit", "mission", "order", "sort", "status", "type"].sort());
+    expect(doc.paths["/rockets/{channel}"]!["get"]!.parameters!.map((p) => p.name).sort()).toEqual(["asOf", "at", "channel"]);
+    // Every documented answer says what it means, not a generic line.
+    for (const [path, item] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(item)) {
+        for (const [code, response] of Object.entries(operation.responses)) {
+          const description = (response as { description?: string }).description ?? "";
+          expect(description.length, `${method} ${path} ${code}`).toBeGreaterThan(10);
+          expect(description, `${method} ${path} ${code}`).not.toBe("Default Response");
+        }
+      }
+    }
     expect(Object.keys(doc.components.schemas["Rocket"]!.properties)).toContain("pendingMessages");
     const docs = await app.inject("/docs");
     expect([200, 302]).toContain(docs.statusCode);

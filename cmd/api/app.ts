@@ -1,24 +1,29 @@
 // Builds the query API's fastify app over a fleet view. It never listens
-// (main.ts does) and never talks to NATS: everything it answers comes from
-// the view, which the KV watch keeps current.
+// (main.ts does) and never talks to NATS itself: current state comes from the
+// view, which the KV watch keeps current; history comes through the
+// ChannelHistorySource port (the events stream in production).
 
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Registry } from "prom-client";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
+import type { ChannelHistorySource } from "../../internal/domain/history.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import type { FleetView } from "../../internal/view/fleet-view.js";
 import type { SseSettings } from "./config.js";
 import type { ApiMetrics } from "./metrics.js";
 import { invalidParameters, ProblemType, sendProblem, type ParameterProblem } from "./problems.js";
+import { HistoryRoutes } from "./routes/history.js";
 import { registerRocketRoutes } from "./routes/rockets.js";
 import { registerStreamRoutes } from "./routes/streams.js";
-import { SHARED_SCHEMAS } from "./schemas.js";
+import { SHARED_SCHEMAS, UNADVERTISED_PARAMETERS } from "./schemas.js";
 import { SseHub } from "./sse.js";
 
 export interface AppDeps {
   view: FleetView;
+  /** Where rocket histories are read; without one, history answers are 503. */
+  history?: ChannelHistorySource;
   registry: Registry;
   metrics: ApiMetrics;
   log: Logger;
@@ -26,6 +31,10 @@ export interface AppDeps {
   /** Undefined when ready; else why not (the view is loading, the process is stopping). */
   ready: Readiness;
 }
+
+const NO_HISTORY: ChannelHistorySource = {
+  read: () => Promise.reject(new Error("this instance reads no events stream")),
+};
 
 /** Channel ids are at most 128 characters; percent-encoding can triple that. */
 const MAX_PARAM_LENGTH = 1024;
@@ -47,6 +56,19 @@ export function parameterProblems(errors: AjvError[]): ParameterProblem[] {
     if (!out.some((p) => p.path === path)) out.push({ path, reason });
   }
   return out;
+}
+
+type OpenApiDocument = { paths?: Record<string, Record<string, { parameters?: { name: string }[] } | undefined> | undefined> };
+
+/** The document without the parameters that are accepted but not advertised (aliases). */
+function withoutUnadvertised<T extends object>(doc: T): T {
+  const paths = (doc as OpenApiDocument).paths;
+  for (const [path, names] of Object.entries(UNADVERTISED_PARAMETERS)) {
+    for (const operation of Object.values(paths?.[path] ?? {})) {
+      if (operation?.parameters) operation.parameters = operation.parameters.filter((p) => !names.includes(p.name));
+    }
+  }
+  return doc;
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -72,9 +94,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       },
       tags: [
         { name: "rockets", description: "Rocket state" },
+        { name: "history", description: "What the events stream holds for a rocket" },
         { name: "streams", description: "Server-Sent Events" },
+        { name: "service", description: "Health, readiness and metrics" },
       ],
     },
+    transformObject: (doc) => withoutUnadvertised("openapiObject" in doc ? doc.openapiObject : doc.swaggerObject),
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
@@ -100,7 +125,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerServiceRoutes(app, deps.registry, deps.ready);
-  registerRocketRoutes(app, deps.view);
+  const history = new HistoryRoutes(deps.view, deps.history ?? NO_HISTORY, deps.log);
+  registerRocketRoutes(app, deps.view, history);
+  history.register(app);
   const hub = new SseHub(deps.view, deps.sse, deps.metrics);
   registerStreamRoutes(app, hub, deps.metrics);
   // Event streams never end by themselves: close them first, so closing the server can finish in-flight requests.

@@ -8,6 +8,12 @@ describe("api configuration", () => {
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 8080 });
     expect(config.sse).toEqual({ heartbeatMs: 15_000, maxClients: 256, maxQueuedBytes: 1_048_576 });
     expect(config.nats.servers).toEqual(["nats://127.0.0.1:4222"]);
+    expect(config.history.maxMessages).toBe(100_000);
+  });
+
+  it("reads the history limit", () => {
+    expect(loadConfig({ HISTORY_MAX_MESSAGES: "5000" }).history.maxMessages).toBe(5000);
+    expect(() => loadConfig({ HISTORY_MAX_MESSAGES: "0" })).toThrow(ConfigError);
   });
 
   it("reads the event stream limits", () => {

@@ -1,5 +1,5 @@
 // The query API's configuration: the shared NATS, topology, listen and log
-// settings plus its Server-Sent Events limits, read once at start with every
+// settings plus its Server-Sent Events and history limits, read once at start with every
 // problem listed together.
 
 import { readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
@@ -22,12 +22,20 @@ export interface SseSettings {
   maxQueuedBytes: number;
 }
 
+export interface HistorySettings {
+  /** Most stored messages one history read may fold; a channel holding more is refused (422). */
+  maxMessages: number;
+  /** How long one fetch of stored messages may take. */
+  fetchTimeoutMs: number;
+}
+
 export interface ApiConfig {
   nats: NatsSettings;
   topology: TopologySettings;
   listen: ListenSettings;
   logLevel: LogLevel;
   sse: SseSettings;
+  history: HistorySettings;
 }
 
 export function loadConfig(env: Env): ApiConfig {
@@ -41,6 +49,10 @@ export function loadConfig(env: Env): ApiConfig {
       heartbeatMs: r.int("SSE_HEARTBEAT_SECONDS", 15, { min: 1, max: 300 }) * 1000,
       maxClients: r.int("SSE_MAX_CLIENTS", 256, { min: 1, max: 100_000 }),
       maxQueuedBytes: r.int("SSE_MAX_QUEUED_BYTES", 1_048_576, { min: 4096, max: 256 * 1_048_576 }),
+    },
+    history: {
+      maxMessages: r.int("HISTORY_MAX_MESSAGES", 100_000, { min: 1, max: 10_000_000 }),
+      fetchTimeoutMs: 5000,
     },
   };
   r.done();

@@ -1,9 +1,12 @@
 // Query API wiring: config -> logger, metrics -> HTTP server (503 on /readyz
 // and data routes until the view is loaded) -> NATS connection -> state
 // bucket watch feeding the view -> ready once the first sync pass is done.
+// Rocket histories are read from the events stream once connected (503 before).
 // SIGTERM/SIGINT: not ready -> close event streams and stop accepting
 // requests -> finish in-flight ones -> stop the watch -> drain NATS -> exit 0.
 
+import type { ChannelHistorySource } from "../../internal/domain/history.js";
+import { StreamChannelHistory } from "../../internal/nats/channel-history.js";
 import { ChannelStateWatcher } from "../../internal/nats/channel-state-watcher.js";
 import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
 import { STATE_BUCKET } from "../../internal/nats/topology.js";
@@ -26,8 +29,13 @@ const registry = createRegistry(SERVICE_NAME);
 const view = new FleetView();
 const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
 let stopping = false;
+let streamHistory: StreamChannelHistory | undefined;
+const history: ChannelHistorySource = {
+  read: (channel) => (streamHistory ? streamHistory.read(channel) : Promise.reject(new Error("not connected to NATS yet"))),
+};
 const app = await buildApp({
   view,
+  history,
   registry,
   metrics,
   log,
@@ -53,6 +61,7 @@ try {
   // The same agreement on the deployment's shape as the other services (creating it when the API starts first).
   const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined) {
+    streamHistory = new StreamChannelHistory(provisioned.js, provisioned.jsm, config.history, log);
     const kv = await provisioned.kvm.open(STATE_BUCKET);
     watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
   }

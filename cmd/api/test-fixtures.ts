@@ -1,7 +1,8 @@
-// Builders shared by the API's tests and benchmark: rockets, a loaded view
-// and an app over it with a fresh registry.
+// Builders shared by the API's tests and benchmark: rockets, a loaded view,
+// stored histories, and an app over them with a fresh registry.
 
 import { pino } from "pino";
+import type { ChannelHistorySource, StoredHistory } from "../../internal/domain/history.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
@@ -28,7 +29,18 @@ export interface TestApp {
 
 export const TEST_SSE: SseSettings = { heartbeatMs: 15_000, maxClients: 10, maxQueuedBytes: 1_048_576 };
 
-export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}): Promise<TestApp> {
+/** Stored histories by channel, as the events stream would hold them; `failure` makes every read fail with it. */
+export class MemoryHistory implements ChannelHistorySource {
+  readonly channels = new Map<string, StoredHistory>();
+  failure: Error | undefined;
+
+  async read(channel: string): Promise<StoredHistory> {
+    if (this.failure) throw this.failure;
+    return this.channels.get(channel) ?? { messages: [], rejected: 0, heldSince: null };
+  }
+}
+
+export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}, history?: ChannelHistorySource): Promise<TestApp> {
   const registry = createRegistry("api");
   const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
   const app = await buildApp({
@@ -38,6 +50,7 @@ export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}): 
     log: pino({ level: "silent" }),
     sse: { ...TEST_SSE, ...sse },
     ready: () => (view.ready ? undefined : "view loading"),
+    history,
   });
   await app.ready();
   return { app, registry, metrics };

@@ -7,6 +7,42 @@ import { Counter, Histogram, type Registry } from "prom-client";
 import type { MetricsSource } from "../observability/cluster-metrics.js";
 import { LATENCY_BUCKETS, METRIC_PREFIX } from "../observability/metrics.js";
 
+const Status = (description: string) => ({
+  description,
+  content: {
+    "application/json": {
+      schema: { type: "object", properties: { status: { type: "string" }, reason: { type: "string" } }, required: ["status"] },
+    },
+  },
+});
+
+/** How the OpenAPI document (where a service publishes one) describes these routes. */
+const SERVICE_SCHEMAS = {
+  healthz: {
+    summary: "Liveness: the process answers",
+    tags: ["service"],
+    response: { 200: Status("The process is alive: {status: ok}") },
+  },
+  readyz: {
+    summary: "Readiness: the service can do its work",
+    tags: ["service"],
+    response: {
+      200: Status("Ready to serve: {status: ready}"),
+      503: Status("Not ready (starting, loading, NATS unreachable or shutting down): {status: not ready, reason}"),
+    },
+  },
+  metrics: {
+    summary: "Prometheus metrics",
+    tags: ["service"],
+    response: {
+      200: {
+        description: "The Prometheus text exposition of this service's metrics (every worker's, for a multi-process ingest)",
+        content: { "text/plain": { schema: { type: "string" } } },
+      },
+    },
+  },
+};
+
 export interface Readiness {
   /** Returns undefined when ready, else why not (shown in the 503 body). */
   (): string | undefined;
@@ -39,13 +75,13 @@ export function registerServiceRoutes(app: FastifyInstance, registry: Registry, 
     done();
   });
 
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
+  app.get("/healthz", { schema: SERVICE_SCHEMAS.healthz }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: SERVICE_SCHEMAS.readyz }, async (_request, reply) => {
     const why = ready();
     if (why !== undefined) return reply.code(503).send({ status: "not ready", reason: why });
     return { status: "ready" };
   });
-  app.get("/metrics", async (_request, reply) => {
+  app.get("/metrics", { schema: SERVICE_SCHEMAS.metrics }, async (_request, reply) => {
     const body = await exposition.metrics();
     return reply.type(exposition.contentType).send(body);
   });

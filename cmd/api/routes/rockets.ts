@@ -1,15 +1,16 @@
 // GET /rockets, /rockets/summary and /rockets/:channel, answered from the
-// in-memory view alone: no request ever reaches NATS.
+// in-memory view alone: no request reaches NATS, except a rocket asked for
+// at a point of its history (?at= / ?asOf=, see history.ts).
 //
 // Routing: find-my-way matches static segments before parameters, so
 // /rockets/summary and /rockets/stream are never taken for a channel named
 // "summary" or "stream" (such a channel can still be listed, not fetched alone).
 
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { checkChannel } from "../../../internal/domain/channel.js";
 import type { FleetView, ListQuery as ViewQuery } from "../../../internal/view/fleet-view.js";
 import { decodeCursor, encodeCursor, InvalidCursorError } from "../../../internal/view/cursor.js";
-import { invalidParameters, sendProblem, ProblemType, type ParameterProblem } from "../problems.js";
+import { invalidParameters, notLoaded, sendProblem, ProblemType, type ParameterProblem } from "../problems.js";
 import { JSON_CONTENT_TYPE, RocketJson } from "../rocket-json.js";
 import {
   getRocketSchema,
@@ -17,7 +18,9 @@ import {
   summarySchema,
   type ChannelParams,
   type ListQuery,
+  type PointInTimeQuery,
 } from "../schemas.js";
+import type { HistoryRoutes } from "./history.js";
 import type { SortKey } from "../../../internal/view/sort-keys.js";
 
 const DEFAULT_LIMIT = 100;
@@ -73,21 +76,10 @@ export function matchesEtag(ifNoneMatch: string | undefined, etag: string): bool
   });
 }
 
-export function registerRocketRoutes(app: FastifyInstance, view: FleetView): void {
+export function registerRocketRoutes(app: FastifyInstance, view: FleetView, history: HistoryRoutes): void {
   // Rocket bodies come from the cache (each serialized once by the Rocket
   // schema); the list's envelope around them is the RocketList schema's shape.
   const json = new RocketJson();
-
-  // Until the first sync pass is over, an absent rocket may just not be loaded
-  // yet: say so instead of 404. (Checked in each handler rather than in a hook:
-  // a hook costs every request more than the check.)
-  const notLoaded = (reply: FastifyReply): FastifyReply =>
-    sendProblem(reply.header("retry-after", "1"), {
-      type: ProblemType.notReady,
-      title: "View loading",
-      status: 503,
-      detail: "this instance is still loading rocket states; retry shortly",
-    });
 
   app.get<{ Querystring: ListQuery }>(
     "/rockets",
@@ -105,7 +97,7 @@ export function registerRocketRoutes(app: FastifyInstance, view: FleetView): voi
 
   app.get("/rockets/summary", { schema: summarySchema }, (_request, reply) => (view.ready ? view.summary() : notLoaded(reply)));
 
-  app.get<{ Params: ChannelParams }>(
+  app.get<{ Params: ChannelParams; Querystring: PointInTimeQuery }>(
     "/rockets/:channel",
     { schema: getRocketSchema },
     (request, reply) => {
@@ -113,6 +105,8 @@ export function registerRocketRoutes(app: FastifyInstance, view: FleetView): voi
       const { channel } = request.params;
       const why = checkChannel(channel);
       if (why !== undefined) return sendProblem(reply, invalidParameters([{ path: "channel", reason: why }]));
+      const { at, asOf } = request.query;
+      if (at !== undefined || asOf !== undefined) return history.pointInTime(reply, channel, request.query);
       const entry = view.get(channel);
       if (!entry) {
         return sendProblem(reply, {
