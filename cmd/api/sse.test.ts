@@ -5,7 +5,15 @@ import { connect } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { SseStream } from "./sse.js";
 import { loadedView, rocketFixture as rocket, testApp } from "./test-fixtures.js";
-import type { FleetView } from "../../internal/view/fleet-view.js";
+import { FleetView } from "../../internal/view/fleet-view.js";
+
+async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** A response whose socket takes `capacity` characters, then reports backpressure until drained. */
 class FakeResponse extends EventEmitter {
@@ -100,9 +108,9 @@ interface EventReader {
 }
 
 /** Opens an event stream and parses what arrives. */
-function openStream(base: string, path: string): Promise<EventReader> {
+function openStream(base: string, path: string, headers: Record<string, string> = {}): Promise<EventReader> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { headers: { accept: "text/event-stream" } }, (response) => {
+    const req = httpRequest(`${base}${path}`, { headers: { accept: "text/event-stream", ...headers } }, (response) => {
       let buffer = "";
       const reader: EventReader = {
         events: [],
@@ -157,8 +165,8 @@ describe("event stream routes", () => {
     return { ...t, base: address };
   }
 
-  async function stream(base: string, path: string): Promise<EventReader> {
-    const reader = await openStream(base, path);
+  async function stream(base: string, path: string, headers: Record<string, string> = {}): Promise<EventReader> {
+    const reader = await openStream(base, path, headers);
     readers.push(reader);
     return reader;
   }
@@ -169,32 +177,150 @@ describe("event stream routes", () => {
     const reader = await stream(base, "/rockets/stream");
     expect(reader.response.statusCode).toBe(200);
     expect(reader.response.headers["content-type"]).toContain("text/event-stream");
+    await reader.waitFor(1);
     view.put("a", rocket("a", { speed: 600 }), 2);
     view.put("b", rocket("b"), 3);
     view.remove("a", 4);
-    await reader.waitFor(3);
+    await reader.waitFor(4);
     expect(reader.events.map((e) => [e.event, e.id, JSON.parse(e.data)])).toEqual([
+      ["synced", "1", { revision: 1, rockets: 1 }],
       ["rocket", "2", rocket("a", { speed: 600 })],
       ["rocket", "3", rocket("b")],
       ["removed", "4", { channel: "a" }],
     ]);
     expect(await registry.getSingleMetricAsString("rockets_api_sse_clients")).toMatch(/ 1$/m);
     // The event carries the very text GET /rockets/:channel answers for that state.
-    expect(reader.events[1]!.data).toBe(await (await fetch(`${base}/rockets/b`)).text());
+    expect(reader.events[2]!.data).toBe(await (await fetch(`${base}/rockets/b`)).text());
   });
 
   it("starts a rocket's stream with its current state and sends only that rocket's changes", async () => {
     const view = loadedView([rocket("a"), rocket("b")]);
     const { base } = await serve(view);
     const reader = await stream(base, "/rockets/a/stream");
-    await reader.waitFor(1);
+    await reader.waitFor(2);
     view.put("b", rocket("b", { speed: 1 }), 5);
     view.put("a", rocket("a", { speed: 2 }), 6);
-    await reader.waitFor(2);
-    expect(reader.events.map((e) => (JSON.parse(e.data) as { speed: number }).speed)).toEqual([500, 2]);
+    await reader.waitFor(3);
+    expect(reader.events.map((e) => [e.event, e.id])).toEqual([
+      ["rocket", "1"],
+      ["synced", "2"],
+      ["rocket", "6"],
+    ]);
+    expect(reader.events.filter((e) => e.event === "rocket").map((e) => (JSON.parse(e.data) as { speed: number }).speed)).toEqual([500, 2]);
     const bad = await openStream(base, "/rockets/a.b/stream");
     expect(bad.response.statusCode).toBe(400);
   });
+
+  /** What a client holds after applying a stream's events: channel -> speed. */
+  function applied(events: EventReader["events"], into = new Map<string, number>()): Map<string, number> {
+    for (const e of events) {
+      const data = JSON.parse(e.data) as { channel: string; speed: number };
+      if (e.event === "rocket") into.set(data.channel, data.speed);
+      if (e.event === "removed") into.delete(data.channel);
+      if (e.event === "reload") into.clear();
+    }
+    return into;
+  }
+
+  const speeds = (view: FleetView) =>
+    new Map(view.list({ sort: "channel", descending: false, filter: {}, limit: 1000 }).rockets.map((r) => [r.channel, r.speed]));
+
+  it("resumes from Last-Event-ID with every change missed meanwhile, oldest first, then synced and live changes", async () => {
+    const view = loadedView([rocket("a"), rocket("b"), rocket("c")]);
+    const { base } = await serve(view);
+    const first = await stream(base, "/rockets/stream?snapshot=true");
+    await first.waitFor(4);
+    const held = applied(first.events);
+    const lastId = first.events.at(-1)!.id!;
+    first.close();
+    // While the client is away: a change, a removal, a newcomer, a change undone by a later one.
+    view.put("b", rocket("b", { speed: 7 }), 10);
+    view.remove("c", 11);
+    view.put("d", rocket("d", { speed: 9 }), 12);
+    view.put("a", rocket("a", { speed: 1 }), 13);
+    view.put("b", rocket("b", { speed: 8 }), 14);
+    const resumed = await stream(base, "/rockets/stream", { "last-event-id": lastId });
+    await resumed.waitFor(5);
+    expect(resumed.events.map((e) => [e.event, e.id])).toEqual([
+      ["removed", "11"],
+      ["rocket", "12"],
+      ["rocket", "13"],
+      ["rocket", "14"],
+      ["synced", "14"],
+    ]);
+    view.put("d", rocket("d", { speed: 10 }), 15);
+    await resumed.waitFor(6);
+    expect(applied(resumed.events, held)).toEqual(speeds(view));
+    // The same through the query parameter, for clients that cannot set the header.
+    const byQuery = await stream(base, "/rockets/stream?lastEventId=13");
+    await byQuery.waitFor(3);
+    expect(byQuery.events.map((e) => [e.event, e.id])).toEqual([
+      ["rocket", "14"],
+      ["rocket", "15"],
+      ["synced", "15"],
+    ]);
+  });
+
+  it("tells the client to reload when it cannot list what was missed, then carries on from the current state", async () => {
+    const view = loadedView([rocket("a"), rocket("b")]);
+    const { base } = await serve(view);
+    for (const id of ["999", "not-a-number"]) {
+      const reader = await stream(base, "/rockets/stream", { "last-event-id": id });
+      await reader.waitFor(2);
+      expect(reader.events.map((e) => e.event), id).toEqual(["reload", "synced"]);
+      reader.close();
+    }
+    // A client that asked for snapshots gets a fresh one after the reload.
+    const snapshot = await stream(base, "/rockets/stream?snapshot=true", { "last-event-id": "999" });
+    await snapshot.waitFor(4);
+    expect(snapshot.events.map((e) => [e.event, e.id])).toEqual([
+      ["reload", undefined],
+      ["rocket", "1"],
+      ["rocket", "2"],
+      ["synced", "2"],
+    ]);
+    expect(applied(snapshot.events)).toEqual(speeds(view));
+  });
+
+  it("holds a stream opened while the view loads until it is loaded, then replays from the loaded view", async () => {
+    const view = new FleetView();
+    view.beginSync();
+    view.put("a", rocket("a"), 1);
+    const { base } = await serve(view);
+    const reader = await stream(base, "/rockets/stream", { "last-event-id": "0" });
+    view.put("b", rocket("b"), 2);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(reader.events).toEqual([]);
+    view.endSync();
+    await reader.waitFor(3);
+    expect(reader.events.map((e) => [e.event, e.id])).toEqual([
+      ["rocket", "1"],
+      ["rocket", "2"],
+      ["synced", "2"],
+    ]);
+  });
+
+  it("replays a large snapshot to a slow reader in id order while rockets keep changing, and ends current", async () => {
+    const fleet = Array.from({ length: 20_000 }, (_, i) => rocket(`r${String(i).padStart(5, "0")}`, { speed: i }));
+    const view = loadedView(fleet);
+    const { base } = await serve(view, { maxQueuedBytes: 4 * 1_048_576 });
+    const reader = await stream(base, "/rockets/stream?snapshot=true");
+    reader.response.pause();
+    let revision = fleet.length;
+    for (let i = 0; i < 2000; i += 1) {
+      revision += 1;
+      view.put(`r${String(i * 7).padStart(5, "0")}`, rocket(`r${String(i * 7).padStart(5, "0")}`, { speed: -i }), revision);
+      if (i % 200 === 0) await new Promise((r) => setTimeout(r, 5));
+    }
+    reader.response.resume();
+    await until(() => reader.events.some((e) => e.event === "synced"));
+    const ids = reader.events.filter((e) => e.id !== undefined).map((e) => Number(e.id));
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(reader.events.at(-1)).toMatchObject({ event: "synced", id: String(revision) });
+    const client = applied(reader.events);
+    expect(client.size).toBe(fleet.length);
+    expect(client).toEqual(new Map(fleet.map((r) => [r.channel, view.get(r.channel)!.rocket.speed])));
+  }, 30_000);
 
   it("sends heartbeat comments on a quiet stream", async () => {
     const { base } = await serve(loadedView([]), { heartbeatMs: 30 });

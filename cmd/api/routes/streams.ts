@@ -1,13 +1,21 @@
 // GET /rockets/stream and /rockets/:channel/stream: Server-Sent Events of
-// rocket changes from the view (see sse.ts for how slow clients are bounded).
+// rocket changes from the view (see sse.ts for resuming and for how slow
+// clients are bounded).
 
-import type { FastifyInstance, FastifyReply } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { checkChannel } from "../../../internal/domain/channel.js";
 import type { ApiMetrics } from "../metrics.js";
 import { SseDropReason } from "../metrics.js";
 import { invalidParameters, ProblemType, sendProblem } from "../problems.js";
-import { fleetStreamSchema, rocketStreamSchema, type ChannelParams } from "../schemas.js";
-import type { SseHub } from "../sse.js";
+import { fleetStreamSchema, rocketStreamSchema, type ChannelParams, type StreamQuery } from "../schemas.js";
+import type { SseHub, StreamStart } from "../sse.js";
+
+/** Where a stream starts: the Last-Event-ID header wins over the query parameter (for clients that cannot set it). */
+function startOf(request: FastifyRequest<{ Querystring: StreamQuery }>): StreamStart {
+  const header = request.headers["last-event-id"];
+  const lastEventId = (Array.isArray(header) ? header[0] : header)?.trim() || request.query.lastEventId;
+  return { lastEventId, snapshot: request.query.snapshot };
+}
 
 export function registerStreamRoutes(app: FastifyInstance, hub: SseHub, metrics: ApiMetrics): void {
   const refuseWhenFull = (reply: FastifyReply): boolean => {
@@ -24,20 +32,24 @@ export function registerStreamRoutes(app: FastifyInstance, hub: SseHub, metrics:
   };
 
   // No automatic HEAD routes here: a HEAD would hold a stream open that can carry no events.
-  app.get("/rockets/stream", { schema: fleetStreamSchema, exposeHeadRoute: false }, (request, reply) => {
+  app.get<{ Querystring: StreamQuery }>("/rockets/stream", { schema: fleetStreamSchema, exposeHeadRoute: false }, (request, reply) => {
     if (refuseWhenFull(reply)) return reply;
     reply.hijack();
-    hub.open(request.raw, reply.raw);
+    hub.open(request.raw, reply.raw, undefined, startOf(request));
     return reply;
   });
 
-  app.get<{ Params: ChannelParams }>("/rockets/:channel/stream", { schema: rocketStreamSchema, exposeHeadRoute: false }, (request, reply) => {
-    const { channel } = request.params;
-    const why = checkChannel(channel);
-    if (why !== undefined) return sendProblem(reply, invalidParameters([{ path: "channel", reason: why }]));
-    if (refuseWhenFull(reply)) return reply;
-    reply.hijack();
-    hub.open(request.raw, reply.raw, channel);
-    return reply;
-  });
+  app.get<{ Params: ChannelParams; Querystring: StreamQuery }>(
+    "/rockets/:channel/stream",
+    { schema: rocketStreamSchema, exposeHeadRoute: false },
+    (request, reply) => {
+      const { channel } = request.params;
+      const why = checkChannel(channel);
+      if (why !== undefined) return sendProblem(reply, invalidParameters([{ path: "channel", reason: why }]));
+      if (refuseWhenFull(reply)) return reply;
+      reply.hijack();
+      hub.open(request.raw, reply.raw, channel, startOf(request));
+      return reply;
+    },
+  );
 }
