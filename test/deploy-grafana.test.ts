@@ -78,8 +78,22 @@ describe("Grafana dashboard rockets.json", () => {
       "Rockets in view",
       "Stream messages",
       "Consumer pending",
+      "Rockets by status",
+      "Rockets by type (top 10 + other)",
+      "Rockets by mission (top 10 + other)",
+      "Average speed",
+      "Rockets waiting on gaps",
     ]) {
       expect(titles).toContain(title);
+    }
+  });
+
+  it("groups fleet panels only by bounded labels, never by channel", () => {
+    for (const p of panels) {
+      for (const t of p.targets ?? []) {
+        expect(t.expr, p.title).not.toMatch(/channel/);
+        if (/rockets_api_fleet_/.test(t.expr)) expect(t.expr, p.title).toMatch(/^max( by \((status|type|mission)\) )?\(rockets_api_fleet_[a-z_]+\)$/);
+      }
     }
   });
 });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
+import { FLEET_TOP_N, topCounts } from "./metrics.js";
 import { loadedView, rocketFixture as rocket, testApp } from "./test-fixtures.js";
 
 const apps: FastifyInstance[] = [];
@@ -246,6 +247,12 @@ describe("readiness and service routes", () => {
     expect(text).toMatch(/rockets_api_view_ready\{service="api"\} 1/);
     expect(text).toMatch(/rockets_api_sse_clients\{service="api"\} 0/);
     expect(text).toContain("rockets_api_view_update_lag_seconds_bucket");
+    expect(text).toMatch(/rockets_api_fleet_rockets\{status="exploded",service="api"\} 1/);
+    expect(text).toMatch(/rockets_api_fleet_rockets\{status="launched",service="api"\} 3/);
+    expect(text).toMatch(/rockets_api_fleet_rockets_by_type\{type="Atlas-H",service="api"\} 2/);
+    expect(text).toMatch(/rockets_api_fleet_rockets_by_mission\{mission="ARTEMIS",service="api"\} 2/);
+    expect(text).toMatch(/rockets_api_fleet_average_speed\{service="api"\} 600/);
+    expect(text).toMatch(/rockets_api_fleet_rockets_waiting_on_gaps\{service="api"\} 1/);
     expect(text).toMatch(/rockets_http_requests_total\{method="GET",route="\/rockets\/:channel",status="200",service="api"\} 1/);
     expect(text).toMatch(/rockets_http_requests_total\{method="GET",route="\/rockets\/:channel",status="404",service="api"\} 1/);
   });
@@ -280,6 +287,20 @@ describe("readiness and service routes", () => {
     expect([200, 302]).toContain(docs.statusCode);
     const page = await app.inject(docs.statusCode === 302 ? (docs.headers["location"] as string) : "/docs");
     expect(page.body).toContain("swagger");
+  });
+
+  it("labels fleet gauges with at most the top types and missions plus other, never a channel", async () => {
+    const fleet = Array.from({ length: 40 }, (_, i) => rocket(`c${i}`, { type: `T${i % 14}`, mission: `M${i % 3}` }));
+    const { app } = await appOver(loadedView(fleet));
+    const text = (await app.inject("/metrics")).body;
+    const types = [...text.matchAll(/rockets_api_fleet_rockets_by_type\{type="([^"]+)"[^}]*\} (\d+)/g)].map((m) => [m[1]!, Number(m[2])] as const);
+    expect(types).toHaveLength(FLEET_TOP_N + 1);
+    expect(types.reduce((sum, [, n]) => sum + n, 0)).toBe(40);
+    // T0..T11 hold 3 rockets each, T12 and T13 2: the ten largest (ties by name) are named.
+    expect(Object.fromEntries(types)).toMatchObject({ T0: 3, T10: 3, T11: 3, T2: 3, other: 3 + 3 + 2 + 2 });
+    expect(text).not.toMatch(/c12"/);
+    expect(topCounts({ a: 1, b: 2 }, 10)).toEqual(new Map([["b", 2], ["a", 1]]));
+    expect(topCounts({ a: 5, other: 1, c: 2 }, 1)).toEqual(new Map([["a", 5], ["other", 3]]));
   });
 
   it("answers unknown routes with a 404 problem document", async () => {

@@ -1,7 +1,25 @@
-// The query API's own metrics (request metrics come from registerServiceRoutes).
+// The query API's own metrics (request metrics come from registerServiceRoutes),
+// and the fleet as its view sees it, for dashboards. Fleet labels are
+// bounded: status has two values, type and mission keep the FLEET_TOP_N
+// largest groups and sum the rest under "other"; a channel id is never a label.
 
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { LATENCY_BUCKETS, METRIC_PREFIX } from "../../internal/observability/metrics.js";
+import type { Summary } from "../../internal/view/fleet-view.js";
+
+/** Types and missions labelled by name; the rest are summed under OTHER_LABEL. */
+export const FLEET_TOP_N = 10;
+export const OTHER_LABEL = "other";
+
+/** The `n` largest counts by name (ties by name), the rest summed under OTHER_LABEL when there is any. */
+export function topCounts(counts: Record<string, number>, n: number): Map<string, number> {
+  const sorted = Object.entries(counts).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0));
+  const out = new Map(sorted.slice(0, n));
+  const rest = sorted.slice(n).reduce((sum, [, count]) => sum + count, 0);
+  // A real type or mission named "other" is added into the same series rather than shown twice.
+  if (sorted.length > n) out.set(OTHER_LABEL, (out.get(OTHER_LABEL) ?? 0) + rest);
+  return out;
+}
 
 export interface ApiMetrics {
   viewUpdateLag: Histogram;
@@ -14,6 +32,8 @@ export interface ApiMetrics {
 export interface ViewGauges {
   rocketsInView(): number;
   viewReady(): boolean;
+  /** The fleet's counts; absent where no view is at hand (then no fleet gauges are exported). */
+  summary?(): Summary;
 }
 
 export const SseDropReason = { Slow: "slow", Limit: "limit" } as const;
@@ -37,6 +57,7 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
       this.set(gauges.viewReady() ? 1 : 0);
     },
   });
+  if (gauges.summary) registerFleetGauges(registry, p, gauges.summary);
   return {
     sseClients: new Gauge({ name: `${p}sse_clients`, help: "Server-Sent Events streams open", registers: [registry] }),
     viewUpdateLag: new Histogram({
@@ -57,4 +78,51 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
       registers: [registry],
     }),
   };
+}
+
+function registerFleetGauges(registry: Registry, p: string, summary: () => Summary): void {
+  // Each gauge reads the summary itself: it costs one pass over the distinct types and missions.
+  const current = summary;
+  const labelled = (name: string, help: string, label: string, counts: (s: Summary) => Map<string, number>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, count] of counts(current())) this.set({ [label]: value }, count);
+      },
+    });
+  labelled(`${p}fleet_rockets`, "Rockets in this instance's view by status", "status", (s) => new Map(Object.entries(s.byStatus)));
+  labelled(
+    `${p}fleet_rockets_by_type`,
+    `Rockets by type: the ${FLEET_TOP_N} most common types, the rest summed as "${OTHER_LABEL}"`,
+    "type",
+    (s) => topCounts(s.byType, FLEET_TOP_N),
+  );
+  labelled(
+    `${p}fleet_rockets_by_mission`,
+    `Rockets by mission: the ${FLEET_TOP_N} most common missions, the rest summed as "${OTHER_LABEL}"`,
+    "mission",
+    (s) => topCounts(s.byMission, FLEET_TOP_N),
+  );
+  new Gauge({
+    name: `${p}fleet_average_speed`,
+    help: "Mean speed of the rockets in this instance's view (absent while there are none)",
+    registers: [registry],
+    collect() {
+      this.reset();
+      const average = current().averageSpeed;
+      if (average !== null) this.set(average);
+    },
+  });
+  new Gauge({
+    name: `${p}fleet_rockets_waiting_on_gaps`,
+    help: "Rockets with messages waiting behind a gap (a missing earlier message)",
+    registers: [registry],
+    collect() {
+      this.set(current().waitingOnGaps);
+    },
+  });
 }

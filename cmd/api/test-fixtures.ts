@@ -42,7 +42,7 @@ export class MemoryHistory implements ChannelHistorySource {
 
 export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}, history?: ChannelHistorySource): Promise<TestApp> {
   const registry = createRegistry("api");
-  const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
+  const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready, summary: () => view.summary() });
   const app = await buildApp({
     view,
     registry,
