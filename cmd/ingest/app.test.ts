@@ -235,6 +235,35 @@ describe("POST /messages (real nats-server)", () => {
     expect(res.json()).toMatchObject({ type: "urn:rockets:problem:not-found", status: 404 });
   });
 
+  it("publishes an OpenAPI document of every route, POST /messages with single and batch bodies and every status, and /docs", async () => {
+    type Media = { schema: { oneOf?: { type?: string }[] }; examples?: Record<string, { value: unknown }> };
+    type Operation = { requestBody?: { content: Record<string, Media> }; responses: Record<string, { description: string; content?: Record<string, Media>; headers?: object }> };
+    const doc = (await h.app.inject("/openapi.json")).json() as { openapi: string; paths: Record<string, Record<string, Operation>> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths).sort()).toEqual(["/healthz", "/messages", "/metrics", "/readyz"]);
+    const operation = doc.paths["/messages"]!["post"]!;
+    const body = operation.requestBody!.content["application/json"]!;
+    expect(body.schema.oneOf!.map((s) => s.type)).toEqual(["object", "array"]);
+    expect(Object.keys(operation.responses).sort()).toEqual(["202", "400", "413", "503"]);
+    for (const [code, response] of Object.entries(operation.responses)) {
+      expect(response.description.length, code).toBeGreaterThan(40);
+      expect(Object.keys(Object.values(response.content!)[0]!.examples ?? {}).length, code).toBeGreaterThan(0);
+    }
+    expect(operation.responses["503"]!.headers).toHaveProperty("Retry-After");
+    for (const path of ["/healthz", "/readyz", "/metrics"]) {
+      for (const [code, response] of Object.entries(doc.paths[path]!["get"]!.responses)) expect(response.description, `${path} ${code}`).not.toBe("Default Response");
+    }
+    // The documented request examples are accepted as documented.
+    const examples = Object.values(body.examples!).map((e) => e.value);
+    expect(examples).toHaveLength(2);
+    for (const example of examples) expect((await post(h.app, example)).statusCode).toBe(202);
+    const invalid = operation.responses["400"]!.content!["application/problem+json"]!.examples!["invalidMessage"]!.value as { errors: unknown[] };
+    const bad = await post(h.app, { ...launched(randomUUID()), metadata: { ...launched("x").metadata, channel: "a.b" } });
+    expect(bad.json()).toMatchObject({ errors: invalid.errors });
+    const docs = await h.app.inject("/docs");
+    expect([200, 302]).toContain(docs.statusCode);
+  });
+
   it("says it is alive and ready", async () => {
     expect((await h.app.inject({ method: "GET", url: "/healthz" })).statusCode).toBe(200);
     const ready = await h.app.inject({ method: "GET", url: "/readyz" });

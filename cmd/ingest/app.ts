@@ -9,6 +9,7 @@ import type { Logger } from "../../internal/observability/logger.js";
 import { registerBodyParser } from "./body-parser.js";
 import { MessageIntake } from "./message-intake.js";
 import { registerMessagesRoute } from "./messages-route.js";
+import { registerOpenApi } from "./openapi.js";
 import type { IngestMetrics } from "./metrics.js";
 import { problem, ProblemError, ProblemType, sendProblem } from "./problems.js";
 
@@ -53,12 +54,17 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     done(null, payload);
   });
 
-  registerServiceRoutes(app, deps.registry, deps.readiness, deps.exposition);
-  registerBodyParser(app, limits);
-  registerMessagesRoute(app, {
-    intake: new MessageIntake(deps.publisher, deps.metrics, log),
-    maxBatch: limits.maxBatch,
-    retryAfterSeconds: limits.retryAfterSeconds,
+  registerOpenApi(app, limits);
+  // The routes are added once the OpenAPI plugin has loaded, so that its document sees them.
+  app.after((err) => {
+    if (err) throw err;
+    registerServiceRoutes(app, deps.registry, deps.readiness, deps.exposition);
+    registerBodyParser(app, limits);
+    registerMessagesRoute(app, {
+      intake: new MessageIntake(deps.publisher, deps.metrics, log),
+      maxBatch: limits.maxBatch,
+      retryAfterSeconds: limits.retryAfterSeconds,
+    });
   });
 
   app.setNotFoundHandler((request, reply) =>

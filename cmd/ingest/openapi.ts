@@ -1,0 +1,195 @@
+// Ingest's OpenAPI document (/openapi.json) and interactive docs (/docs).
+//
+// POST /messages is documented with a schema of its own, swapped in for the
+// document only: the route itself keeps its small runtime schema (the body is
+// validated by the domain, whatever the Content-Type, and a schema on the hot
+// path would cost every request). Nothing here runs per request.
+
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import { Type } from "@sinclair/typebox";
+import type { FastifyInstance, FastifySchema } from "fastify";
+import { MAX_CHANNEL_LENGTH } from "../../internal/domain/channel.js";
+import { MessageType } from "../../internal/domain/message.js";
+import { ProblemType } from "./problems.js";
+
+export interface DocumentedLimits {
+  bodyLimitBytes: number;
+  batchBodyLimitBytes: number;
+  maxBatch: number;
+}
+
+const LAUNCHED = {
+  metadata: {
+    channel: "193270a9-c9cf-404a-8f83-838e71d9ae67",
+    messageNumber: 1,
+    messageTime: "2022-02-02T19:39:05.86337+01:00",
+    messageType: "RocketLaunched",
+  },
+  message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
+};
+const SPEED_UP = {
+  metadata: { ...LAUNCHED.metadata, messageNumber: 2, messageTime: "2022-02-02T19:39:06.1+01:00", messageType: "RocketSpeedIncreased" },
+  message: { by: 3000 },
+};
+
+const Message = Type.Object(
+  {
+    metadata: Type.Object({
+      channel: Type.String({ maxLength: MAX_CHANNEL_LENGTH, description: "The rocket's id: one NATS subject token (no '.', '*', '>', whitespace)" }),
+      messageNumber: Type.Integer({ minimum: 1, description: "Order within the channel, from 1; number 1 is RocketLaunched and only it" }),
+      messageTime: Type.String({ description: "RFC 3339, up to nanoseconds; kept verbatim" }),
+      messageType: Type.Unsafe<string>({ type: "string", enum: Object.values(MessageType) }),
+    }),
+    message: Type.Object(
+      {},
+      {
+        additionalProperties: true,
+        description:
+          "By messageType: RocketLaunched {type, launchSpeed, mission}; RocketSpeedIncreased / RocketSpeedDecreased {by}; " +
+          "RocketExploded {reason}; RocketMissionChanged {newMission}. Unknown fields are dropped.",
+      },
+    ),
+  },
+  { description: "One rocket message" },
+);
+
+const Ack = Type.Object(
+  {
+    status: Type.Unsafe<string>({ type: "string", enum: ["accepted", "duplicate"], description: "duplicate: the stream already held it" }),
+    seq: Type.Integer({ description: "The stream sequence the message is stored at" }),
+  },
+  { description: "One message stored" },
+);
+
+const ItemResult = Type.Object({
+  index: Type.Integer({ description: "Position in the batch" }),
+  status: Type.Unsafe<string>({ type: "string", enum: ["accepted", "duplicate", "invalid", "unavailable"] }),
+  seq: Type.Optional(Type.Integer({ description: "accepted, duplicate: where it is stored" })),
+  errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), reason: Type.String() }), { description: "invalid: every problem" })),
+  detail: Type.Optional(Type.String({ description: "unavailable: why it was not stored" })),
+});
+
+const BatchCounts = {
+  accepted: Type.Integer(),
+  duplicate: Type.Integer(),
+  invalid: Type.Integer(),
+  unavailable: Type.Integer(),
+  results: Type.Array(ItemResult, { description: "One per item, in order" }),
+};
+
+const BatchOutcome = Type.Object(BatchCounts, { description: "A batch: what became of each item" });
+
+const Problem = Type.Object(
+  {
+    type: Type.String({ description: "What kind of problem, e.g. urn:rockets:problem:invalid-message" }),
+    title: Type.String(),
+    status: Type.Integer(),
+    detail: Type.String(),
+    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), reason: Type.String() }), { description: "Every invalid field" })),
+    limitBytes: Type.Optional(Type.Integer({ description: "413: the body limit" })),
+    ...Object.fromEntries(Object.entries(BatchCounts).map(([k, v]) => [k, Type.Optional(v)])),
+  },
+  { description: "An RFC 9457 problem document; batch problems carry the per-item results too" },
+);
+
+/** Named OpenAPI 3.0 media examples. */
+const named = (examples: Record<string, unknown>) => Object.fromEntries(Object.entries(examples).map(([name, value]) => [name, { value }]));
+
+const problemResponse = (description: string, examples: Record<string, unknown>) => ({
+  description,
+  content: { "application/problem+json": { schema: Problem, examples: named(examples) } },
+});
+
+function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
+  return {
+    summary: "Store rocket messages: one, or a batch",
+    description:
+      "The body is parsed as JSON whatever the Content-Type says (none at all is fine). A JSON object is one message; a JSON " +
+      `array is a batch of 1 to ${limits.maxBatch}, published pipelined. Nothing is answered 2xx before the events stream ` +
+      "stored it; resending is always safe (`<channel>:<messageNumber>` is the stream's dedup id, so a resend is a duplicate, also 202).",
+    tags: ["messages"],
+    body: {
+      oneOf: [Message, Type.Array(Message, { minItems: 1, maxItems: limits.maxBatch, description: "A batch" })],
+      examples: [LAUNCHED, [LAUNCHED, SPEED_UP]],
+    },
+    response: {
+      202: {
+        description:
+          "Stored. One message: {status: accepted | duplicate, seq}. A batch: every valid item stored (invalid ones are listed " +
+          "with their errors and were not stored).",
+        content: {
+          "application/json": {
+            schema: { oneOf: [Ack, BatchOutcome] },
+            examples: named({
+              accepted: { status: "accepted", seq: 1 },
+              duplicate: { status: "duplicate", seq: 1 },
+              batch: {
+                accepted: 1,
+                duplicate: 0,
+                invalid: 1,
+                unavailable: 0,
+                results: [
+                  { index: 0, status: "accepted", seq: 2 },
+                  { index: 1, status: "invalid", errors: [{ path: "metadata.messageNumber", reason: "must be a positive integer" }] },
+                ],
+              },
+            }),
+          },
+        },
+      },
+      400: problemResponse(
+        "Not stored: the body is empty or not JSON; a message does not match the schema (every field at fault is listed); " +
+          `a batch is empty or longer than ${limits.maxBatch}; or no item of a batch is valid (results per item)`,
+        {
+          invalidMessage: {
+            type: ProblemType.invalidMessage,
+            title: "Invalid message",
+            status: 400,
+            detail: "the message does not match the schema",
+            errors: [{ path: "metadata.channel", reason: "must be a single NATS subject token: no '.', '*', '>', whitespace or control characters" }],
+          },
+          notJson: { type: ProblemType.notJson, title: "Body is not JSON", status: 400, detail: "the request body is empty" },
+        },
+      ),
+      413: problemResponse(
+        `The body is larger than ${limits.bodyLimitBytes} bytes for one message (BODY_LIMIT_BYTES) or ${limits.batchBodyLimitBytes} ` +
+          "for a batch (BATCH_BODY_LIMIT_BYTES)",
+        {
+          tooLarge: { type: ProblemType.bodyTooLarge, title: "Body too large", status: 413, detail: "the request body exceeds the limit", limitBytes: limits.bodyLimitBytes },
+        },
+      ),
+      503: {
+        ...problemResponse(
+          "Not stored (for a batch: some valid item not stored, results per item): NATS or the stream cannot be reached or did not " +
+            "answer within PUBLISH_TIMEOUT_MS. Resend after Retry-After; stored items come back as duplicates.",
+          { unavailable: { type: ProblemType.unavailable, title: "Message not stored", status: 503, detail: "the events stream did not answer in time" } },
+        ),
+        headers: { "Retry-After": { description: "Seconds to wait before resending", schema: { type: "integer" } } },
+      },
+    },
+  };
+}
+
+/** Registers the document and /docs; call before the routes, so that it sees them all. */
+export function registerOpenApi(app: FastifyInstance, limits: DocumentedLimits): void {
+  const documented = messagesDocumentation(limits);
+  void app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "Rockets ingest",
+        description: "Takes rocket messages and stores them in the events stream; see the query API for the state they make.",
+        version: "1",
+      },
+      tags: [
+        { name: "messages", description: "Rocket messages in" },
+        { name: "service", description: "Health, readiness and metrics" },
+      ],
+    },
+    transform: ({ schema, url, route }) =>
+      url === "/messages" && route.method === "POST" ? { schema: documented, url } : { schema, url },
+  });
+  void app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
+}
