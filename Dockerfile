@@ -13,6 +13,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY cmd ./cmd
 COPY internal ./internal
+COPY web ./web
+COPY scripts/build-console.mjs ./scripts/build-console.mjs
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime

@@ -197,3 +197,13 @@ export function ensurePrometheus() {
   if (has("promtool") && has("prometheus")) return;
   aptInstall(["prometheus"], "prometheus (promtool)");
 }
+
+/** Debian's chromium, which the console's browser tests drive through playwright-core; returns its path. */
+export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
+
+export function ensureChromium() {
+  if (existsSync(CHROMIUM_BIN)) return CHROMIUM_BIN;
+  aptInstall(["chromium"], "chromium (for the console's browser tests)");
+  if (!existsSync(CHROMIUM_BIN)) fail(`chromium is still not found at ${CHROMIUM_BIN} after installing it`);
+  return CHROMIUM_BIN;
+}

@@ -55,6 +55,8 @@ async function checkPortFree(name, host, p, variable) {
 }
 
 ensureNodeModules();
+// The operator console the API serves at `/` (after the install: the build needs esbuild).
+await (await import("./build-console.mjs")).buildConsole();
 const natsBin = externalNats ? undefined : ensureNatsServer();
 
 if (!externalNats) {
@@ -150,6 +152,7 @@ if (!stopping) {
     if (late.length) say(`not ready after 60 s: ${late.join(", ")} (see their logs above); still supervising`);
     say("Rockets is running:");
     say(`  ingest     POST http://localhost:${ports.ingest}/messages`);
+    say(`  console    http://localhost:${ports.api}/`);
     say(`  API        http://localhost:${ports.api}/rockets   (docs http://localhost:${ports.api}/docs)`);
     say(`  sequencer  http://localhost:${ports.sequencer}/metrics`);
     say(`  NATS       ${natsUrl}${nats ? `   (monitoring http://127.0.0.1:${ports.natsMonitor}, data ${dataDir})` : ""}`);

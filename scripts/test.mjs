@@ -3,15 +3,17 @@
 // nats-servers, whole-system). Extra arguments go to vitest.
 
 import { spawnSync } from "node:child_process";
-import { ensureNatsServer, ensureNodeModules, ensurePrometheus, ROOT } from "./prereqs.mjs";
+import { ensureChromium, ensureNatsServer, ensureNodeModules, ensurePrometheus, ROOT } from "./prereqs.mjs";
 
 ensureNodeModules();
 // The harness runs NATS_SERVER_BIN: Debian's binary may sit in /usr/sbin, off a user's PATH.
 process.env.NATS_SERVER_BIN = ensureNatsServer();
 ensurePrometheus();
+process.env.CHROMIUM_BIN = ensureChromium();
 
 const steps = [
   ["typecheck", ["npx", "tsc", "--noEmit"]],
+  ["typecheck (console)", ["npx", "tsc", "-p", "web/console"]],
   ["lint", ["npx", "eslint", "."]],
   ["tests", ["npx", "vitest", "run", ...process.argv.slice(2)]],
 ];

@@ -14,6 +14,7 @@ import type { FleetView } from "../../internal/view/fleet-view.js";
 import type { SseSettings } from "./config.js";
 import type { ApiMetrics } from "./metrics.js";
 import { invalidParameters, ProblemType, sendProblem, type ParameterProblem } from "./problems.js";
+import { registerConsoleRoutes, type ConsoleAsset } from "./console-assets.js";
 import { HistoryRoutes } from "./routes/history.js";
 import { registerRocketRoutes } from "./routes/rockets.js";
 import { registerStreamRoutes } from "./routes/streams.js";
@@ -24,6 +25,8 @@ export interface AppDeps {
   view: FleetView;
   /** Where rocket histories are read; without one, history answers are 503. */
   history?: ChannelHistorySource;
+  /** The built operator console served at `/`; without it `/` says how to build it. */
+  console?: Map<string, ConsoleAsset>;
   registry: Registry;
   metrics: ApiMetrics;
   log: Logger;
@@ -97,6 +100,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         { name: "history", description: "What the events stream holds for a rocket" },
         { name: "streams", description: "Server-Sent Events" },
         { name: "service", description: "Health, readiness and metrics" },
+        { name: "console", description: "The operator console (a web page)" },
       ],
     },
     transformObject: (doc) => withoutUnadvertised("openapiObject" in doc ? doc.openapiObject : doc.swaggerObject),
@@ -125,6 +129,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerServiceRoutes(app, deps.registry, deps.ready);
+  registerConsoleRoutes(app, deps.console);
   const history = new HistoryRoutes(deps.view, deps.history ?? NO_HISTORY, deps.log);
   registerRocketRoutes(app, deps.view, history);
   history.register(app);

@@ -36,6 +36,8 @@ export interface ApiConfig {
   logLevel: LogLevel;
   sse: SseSettings;
   history: HistorySettings;
+  /** Where the built operator console is (CONSOLE_DIR); undefined: where `npm run build` puts it. */
+  consoleDir: string | undefined;
 }
 
 export function loadConfig(env: Env): ApiConfig {
@@ -54,6 +56,7 @@ export function loadConfig(env: Env): ApiConfig {
       maxMessages: r.int("HISTORY_MAX_MESSAGES", 100_000, { min: 1, max: 10_000_000 }),
       fetchTimeoutMs: 5000,
     },
+    consoleDir: r.string("CONSOLE_DIR"),
   };
   r.done();
   return config;

@@ -14,6 +14,7 @@ import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import { buildApp } from "./app.js";
+import { defaultConsoleDir, loadConsoleAssets } from "./console-assets.js";
 import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { createApiMetrics } from "./metrics.js";
@@ -33,9 +34,13 @@ let streamHistory: StreamChannelHistory | undefined;
 const history: ChannelHistorySource = {
   read: (channel) => (streamHistory ? streamHistory.read(channel) : Promise.reject(new Error("not connected to NATS yet"))),
 };
+const consoleDir = config.consoleDir ?? defaultConsoleDir();
+const consoleAssets = loadConsoleAssets(consoleDir);
+if (consoleAssets === undefined) log.warn({ dir: consoleDir }, "operator console not built (npm run build); / says so");
 const app = await buildApp({
   view,
   history,
+  console: consoleAssets,
   registry,
   metrics,
   log,

@@ -8,6 +8,7 @@ import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
 export { rocketFixture } from "../../internal/view/rocket-fixture.js";
 import { buildApp } from "./app.js";
+import type { ConsoleAsset } from "./console-assets.js";
 import type { SseSettings } from "./config.js";
 import { createApiMetrics, type ApiMetrics } from "./metrics.js";
 import type { FastifyInstance } from "fastify";
@@ -40,7 +41,12 @@ export class MemoryHistory implements ChannelHistorySource {
   }
 }
 
-export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}, history?: ChannelHistorySource): Promise<TestApp> {
+export async function testApp(
+  view: FleetView,
+  sse: Partial<SseSettings> = {},
+  history?: ChannelHistorySource,
+  console?: Map<string, ConsoleAsset>,
+): Promise<TestApp> {
   const registry = createRegistry("api");
   const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready, summary: () => view.summary() });
   const app = await buildApp({
@@ -51,6 +57,7 @@ export async function testApp(view: FleetView, sse: Partial<SseSettings> = {}, h
     sse: { ...TEST_SSE, ...sse },
     ready: () => (view.ready ? undefined : "view loading"),
     history,
+    console,
   });
   await app.ready();
   return { app, registry, metrics };

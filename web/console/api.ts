@@ -1,0 +1,107 @@
+// The query API as the console uses it: same-origin JSON reads (the console
+// is served by the API itself, so it never talks to another host) and the
+// wire shapes of its answers.
+
+export interface Rocket {
+  channel: string;
+  type: string;
+  mission: string;
+  speed: number;
+  status: "launched" | "exploded";
+  explosionReason: string | null;
+  launchedAt: string;
+  updatedAt: string;
+  lastMessageNumber: number;
+  pendingMessages: number;
+}
+
+export interface RocketPage {
+  rockets: Rocket[];
+  total: number;
+  nextCursor: string | null;
+}
+
+export interface Summary {
+  total: number;
+  waitingOnGaps: number;
+  byStatus: Record<string, number>;
+  byType: Record<string, number>;
+  byMission: Record<string, number>;
+  averageSpeed: number | null;
+}
+
+export interface NumberRange {
+  from: number;
+  to: number;
+}
+
+export type Outcome = "applied" | "buffered" | "duplicate";
+
+export interface HistoryEvent {
+  seq: number;
+  receivedAt: string;
+  messageNumber: number;
+  messageTime: string;
+  messageType: string;
+  message: Record<string, unknown>;
+  outcome: Outcome | null;
+  speedAfter: number | null;
+}
+
+export interface RocketHistory {
+  channel: string;
+  complete: boolean;
+  missing: NumberRange[];
+  heldSince: string | null;
+  lastApplied: number;
+  waitingFor: NumberRange[];
+  pendingMessages: number;
+  rejected: number;
+  total: number;
+  events: HistoryEvent[];
+  nextCursor: string | null;
+}
+
+export interface ListParams {
+  sort: string;
+  status?: string;
+  type?: string;
+  mission?: string;
+  limit: number;
+  cursor?: string;
+}
+
+/** A non-2xx answer, with its problem document when there is one. */
+export class ApiError extends Error {
+  override name = "ApiError";
+  constructor(
+    readonly status: number,
+    readonly problem: { title?: string; detail?: string } | undefined,
+  ) {
+    super(problem?.detail ?? `HTTP ${status}`);
+  }
+}
+
+async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(path, { headers: { accept: "application/json" }, signal });
+  if (!res.ok) {
+    const problem = res.headers.get("content-type")?.includes("json") ? ((await res.json()) as { title?: string; detail?: string }) : undefined;
+    throw new ApiError(res.status, problem);
+  }
+  return (await res.json()) as T;
+}
+
+const query = (params: Record<string, string | number | undefined>) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== "") q.set(k, String(v));
+  const text = q.toString();
+  return text === "" ? "" : `?${text}`;
+};
+
+export const api = {
+  list: (p: ListParams, signal?: AbortSignal) => getJson<RocketPage>(`/rockets${query({ ...p })}`, signal),
+  summary: (signal?: AbortSignal) => getJson<Summary>("/rockets/summary", signal),
+  rocket: (channel: string, signal?: AbortSignal) => getJson<Rocket>(`/rockets/${encodeURIComponent(channel)}`, signal),
+  history: (channel: string, cursor: string | undefined, signal?: AbortSignal) =>
+    getJson<RocketHistory>(`/rockets/${encodeURIComponent(channel)}/events${query({ order: "messageNumber", limit: 5000, cursor })}`, signal),
+};

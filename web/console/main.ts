@@ -1,0 +1,63 @@
+// The operator console: one page, served by the query API at `/`, reading
+// only from that same API (no other host, no CDN; the API's
+// Content-Security-Policy enforces it). The fleet stream stays open while
+// the console runs and feeds whichever page is shown; the connection pill
+// in the header says whether what you see is live.
+
+import "./console.css";
+import { FleetPage } from "./fleet-page.js";
+import { h } from "./dom.js";
+import { LiveStream, type ConnectionState } from "./live.js";
+import { RocketPage } from "./rocket-page.js";
+
+const LABELS: Record<ConnectionState, string> = {
+  connecting: "Connecting…",
+  live: "Live",
+  reconnecting: "Reconnecting…",
+  offline: "Offline",
+};
+
+const pill = h("span", { class: "connection connecting", "data-testid": "connection", "data-state": "connecting", role: "status" }, LABELS.connecting);
+const outlet = h("div", { class: "outlet" });
+
+document.body.replaceChildren(
+  h(
+    "header",
+    { class: "top" },
+    h("a", { href: "#/", class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Rockets"),
+    h("nav", {}, h("a", { href: "/docs" }, "API docs")),
+    pill,
+  ),
+  outlet,
+);
+
+let page: FleetPage | RocketPage | undefined;
+
+function route(): void {
+  page?.destroy();
+  const match = /^#\/rockets\/([^?]+)/.exec(location.hash);
+  page = match ? new RocketPage(decodeURIComponent(match[1]!)) : new FleetPage();
+  document.title = match ? `Rocket ${decodeURIComponent(match[1]!).slice(0, 8)} · Rockets` : "Fleet · Rockets";
+  outlet.replaceChildren(page.element);
+  window.scrollTo(0, 0);
+}
+
+const live = new LiveStream("/rockets/stream", {
+  rocket: (r) => page?.rocketChanged(r),
+  removed: () => (page instanceof FleetPage ? page.rocketRemoved() : undefined),
+  synced: (resumed) => {
+    if (!resumed) return;
+    if (page instanceof FleetPage) page.reread();
+    else page?.reload();
+  },
+  reload: () => (page instanceof FleetPage ? page.reread() : page?.reload()),
+  state: (state) => {
+    pill.className = `connection ${state}`;
+    pill.dataset["state"] = state;
+    pill.textContent = LABELS[state];
+  },
+});
+
+window.addEventListener("hashchange", route);
+route();
+live.start();
