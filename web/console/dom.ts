@@ -52,10 +52,11 @@ export function formatTime(rfc3339: string): string {
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
 }
 
-/** Only the time of day, for dense columns. */
+/** For dense columns: the time of day when it is today, else the date and time to the second. */
 export function formatClock(rfc3339: string): string {
   const full = formatTime(rfc3339);
-  return full.length > 11 ? full.slice(11) : full;
+  if (full.length < 23) return full;
+  return full.slice(0, 10) === formatTime(new Date().toISOString()).slice(0, 10) ? full.slice(11) : full.slice(0, 19);
 }
 
 /** `3, 5–7` for ranges; at most `limit` runs, then how many more numbers. */

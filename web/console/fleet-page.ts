@@ -23,6 +23,8 @@ interface Column {
   sort?: string;
   /** Hidden on narrow screens. */
   optional?: boolean;
+  /** Shown on wide screens only. */
+  wide?: boolean;
   numeric?: boolean;
   cell(r: Rocket): Node | string;
 }
@@ -41,7 +43,7 @@ const COLUMNS: Column[] = [
   { key: "status", label: "Status", sort: "status", cell: statusBadge },
   { key: "speed", label: "Speed", sort: "speed", numeric: true, cell: (r) => formatNumber(r.speed) },
   { key: "explosionReason", label: "Explosion reason", optional: true, cell: (r) => r.explosionReason ?? "" },
-  { key: "launchedAt", label: "Launched", sort: "launchedAt", optional: true, cell: (r) => h("span", { title: r.launchedAt }, formatClock(r.launchedAt)) },
+  { key: "launchedAt", label: "Launched", sort: "launchedAt", optional: true, wide: true, cell: (r) => h("span", { title: r.launchedAt }, formatClock(r.launchedAt)) },
   { key: "updatedAt", label: "Updated", sort: "updatedAt", cell: (r) => h("span", { title: r.updatedAt }, formatClock(r.updatedAt)) },
   { key: "lastMessageNumber", label: "Last #", numeric: true, optional: true, cell: (r) => formatNumber(r.lastMessageNumber) },
   {
@@ -82,7 +84,7 @@ export class FleetPage {
   private summary: Summary | undefined;
   private total = 0;
   private loading: AbortController | undefined;
-  private readonly refresh = throttle(() => void this.load(), 150, 1000);
+  private readonly refresh = throttle(() => void this.load(true), 150, 1000);
   private readonly tbody = h("tbody");
   private readonly thead = h("thead");
   private readonly cards = h("div", { class: "cards" });
@@ -132,7 +134,7 @@ export class FleetPage {
 
   /** After a reconnect or a reload request: everything shown may be stale. */
   reread(): void {
-    void this.load();
+    void this.load(true);
   }
 
   private params(): ListParams {
@@ -140,7 +142,8 @@ export class FleetPage {
     return { ...this.filters, limit: PAGE_SIZE, cursor };
   }
 
-  private async load(): Promise<void> {
+  /** Reads the page and the counts; `live` when prompted by changes (rows that changed then flash). */
+  private async load(live = false): Promise<void> {
     this.loading?.abort();
     const controller = new AbortController();
     this.loading = controller;
@@ -153,7 +156,7 @@ export class FleetPage {
       this.showNotice(undefined);
       this.renderCards();
       this.renderControls();
-      this.renderRows(page.rockets);
+      this.renderRows(page.rockets, live);
       this.renderPager(page.rockets.length);
     } catch (err) {
       if (controller.signal.aborted) return;
@@ -230,7 +233,13 @@ export class FleetPage {
           h("span", { class: "bar-count" }, formatNumber(n)),
         ),
       ),
-      rest > 0 ? h("div", { class: "bar-rest" }, `${formatNumber(entries.length - 6)} more: ${formatNumber(rest)} rockets`) : null,
+      rest > 0
+        ? h(
+            "div",
+            { class: "bar-rest" },
+            `and ${formatNumber(entries.length - 6)} more ${field}${entries.length - 6 === 1 ? "" : "s"} with ${formatNumber(rest)} ${rest === 1 ? "rocket" : "rockets"}`,
+          )
+        : null,
       entries.length === 0 ? h("div", { class: "bar-rest" }, "none yet") : null,
     );
   }
@@ -285,7 +294,7 @@ export class FleetPage {
         {},
         ...COLUMNS.map((c) => {
           const active = c.sort !== undefined && c.sort === key;
-          const cls = [c.numeric ? "num" : "", c.optional ? "optional" : "", c.sort ? "sortable" : "", active ? "active" : ""].join(" ").trim();
+          const cls = [c.numeric ? "num" : "", c.optional ? "optional" : "", c.wide ? "wide" : "", c.sort ? "sortable" : "", active ? "active" : ""].join(" ").trim();
           if (!c.sort) return h("th", { class: cls, scope: "col" }, c.label);
           const next = active && !descending ? `-${c.sort}` : c.sort;
           return h(
@@ -299,26 +308,25 @@ export class FleetPage {
   }
 
   private fillRow(tr: HTMLTableRowElement, r: Rocket): void {
-    tr.replaceChildren(...COLUMNS.map((c) => h("td", { class: [c.numeric ? "num" : "", c.optional ? "optional" : ""].join(" ").trim() || undefined }, c.cell(r))));
+    tr.replaceChildren(...COLUMNS.map((c) => h("td", { class: [`col-${c.key}`, c.numeric ? "num" : "", c.optional ? "optional" : "", c.wide ? "wide" : ""].join(" ").trim() }, c.cell(r))));
     tr.className = r.status === "exploded" ? "exploded" : "";
   }
 
   /** Keyed by channel: kept rows keep their element (a flash survives a re-read), changed ones flash. */
-  private renderRows(rockets: Rocket[]): void {
+  private renderRows(rockets: Rocket[], live: boolean): void {
     const next = new Map<string, { tr: HTMLTableRowElement; rocket: Rocket }>();
-    const first = this.rows.size === 0;
     for (const r of rockets) {
       const kept = this.rows.get(r.channel);
       if (kept) {
         if (!sameRocket(kept.rocket, r)) {
           this.fillRow(kept.tr, r);
-          flash(kept.tr);
+          if (live) flash(kept.tr);
         }
         next.set(r.channel, { tr: kept.tr, rocket: r });
       } else {
         const tr = h("tr", { "data-channel": r.channel });
         this.fillRow(tr, r);
-        if (!first) flash(tr);
+        if (live) flash(tr);
         next.set(r.channel, { tr, rocket: r });
       }
     }

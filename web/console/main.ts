@@ -18,6 +18,7 @@ const LABELS: Record<ConnectionState, string> = {
 };
 
 const pill = h("span", { class: "connection connecting", "data-testid": "connection", "data-state": "connecting", role: "status" }, LABELS.connecting);
+const stale = h("div", { class: "stale-banner", hidden: true, role: "status" });
 const outlet = h("div", { class: "outlet" });
 
 document.body.replaceChildren(
@@ -28,6 +29,7 @@ document.body.replaceChildren(
     h("nav", {}, h("a", { href: "/docs" }, "API docs")),
     pill,
   ),
+  stale,
   outlet,
 );
 
@@ -55,6 +57,11 @@ const live = new LiveStream("/rockets/stream", {
     pill.className = `connection ${state}`;
     pill.dataset["state"] = state;
     pill.textContent = LABELS[state];
+    stale.hidden = state === "live" || state === "connecting";
+    stale.textContent =
+      state === "offline"
+        ? "Offline: showing what was last received. The console reconnects by itself when the API answers again."
+        : "Connection to the API lost: showing what was last received while reconnecting.";
   },
 });
 

@@ -65,14 +65,19 @@ export class RocketPage {
   private readonly table = h("section", { class: "panel history" });
   private readonly notice = h("div", { class: "notice", hidden: true });
 
+  private readonly onResize = throttle(() => this.renderChart(), 100, 250);
+
   constructor(private readonly channel: string) {
     this.element = h("main", { class: "rocket-page" }, this.head, this.notice, this.state, this.gap, this.chart, this.table);
     this.renderHead();
+    window.addEventListener("resize", this.onResize.schedule);
     void this.load();
   }
 
   destroy(): void {
     this.reread.cancel();
+    this.onResize.cancel();
+    window.removeEventListener("resize", this.onResize.schedule);
     this.aborter.abort();
   }
 
@@ -156,18 +161,23 @@ export class RocketPage {
       this.state.replaceChildren(h("div", { class: "card" }, h("span", { class: "card-value" }, "—"), h("span", { class: "card-label" }, "Not launched (yet)")));
       return;
     }
-    const card = (key: keyof Rocket, label: string, value: string, title?: string) => {
-      const el = h("div", { class: "card", "data-testid": `state-${key}`, title }, h("span", { class: "card-value" }, value), h("span", { class: "card-label" }, label));
+    const card = (key: keyof Rocket, label: string, value: string, title?: string, cls = "") => {
+      const el = h(
+        "div",
+        { class: `card ${cls}`.trim(), "data-testid": `state-${key}`, title },
+        h("span", { class: "card-value" }, value),
+        h("span", { class: "card-label" }, label),
+      );
       if (before && before[key] !== r[key]) flash(el);
       return el;
     };
     this.state.replaceChildren(
       card("speed", "Speed", formatNumber(r.speed)),
-      card("status", r.status === "exploded" ? "Exploded" : "Status", r.status === "exploded" ? (r.explosionReason ?? "exploded") : "flying"),
+      card("status", r.status === "exploded" ? "Exploded" : "Status", r.status === "exploded" ? (r.explosionReason ?? "exploded") : "flying", undefined, r.status === "exploded" ? "text" : ""),
       card("lastMessageNumber", "Last applied #", formatNumber(r.lastMessageNumber)),
       card("pendingMessages", "Waiting behind a gap", formatNumber(r.pendingMessages)),
-      card("launchedAt", "Launched", formatTime(r.launchedAt), r.launchedAt),
-      card("updatedAt", "Updated", formatTime(r.updatedAt), r.updatedAt),
+      card("launchedAt", `Launched · ${formatTime(r.launchedAt).slice(0, 10)}`, formatTime(r.launchedAt).slice(11), r.launchedAt, "time"),
+      card("updatedAt", `Updated · ${formatTime(r.updatedAt).slice(0, 10)}`, formatTime(r.updatedAt).slice(11), r.updatedAt, "time"),
     );
   }
 
@@ -215,23 +225,34 @@ export class RocketPage {
     for (const e of this.events) {
       if (e.speedAfter === null || seen.has(e.messageNumber)) continue;
       seen.add(e.messageNumber);
-      const t = Date.parse(e.messageTime);
-      points.push({ t: Number.isNaN(t) ? e.messageNumber : t, n: e.messageNumber, speed: e.speedAfter, e });
+      points.push({ t: Date.parse(e.messageTime), n: e.messageNumber, speed: e.speedAfter, e });
     }
     if (points.length < 2) {
       this.chart.replaceChildren(h("h2", {}, "Speed over time"), h("p", { class: "muted" }, points.length === 0 ? "No applied message with a known speed yet." : "One point so far."));
       return;
     }
-    points.sort((a, b) => a.t - b.t || a.n - b.n);
-    const W = 960;
-    const H = 240;
-    const pad = { l: 64, r: 16, t: 12, b: 28 };
+    // The speed changes in message-number order. Plotted against the messages' own times when those
+    // follow the numbers (as a sender's clock does); against the numbers when they do not.
+    points.sort((a, b) => a.n - b.n);
+    const byTime = points.every((p, i) => !Number.isNaN(p.t) && (i === 0 || p.t >= points[i - 1]!.t));
+    if (!byTime) for (const p of points) p.t = p.n;
+    // Drawn at the panel's own width, so that text keeps its size on a narrow screen.
+    const W = Math.max(280, Math.min(1400, (this.chart.clientWidth || 992) - 32));
+    const H = W < 600 ? 180 : 240;
+    const pad = { l: 56, r: 12, t: 12, b: 28 };
     const t0 = points[0]!.t;
     const t1 = points[points.length - 1]!.t;
     const vmax = Math.max(1, ...points.map((p) => p.speed));
     const x = (t: number) => pad.l + ((t - t0) / Math.max(1, t1 - t0)) * (W - pad.l - pad.r);
     const y = (v: number) => H - pad.b - (v / vmax) * (H - pad.t - pad.b);
-    const line = points.map((p) => `${x(p.t).toFixed(1)},${y(p.speed).toFixed(1)}`).join(" ");
+    // Steps: the speed holds until the next message changes it.
+    const line = points
+      .map((p, i) => {
+        const here = `${x(p.t).toFixed(1)},${y(p.speed).toFixed(1)}`;
+        const next = points[i + 1];
+        return next ? `${here} ${x(next.t).toFixed(1)},${y(p.speed).toFixed(1)}` : here;
+      })
+      .join(" ");
     const area = `${x(t0).toFixed(1)},${y(0)} ${line} ${x(t1).toFixed(1)},${y(0)}`;
     const grid = [0, 0.5, 1].map((f) =>
       svg(
@@ -248,11 +269,19 @@ export class RocketPage {
       ...grid,
       svg("polygon", { points: area, class: "area" }),
       svg("polyline", { points: line, class: "line" }),
-      svg("text", { x: pad.l, y: H - 8, class: "axis" }, formatTime(points[0]!.e.messageTime)),
-      svg("text", { x: W - pad.r, y: H - 8, class: "axis", "text-anchor": "end" }, formatTime(points[points.length - 1]!.e.messageTime)),
+      svg("text", { x: pad.l, y: H - 8, class: "axis" }, byTime ? formatTime(points[0]!.e.messageTime).slice(W < 600 ? 11 : 0) : `#${points[0]!.n}`),
+      svg(
+        "text",
+        { x: W - pad.r, y: H - 8, class: "axis", "text-anchor": "end" },
+        byTime ? formatTime(points[points.length - 1]!.e.messageTime).slice(W < 600 ? 11 : 0) : `#${formatNumber(points[points.length - 1]!.n)}`,
+      ),
       ...(explosion ? [svg("circle", { cx: x(explosion.t), cy: y(explosion.speed), r: 5, class: "explosion" }, svg("title", {}, describe(explosion.e)))] : []),
     );
-    const readout = h("div", { class: "readout muted" }, `${formatNumber(points.length)} applied messages · peak ${formatNumber(vmax)}`);
+    const readout = h(
+      "div",
+      { class: "readout muted" },
+      `${formatNumber(points.length)} applied messages · peak ${formatNumber(vmax)}${byTime ? "" : " · by message number (the message times are out of order)"}`,
+    );
     graphic.addEventListener("mousemove", (ev) => {
       const box = graphic.getBoundingClientRect();
       const t = t0 + (((ev.clientX - box.left) / box.width) * W - pad.l) / (W - pad.l - pad.r) * (t1 - t0);
@@ -282,21 +311,21 @@ export class RocketPage {
           return h(
             "tr",
             { class: `gap-row ${row.why}` },
-            h("td", { class: "num mono" }, numbers),
-            h("td", { colspan: 6 }, row.why === "waiting" ? "Not received yet: later messages wait for this" : "No longer held by the events stream (retention)"),
+            h("td", { class: "num col-n" }, numbers),
+            h("td", { colspan: 6, class: "col-message" }, row.why === "waiting" ? "Not received yet: later messages wait for this" : "No longer held by the events stream (retention)"),
           );
         }
         const e = row.event;
         return h(
           "tr",
           { class: e.outcome ?? "unknown" },
-          h("td", { class: "num mono" }, `#${formatNumber(e.messageNumber)}`),
-          h("td", {}, describe(e)),
+          h("td", { class: "num col-n" }, `#${formatNumber(e.messageNumber)}`),
+          h("td", { class: "col-message" }, describe(e)),
           h("td", { class: "optional", title: e.messageTime }, formatTime(e.messageTime)),
-          h("td", { title: e.receivedAt }, formatTime(e.receivedAt)),
-          h("td", { class: "num optional mono" }, formatNumber(e.seq)),
-          h("td", {}, e.outcome ? h("span", { class: `badge ${e.outcome}` }, e.outcome) : h("span", { class: "muted" }, "unknown")),
-          h("td", { class: "num" }, formatNumber(e.speedAfter)),
+          h("td", { class: "col-received", title: `received ${e.receivedAt}` }, formatTime(e.receivedAt)),
+          h("td", { class: "num optional" }, String(e.seq)),
+          h("td", { class: "col-outcome" }, e.outcome ? h("span", { class: `badge ${e.outcome}` }, e.outcome) : h("span", { class: "muted" }, "unknown")),
+          h("td", { class: "num col-speed" }, formatNumber(e.speedAfter)),
         );
       }),
     );

@@ -1,0 +1,324 @@
+// The operator console in a real browser (Debian's chromium driven by
+// playwright-core) against the real system: nats-server, ingest, sequencer
+// and API as processes, with traffic from the load program. Also the history
+// API over the real events stream.
+//
+// Screenshots go to $CONSOLE_SCREENSHOTS or a fresh temp folder (printed):
+// look at them when the console changes.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { buildConsole } from "../scripts/build-console.mjs";
+import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
+import { RocketsSystem } from "./rockets-system.js";
+
+const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** The page's document as the functions evaluated in the browser use it (this file is compiled without the DOM library). */
+interface PageNode {
+  textContent: string | null;
+  getAttribute(name: string): string | null;
+  querySelector(selector: string): PageNode | null;
+}
+declare const window: { scrollTo(x: number, y: number): void };
+declare const document: {
+  querySelector(selector: string): PageNode | null;
+  querySelectorAll(selector: string): ArrayLike<PageNode> & Iterable<PageNode>;
+  documentElement: { scrollWidth: number; clientWidth: number };
+};
+
+const ROCKETS = 60;
+const GAP_CHANNEL = "c0501e00-0000-4000-8000-00000000a9a9";
+
+interface RocketJson {
+  channel: string;
+  type: string;
+  speed: number;
+  status: string;
+  lastMessageNumber: number;
+  pendingMessages: number;
+}
+
+function message(channel: string, n: number, type: string, payload: object, time = new Date()) {
+  return { metadata: { channel, messageNumber: n, messageTime: time.toISOString(), messageType: type }, message: payload };
+}
+
+describe("the operator console in a browser, against the real system", () => {
+  let system: RocketsSystem;
+  let launch: LaunchResult;
+  let work: string;
+  let shots: string;
+  let context: BrowserContext;
+  let page: Page;
+  const errors: string[] = [];
+  const foreign: string[] = [];
+
+  const api = async <T>(path: string): Promise<T> => (await (await fetch(`${system.apiUrl}${path}`)).json()) as T;
+  const post = async (body: unknown) => {
+    const res = await fetch(system.messagesUrl, { method: "POST", body: JSON.stringify(body) });
+    expect(res.status, await res.clone().text()).toBe(202);
+  };
+  const shot = async (name: string) => {
+    // From the top: a full-page capture of a scrolled page draws the sticky header mid-page.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+  };
+  const rowChannels = () => page.$$eval("[data-testid=fleet-table] tbody tr[data-channel]", (rows) => rows.map((r) => r.getAttribute("data-channel")!));
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), "rockets-console-test-"));
+    shots = process.env["CONSOLE_SCREENSHOTS"] ?? mkdtempSync(join(tmpdir(), "rockets-console-shots-"));
+    console.info(`console screenshots: ${shots}`);
+    const consoleDir = await buildConsole(join(work, "console"));
+    system = await RocketsSystem.start({ env: { CONSOLE_DIR: consoleDir } });
+    launch = await runLaunch({
+      url: system.messagesUrl,
+      maxMessages: 1500,
+      rockets: ROCKETS,
+      seed: 4242,
+      duplicateRate: 0.05,
+      reorderWindow: 40,
+      concurrency: 4,
+      verifyUrl: system.apiUrl,
+      verifyTimeoutMs: 60_000,
+    });
+    system.expectExact(launch);
+    // A rocket that waits on a gap: 4 never arrives (until a test sends it).
+    await post(message(GAP_CHANNEL, 1, "RocketLaunched", { type: "Titan-IV", launchSpeed: 800, mission: "GEMINI" }));
+    await post(message(GAP_CHANNEL, 2, "RocketSpeedIncreased", { by: 1200 }));
+    await post(message(GAP_CHANNEL, 3, "RocketMissionChanged", { newMission: "SKYLAB" }));
+    await post(message(GAP_CHANNEL, 6, "RocketSpeedDecreased", { by: 300 }));
+    await post(message(GAP_CHANNEL, 5, "RocketSpeedIncreased", { by: 2500 }));
+    const deadline = Date.now() + 10_000;
+    while ((await api<RocketJson>(`/rockets/${GAP_CHANNEL}`)).pendingMessages !== 2) {
+      if (Date.now() > deadline) throw new Error(`the gap rocket never showed its pending messages:\n${system.logs()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+
+    context = await chromium.launchPersistentContext(join(work, "profile"), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: CHROMIUM_ARGS,
+      viewport: { width: 1366, height: 900 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.on("console", (m) => {
+      if (m.type() === "error") errors.push(m.text());
+    });
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("request", (r) => {
+      if (!r.url().startsWith(system.apiUrl) && !r.url().startsWith("data:")) foreign.push(r.url());
+    });
+  }, 240_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await system?.dispose();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it("loads with no console error and no request to another host, and shows every rocket live, one page at a time", async () => {
+    await page.goto(`${system.apiUrl}/`);
+    await page.waitForSelector("[data-testid=connection][data-state=live]", { timeout: 10_000 });
+    await page.waitForFunction((n) => document.querySelectorAll("[data-testid=fleet-table] tbody tr[data-channel]").length === n, 50);
+    const total = ROCKETS + 1;
+    expect(await page.textContent("[data-testid=card-total] .card-value")).toBe(String(total));
+    expect(await page.textContent("[data-testid=page-range]")).toBe(`1–50 of ${total}`);
+    // Server-side paging: the second page holds the rest, never the whole fleet at once.
+    await page.click("text=Next ›");
+    await page.waitForFunction((n) => document.querySelectorAll("[data-testid=fleet-table] tbody tr[data-channel]").length === n, total - 50);
+    const api2 = await api<{ rockets: RocketJson[] }>(`/rockets?sort=-updatedAt&limit=50`);
+    const second = await rowChannels();
+    expect(second.some((c) => api2.rockets.some((r) => r.channel === c))).toBe(false);
+    await page.click("text=‹ Previous");
+    await page.waitForFunction(() => document.querySelectorAll("[data-testid=fleet-table] tbody tr[data-channel]").length === 50);
+    await shot("fleet");
+    // The README's picture (docs/console.png): one laptop screen.
+    await page.setViewportSize({ width: 1200, height: 900 });
+    await page.screenshot({ path: join(shots, "readme.png") });
+    await page.setViewportSize({ width: 1366, height: 900 });
+    expect(errors).toEqual([]);
+    expect(foreign).toEqual([]);
+  }, 60_000);
+
+  it("shows a POSTed change within a second, without a reload", async () => {
+    const { rockets } = await api<{ rockets: RocketJson[] }>("/rockets?status=launched&sort=-updatedAt&limit=50");
+    const target = rockets.find((r) => r.pendingMessages === 0)!;
+    const shown = await rowChannels();
+    expect(shown).toContain(target.channel);
+    const speed = target.speed + 12_345;
+    const started = Date.now();
+    await post(message(target.channel, target.lastMessageNumber + 1, "RocketSpeedIncreased", { by: 12_345 }));
+    await page.waitForFunction(
+      ([channel, text]) => document.querySelector(`tr[data-channel="${channel}"] td:nth-child(5)`)?.textContent === text,
+      [target.channel, new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 }).format(speed)] as const,
+      { timeout: 5000, polling: 10 },
+    );
+    const elapsed = Date.now() - started;
+    console.info(`POSTed change shown after ${elapsed} ms`);
+    expect(elapsed).toBeLessThan(1000);
+    expect(errors).toEqual([]);
+  });
+
+  it("filters and sorts with the list API's parameters: the rows are what the API answers for them", async () => {
+    const summary = await api<{ byStatus: Record<string, number> }>("/rockets/summary");
+    await page.selectOption("[data-testid=filter-status]", "exploded");
+    await page.waitForFunction(
+      (n) => {
+        const rows = [...document.querySelectorAll("[data-testid=fleet-table] tbody tr[data-channel]")];
+        return rows.length === n && rows.every((r) => r.querySelector(".badge")?.textContent === "exploded");
+      },
+      Math.min(50, summary.byStatus["exploded"]!),
+    );
+    expect(page.url()).toContain("status=exploded");
+    await page.selectOption("[data-testid=sort]", "-speed");
+    const expected = (await api<{ rockets: RocketJson[] }>("/rockets?status=exploded&sort=-speed&limit=50")).rockets.map((r) => r.channel);
+    await page.waitForFunction((want) => {
+      const rows = [...document.querySelectorAll("[data-testid=fleet-table] tbody tr[data-channel]")].map((r) => r.getAttribute("data-channel"));
+      return JSON.stringify(rows) === JSON.stringify(want);
+    }, expected);
+    await shot("fleet-exploded-by-speed");
+    // A column header sorts too: by type, ascending.
+    await page.click("th button[data-sort=type]");
+    const byType = (await api<{ rockets: RocketJson[] }>("/rockets?status=exploded&sort=type&limit=50")).rockets.map((r) => r.channel);
+    await page.waitForFunction((want) => {
+      const rows = [...document.querySelectorAll("[data-testid=fleet-table] tbody tr[data-channel]")].map((r) => r.getAttribute("data-channel"));
+      return JSON.stringify(rows) === JSON.stringify(want);
+    }, byType);
+    await page.selectOption("[data-testid=filter-status]", "");
+    expect(errors).toEqual([]);
+  });
+
+  it("shows a rocket's history in number order with what each message did, the gap it waits on, and its speed chart", async () => {
+    await page.goto(`${system.apiUrl}/#/rockets/${GAP_CHANNEL}`);
+    await page.waitForSelector("[data-testid=gap-numbers]");
+    expect(await page.textContent("[data-testid=gap-numbers]")).toBe("4");
+    const rows = () =>
+      page.$$eval("[data-testid=history-table] tbody tr", (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "").filter((_, i) => i === 0 || i === 5 || i === 1)),
+      );
+    expect(await rows()).toEqual([
+      ["#1", "Launched: Titan-IV on GEMINI at 800", "applied"],
+      ["#2", "Speed +1,200", "applied"],
+      ["#3", "Mission → SKYLAB", "applied"],
+      ["#4", "Not received yet: later messages wait for this"],
+      ["#5", "Speed +2,500", "buffered"],
+      ["#6", "Speed −300", "buffered"],
+    ]);
+    expect(await page.$("[data-testid=speed-chart] polyline")).not.toBeNull();
+    expect(await page.textContent("[data-testid=state-speed] .card-value")).toBe("2,000");
+    await shot("rocket-gap");
+    // The missing message arrives: the page follows live.
+    await post(message(GAP_CHANNEL, 4, "RocketSpeedIncreased", { by: 100 }));
+    await page.waitForFunction(() => document.querySelector("[data-testid=state-speed] .card-value")?.textContent === "4,300", undefined, { timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector(".gap-none") !== null, undefined, { timeout: 5000 });
+    expect((await rows()).map((r) => r[2])).toEqual(["applied", "applied", "applied", "applied", "buffered", "buffered"]);
+    await shot("rocket-gap-closed");
+    // A rocket of the load program: duplicates and reordering in its history.
+    const busy = [...launch.expected.values()].sort((a, b) => b.lastMessageNumber - a.lastMessageNumber)[0]!;
+    await page.goto(`${system.apiUrl}/#/rockets/${busy.channel}`);
+    await page.waitForSelector("[data-testid=speed-chart]");
+    await shot("rocket-busy");
+    expect(errors).toEqual([]);
+  });
+
+  it("fits a narrow screen: one column, no sideways scrolling of the page", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [name, url] of [
+      ["narrow-fleet", "/"],
+      ["narrow-rocket", `/#/rockets/${GAP_CHANNEL}`],
+    ] as const) {
+      await page.goto(`${system.apiUrl}${url}`);
+      await page.waitForSelector("[data-testid=connection][data-state=live]");
+      await page.waitForSelector(name === "narrow-fleet" ? "tr[data-channel]" : "[data-testid=history-table]");
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow, name).toBeLessThanOrEqual(1);
+      await shot(name);
+      await page.screenshot({ path: join(shots, `${name}-screen.png`) });
+    }
+    await page.setViewportSize({ width: 1366, height: 900 });
+    expect(errors).toEqual([]);
+    expect(foreign).toEqual([]);
+  });
+
+  it("says reconnecting when the API stops and live again when it is back, with what changed meanwhile", async () => {
+    await page.goto(`${system.apiUrl}/`);
+    await page.waitForSelector("[data-testid=connection][data-state=live]");
+    const api0 = system.apis[0]!;
+    const target = launch.expected.values().next().value!;
+    const before = await api<RocketJson>(`/rockets/${target.channel}`);
+    await api0.stop("SIGTERM");
+    await page.waitForSelector("[data-testid=connection][data-state=reconnecting]", { timeout: 10_000 });
+    await shot("reconnecting");
+    // A change while the API is away (ingest and the sequencer still work): it must show once the API is back.
+    await post(message(target.channel, before.lastMessageNumber + 1, "RocketMissionChanged", { newMission: "WHILE-AWAY" }));
+    await api0.launch();
+    await page.waitForSelector("[data-testid=connection][data-state=live]", { timeout: 30_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll("[data-testid=fleet-table] td")].some((td) => td.textContent === "WHILE-AWAY"), undefined, {
+      timeout: 5000,
+    });
+    await shot("live-again");
+  }, 90_000);
+});
+
+describe("the history API over the real events stream", () => {
+  let system: RocketsSystem;
+  let launch: LaunchResult;
+
+  beforeAll(async () => {
+    system = await RocketsSystem.start();
+    launch = await runLaunch({
+      url: system.messagesUrl,
+      maxMessages: 800,
+      rockets: 8,
+      seed: 77,
+      duplicateRate: 0.2,
+      reorderWindow: 60,
+      concurrency: 4,
+      verifyUrl: system.apiUrl,
+      verifyTimeoutMs: 60_000,
+    });
+    system.expectExact(launch);
+  }, 120_000);
+  afterAll(async () => {
+    await system?.dispose();
+  });
+
+  it("folds each rocket's stored history, reordered and duplicated as it arrived, into the state the sequencer stored", async () => {
+    for (const [channel, final] of launch.expected) {
+      const history = (await (await fetch(`${system.apiUrl}/rockets/${channel}/events?limit=10000`)).json()) as {
+        complete: boolean;
+        lastApplied: number;
+        waitingFor: unknown[];
+        events: { seq: number; messageNumber: number; outcome: string; receivedAt: string }[];
+      };
+      expect(history.complete).toBe(true);
+      expect(history.lastApplied).toBe(final.lastMessageNumber);
+      expect(history.waitingFor).toEqual([]);
+      const seqs = history.events.map((e) => e.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      const applied = history.events.filter((e) => e.outcome !== "duplicate").map((e) => e.messageNumber);
+      expect(applied.sort((a, b) => a - b)).toEqual(Array.from({ length: final.lastMessageNumber }, (_, i) => i + 1));
+      // The rocket at its last message, and as of now, is the rocket the API serves.
+      const at = (await (await fetch(`${system.apiUrl}/rockets/${channel}?at=${final.lastMessageNumber}`)).json()) as object;
+      expect(at).toEqual({ ...final, pendingMessages: 0 });
+      const asOf = (await (await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date().toISOString())}`)).json()) as object;
+      expect(asOf).toEqual(await (await fetch(`${system.apiUrl}/rockets/${channel}`)).json());
+      // Before the first message arrived, there was no rocket.
+      const before = await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date(Date.parse(history.events[0]!.receivedAt) - 1).toISOString())}`);
+      expect(before.status).toBe(404);
+    }
+  }, 60_000);
+});
