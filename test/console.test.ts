@@ -154,6 +154,9 @@ describe("the operator console in a browser, against the real system", () => {
   }, 60_000);
 
   it("shows a POSTed change within a second, without a reload", async () => {
+    await page.goto(`${system.apiUrl}/`);
+    await page.waitForSelector("[data-testid=connection][data-state=live]");
+    await page.waitForSelector("tr[data-channel]");
     const { rockets } = await api<{ rockets: RocketJson[] }>("/rockets?status=launched&sort=-updatedAt&limit=50");
     const target = rockets.find((r) => r.pendingMessages === 0)!;
     const shown = await rowChannels();
@@ -173,6 +176,8 @@ describe("the operator console in a browser, against the real system", () => {
   });
 
   it("filters and sorts with the list API's parameters: the rows are what the API answers for them", async () => {
+    await page.goto(`${system.apiUrl}/`);
+    await page.waitForSelector("tr[data-channel]");
     const summary = await api<{ byStatus: Record<string, number> }>("/rockets/summary");
     await page.selectOption("[data-testid=filter-status]", "exploded");
     await page.waitForFunction(
