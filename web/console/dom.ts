@@ -70,12 +70,17 @@ export function countOf(ranges: readonly { from: number; to: number }[]): number
   return ranges.reduce((sum, r) => sum + (r.to - r.from + 1), 0);
 }
 
-/** Re-triggers a short highlight on an element (rows and cards that changed). */
+let flashColor: string | undefined;
+
+/**
+ * A short highlight on an element that changed (rows, cards). Runs as a Web
+ * Animation: restarting it costs no layout, so a burst of changes stays cheap.
+ */
 export function flash(el: Element): void {
-  el.classList.remove("flash");
-  // Reading a layout property restarts the CSS animation.
-  void (el as HTMLElement).offsetWidth;
-  el.classList.add("flash");
+  flashColor ??= getComputedStyle(document.documentElement).getPropertyValue("--flash").trim() || "#fff3bf";
+  for (const a of el.getAnimations()) if (a.id === "flash") a.cancel();
+  const animation = el.animate([{ backgroundColor: flashColor }, { backgroundColor: "transparent" }], { duration: 1200, easing: "ease-out" });
+  animation.id = "flash";
 }
 
 /** Calls `fn` at most once per `intervalMs`, the first time after `firstMs`; later calls in between are merged. */

@@ -81,6 +81,9 @@ export class FleetPage {
   private cursors: (string | undefined)[] = [undefined];
   private nextCursor: string | null = null;
   private rows = new Map<string, { tr: HTMLTableRowElement; rocket: Rocket }>();
+  /** Live changes to shown rows, applied at the next animation frame. */
+  private readonly changed = new Map<string, Rocket>();
+  private frame: number | undefined;
   private summary: Summary | undefined;
   private total = 0;
   private loading: AbortController | undefined;
@@ -114,18 +117,33 @@ export class FleetPage {
 
   destroy(): void {
     this.refresh.cancel();
+    if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.loading?.abort();
   }
 
-  /** A live change: update its row now if shown, and re-read the page and counts soon. */
+  /**
+   * A live change: its row (if shown) is updated at the next frame, and the
+   * page and counts are re-read soon. Changes between two frames are merged
+   * (latest per rocket), so a burst of thousands costs one render.
+   */
   rocketChanged(rocket: Rocket): void {
-    const row = this.rows.get(rocket.channel);
-    if (row && !sameRocket(row.rocket, rocket)) {
+    if (this.rows.has(rocket.channel)) {
+      this.changed.set(rocket.channel, rocket);
+      this.frame ??= requestAnimationFrame(() => this.applyChanges());
+    }
+    this.refresh.schedule();
+  }
+
+  private applyChanges(): void {
+    this.frame = undefined;
+    for (const [channel, rocket] of this.changed) {
+      const row = this.rows.get(channel);
+      if (!row || sameRocket(row.rocket, rocket)) continue;
       this.fillRow(row.tr, rocket);
       row.rocket = rocket;
       flash(row.tr);
     }
-    this.refresh.schedule();
+    this.changed.clear();
   }
 
   rocketRemoved(): void {

@@ -52,6 +52,8 @@ function rowsOf(history: RocketHistory, events: HistoryEvent[]): Row[] {
 export class RocketPage {
   readonly element: HTMLElement;
   private rocket: Rocket | undefined;
+  private latest: Rocket | undefined;
+  private frame: number | undefined;
   private history: RocketHistory | undefined;
   private events: HistoryEvent[] = [];
   private rows: Row[] = [];
@@ -75,18 +77,24 @@ export class RocketPage {
   }
 
   destroy(): void {
+    if (this.frame !== undefined) cancelAnimationFrame(this.frame);
     this.reread.cancel();
     this.onResize.cancel();
     window.removeEventListener("resize", this.onResize.schedule);
     this.aborter.abort();
   }
 
+  /** This rocket's live changes: shown at the next frame (a burst is merged), the history re-read soon after. */
   rocketChanged(rocket: Rocket): void {
     if (rocket.channel !== this.channel) return;
-    const before = this.rocket;
-    this.rocket = rocket;
-    this.renderHead();
-    this.renderState(before);
+    this.latest = rocket;
+    this.frame ??= requestAnimationFrame(() => {
+      this.frame = undefined;
+      const before = this.rocket;
+      this.rocket = this.latest;
+      this.renderHead();
+      this.renderState(before);
+    });
     this.reread.schedule();
   }
 
