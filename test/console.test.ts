@@ -11,6 +11,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { STREAM_NAME } from "../internal/nats/topology.js";
 import { buildConsole } from "../scripts/build-console.mjs";
 import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
 import { RocketsSystem } from "./rockets-system.js";
@@ -49,6 +52,16 @@ interface RocketJson {
   status: string;
   lastMessageNumber: number;
   pendingMessages: number;
+}
+
+/** Removes the stream's oldest messages, as retention does: everything stored before `keepFrom` (a stream sequence). */
+async function trimStream(natsUrl: string, keepFrom: number): Promise<void> {
+  const nc = await connect({ servers: natsUrl });
+  try {
+    await (await jetstreamManager(nc)).streams.purge(STREAM_NAME, { seq: keepFrom });
+  } finally {
+    await nc.close();
+  }
 }
 
 function message(channel: string, n: number, type: string, payload: object, time = new Date()) {
@@ -276,6 +289,20 @@ describe("the operator console in a browser, against the real system", () => {
     });
     await shot("live-again");
   }, 90_000);
+
+  it("says so on a rocket's page when retention removed the start of its history, and shows no outcome it cannot know", async () => {
+    const busy = [...launch.expected.values()].sort((a, b) => b.lastMessageNumber - a.lastMessageNumber)[0]!;
+    await trimStream(system.nats.url, 400);
+    await page.goto(`${system.apiUrl}/#/rockets/${busy.channel}`);
+    await page.waitForSelector("[data-testid=history-incomplete]");
+    const outcomes = await page.$$eval("[data-testid=history-table] tbody tr:not(.gap-row) td:nth-child(6)", (tds) => [...new Set(tds.map((td) => td.textContent))]);
+    expect(outcomes).toEqual(["unknown"]);
+    expect(await page.$("[data-testid=history-table] tr.gap-row.lost")).not.toBeNull();
+    // The live state does not depend on the stream: still the rocket the sequencer made.
+    expect(await page.textContent("[data-testid=state-lastMessageNumber] .card-value")).toBe(String(busy.lastMessageNumber));
+    await shot("rocket-history-trimmed");
+    expect(errors).toEqual([]);
+  });
 });
 
 describe("the history API over the real events stream", () => {
@@ -324,6 +351,30 @@ describe("the history API over the real events stream", () => {
       // Before the first message arrived, there was no rocket.
       const before = await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date(Date.parse(history.events[0]!.receivedAt) - 1).toISOString())}`);
       expect(before.status).toBe(404);
+    }
+  }, 60_000);
+
+  it("after retention removed the start of a history, says which numbers are gone instead of answering a wrong state", async () => {
+    await trimStream(system.nats.url, 300);
+    for (const [channel, final] of launch.expected) {
+      const history = (await (await fetch(`${system.apiUrl}/rockets/${channel}/events?limit=10000`)).json()) as {
+        complete: boolean;
+        missing: { from: number; to: number }[];
+        heldSince: string;
+        events: { outcome: string | null; speedAfter: number | null }[];
+      };
+      // Launches are among the first messages sent: every rocket lost its start.
+      expect(history.complete, channel).toBe(false);
+      expect(history.missing[0]!.from).toBe(1);
+      expect(history.events.every((e) => e.outcome === null && e.speedAfter === null)).toBe(true);
+      for (const url of [`?at=${final.lastMessageNumber}`, `?asOf=${encodeURIComponent(new Date().toISOString())}`]) {
+        const res = await fetch(`${system.apiUrl}/rockets/${channel}${url}`);
+        expect(res.status, url).toBe(410);
+        expect(res.headers.get("content-type")).toContain("application/problem+json");
+        expect(await res.json()).toMatchObject({ type: "urn:rockets:problem:history-truncated", missing: history.missing.slice(0, 100), heldSince: history.heldSince });
+      }
+      // The current state is untouched.
+      expect(await (await fetch(`${system.apiUrl}/rockets/${channel}`)).json()).toMatchObject({ lastMessageNumber: final.lastMessageNumber, speed: final.speed });
     }
   }, 60_000);
 });

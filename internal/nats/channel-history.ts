@@ -16,11 +16,12 @@
 //
 // No NATS type leaves this module.
 
-import { AckPolicy, DeliverPolicy, JetStreamApiError, ReplayPolicy, type JetStreamClient, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { HistoryTooLongError, utcInstant, type ChannelHistorySource, type StoredHistory, type StoredMessage } from "../domain/history.js";
 import { validateMessage } from "../domain/message.js";
 import type { Logger } from "../observability/logger.js";
+import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
 import { STREAM_NAME, SUBJECT_PREFIX } from "./topology.js";
 
 export interface ChannelHistorySettings {
@@ -30,7 +31,6 @@ export interface ChannelHistorySettings {
   fetchTimeoutMs: number;
 }
 
-const STREAM_NOT_FOUND = 10059;
 /** Messages pulled per fetch request. */
 const FETCH_BATCH = 1000;
 /** A consumer whose reader died is removed by the server after this long. */
@@ -62,7 +62,7 @@ export class StreamChannelHistory implements ChannelHistorySource {
       stream = await this.jsm.streams.info(STREAM_NAME);
     } catch (err) {
       // No stream yet (nothing was ever ingested): an empty history, not a failure.
-      if (err instanceof JetStreamApiError && err.code === STREAM_NOT_FOUND) return { messages: [], rejected: 0, heldSince: null };
+      if (isApiError(err, JetStreamApiCode.StreamNotFound)) return { messages: [], rejected: 0, heldSince: null };
       throw err;
     }
     const heldSince = stream.state.messages > 0 ? (utcInstant(stream.state.first_ts) ?? null) : null;

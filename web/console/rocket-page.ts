@@ -218,7 +218,7 @@ export class RocketPage {
           "p",
           { class: "warning", "data-testid": "history-incomplete" },
           h("strong", {}, "History incomplete. "),
-          `The events stream no longer holds message${countOf(hist.missing) === 1 ? "" : "s"} ${formatRanges(hist.missing)} (retention keeps a week; oldest held ${hist.heldSince ? formatTime(hist.heldSince) : "—"}). `,
+          `The events stream no longer holds message${countOf(hist.missing) === 1 ? "" : "s"} ${formatRanges(hist.missing)} (retention: the oldest message it holds was received ${hist.heldSince ? formatTime(hist.heldSince) : "—"}). `,
           "What each message did and the speed after it cannot be known, so they are not shown.",
         ),
       );
@@ -236,7 +236,13 @@ export class RocketPage {
       points.push({ t: Date.parse(e.messageTime), n: e.messageNumber, speed: e.speedAfter, e });
     }
     if (points.length < 2) {
-      this.chart.replaceChildren(h("h2", {}, "Speed over time"), h("p", { class: "muted" }, points.length === 0 ? "No applied message with a known speed yet." : "One point so far."));
+      const why =
+        this.history && !this.history.complete
+          ? "Unknown: the events stream no longer holds the start of this history."
+          : points.length === 0
+            ? "No applied message with a known speed yet."
+            : "One point so far.";
+      this.chart.replaceChildren(h("h2", {}, "Speed over time"), h("p", { class: "muted" }, why));
       return;
     }
     // The speed changes in message-number order. Plotted against the messages' own times when those
