@@ -321,7 +321,8 @@ export const rocketHistorySchema = {
   description:
     "Every message the events stream holds for the rocket, cursor-paged, with its stream sequence, receive time, the outcome the " +
     "sequencer gave it (taking the messages in stream order) and the speed once it was applied, plus the gap the rocket waits on. " +
-    "The stream keeps messages for a week (its max_age): `complete` says whether it still holds every message the rocket applied.",
+    "The stream keeps messages for a limited time and size (STREAM_MAX_AGE, 7 days by default; STREAM_MAX_BYTES): " +
+    "`complete` says whether it still holds every message the rocket applied.",
   tags: ["history"],
   params: ChannelParams,
   querystring: HistoryQuery,
