@@ -73,6 +73,8 @@ const serviceHost = env.HOST || "0.0.0.0";
 const probeHost = serviceHost === "0.0.0.0" || serviceHost === "::" ? "127.0.0.1" : serviceHost;
 
 ensureNodeModules();
+// The operator console each API serves at `/` (after the install: the build needs esbuild).
+await (await import("./build-console.mjs")).buildConsole();
 const natsBin = ensureNatsServer();
 
 // Every port before anything starts: a half-started cluster is harder to clean up than a refusal.
