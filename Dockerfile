@@ -3,8 +3,14 @@
 # Build stage: full dependencies and the TypeScript compiler. Runtime stage:
 # production dependencies and the compiled JavaScript only, run as a non-root
 # numeric user (so Kubernetes' runAsNonRoot can verify it).
+#
+# The base is pinned to a full version and Alpine release, so that a rebuild
+# gets the Node the tests ran on (20.20.2, the last Node 20 release), not
+# whatever a moving tag points at that day. Node 20 is past its end of life:
+# moving to a supported LTS is a deliberate change of this line together with
+# package.json's engines and the machines the tests run on (docs/operations.md).
 
-ARG NODE_IMAGE=node:20-alpine
+ARG NODE_IMAGE=node:20.20.2-alpine3.23
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
