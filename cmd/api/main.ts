@@ -15,7 +15,7 @@ import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import { buildApp } from "./app.js";
 import { defaultConsoleDir, loadConsoleAssets } from "./console-assets.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, exitOnStartFailure, loadConfigOrExit, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { createApiMetrics } from "./metrics.js";
 import { ViewFeed } from "./view-feed.js";
@@ -37,6 +37,8 @@ const history: ChannelHistorySource = {
 const consoleDir = config.consoleDir ?? defaultConsoleDir();
 const consoleAssets = loadConsoleAssets(consoleDir);
 if (consoleAssets === undefined) log.warn({ dir: consoleDir }, "operator console not built (npm run build); / says so");
+/** Why the first NATS connection is not there yet (the servers, the error); undefined once it is. */
+let waitingForNats: string | undefined = "connecting to NATS";
 const app = await buildApp({
   view,
   history,
@@ -45,7 +47,7 @@ const app = await buildApp({
   metrics,
   log,
   sse: config.sse,
-  ready: () => (stopping ? "shutting down" : view.ready ? undefined : "loading the view of the state bucket"),
+  ready: () => (stopping ? "shutting down" : view.ready ? undefined : (waitingForNats ?? "loading the view of the state bucket")),
 });
 
 let nc: NatsConnection | undefined;
@@ -62,7 +64,7 @@ onShutdownSignal(log, SHUTDOWN_GRACE_MS, async () => {
 try {
   await app.listen({ host: config.listen.host, port: config.listen.port });
   log.info({ host: config.listen.host, port: config.listen.port }, "api listening");
-  nc = await connectNats(config.nats, log);
+  nc = await connectNats(config.nats, log, { onWaiting: (why) => (waitingForNats = why) });
   // The same agreement on the deployment's shape as the other services (creating it when the API starts first).
   const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined) {
@@ -76,7 +78,6 @@ try {
   }
 } catch (err) {
   if (!stopping) {
-    log.fatal({ err }, "api failed to start");
-    process.exit(1);
+    exitOnStartFailure(log, "api", err);
   }
 }

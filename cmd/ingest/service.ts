@@ -11,7 +11,7 @@ import { clusterMetricsSource } from "../../internal/observability/cluster-metri
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { buildApp } from "./app.js";
-import { closeNats, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, exitOnStartFailure, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
 import { WorkerStartBarrier } from "../../internal/service/workers.js";
 import { SERVICE_NAME, shutdownDeadlineMs, type IngestConfig } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
@@ -27,9 +27,11 @@ export async function runIngest(config: IngestConfig): Promise<void> {
   const gateway = new StreamGateway(log);
   const metrics = new IngestMetrics(registry, () => gateway.connected);
   const siblings = new WorkerStartBarrier();
+  /** Why the first NATS connection is not there yet (the servers, the error); undefined once it is. */
+  let waitingForNats: string | undefined = "connecting to NATS";
   const app = buildApp({
     publisher: gateway,
-    readiness: () => gateway.notReadyReason() ?? (siblings.allStarted ? undefined : "other workers still starting"),
+    readiness: () => waitingForNats ?? gateway.notReadyReason() ?? (siblings.allStarted ? undefined : "other workers still starting"),
     registry,
     exposition: cluster.isWorker ? clusterMetricsSource(registry) : registry,
     metrics,
@@ -53,7 +55,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
   try {
     await app.listen({ host: config.listen.host, port: config.listen.port });
     log.info({ host: config.listen.host, port: config.listen.port }, "ingest listening");
-    nc = await connectNats(config.nats, log);
+    nc = await connectNats(config.nats, log, { onWaiting: (why) => (waitingForNats = why) });
     const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
     if (provisioned !== undefined && !stopping) {
       const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, {
@@ -67,8 +69,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
     }
   } catch (err) {
     if (!stopping) {
-      log.fatal({ err }, "ingest failed to start");
-      process.exit(1);
+      exitOnStartFailure(log, "ingest", err);
     }
   }
 }

@@ -7,7 +7,7 @@ import { connectNats, type NatsConnection } from "../../internal/nats/connection
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import type { Sequencer } from "../../internal/sequencer/sequencer.js";
-import { closeNats, loadConfigOrExit, onShutdownSignal, provisionUntilStopped, retryUntilStopped } from "../../internal/service/lifecycle.js";
+import { closeNats, exitOnStartFailure, loadConfigOrExit, onShutdownSignal, provisionUntilStopped, retryUntilStopped } from "../../internal/service/lifecycle.js";
 import { buildApp } from "./app.js";
 import { loadConfig, SERVICE_NAME } from "./config.js";
 import { createSequencer } from "./runtime.js";
@@ -22,11 +22,14 @@ let nc: NatsConnection | undefined;
 let sequencer: Sequencer | undefined;
 let started = false;
 let stopping = false;
+/** Why the first NATS connection is not there yet (the servers, the error); undefined once it is. */
+let waitingForNats: string | undefined = "connecting to NATS";
 
 const app = buildApp({
   registry,
   readiness: () => {
     if (stopping) return "shutting down";
+    if (waitingForNats !== undefined) return waitingForNats;
     if (!sequencer || !started) return "starting";
     return sequencer.health();
   },
@@ -48,7 +51,7 @@ onShutdownSignal(log, config.shutdownTimeoutMs, async () => {
 try {
   await app.listen({ host: config.listen.host, port: config.listen.port });
   log.info({ host: config.listen.host, port: config.listen.port }, "sequencer ops server listening");
-  nc = await connectNats(config.nats, log);
+  nc = await connectNats(config.nats, log, { onWaiting: (why) => (waitingForNats = why) });
   const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined && !stopping) {
     const connection = nc;
@@ -65,7 +68,6 @@ try {
   }
 } catch (err) {
   if (!stopping) {
-    log.fatal({ err }, "sequencer failed to start");
-    process.exit(1);
+    exitOnStartFailure(log, "sequencer", err);
   }
 }

@@ -1,6 +1,12 @@
 // One way to connect to NATS for every service: the configured servers and
 // credentials, reconnecting forever with capped exponential backoff, and every
 // connection state change logged.
+//
+// A service started before NATS (or pointed at the wrong place) keeps trying
+// instead of exiting, and says so: the first failed attempt is logged at once
+// with the servers and the error, and again every STILL_WAITING_LOG_MS while
+// it lasts; the caller's onWaiting hears the same reason after every attempt,
+// so that /readyz can tell why the service is not ready.
 
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
@@ -11,6 +17,8 @@ export type { NatsConnection };
 
 const BACKOFF_START_MS = 250;
 const BACKOFF_MAX_MS = 10_000;
+/** How often a service still waiting for its first connection says so again. */
+export const STILL_WAITING_LOG_MS = 15_000;
 
 /** Capped exponential backoff with jitter; reset once a reconnect succeeds. */
 export class ReconnectBackoff {
@@ -30,8 +38,6 @@ export async function connectionOptions(settings: NatsSettings, backoff = new Re
     servers: settings.servers,
     name: settings.name,
     maxReconnectAttempts: -1,
-    // A service started before NATS waits for it instead of exiting.
-    waitOnFirstConnect: true,
     reconnectDelayHandler: () => backoff.next(),
     pingInterval: 10_000,
     maxPingOut: 3,
@@ -52,11 +58,56 @@ export async function connectionOptions(settings: NatsSettings, backoff = new Re
   return options;
 }
 
-/** Connects (waiting for a first server if none is up yet) and logs status changes until closed. */
-export async function connectNats(settings: NatsSettings, log: Logger): Promise<NatsConnection> {
+export interface ConnectProgress {
+  /** Why the service is not connected yet, after each failed first attempt; undefined once connected. */
+  onWaiting?: (reason: string | undefined) => void;
+}
+
+/** The error as one line: nats.js wraps the socket's error (ECONNREFUSED, ENOTFOUND...) as the cause. */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error && !err.message.includes(err.cause.message) ? ` (${err.cause.message})` : "";
+  return `${err.message}${cause}`;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Tries until one of the servers answers, backing off, and says so while it cannot. */
+async function firstConnection(options: ConnectionOptions, settings: NatsSettings, log: Logger, progress: ConnectProgress): Promise<NatsConnection> {
+  const servers = settings.servers.join(",");
+  const backoff = new ReconnectBackoff();
+  const startedAt = performance.now();
+  let attempts = 0;
+  let saidAt = -Infinity;
+  log.info({ servers, name: settings.name }, "connecting to nats");
+  for (;;) {
+    try {
+      const nc = await connect({ ...options, waitOnFirstConnect: false });
+      progress.onWaiting?.(undefined);
+      if (attempts > 0) log.info({ servers, attempts, waitedSeconds: Math.round((performance.now() - startedAt) / 1000) }, "nats reachable after failed attempts");
+      return nc;
+    } catch (err) {
+      attempts += 1;
+      const error = describe(err);
+      const waitedSeconds = Math.round((performance.now() - startedAt) / 1000);
+      progress.onWaiting?.(`cannot reach NATS at ${servers}: ${error} (retrying, ${attempts} attempts over ${waitedSeconds} s)`);
+      if (performance.now() - saidAt >= STILL_WAITING_LOG_MS) {
+        saidAt = performance.now();
+        log.warn({ servers, error, attempts, waitedSeconds }, attempts === 1 ? "cannot reach nats; retrying until it answers" : "still cannot reach nats; retrying");
+      }
+      await sleep(backoff.next());
+    }
+  }
+}
+
+/**
+ * Connects, retrying for as long as it takes (a service may start before
+ * NATS), and logs status changes until the connection closes.
+ */
+export async function connectNats(settings: NatsSettings, log: Logger, progress: ConnectProgress = {}): Promise<NatsConnection> {
   const backoff = new ReconnectBackoff();
   const options = await connectionOptions(settings, backoff);
-  const nc = await connect(options);
+  const nc = await firstConnection(options, settings, log, progress);
   log.info({ server: nc.getServer(), name: settings.name }, "nats connected");
   void (async () => {
     for await (const status of nc.status()) {

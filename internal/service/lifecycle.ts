@@ -1,48 +1,77 @@
 // The start and stop steps every service's main.ts shares, so that the three
-// behave alike: a bad configuration exits 1 listing every problem; transient
-// start failures (JetStream still electing, a bucket being created by a
-// sibling) are retried with backoff until the service is told to stop; a
-// SIGTERM or SIGINT runs the service's shutdown once, and a shutdown that
-// hangs cannot keep the process alive past its deadline.
+// behave alike: a bad configuration (invalid variables, or a partition or
+// replica count the deployment cannot take) exits 78 (ExitCode.Config) saying
+// what to change, without a stack trace, so that supervisors do not restart
+// it; transient start failures (JetStream still electing, a bucket being
+// created by a sibling) are retried with backoff until the service is told to
+// stop; any other start failure exits 1 with its stack; a SIGTERM or SIGINT
+// runs the service's shutdown once, and a shutdown that hangs cannot keep the
+// process alive past its deadline.
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TopologySettings } from "../config/common.js";
 import { ConfigError, type Env } from "../config/env-reader.js";
 import { provisionTopology, TopologyConflictError, type Provisioned } from "../nats/topology.js";
 import type { Logger } from "../observability/logger.js";
+import { ExitCode } from "./exit-codes.js";
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Loads the configuration; on a ConfigError prints every problem and exits 1. */
+/** Loads the configuration; on a ConfigError prints every problem and exits ExitCode.Config. */
 export function loadConfigOrExit<T>(load: (env: Env) => T): T {
   try {
     return load(process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       console.error(err.message);
-      process.exit(1);
+      process.exit(ExitCode.Config);
     }
     throw err;
   }
+}
+
+/**
+ * True for a failure that only a configuration change can fix: an invalid
+ * variable, or a topology conflict (a partition count, replica count or
+ * stream setting that differs from the deployment's, more replicas than
+ * there are servers).
+ */
+export function isConfigurationError(err: unknown): err is ConfigError | TopologyConflictError {
+  return err instanceof ConfigError || err instanceof TopologyConflictError;
+}
+
+/**
+ * Ends a service whose start failed. A configuration error is logged as the
+ * problem to fix (no stack: it is not a bug) and exits ExitCode.Config, which
+ * supervisors treat as final; anything else is logged with its stack and
+ * exits ExitCode.Failure.
+ */
+export function exitOnStartFailure(log: Logger, service: string, err: unknown): never {
+  if (isConfigurationError(err)) {
+    log.fatal({ problem: err.message, exitCode: ExitCode.Config }, `${service} cannot start with this configuration; fix it and start again`);
+    process.exit(ExitCode.Config);
+  }
+  log.fatal({ err }, `${service} failed to start`);
+  process.exit(ExitCode.Failure);
 }
 
 export interface RetryOptions {
   log: Logger;
   /** Stop retrying (and resolve undefined) once this says so. */
   stopping: () => boolean;
-  /** Failures that retrying cannot fix; they are thrown at once. */
+  /** Failures that retrying cannot fix; they are thrown at once. A configuration error always is. */
   fatal?: (err: unknown) => boolean;
   maxDelayMs?: number;
 }
 
 /** Runs `attempt` until it succeeds, backing off exponentially; undefined if stopped first. */
 export async function retryUntilStopped<T>(what: string, attempt: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
-  const { log, stopping, fatal = () => false, maxDelayMs = 10_000 } = options;
+  const { log, stopping, fatal = isConfigurationError, maxDelayMs = 10_000 } = options;
   for (let n = 0; !stopping(); n++) {
     try {
       return await attempt();
     } catch (err) {
-      if (fatal(err) || stopping()) throw err;
+      if (isConfigurationError(err) || fatal(err) || stopping()) throw err;
       log.warn({ err, attempt: n }, `${what} failed, retrying`);
       await sleep(Math.min(maxDelayMs, 500 * 2 ** n));
     }
@@ -62,16 +91,16 @@ export function onShutdownSignal(log: Logger, deadlineMs: number, shutdown: () =
     log.info({ signal }, "shutting down");
     setTimeout(() => {
       log.error({ deadlineMs }, "shutdown took too long, exiting");
-      process.exit(1);
+      process.exit(ExitCode.Failure);
     }, deadlineMs).unref();
     shutdown().then(
       () => {
         log.info("stopped");
-        process.exit(0);
+        process.exit(ExitCode.Ok);
       },
       (err: unknown) => {
         log.error({ err }, "shutdown failed");
-        process.exit(1);
+        process.exit(ExitCode.Failure);
       },
     );
   };
@@ -93,13 +122,13 @@ export async function closeNats(nc: NatsConnection | undefined, log: Logger, opt
 
 /**
  * Provisions the shared topology, retrying transient failures (JetStream
- * still starting or electing) until stopped; a partition-count conflict is
- * fatal, since retrying cannot fix a configuration.
+ * still starting or electing) until stopped; a topology conflict is fatal,
+ * since retrying cannot fix a configuration.
  */
 export function provisionUntilStopped(nc: NatsConnection, settings: TopologySettings, log: Logger, stopping: () => boolean): Promise<Provisioned | undefined> {
   return retryUntilStopped("topology provisioning", () => provisionTopology(nc, settings, log), {
     log,
     stopping,
-    fatal: (err) => err instanceof TopologyConflictError,
+    fatal: isConfigurationError,
   });
 }

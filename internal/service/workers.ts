@@ -10,14 +10,17 @@
 // - A worker that dies after it has been up `minUptimeMs` is replaced, and
 //   the exit is logged; the others keep serving meanwhile.
 // - A worker that dies sooner (a port in use, a conflicting topology: what
-//   restarting cannot fix) stops the whole service with exit 1, as a single
-//   process would, so the failure is seen rather than retried forever here.
+//   restarting cannot fix) stops the whole service, as a single process
+//   would, so the failure is seen rather than retried forever here: exit 1,
+//   or ExitCode.Config when that is how the worker exited, so that whatever
+//   supervises the primary knows not to restart it either.
 // - Readiness is the service's, not one worker's: through WorkerStartBarrier
 //   a worker says ready only once every worker has started, so a client that
 //   waited for /readyz is never sent to a sibling still connecting.
 
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "../observability/logger.js";
+import { ExitCode } from "./exit-codes.js";
 import { isIpcMessage } from "./ipc-message.js";
 
 export interface WorkerPoolOptions {
@@ -66,6 +69,7 @@ export function superviseWorkers(options: WorkerPoolOptions): void {
   let everyoneStarted = false;
   let stopping = false;
   let failed = false;
+  let exitCode: ExitCode = ExitCode.Ok;
 
   cluster.on("message", (worker, message: unknown) => {
     if (!isIpcMessage(message, STARTED)) return;
@@ -89,7 +93,7 @@ export function superviseWorkers(options: WorkerPoolOptions): void {
   const finishIfDone = () => {
     if (stopping && startedAt.size === 0) {
       log.info({ failed }, "all workers stopped");
-      process.exit(failed ? 1 : 0);
+      process.exit(failed && exitCode === ExitCode.Ok ? ExitCode.Failure : exitCode);
     }
   };
 
@@ -100,7 +104,7 @@ export function superviseWorkers(options: WorkerPoolOptions): void {
     setTimeout(() => {
       log.error({ deadlineMs, left: startedAt.size }, "workers did not stop in time, killing them");
       for (const worker of startedAt.keys()) worker.process.kill("SIGKILL");
-      process.exit(1);
+      process.exit(ExitCode.Failure);
     }, deadlineMs).unref();
     finishIfDone();
   };
@@ -118,6 +122,7 @@ export function superviseWorkers(options: WorkerPoolOptions): void {
     if (uptimeMs < minUptimeMs) {
       log.fatal({ worker: worker.id, code, signal, uptimeMs: Math.round(uptimeMs) }, "worker failed during start, stopping");
       failed = true;
+      if (code === ExitCode.Config) exitCode = ExitCode.Config;
       stop();
       return;
     }

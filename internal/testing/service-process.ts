@@ -69,9 +69,25 @@ export class ServiceProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * Starts the service without waiting for it to get ready, for tests of a
+   * service that must not (no NATS, a configuration it refuses).
+   */
+  static async spawn(name: ServiceName, options: ServiceOptions): Promise<ServiceProcess> {
+    const port = options.port ?? (await freePort());
+    const service = new ServiceProcess(name, port, options);
+    service.spawnChild();
+    return service;
+  }
+
   /** (Re)starts the process on the same port and waits for readiness. */
   async launch(readyTimeoutMs = 30_000): Promise<void> {
     if (this.running) return;
+    this.spawnChild();
+    await this.waitReady(readyTimeoutMs);
+  }
+
+  private spawnChild(): void {
     if (this.output) this.note(`--- ${this.name} started again ---\n`);
     const servers = Array.isArray(this.options.natsUrl) ? this.options.natsUrl.join(",") : this.options.natsUrl;
     const env = {
@@ -96,7 +112,29 @@ export class ServiceProcess {
     };
     child.stdout?.on("data", keep);
     child.stderr?.on("data", keep);
-    await this.waitReady(readyTimeoutMs);
+  }
+
+  /** Resolves with the first match of `pattern` in the output; rejects after `timeoutMs` or when the process exits first. */
+  async waitForLog(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = pattern.exec(this.output);
+      if (m) return m;
+      if (!this.running) throw new Error(`${this.name} exited (code ${this.child?.exitCode}) before logging ${pattern}:\n${this.output}`);
+      if (Date.now() > deadline) throw new Error(`${this.name} did not log ${pattern} within ${timeoutMs} ms:\n${this.output}`);
+      await sleep(50);
+    }
+  }
+
+  /** Resolves with the exit code once the process has exited by itself; rejects after `timeoutMs`. */
+  async waitForExit(timeoutMs: number): Promise<number | null> {
+    const child = this.child;
+    if (!child) throw new Error(`${this.name} was never started`);
+    if (!this.running) return child.exitCode;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const result = await Promise.race([exited, sleep(timeoutMs).then(() => "timeout" as const)]);
+    if (result === "timeout") throw new Error(`${this.name} still running after ${timeoutMs} ms:\n${this.output}`);
+    return result;
   }
 
   async waitReady(timeoutMs = 30_000): Promise<void> {
