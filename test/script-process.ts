@@ -1,7 +1,7 @@
 // A repository script (`npm start`, `npm run cluster`) run as a user runs it,
 // for the tests of those commands: its whole output kept for assertions, a
-// wait for a line, a signal and its exit code, and a last-resort cleanup that
-// kills every child it reported having started.
+// wait for a line, a signal (or a terminal's Ctrl-C) and its exit code, and a
+// last-resort cleanup that kills every child it reported having started.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { REPO_ROOT } from "../internal/testing/service-process.js";
@@ -29,8 +29,46 @@ export class ScriptProcess {
     return new ScriptProcess(script, child);
   }
 
+  /**
+   * Runs `npm run <name>` the way a terminal does: in a process group of its
+   * own, which interrupt() signals as a whole (npm, and the script npm runs),
+   * as a Ctrl-C does.
+   */
+  static launchWithNpm(name: string, env: Record<string, string>): ScriptProcess {
+    const child = spawn("npm", ["run", "--silent", name], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, LOG_LEVEL: "info", ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    return new ScriptProcess(`npm run ${name}`, child);
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   get exitCode(): number | null {
     return this.child.exitCode;
+  }
+
+  /** Resolves with the exit code once it exits by itself (null when a signal ended it); rejects after `timeoutMs`. */
+  async exited(timeoutMs: number): Promise<number | null> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.child.exitCode === null && this.child.signalCode === null) {
+      if (Date.now() > deadline) throw new Error(`${this.script} still running after ${timeoutMs} ms:\n${this.output}`);
+      await sleep(50);
+    }
+    return this.child.exitCode;
+  }
+
+  /** A Ctrl-C at the terminal: SIGINT to the whole process group (launchWithNpm). */
+  async interrupt(timeoutMs = 60_000): Promise<number | null> {
+    const exited = new Promise<number | null>((resolve) => this.child.once("exit", (code) => resolve(code)));
+    process.kill(-this.child.pid!, "SIGINT");
+    const result = await Promise.race([exited, sleep(timeoutMs).then(() => "timeout" as const)]);
+    if (result === "timeout") throw new Error(`${this.script} still running ${timeoutMs} ms after Ctrl-C:\n${this.output}`);
+    return result;
   }
 
   async waitForOutput(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
@@ -61,6 +99,11 @@ export class ScriptProcess {
   /** Leaves nothing running, whatever happened in the test. */
   async dispose(): Promise<void> {
     if (this.child.exitCode === null) this.child.kill("SIGKILL");
+    try {
+      process.kill(-this.child.pid!, "SIGKILL");
+    } catch {
+      // not a process group of its own, or already gone
+    }
     for (const pid of this.pids()) {
       try {
         process.kill(pid, "SIGKILL");

@@ -1,14 +1,27 @@
 // `npm start` as a user runs it: the whole system from one command, data kept
-// across restarts, a crashed service brought back, a clean exit on SIGTERM.
+// across restarts, a crashed service brought back, a clean exit on SIGTERM and
+// on Ctrl-C; and the ways it refuses to run rather than run badly: a data
+// directory already in use, a damaged store, NATS out of reach, a
+// configuration the services refuse.
 
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "../internal/testing/nats-server.js";
+import { freePort, NatsServer } from "../internal/testing/nats-server.js";
 import { poll, ScriptProcess } from "./script-process.js";
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", "0"], { stdio: "ignore" });
+  await new Promise((r) => child.once("exit", r));
+  return child.pid!;
+}
 
 const started: ScriptProcess[] = [];
 const dataDir = mkdtempSync(join(tmpdir(), "rockets-start-"));
@@ -31,7 +44,7 @@ async function startEnv(ports: Record<string, string> = {}) {
 }
 
 describe("npm start", () => {
-  it("runs the whole system, brings back a crashed service, stops cleanly, and keeps the rockets across restarts", async () => {
+  it("runs the whole system, brings back a crashed service, refuses a second start on its data, stops cleanly, and keeps the rockets across restarts", async () => {
     const env = await startEnv();
     const ingest = `http://127.0.0.1:${env.INGEST_PORT}`;
     const api = `http://127.0.0.1:${env.API_PORT}`;
@@ -58,6 +71,14 @@ describe("npm start", () => {
     expect(jsz.config).toMatchObject({ sync_interval: 100_000_000, store_dir: join(dataDir, "jetstream") });
     expect(jsz.config.sync_always ?? false).toBe(false);
 
+    // A second start on the same data, even on other ports, refuses: two nats-servers on one store corrupt it.
+    const second = ScriptProcess.launch("scripts/start.mjs", await startEnv());
+    started.push(second);
+    expect(await second.exited(30_000)).toBe(1);
+    expect(second.output).toContain(`${dataDir} is in use by pid ${first.pid}`);
+    expect(second.output).toMatch(/stop it first/);
+    expect(second.output).not.toMatch(/started \(pid/);
+
     // The test program's way: no Content-Type header.
     const posted = await fetch(`${ingest}/messages`, { method: "POST", body: JSON.stringify(launched), headers: { "content-type": "" } });
     expect(posted.status).toBe(202);
@@ -72,21 +93,29 @@ describe("npm start", () => {
     expect(await poll("the rocket after the API restarted", 30_000, readRocket)).toMatchObject({ channel, lastMessageNumber: 1 });
 
     expect(await first.stop("SIGTERM")).toBe(0);
-    expect(first.output).toMatch(/^rockets +\| stopped/m);
+    expect(first.output).toMatch(/^rockets +\| stopped$/m);
     // Services stop before nats-server, so they can drain their work.
-    const natsStopped = first.output.search(/^nats +\| stopped/m);
+    const natsStopped = first.output.search(/^nats +\| stopped$/m);
     for (const name of ["ingest", "sequencer", "api"]) {
-      const stopped = first.output.search(new RegExp(`^${name} +\\| stopped`, "m"));
+      const stopped = first.output.search(new RegExp(`^${name} +\\| stopped$`, "m"));
       expect(stopped, `${name} stopped`).toBeGreaterThan(-1);
       expect(stopped).toBeLessThan(natsStopped);
     }
 
-    const second = ScriptProcess.launch("scripts/start.mjs", env);
-    started.push(second);
-    await second.waitForOutput(/Rockets is running/, 90_000);
+    // A start that died without cleaning up left its lock: the next one takes it over.
+    writeFileSync(join(dataDir, ".rockets.lock"), JSON.stringify({ pid: await deadPid(), host: hostname(), startedAt: new Date().toISOString() }));
+    const third = ScriptProcess.launchWithNpm("start", env);
+    started.push(third);
+    await third.waitForOutput(/Rockets is running/, 90_000);
+    expect(third.output).toMatch(/took over .*\.rockets\.lock/);
     expect(await poll("the rocket after a restart", 15_000, readRocket)).toMatchObject({ channel, status: "launched", lastMessageNumber: 1 });
-    expect(await second.stop("SIGTERM")).toBe(0);
-  }, 240_000);
+
+    // Ctrl-C in the terminal reaches npm and the start alike: one clean stop, exit 0, every process reported stopped.
+    expect(await third.interrupt()).toBe(0);
+    for (const name of ["ingest", "sequencer", "api", "nats", "rockets"]) expect(third.output).toMatch(new RegExp(`^${name} +\\| stopped$`, "m"));
+    expect(third.output).not.toMatch(/again: killing/);
+    expect(readdirSync(dataDir)).not.toContain(".rockets.lock");
+  }, 300_000);
 
   it("refuses to start when a port is taken, naming the variable to change", async () => {
     const busy: Server = createServer();
@@ -107,4 +136,57 @@ describe("npm start", () => {
       await new Promise((r) => busy.close(r));
     }
   }, 30_000);
+});
+
+describe("npm start, where the system cannot run", () => {
+  it("says what is not ready and why, never prints the banner, and exits 1 when NATS cannot be reached", async () => {
+    const url = `nats://127.0.0.1:${await freePort()}`;
+    const run = ScriptProcess.launch("scripts/start.mjs", { ...(await startEnv()), NATS_URL: url, START_TIMEOUT_SECONDS: "8" });
+    started.push(run);
+    // Each service says so itself, at once.
+    for (const name of ["ingest", "sequencer", "api"]) {
+      await run.waitForOutput(new RegExp(`^${name} +\\| .*WARN .*cannot reach nats; retrying until it answers .*servers=${url}`, "m"), 15_000);
+    }
+    expect(await run.exited(30_000)).toBe(1);
+    expect(run.output).toMatch(new RegExp(`not ready after 8 s .*ingest: cannot reach NATS at ${url}: .*refused`));
+    expect(run.output).toMatch(/sequencer: cannot reach NATS/);
+    expect(run.output).not.toContain("Rockets is running");
+    for (const name of ["ingest", "sequencer", "api"]) expect(run.output).toMatch(new RegExp(`^${name} +\\| stopped$`, "m"));
+  }, 60_000);
+
+  it("stops everything and exits 78, restarting nothing, when the services refuse their configuration", async () => {
+    const run = ScriptProcess.launch("scripts/start.mjs", { ...(await startEnv()), NATS_URL: `nats://127.0.0.1:${await freePort()}`, PARTITIONS: "abc" });
+    started.push(run);
+    expect(await run.exited(30_000)).toBe(78);
+    expect(run.output).toMatch(/PARTITIONS must be an integer/);
+    expect(run.output).toMatch(/^(ingest|sequencer|api) +\| exited \(code 78: its configuration is refused, see above\); not restarting$/m);
+    expect(run.output).toMatch(/refuses its configuration \(exit 78/);
+    expect(run.output).not.toMatch(/restarting in/);
+    expect(run.output).not.toContain("Rockets is running");
+  }, 60_000);
+
+  it("reports a damaged store at once and exits 1 instead of leaving services not ready", async () => {
+    const damaged = mkdtempSync(join(tmpdir(), "rockets-damaged-"));
+    try {
+      // A store with a stream, whose metadata is then damaged.
+      const nats = await NatsServer.start({ storeDir: damaged });
+      const nc = await connect({ servers: nats.url });
+      await (await jetstreamManager(nc)).streams.add({ name: "DAMAGED", subjects: ["damaged.>"] });
+      await nc.close();
+      await nats.stop();
+      writeFileSync(join(damaged, "jetstream", "$G", "streams", "DAMAGED", "meta.inf"), "not what nats-server wrote");
+
+      const run = ScriptProcess.launch("scripts/start.mjs", await startEnv({ DATA_DIR: damaged }));
+      started.push(run);
+      expect(await run.exited(60_000)).toBe(1);
+      expect(run.output).toContain(`the JetStream store in ${damaged} is damaged`);
+      expect(run.output).toMatch(/stream '\$G > DAMAGED' could not be recovered/);
+      expect(run.output).toMatch(/two nats-servers sharing one directory/);
+      expect(run.output).toContain(`mv ${damaged} ${damaged}.damaged`);
+      expect(run.output).not.toContain("Rockets is running");
+      expect(run.output).not.toMatch(/^(ingest|sequencer|api) +\| started/m);
+    } finally {
+      rmSync(damaged, { recursive: true, force: true });
+    }
+  }, 90_000);
 });
