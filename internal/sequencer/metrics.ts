@@ -36,6 +36,7 @@ export class SequencerMetrics {
   private readonly conflicts: Counter;
   private readonly consumerPending: Gauge<"partition">;
   private readonly partitionEvents: Counter<"event">;
+  private readonly fetchFailures: Counter;
 
   constructor(registry: Registry, partitions: number, gauges: SequencerGauges) {
     const registers = [registry];
@@ -120,6 +121,11 @@ export class SequencerMetrics {
       registers,
     });
     for (const event of Object.values(PartitionEvent)) this.partitionEvents.inc({ event }, 0);
+    this.fetchFailures = new Counter({
+      name: `${METRIC_PREFIX}sequencer_fetch_failures_total`,
+      help: "Pulls from an owned partition that failed and were retried (missed heartbeats on a busy server, a consumer being recreated)",
+      registers,
+    });
   }
 
   settled(outcome: MessageOutcome, count = 1): void {
@@ -133,6 +139,10 @@ export class SequencerMetrics {
 
   revisionConflict(): void {
     this.conflicts.inc();
+  }
+
+  fetchFailed(): void {
+    this.fetchFailures.inc();
   }
 
   partitionEvent(event: PartitionEvent): void {

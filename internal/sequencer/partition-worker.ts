@@ -12,6 +12,9 @@
 //   arrives and lets the actors finish; losing the partition naks whatever
 //   still arrives, with a delay that outlasts our open fetch, so the next
 //   owner gets it.
+// - A failed pull is retried after retryDelayMs. Failures that recover by
+//   themselves are counted and logged at DEBUG; only an outage that lasts
+//   is a warning (FetchOutage).
 
 import { Buffer } from "node:buffer";
 import { validateMessage, type Problem, type RocketMessage } from "../domain/message.js";
@@ -20,6 +23,7 @@ import { eventSubject } from "../nats/topology.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import { keepJson, type Delivery } from "./channel-actor.js";
+import { FetchOutage } from "./fetch-outage.js";
 import { MessageOutcome, type SequencerMetrics } from "./metrics.js";
 
 /** The partition's durable consumer (PartitionConsumer). */
@@ -129,7 +133,7 @@ export class PartitionWorker {
   private wake: (() => void) | undefined;
   private loopDone: Promise<void> = Promise.resolve();
   private lastDelivered: StreamDelivery | undefined;
-  private failing = false;
+  private readonly outage: FetchOutage;
 
   constructor(
     readonly partition: number,
@@ -138,7 +142,9 @@ export class PartitionWorker {
     private readonly settings: WorkerSettings,
     private readonly metrics: SequencerMetrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.outage = new FetchOutage(log, partition);
+  }
 
   start(): void {
     this.loopDone = this.loop();
@@ -213,15 +219,11 @@ export class PartitionWorker {
       }
       try {
         await this.source.fetch(Math.min(this.settings.fetchBatch, room), this.settings.fetchExpiresMs, this.onMessage);
-        if (this.failing) {
-          this.failing = false;
-          this.log.info({ partition: this.partition }, "fetching from the partition recovered");
-        }
+        this.outage.succeeded();
       } catch (err) {
         if (this.state !== WorkerState.Running) break;
-        // Logged once per outage, not once per retry.
-        if (!this.failing) this.log.warn({ err, partition: this.partition }, "fetching from the partition failed; retrying");
-        this.failing = true;
+        this.metrics.fetchFailed();
+        this.outage.failed(err);
         this.source.reset();
         await this.sleep(this.settings.retryDelayMs);
       }
