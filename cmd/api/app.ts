@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Registry } from "prom-client";
+import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
 import type { ChannelHistorySource } from "../../internal/domain/history.js";
 import type { Logger } from "../../internal/observability/logger.js";
@@ -85,6 +86,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       customOptions: { allErrors: true, removeAdditional: false, coerceTypes: "array", useDefaults: true },
     },
   });
+  const routes = trackRouteMethods(app);
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {
@@ -119,14 +121,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     deps.log.error({ err, route: request.routeOptions.url }, "request failed");
     return sendProblem(reply, { type: ProblemType.internal, title: "Internal error", status: 500, detail: "the request failed; see the server log" });
   });
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, {
+  app.setNotFoundHandler((request, reply) => {
+    const wrongMethod = methodNotAllowed(routes, request);
+    if (wrongMethod) return sendProblem(reply.header("allow", wrongMethod.allow), { ...wrongMethod.problem, type: ProblemType.methodNotAllowed });
+    return sendProblem(reply, {
       type: ProblemType.notFound,
       title: "Not found",
       status: 404,
       detail: `no route for ${request.method} ${request.url.split("?")[0]}`,
-    }),
-  );
+    });
+  });
 
   registerServiceRoutes(app, deps.registry, deps.ready);
   registerConsoleRoutes(app, deps.console);

@@ -17,6 +17,8 @@ export const ProblemType = {
   historyTooLong: "urn:rockets:problem:history-too-long",
   historyUnavailable: "urn:rockets:problem:history-unavailable",
   badRequest: "urn:rockets:problem:bad-request",
+  /** A known path asked with a method it does not take (internal/http/route-methods.ts). */
+  methodNotAllowed: "urn:rockets:problem:method-not-allowed",
   internal: "urn:rockets:problem:internal",
 } as const;
 export type ProblemType = (typeof ProblemType)[keyof typeof ProblemType];

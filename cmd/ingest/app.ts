@@ -3,6 +3,8 @@
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { MetricsSource } from "../../internal/observability/cluster-metrics.js";
+import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
+import { registerServiceIndex } from "../../internal/http/service-index.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
 import type { MessagePublisher } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
@@ -40,6 +42,7 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     return503OnClosing: true,
     bodyLimit: Math.max(limits.bodyLimitBytes, limits.batchBodyLimitBytes),
   });
+  const routes = trackRouteMethods(app);
 
   // Once closing, every answer also closes its connection: a keep-alive
   // client whose request was in flight at shutdown would otherwise hold the
@@ -59,6 +62,14 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
   app.after((err) => {
     if (err) throw err;
     registerServiceRoutes(app, deps.registry, deps.readiness, deps.exposition);
+    registerServiceIndex(app, {
+      service: "ingest",
+      title: "Rockets ingest: stores rocket messages in the events stream",
+      links: {
+        messages: { href: "/messages", method: "POST", title: `one message, or a JSON array of up to ${limits.maxBatch}; 202 once stored` },
+        docs: { href: "/docs", title: "the API reference, interactive (OpenAPI document at /openapi.json)" },
+      },
+    });
     registerBodyParser(app, limits);
     registerMessagesRoute(app, {
       intake: new MessageIntake(deps.publisher, deps.metrics, log),
@@ -67,9 +78,11 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, problem(404, ProblemType.notFound, "Not found", `no route for ${request.method} ${request.url}`)),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const wrongMethod = methodNotAllowed(routes, request);
+    if (wrongMethod) return sendProblem(reply.header("allow", wrongMethod.allow), wrongMethod.problem);
+    return sendProblem(reply, problem(404, ProblemType.notFound, "Not found", `no route for ${request.method} ${request.url}`));
+  });
 
   app.setErrorHandler((err, request, reply) => {
     if (err instanceof ProblemError) return sendProblem(reply, err.problem);

@@ -1,10 +1,15 @@
-// The sequencer's ops server: /healthz, /readyz, /metrics, and /partitions:
-// what this instance owns, and the whole cluster's ownership as it sees it
-// (every partition's lease holder, the live members, and what is assigned
-// here but not yet acquired). Never listens (main.ts does).
+// The sequencer's ops server: /healthz, /readyz, /metrics, /partitions: what
+// this instance owns, and the whole cluster's ownership as it sees it (every
+// partition's lease holder, the live members, and what is assigned here but
+// not yet acquired), and / listing them. Errors are problem documents like
+// every service's (404; 405 with Allow for a known path asked with another
+// method). Never listens (main.ts does).
 
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
+import { sendProblem } from "../../internal/http/problem-document.js";
+import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
+import { registerServiceIndex } from "../../internal/http/service-index.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
 import type { ClusterOwnership } from "../../internal/sequencer/ownership.js";
 
@@ -20,13 +25,18 @@ export interface OpsDeps {
 
 export function buildApp(deps: OpsDeps): FastifyInstance {
   const app = fastify({ logger: false, return503OnClosing: true });
+  const routes = trackRouteMethods(app);
   registerServiceRoutes(app, deps.registry, deps.readiness);
   app.get("/partitions", async () => deps.ownership());
-  app.setNotFoundHandler((request, reply) =>
-    reply
-      .code(404)
-      .type("application/problem+json")
-      .send({ type: "about:blank", title: "Not found", status: 404, detail: `no route for ${request.method} ${request.url}` }),
-  );
+  registerServiceIndex(app, {
+    service: "sequencer",
+    title: "Rockets sequencer: applies each rocket's messages in order to its state (operations endpoints only)",
+    links: { partitions: { href: "/partitions", title: "the partitions this instance owns, and the cluster's ownership as it sees it" } },
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const wrongMethod = methodNotAllowed(routes, request);
+    if (wrongMethod) return sendProblem(reply.header("allow", wrongMethod.allow), wrongMethod.problem);
+    return sendProblem(reply, { type: "urn:rockets:problem:not-found", title: "Not found", status: 404, detail: `no route for ${request.method} ${request.url}` });
+  });
   return app;
 }
