@@ -2,6 +2,13 @@
 // then (with a verify URL) wait for the API to show the expected final state.
 // main.ts wraps this for the command line; tests and the e2e benchmark call it
 // directly.
+//
+// It keeps a person informed: a target that refuses connections is said at
+// once (TargetWatch), progress shows on a terminal or as lines elsewhere, the
+// verification says how far it got every few seconds, and with --verify the
+// API is asked first whether it already holds these rockets: a system that
+// kept an earlier launch's data holds state this launch did not send, which
+// is the usual reason a verification fails, and is said before and after.
 
 import type { Rocket } from "../../internal/domain/mod.js";
 import { DEFAULTS, type LaunchOptions } from "./flags.js";
@@ -9,11 +16,16 @@ import { planLaunch } from "./generator.js";
 import { silentLog, type Log } from "./log.js";
 import { ProgressBar, type Summary } from "./progress.js";
 import { Sender } from "./sender.js";
-import { verifyFleet, type Mismatch } from "./verifier.js";
+import { TargetWatch } from "./target-watch.js";
+import { currentRockets, verifyFleet, type Mismatch } from "./verifier.js";
+
+const RETRY_DELAY_MS = 500;
+/** How often a verification still waiting says how far it got. */
+const VERIFY_PROGRESS_EVERY_MS = 5000;
 
 export interface LaunchHooks {
   log?: Log;
-  /** Draw a progress bar when stderr is a terminal. */
+  /** Show progress on stderr: a bar on a terminal, a line every few seconds elsewhere. */
   progress?: boolean;
   signal?: AbortSignal;
   /** Test hook: called once with the sender's live stats right after sending starts. */
@@ -25,6 +37,18 @@ export interface LaunchResult extends Summary {
   lastPostAt: number;
   expected: Map<string, Rocket>;
   mismatches: Mismatch[];
+  /** With --verify: how many of this launch's rockets the API held before it sent anything (undefined if it could not tell). */
+  preexisting?: number;
+}
+
+/** Why a verification that failed probably failed, when the API held these rockets before the launch. */
+export function existingDataHint(result: Pick<LaunchResult, "preexisting" | "verify" | "expected">, seed: number): string | undefined {
+  if (!result.verify || result.verify.ok || !result.preexisting) return undefined;
+  return (
+    `${result.preexisting} of these ${result.expected.size} rockets were already in the API before this launch ` +
+    `(kept from an earlier launch with --seed ${seed}): their state holds messages this launch did not send, so it cannot match. ` +
+    `To verify, use another --seed (e.g. --seed ${seed + 1}), or restart the system on a fresh DATA_DIR.`
+  );
 }
 
 export type LaunchInput = Partial<LaunchOptions> & { url: string };
@@ -38,13 +62,35 @@ export async function runLaunch(input: LaunchInput, hooks: LaunchHooks = {}): Pr
       `for ${plan.expected.size} rockets to ${options.url}, concurrency ${options.concurrency}`,
   );
 
+  let preexisting: number | undefined;
+  if (options.verifyUrl) {
+    try {
+      const held = await currentRockets(options.verifyUrl, [...plan.expected.keys()], hooks.signal);
+      preexisting = [...held.values()].filter((r) => r !== undefined).length;
+      if (preexisting > 0) {
+        log.warn(
+          `${preexisting} of these ${plan.expected.size} rockets already exist at ${options.verifyUrl} (from an earlier launch with --seed ${options.seed}?). ` +
+            "--verify can only match if that launch sent exactly these messages; for a clean check use another --seed or a fresh DATA_DIR.",
+        );
+      }
+    } catch (err) {
+      log.warn(`could not ask ${options.verifyUrl} for earlier data (${err instanceof Error ? err.message : String(err)}); verifying at the end anyway`);
+    }
+  }
+
+  const watch = new TargetWatch(options.url, log, RETRY_DELAY_MS);
   const sender = new Sender({
     url: options.url,
     concurrency: options.concurrency,
     messageDelayMs: options.messageDelayMs,
     keepAlive: options.keepAlive,
+    retryDelayMs: RETRY_DELAY_MS,
     signal: hooks.signal,
-    onRetry: (m, why) => log.debug(`retrying ${m.metadata.channel} #${m.metadata.messageNumber}: ${why}`),
+    onRetry: (m, why) => {
+      log.debug(`retrying ${m.metadata.channel} #${m.metadata.messageNumber}: ${why}`);
+      watch.failed(why);
+    },
+    onSuccess: () => watch.succeeded(),
   });
   const bar = new ProgressBar(plan.sends.length, sender.stats);
   if (hooks.progress) bar.start();
@@ -66,14 +112,22 @@ export async function runLaunch(input: LaunchInput, hooks: LaunchHooks = {}): Pr
     lastPostAt: stats.lastPostAt,
     expected: plan.expected,
     mismatches: [],
+    preexisting,
   };
   if (options.verifyUrl) {
     log.info(`verifying ${plan.expected.size} rockets against ${options.verifyUrl}`);
+    const verifyStart = performance.now();
+    let reportAt = verifyStart + VERIFY_PROGRESS_EVERY_MS;
     const verdict = await verifyFleet({
       apiUrl: options.verifyUrl,
       expected: plan.expected,
       timeoutMs: options.verifyTimeoutMs,
       signal: hooks.signal,
+      onPoll: (matched) => {
+        if (performance.now() < reportAt) return;
+        reportAt = performance.now() + VERIFY_PROGRESS_EVERY_MS;
+        log.info(`verifying: ${matched}/${plan.expected.size} rockets exact after ${Math.round((performance.now() - verifyStart) / 1000)} s`);
+      },
     });
     result.verify = {
       ok: verdict.ok,

@@ -3,7 +3,7 @@
 // when the flags are wrong or the final state did not verify.
 
 import { parseFlags, USAGE } from "./flags.js";
-import { runLaunch } from "./launch.js";
+import { existingDataHint, runLaunch } from "./launch.js";
 import { createLog } from "./log.js";
 import { summaryLine } from "./progress.js";
 
@@ -30,6 +30,8 @@ async function main(): Promise<number> {
   if (result.mismatches.length > MAX_MISMATCHES_SHOWN) {
     log.error(`... and ${result.mismatches.length - MAX_MISMATCHES_SHOWN} more rockets off`);
   }
+  const hint = existingDataHint(result, options.seed);
+  if (hint) log.error(hint);
   process.stdout.write(`${summaryLine(result)}\n`);
   return result.verify && !result.verify.ok ? 1 : 0;
 }

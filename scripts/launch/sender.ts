@@ -18,8 +18,10 @@ export interface SenderOptions {
   retryDelayMs?: number;
   requestTimeoutMs?: number;
   signal?: AbortSignal;
-  /** Called for each failed attempt, before its retry (for debug logging). */
+  /** Called for each failed attempt, before its retry. */
   onRetry?: (message: RocketMessage, why: string) => void;
+  /** Called for each message acknowledged with a 2xx. */
+  onSuccess?: () => void;
 }
 
 export interface SendStats {
@@ -95,6 +97,7 @@ export class Sender {
       if (attempt.ok) {
         this.stats.sent += 1;
         this.stats.lastPostAt = performance.now();
+        this.options.onSuccess?.();
         return;
       }
       this.stats.retries += 1;

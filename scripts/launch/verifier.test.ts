@@ -1,8 +1,9 @@
+import { getEventListeners } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Rocket } from "../../internal/domain/mod.js";
-import { compareRocket, verifyFleet } from "./verifier.js";
+import { compareRocket, currentRockets, verifyFleet } from "./verifier.js";
 
 // A stand-in for the query API's read contract (GET /rockets pages and
 // GET /rockets/:channel), so the verifier's polling can be tested alone.
@@ -99,5 +100,43 @@ describe("verifyFleet", () => {
     const result = await verifyFleet({ apiUrl: api.url, expected, timeoutMs: 5000 });
     expect(result).toMatchObject({ ok: true, matched: 2500 });
     expect(api.requests()).toBe(3);
+  });
+
+  it("leaves no listener on the caller's signal, however long it polls", async () => {
+    const expected = new Map([1, 2, 3].map((i) => [rocket(i).channel, rocket(i)]));
+    const api = await start(new Map());
+    const caller = new AbortController();
+    let most = 0;
+    const sampler = setInterval(() => (most = Math.max(most, getEventListeners(caller.signal, "abort").length)), 1);
+    const result = await verifyFleet({ apiUrl: api.url, expected, timeoutMs: 1000, signal: caller.signal });
+    clearInterval(sampler);
+    expect(result.ok).toBe(false);
+    expect(api.requests()).toBeGreaterThan(50);
+    // At most one per request in flight, and none once it is done.
+    expect(most).toBeLessThanOrEqual(8);
+    expect(getEventListeners(caller.signal, "abort")).toHaveLength(0);
+  });
+
+  it("tells progress after every poll", async () => {
+    const expected = new Map([1, 2].map((i) => [rocket(i).channel, rocket(i)]));
+    const api = await start(new Map([[rocket(1).channel, { ...rocket(1), pendingMessages: 0 }]]));
+    const polls: number[] = [];
+    await verifyFleet({ apiUrl: api.url, expected, timeoutMs: 100, onPoll: (matched) => polls.push(matched) });
+    expect(polls.length).toBeGreaterThan(1);
+    expect(new Set(polls)).toEqual(new Set([1]));
+  });
+});
+
+describe("currentRockets", () => {
+  it("says which of the channels the API already holds, one by one or through the list", async () => {
+    const rockets = Array.from({ length: 150 }, (_, i) => rocket(i));
+    const api = await start(new Map(rockets.slice(0, 3).map((r) => [r.channel, { ...r }])));
+    const few = await currentRockets(api.url, [rockets[0]!.channel, rockets[140]!.channel]);
+    expect([...few].map(([c, r]) => [c, r?.["speed"]])).toEqual([
+      [rockets[0]!.channel, 500],
+      [rockets[140]!.channel, undefined],
+    ]);
+    const many = await currentRockets(api.url, rockets.map((r) => r.channel));
+    expect([...many.keys()].sort()).toEqual(rockets.slice(0, 3).map((r) => r.channel));
   });
 });

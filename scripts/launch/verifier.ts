@@ -2,6 +2,11 @@
 // its expected final state, and says how long that took. A rocket that once
 // matched stays matched: its last message is applied and nothing after it
 // exists, so only the rockets still off are polled again.
+//
+// Every request gets a signal of its own, tied to the caller's for as long
+// as the request runs: fetch leaves a listener behind on the signal it is
+// given, and polling many times a second with one long-lived signal piled up
+// thousands of them (and MaxListenersExceededWarning lines).
 
 import type { Rocket } from "../../internal/domain/mod.js";
 
@@ -12,6 +17,8 @@ export interface VerifyOptions {
   timeoutMs: number;
   pollIntervalMs?: number;
   signal?: AbortSignal;
+  /** Called after every poll with how many rockets match so far (for progress lines). */
+  onPoll?: (matched: number) => void;
 }
 
 export interface Mismatch {
@@ -47,20 +54,32 @@ export function compareRocket(expected: Rocket, actual: Record<string, unknown> 
 const LIST_SWEEP_THRESHOLD = 100;
 const PAGE_LIMIT = 1000;
 const PARALLEL_GETS = 8;
+/** A request the API has not answered in this long is abandoned (and the poll retried). */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 async function getJson(url: string, signal?: AbortSignal): Promise<{ status: number; body: unknown }> {
-  const res = await fetch(url, { signal: signal ?? null });
-  const text = await res.text();
-  let body: unknown;
+  if (signal?.aborted) throw signal.reason;
+  const request = new AbortController();
+  const abort = () => request.abort(signal?.reason);
+  signal?.addEventListener("abort", abort, { once: true });
+  const timer = setTimeout(() => request.abort(new Error(`no answer from ${url} within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
   try {
-    body = JSON.parse(text);
-  } catch {
-    body = text;
+    const res = await fetch(url, { signal: request.signal });
+    const text = await res.text();
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+    return { status: res.status, body };
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", abort);
   }
-  return { status: res.status, body };
 }
 
-type Seen = Map<string, Record<string, unknown> | undefined>;
+export type Seen = Map<string, Record<string, unknown> | undefined>;
 
 async function sweepList(apiUrl: string, wanted: ReadonlySet<string>, signal?: AbortSignal): Promise<Seen> {
   const seen: Seen = new Map();
@@ -96,6 +115,11 @@ async function getEach(apiUrl: string, channels: readonly string[], signal?: Abo
   return seen;
 }
 
+/** What the API holds now for each of `channels`: the rocket, or undefined when it has none. */
+export async function currentRockets(apiUrl: string, channels: readonly string[], signal?: AbortSignal): Promise<Seen> {
+  return channels.length > LIST_SWEEP_THRESHOLD ? sweepList(apiUrl, new Set(channels), signal) : getEach(apiUrl, channels, signal);
+}
+
 export async function verifyFleet(options: VerifyOptions): Promise<VerifyResult> {
   const { apiUrl, expected, timeoutMs, signal } = options;
   const pollIntervalMs = options.pollIntervalMs ?? 20;
@@ -105,10 +129,7 @@ export async function verifyFleet(options: VerifyOptions): Promise<VerifyResult>
   for (;;) {
     try {
       const channels = [...off.keys()];
-      const seen =
-        channels.length > LIST_SWEEP_THRESHOLD
-          ? await sweepList(apiUrl, new Set(channels), signal)
-          : await getEach(apiUrl, channels, signal);
+      const seen = await currentRockets(apiUrl, channels, signal);
       for (const channel of channels) {
         const problems = compareRocket(expected.get(channel)!, seen.get(channel));
         if (problems.length === 0) off.delete(channel);
@@ -120,6 +141,7 @@ export async function verifyFleet(options: VerifyOptions): Promise<VerifyResult>
       if (signal?.aborted) throw err;
       lastError = err instanceof Error ? err.message : String(err);
     }
+    options.onPoll?.(expected.size - off.size);
     const now = performance.now();
     if (off.size === 0 || now >= deadline || signal?.aborted) {
       const mismatches = [...off].map(([channel, problems]) => ({ channel, problems }));
