@@ -62,4 +62,18 @@ describe("a service with a configuration it cannot take", () => {
     expect(await workers.waitForExit(20_000)).toBe(EX_CONFIG);
     expect(await first.stop("SIGTERM")).toBe(0);
   }, 40_000);
+
+  it("each exits 78 when STREAM_REPLICAS asks for more replicas than the servers can place", async () => {
+    const single = await NatsServer.start();
+    try {
+      const services = await Promise.all(SERVICES.map((name) => spawn(name, single.url, { STREAM_REPLICAS: "3" })));
+      for (const service of services) {
+        expect(await service.waitForExit(30_000), service.name).toBe(EX_CONFIG);
+        expect(service.logs()).toMatch(/"level":60.*"problem":"STREAM_REPLICAS=3 cannot be placed/);
+        expect(service.logs()).not.toMatch(/"stack"/);
+      }
+    } finally {
+      await single.dispose();
+    }
+  }, 60_000);
 });

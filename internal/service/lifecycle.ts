@@ -66,7 +66,7 @@ export interface RetryOptions {
 
 /** Runs `attempt` until it succeeds, backing off exponentially; undefined if stopped first. */
 export async function retryUntilStopped<T>(what: string, attempt: () => Promise<T>, options: RetryOptions): Promise<T | undefined> {
-  const { log, stopping, fatal = isConfigurationError, maxDelayMs = 10_000 } = options;
+  const { log, stopping, fatal = () => false, maxDelayMs = 10_000 } = options;
   for (let n = 0; !stopping(); n++) {
     try {
       return await attempt();
@@ -126,9 +126,5 @@ export async function closeNats(nc: NatsConnection | undefined, log: Logger, opt
  * since retrying cannot fix a configuration.
  */
 export function provisionUntilStopped(nc: NatsConnection, settings: TopologySettings, log: Logger, stopping: () => boolean): Promise<Provisioned | undefined> {
-  return retryUntilStopped("topology provisioning", () => provisionTopology(nc, settings, log), {
-    log,
-    stopping,
-    fatal: isConfigurationError,
-  });
+  return retryUntilStopped("topology provisioning", () => provisionTopology(nc, settings, log), { log, stopping });
 }
