@@ -20,9 +20,10 @@
 // - A lock written on another host cannot be checked from here: refused,
 //   with the file to delete once it is known to be stale.
 // - On Linux, a nats-server already running on the directory without any
-//   lock (started by hand) is found through /proc and refused too.
+//   lock (started by hand, or by the test harness) is found through /proc and
+//   refused too, whether its store is given by -sd or in its -c file.
 
-import { closeSync, linkSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -58,7 +59,42 @@ export function isRunning(pid, program) {
   return cmd === undefined || cmd.some((arg) => arg.includes(program));
 }
 
-/** Pids of nats-server processes on this host whose store directory (-sd / --store_dir) is `dataDir`; empty where /proc is not there. */
+/** The store_dir a nats-server configuration file sets, if it can be read. */
+function configuredStoreDir(file) {
+  try {
+    const m = /^\s*store_dir\s*[:=]?\s*(?:"((?:[^"\\]|\\.)*)"|'([^']*)'|(\S+))/m.exec(readFileSync(file, "utf8"));
+    if (!m) return undefined;
+    return m[1] !== undefined ? JSON.parse(`"${m[1]}"`) : (m[2] ?? m[3]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The store directories a nats-server's command line gives it, by -sd or through its configuration file. */
+function storeDirsOf(pid, cmd) {
+  let cwd;
+  try {
+    cwd = readlinkSync(`/proc/${pid}/cwd`);
+  } catch {
+    cwd = "/";
+  }
+  const dirs = [];
+  for (let i = 0; i < cmd.length; i++) {
+    const m = /^--?(sd|store_dir|c|config)(?:=(.*))?$/.exec(cmd[i]);
+    if (!m) continue;
+    const value = m[2] ?? cmd[i + 1];
+    if (value === undefined) continue;
+    if (m[1] === "sd" || m[1] === "store_dir") {
+      dirs.push(resolve(cwd, value));
+    } else {
+      const store = configuredStoreDir(resolve(cwd, value));
+      if (store !== undefined) dirs.push(resolve(cwd, store));
+    }
+  }
+  return dirs;
+}
+
+/** Pids of nats-server processes on this host whose JetStream store directory is `dataDir`; empty where /proc is not there. */
 export function natsServersOn(dataDir) {
   const wanted = resolve(dataDir);
   let entries;
@@ -72,13 +108,8 @@ export function natsServersOn(dataDir) {
     const pid = Number(entry);
     if (!Number.isSafeInteger(pid) || pid === process.pid) continue;
     const cmd = commandLine(pid);
-    if (!cmd || !cmd.some((arg) => /(^|\/)nats-server$/.test(arg))) continue;
-    for (let i = 0; i < cmd.length; i++) {
-      const arg = cmd[i];
-      const inline = /^--?(sd|store_dir)=(.*)$/.exec(arg);
-      const store = inline ? inline[2] : /^--?(sd|store_dir)$/.test(arg) ? cmd[i + 1] : undefined;
-      if (store !== undefined && resolve(store) === wanted) pids.push(pid);
-    }
+    if (!cmd || !/(^|\/)nats-server$/.test(cmd[0] ?? "")) continue;
+    if (storeDirsOf(pid, cmd).includes(wanted)) pids.push(pid);
   }
   return pids;
 }

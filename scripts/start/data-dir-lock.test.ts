@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { NatsServer } from "../../internal/testing/nats-server.js";
+import { freePort, NATS_SERVER_BIN, NatsServer } from "../../internal/testing/nats-server.js";
 import { DataDirInUseError, LOCK_FILE, lockDataDir, natsServersOn } from "./data-dir-lock.mjs";
 
 const dirs: string[] = [];
@@ -119,12 +119,19 @@ describe("lockDataDir", () => {
     expect(existsSync(join(dir, LOCK_FILE))).toBe(true);
   });
 
-  it("refuses a directory a nats-server started by hand already uses", async () => {
+  it("refuses a directory a nats-server started by hand already uses, from a configuration file or -sd", async () => {
     const dir = tempDir();
     nats = await NatsServer.start({ storeDir: dir });
     expect(natsServersOn(dir)).toEqual([nats.pid]);
     expect(natsServersOn(tempDir())).toEqual([]);
     expect(refusal(dir).message).toContain(`nats-server pid ${nats.pid}`);
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+
+    // The way npm start runs it: the store on the command line, relative to the server's working directory.
+    const other = tempDir();
+    const byFlag = spawn(NATS_SERVER_BIN, ["-js", "-a", "127.0.0.1", "-p", String(await freePort()), "-sd", "."], { cwd: other, stdio: "ignore" });
+    children.push(byFlag);
+    while (!readFileSync(`/proc/${byFlag.pid}/cmdline`, "utf8").includes("-sd")) await new Promise((r) => setTimeout(r, 10));
+    expect(natsServersOn(other)).toEqual([byFlag.pid]);
   });
 });
