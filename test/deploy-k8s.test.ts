@@ -38,6 +38,7 @@ interface Container {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   startupProbe?: Probe;
+  terminationMessagePolicy?: string;
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: {
     runAsNonRoot?: boolean;
@@ -264,6 +265,13 @@ describe("Kubernetes base deploy/k8s", () => {
       }
     }
     expect(problems).toEqual([]);
+  });
+
+  it("shows a service's refused configuration (exit 78, the problem in its last log lines) as the termination message", () => {
+    for (const name of ["ingest", "sequencer", "api"]) {
+      const [container] = named<Workload>("Deployment", name).spec.template.spec.containers;
+      expect(container?.terminationMessagePolicy, name).toBe("FallbackToLogsOnError");
+    }
   });
 
   it("runs NATS as a 3-node JetStream cluster: persistent volumes, /healthz probes, a disruption budget, the exporter sidecar", () => {
