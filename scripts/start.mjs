@@ -133,7 +133,7 @@ process.on("exit", () => {
 async function shutdown(why, code) {
   if (stopping) return;
   stopping = true;
-  say(`${why}: stopping the services, then nats-server${code === 0 ? " (Ctrl-C again to kill at once)" : ""}`);
+  say(`${why}: stopping the services${nats ? ", then nats-server" : ""}${code === 0 ? " (Ctrl-C again to kill at once)" : ""}`);
   const clean = await Promise.all(services.map((s) => s.stop("SIGTERM")));
   if (nats) clean.push(await nats.stop("SIGTERM"));
   lock?.release();
@@ -263,12 +263,14 @@ if (!stopping) {
   for (const s of services) s.start();
   const deadline = Date.now() + startTimeoutSeconds * 1000;
   let reportAt = Date.now() + REPORT_EVERY_MS;
-  let waiting = [];
   while (!stopping) {
     const reasons = await Promise.all(services.map((s) => notReady(s)));
-    waiting = services.map((s, i) => [s.name, reasons[i]]).filter(([, why]) => why !== undefined);
+    const waiting = services.map((s, i) => [s.name, reasons[i]]).filter(([, why]) => why !== undefined);
     if (waiting.length === 0 || stopping) break;
-    const list = waiting.map(([name, why]) => `${name}: ${why}`).join("; ");
+    // Services waiting for the same thing (NATS out of reach, usually) are named together.
+    const byReason = new Map();
+    for (const [name, why] of waiting) byReason.set(why, [...(byReason.get(why) ?? []), name]);
+    const list = [...byReason].map(([why, names]) => `${names.join(", ")}: ${why}`).join("; ");
     if (Date.now() >= deadline) {
       complain(`not ready after ${startTimeoutSeconds} s (START_TIMEOUT_SECONDS): ${list}`);
       await shutdown("the system did not get ready", 1);

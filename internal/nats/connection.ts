@@ -90,7 +90,7 @@ async function firstConnection(options: ConnectionOptions, settings: NatsSetting
       attempts += 1;
       const error = describe(err);
       const waitedSeconds = Math.round((performance.now() - startedAt) / 1000);
-      progress.onWaiting?.(`cannot reach NATS at ${servers}: ${error} (retrying, ${attempts} attempts over ${waitedSeconds} s)`);
+      progress.onWaiting?.(`cannot reach NATS at ${servers}: ${error}; retrying`);
       if (performance.now() - saidAt >= STILL_WAITING_LOG_MS) {
         saidAt = performance.now();
         log.warn({ servers, error, attempts, waitedSeconds }, attempts === 1 ? "cannot reach nats; retrying until it answers" : "still cannot reach nats; retrying");
