@@ -117,13 +117,13 @@ describe("ingest process", () => {
     }
   });
 
-  it("refuses to start with a bad configuration, listing every problem", async () => {
+  it("refuses to start with a bad configuration, listing every problem, with exit code 78 (EX_CONFIG)", async () => {
     const failure = await ServiceProcess.start("ingest", {
       natsUrl: nats.url,
       env: { MAX_BATCH: "0", PUBLISH_TIMEOUT_MS: "never" },
     }).catch((err: unknown) => err);
     expect(failure).toBeInstanceOf(Error);
-    expect(String(failure)).toMatch(/exited during start \(code 1\)/);
+    expect(String(failure)).toMatch(/exited during start \(code 78\)/);
     expect(String(failure)).toContain("MAX_BATCH");
     expect(String(failure)).toContain("PUBLISH_TIMEOUT_MS");
   });

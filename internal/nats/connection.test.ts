@@ -2,7 +2,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { freePort, NatsServer } from "../testing/nats-server.js";
-import { connectNats, type NatsConnection } from "./connection.js";
+import { connectNats, OutageBackoff, type NatsConnection } from "./connection.js";
 
 /** A logger whose lines the test reads back. */
 function capturedLog() {
@@ -37,6 +37,23 @@ afterEach(async () => {
   server = undefined;
 });
 
+describe("OutageBackoff", () => {
+  it("grows with how long the outage has lasted, not with how often it is asked, and starts over after a reset", () => {
+    let now = 0;
+    const backoff = new OutageBackoff(() => now);
+    // nats.js asks on every pass of its dial loop: a hundred asks in the first second stay short.
+    for (let i = 0; i < 100; i++) expect(backoff.next()).toBeLessThanOrEqual(500);
+    now = 8000;
+    const later = backoff.next();
+    expect(later).toBeGreaterThanOrEqual(2000);
+    expect(later).toBeLessThanOrEqual(4000);
+    now = 600_000;
+    expect(backoff.next()).toBeLessThanOrEqual(10_000);
+    backoff.reset();
+    expect(backoff.next()).toBeLessThanOrEqual(250);
+  });
+});
+
 describe("connectNats", () => {
   it("says at once that NATS cannot be reached (where, and why), keeps trying, and connects once it is up", async () => {
     const port = await freePort();
@@ -68,4 +85,20 @@ describe("connectNats", () => {
     expect(reasons).toEqual([undefined]);
     expect(lines.filter((l) => (l["level"] as number) >= 40)).toEqual([]);
   });
+
+  it("says at once when the connection is lost, again while it stays lost, and when it is back", async () => {
+    server = await NatsServer.start();
+    const { log, lines } = capturedLog();
+    nc = await connectNats({ servers: [server.url], name: "test" }, log, { stillWaitingLogMs: 500 });
+    await server.stop();
+    await until("the disconnect warning", 5000, () => lines.find((l) => l["msg"] === "nats disconnected; reconnecting"));
+    // Said again at the first reconnect attempt past the interval (nats.js spaces its attempts out, up to 10 s).
+    const still = await until("the reminder", 20_000, () => lines.find((l) => l["msg"] === "still disconnected from nats; reconnecting"));
+    expect(still).toMatchObject({ level: 40, servers: server.url });
+    expect(still["attempts"]).toBeGreaterThan(0);
+    await server.launch();
+    const back = await until("the reconnect", 15_000, () => lines.find((l) => l["msg"] === "nats reconnected"));
+    expect(back).toMatchObject({ level: 30 });
+    expect(back["downSeconds"]).toBeGreaterThanOrEqual(0);
+  }, 60_000);
 });

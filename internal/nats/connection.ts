@@ -6,7 +6,9 @@
 // instead of exiting, and says so: the first failed attempt is logged at once
 // with the servers and the error, and again every STILL_WAITING_LOG_MS while
 // it lasts; the caller's onWaiting hears the same reason after every attempt,
-// so that /readyz can tell why the service is not ready.
+// so that /readyz can tell why the service is not ready. A connection lost
+// later is said at once too, and again every STILL_WAITING_LOG_MS until it is
+// back.
 
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
@@ -33,7 +35,29 @@ export class ReconnectBackoff {
   }
 }
 
-export async function connectionOptions(settings: NatsSettings, backoff = new ReconnectBackoff()): Promise<ConnectionOptions> {
+/**
+ * The reconnect delay nats.js asks for. It asks on every pass of its dial
+ * loop, waiting passes included, not once per attempt: a backoff that counted
+ * the calls reached its 10 s cap within a few seconds of an outage, so a
+ * service reconnected up to 10 s after NATS was back. This one grows with how
+ * long the outage has lasted instead (half of it, with jitter, within
+ * 250 ms..10 s), however often it is asked.
+ */
+export class OutageBackoff {
+  private since: number | undefined;
+  constructor(private readonly now: () => number = () => performance.now()) {}
+  next(): number {
+    const t = this.now();
+    this.since ??= t;
+    const ceiling = Math.min(BACKOFF_MAX_MS, Math.max(BACKOFF_START_MS, (t - this.since) / 2));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+  reset(): void {
+    this.since = undefined;
+  }
+}
+
+export async function connectionOptions(settings: NatsSettings, backoff: { next(): number } = new OutageBackoff()): Promise<ConnectionOptions> {
   const options: ConnectionOptions = {
     servers: settings.servers,
     name: settings.name,
@@ -61,6 +85,8 @@ export async function connectionOptions(settings: NatsSettings, backoff = new Re
 export interface ConnectProgress {
   /** Why the service is not connected yet, after each failed first attempt; undefined once connected. */
   onWaiting?: (reason: string | undefined) => void;
+  /** How often a lasting outage is said again (STILL_WAITING_LOG_MS). */
+  stillWaitingLogMs?: number;
 }
 
 /** The error as one line: nats.js wraps the socket's error (ECONNREFUSED, ENOTFOUND...) as the cause. */
@@ -91,7 +117,7 @@ async function firstConnection(options: ConnectionOptions, settings: NatsSetting
       const error = describe(err);
       const waitedSeconds = Math.round((performance.now() - startedAt) / 1000);
       progress.onWaiting?.(`cannot reach NATS at ${servers}: ${error}; retrying`);
-      if (performance.now() - saidAt >= STILL_WAITING_LOG_MS) {
+      if (performance.now() - saidAt >= (progress.stillWaitingLogMs ?? STILL_WAITING_LOG_MS)) {
         saidAt = performance.now();
         log.warn({ servers, error, attempts, waitedSeconds }, attempts === 1 ? "cannot reach nats; retrying until it answers" : "still cannot reach nats; retrying");
       }
@@ -105,19 +131,34 @@ async function firstConnection(options: ConnectionOptions, settings: NatsSetting
  * NATS), and logs status changes until the connection closes.
  */
 export async function connectNats(settings: NatsSettings, log: Logger, progress: ConnectProgress = {}): Promise<NatsConnection> {
-  const backoff = new ReconnectBackoff();
+  const backoff = new OutageBackoff();
   const options = await connectionOptions(settings, backoff);
   const nc = await firstConnection(options, settings, log, progress);
   log.info({ server: nc.getServer(), name: settings.name }, "nats connected");
+  const repeatMs = progress.stillWaitingLogMs ?? STILL_WAITING_LOG_MS;
+  let lostAt: number | undefined;
+  let saidAt = 0;
+  let attempts = 0;
+  const downSeconds = () => Math.round((performance.now() - (lostAt ?? performance.now())) / 1000);
   void (async () => {
     for await (const status of nc.status()) {
       switch (status.type) {
         case "disconnect":
-          log.warn({ server: status.server }, "nats disconnected");
+          lostAt = saidAt = performance.now();
+          attempts = 0;
+          log.warn({ server: status.server }, "nats disconnected; reconnecting");
+          break;
+        case "reconnecting":
+          attempts += 1;
+          if (lostAt !== undefined && performance.now() - saidAt >= repeatMs) {
+            saidAt = performance.now();
+            log.warn({ servers: settings.servers.join(","), attempts, downSeconds: downSeconds() }, "still disconnected from nats; reconnecting");
+          }
           break;
         case "reconnect":
           backoff.reset();
-          log.info({ server: status.server }, "nats reconnected");
+          log.info({ server: status.server, attempts, downSeconds: downSeconds() }, "nats reconnected");
+          lostAt = undefined;
           break;
         case "error":
           log.error({ err: status.error }, "nats async error");
