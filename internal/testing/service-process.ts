@@ -74,8 +74,7 @@ export class ServiceProcess {
    * service that must not (no NATS, a configuration it refuses).
    */
   static async spawn(name: ServiceName, options: ServiceOptions): Promise<ServiceProcess> {
-    const port = options.port ?? (await freePort());
-    const service = new ServiceProcess(name, port, options);
+    const service = await ServiceProcess.create(name, options);
     service.spawnChild();
     return service;
   }
