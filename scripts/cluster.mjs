@@ -25,7 +25,7 @@ import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
-import { Supervised } from "./start/supervisor.mjs";
+import { EXIT_CONFIG, Supervised } from "./start/supervisor.mjs";
 
 const NODES = 3;
 const COUNTS = { ingest: 2, sequencer: 3, api: 2 };
@@ -142,6 +142,13 @@ const services = Object.entries(COUNTS).flatMap(([name, count]) =>
       out: process.stdout,
       color,
       stopTimeoutMs: 20_000,
+      // A configuration a service refuses (exit 78) stays refused: stop everything instead of restarting it.
+      onGiveUp: (code) => {
+        if (code === EXIT_CONFIG) {
+          say(`${label} refuses its configuration (exit ${EXIT_CONFIG}, its reason is above); fix it and start again`);
+          void shutdown(`${label} cannot start`, EXIT_CONFIG);
+        }
+      },
     });
     supervised.readyUrl = `http://${probeHost}:${ports[name][i]}/readyz`;
     return supervised;
@@ -149,23 +156,33 @@ const services = Object.entries(COUNTS).flatMap(([name, count]) =>
 );
 
 let stopping = false;
+let firstSignalAt = 0;
+/** A second signal this soon after the first is the same Ctrl-C, forwarded by npm to its child. */
+const SAME_SIGNAL_MS = 1000;
 
-async function shutdown(signal) {
-  if (stopping) {
-    say(`${signal} again: killing everything now`);
-    for (const s of [...services, ...nodes]) s.killNow();
-    process.exit(1);
-  }
+/** Stops the services, then the NATS nodes, and exits with `code`. */
+async function shutdown(why, code) {
+  if (stopping) return;
   stopping = true;
-  say(`${signal}: stopping the services, then the NATS nodes (${signal} again to kill at once)`);
+  say(`${why}: stopping the services, then the NATS nodes${code === 0 ? " (Ctrl-C again to kill at once)" : ""}`);
   await Promise.all(services.map((s) => s.stop("SIGTERM")));
   await Promise.all(nodes.map((n) => n.stop("SIGTERM")));
   say("stopped");
-  process.exit(0);
+  process.exit(code);
 }
 
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(signal, () => void shutdown(signal));
+  process.on(signal, () => {
+    if (!stopping) {
+      firstSignalAt = Date.now();
+      void shutdown(signal, 0);
+      return;
+    }
+    if (Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
+    say(`${signal} again: killing everything now`);
+    for (const s of [...services, ...nodes]) s.killNow();
+    process.exit(1);
+  });
 }
 // Children live in their own process groups; never leave them behind if this process dies unexpectedly.
 process.on("exit", () => {
