@@ -38,5 +38,7 @@ describe("RouteMethods", () => {
       },
     });
     expect(methodNotAllowed(routes, { method: "POST", url: "/other" })).toBeUndefined();
+    // A route that takes the method and found nothing (a missing file under a wildcard) is a 404, not a 405.
+    expect(methodNotAllowed(routes, { method: "GET", url: "/things/7" })).toBeUndefined();
   });
 });

@@ -48,11 +48,12 @@ export function trackRouteMethods(app: FastifyInstance): RouteMethods {
 /**
  * The 405 answer for a request whose path is known under other methods: the
  * Allow header's value and the problem document; undefined for an unknown
- * path (a 404).
+ * path, or one whose route takes this method but found nothing (a 404).
  */
 export function methodNotAllowed(routes: RouteMethods, request: { method: string; url: string }): { allow: string; problem: ProblemDocument } | undefined {
   const allow = routes.allowed(request.url);
-  if (allow.length === 0) return undefined;
+  // Unknown path, or a route that takes this method and found nothing (a missing file under /assets/*): a 404.
+  if (allow.length === 0 || allow.includes(request.method.toUpperCase())) return undefined;
   const path = request.url.split("?")[0];
   return {
     allow: allow.join(", "),
