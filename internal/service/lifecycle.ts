@@ -72,7 +72,10 @@ export async function retryUntilStopped<T>(what: string, attempt: () => Promise<
       return await attempt();
     } catch (err) {
       if (isConfigurationError(err) || fatal(err) || stopping()) throw err;
-      log.warn({ err, attempt: n }, `${what} failed, retrying`);
+      // Expected while NATS elects or fails over: the reason without a stack, louder only once it lasts.
+      const reason = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      if (n < 3) log.info({ reason, attempt: n }, `${what} failed, retrying`);
+      else log.warn({ reason, attempt: n }, `${what} failed, retrying`);
       await sleep(Math.min(maxDelayMs, 500 * 2 ** n));
     }
   }
