@@ -7,6 +7,7 @@
 // Goals: ratio >= 0.9; settled within 1 s.
 //
 // npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
+// Environment: BENCH_SYNC_INTERVAL (nats-server's sync_interval, default 100ms as in `npm start`).
 
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
@@ -98,7 +99,8 @@ async function main(): Promise<void> {
   }
   console.log(`discard server: ${summaryLine(baseline)}`);
 
-  const nats = await NatsServer.start();
+  // Durability as `npm start` runs it (a 100 ms group commit); BENCH_SYNC_INTERVAL=always for the deployments' setting.
+  const nats = await NatsServer.start({ syncInterval: process.env["BENCH_SYNC_INTERVAL"] ?? "100ms" });
   const services: ServiceProcess[] = [];
   try {
     const env = { LOG_LEVEL: "warn" };
