@@ -62,7 +62,13 @@ let sequencer: ServiceProcess | undefined;
 try {
   const provisioned = await provisionTopology(
     nc,
-    { partitions: env["PARTITIONS"] ? Number(env["PARTITIONS"]) : undefined, replicas: 1, duplicateWindowSeconds: 120 },
+    {
+      partitions: env["PARTITIONS"] ? Number(env["PARTITIONS"]) : undefined,
+      replicas: 1,
+      duplicateWindowSeconds: 120,
+      // s2 (the default) or none: what compressing the stream costs the drain.
+      compression: env["STREAM_COMPRESSION"] === "none" ? "none" : "s2",
+    },
     log,
   );
   const partitions = provisioned.topology.partitions;
