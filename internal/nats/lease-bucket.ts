@@ -20,6 +20,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
 import { isWriteConflict } from "./jetstream-codes.js";
+import { readFromLeader } from "./kv-leader-read.js";
 
 export class LeaseConflictError extends Error {
   override name = "LeaseConflictError";
@@ -49,10 +50,6 @@ export interface BucketWatch {
 function conflictOr(err: unknown, key: string, revision: number): unknown {
   return isWriteConflict(err) ? new LeaseConflictError(key, revision) : err;
 }
-
-/** The header KV puts on deletes and purges; the server's TTL markers carry Nats-Marker-Reason instead. */
-const KV_OPERATION = "KV-Operation";
-const MARKER_REASON = "Nats-Marker-Reason";
 
 /** A TTL as the Nats-TTL header takes it: whole seconds, at least one. */
 function ttlText(ms: number): string {
@@ -108,10 +105,7 @@ export class LeaseBucket {
 
   /** The key's latest entry as the stream leader has it; value null when deleted, revision 0 when never written. */
   async read(key: string): Promise<BucketEntry> {
-    const stored = await this.jsm.streams.getMessage(`KV_${this.bucket}`, { last_by_subj: `$KV.${this.bucket}.${key}` });
-    if (stored === null) return { key, value: null, revision: 0 };
-    const deleted = stored.header?.has(MARKER_REASON) || (stored.header?.get(KV_OPERATION) ?? "") !== "";
-    return { key, value: deleted ? null : stored.string(), revision: stored.seq };
+    return { key, ...(await readFromLeader(this.jsm, this.bucket, key)) };
   }
 
   /** Deletes `key` only if it is still at `revision`. */

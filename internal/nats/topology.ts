@@ -38,6 +38,7 @@ import {
 import type { Logger } from "../observability/logger.js";
 import { partitionOf } from "../domain/partition.js";
 import { isApiError, isWriteConflict, JetStreamApiCode } from "./jetstream-codes.js";
+import { readFromLeader } from "./kv-leader-read.js";
 
 export const STREAM_NAME = "ROCKETS_EVENTS";
 export const SUBJECT_PREFIX = "rockets.events";
@@ -126,6 +127,7 @@ export async function openBucket(kvm: Kvm, name: string, replicas: number, { his
  * a TopologyConflictError with `conflict`'s explanation.
  */
 async function recordOnce(
+  jsm: JetStreamManager,
   kv: KV,
   key: string,
   wanted: number | undefined,
@@ -134,11 +136,12 @@ async function recordOnce(
   log: Logger,
 ): Promise<number> {
   for (;;) {
-    const entry = await kv.get(key);
-    if (entry && entry.operation === "PUT") {
-      const stored = Number(entry.string());
+    // From the leader: a fresh R3 bucket's replicas may not answer direct gets yet, and may lag.
+    const entry = await readFromLeader(jsm, TOPOLOGY_BUCKET, key);
+    if (entry.value !== null) {
+      const stored = Number(entry.value);
       if (!Number.isSafeInteger(stored) || stored < 1) {
-        throw new TopologyConflictError(`the topology bucket holds an invalid ${key} value "${entry.string()}"`);
+        throw new TopologyConflictError(`the topology bucket holds an invalid ${key} value "${entry.value}"`);
       }
       if (wanted !== undefined && wanted !== stored) throw new TopologyConflictError(conflict(wanted, stored));
       return stored;
@@ -286,6 +289,7 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
   const kvm = new Kvm(js);
   const topologyKv = await openBucket(kvm, TOPOLOGY_BUCKET, settings.replicas ?? DEFAULT_REPLICAS);
   const partitions = await recordOnce(
+    jsm,
     topologyKv,
     PARTITIONS_KEY,
     settings.partitions,
@@ -297,6 +301,7 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
   );
   const existing = await streamConfig(jsm);
   const replicas = await recordOnce(
+    jsm,
     topologyKv,
     REPLICAS_KEY,
     settings.replicas,
@@ -331,10 +336,9 @@ export async function describeTopology(nc: NatsConnection): Promise<{ partitions
     }
     throw err;
   }
-  const kv = await new Kvm(jetstream(nc)).open(TOPOLOGY_BUCKET);
   const read = async (key: string) => {
-    const e = await kv.get(key);
-    return e?.operation === "PUT" ? Number(e.string()) : undefined;
+    const { value } = await readFromLeader(jsm, TOPOLOGY_BUCKET, key);
+    return value === null ? undefined : Number(value);
   };
   const cfg = await streamConfig(jsm);
   return {
