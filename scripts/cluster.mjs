@@ -25,6 +25,7 @@ import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
+import { onStopSignals } from "./start/stop-signals.mjs";
 import { EXIT_CONFIG, Supervised } from "./start/supervisor.mjs";
 
 const NODES = 3;
@@ -156,9 +157,6 @@ const services = Object.entries(COUNTS).flatMap(([name, count]) =>
 );
 
 let stopping = false;
-let firstSignalAt = 0;
-/** A second signal this soon after the first is the same Ctrl-C, forwarded by npm to its child. */
-const SAME_SIGNAL_MS = 1000;
 
 /** Stops the services, then the NATS nodes, and exits with `code`. */
 async function shutdown(why, code) {
@@ -171,19 +169,14 @@ async function shutdown(why, code) {
   process.exit(code);
 }
 
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(signal, () => {
-    if (!stopping) {
-      firstSignalAt = Date.now();
-      void shutdown(signal, 0);
-      return;
-    }
-    if (Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
-    say(`${signal} again: killing everything now`);
+onStopSignals({
+  stopping: () => stopping,
+  stop: (signal) => void shutdown(signal, 0),
+  killAll: () => {
     for (const s of [...services, ...nodes]) s.killNow();
-    process.exit(1);
-  });
-}
+  },
+  say,
+});
 // Children live in their own process groups; never leave them behind if this process dies unexpectedly.
 process.on("exit", () => {
   for (const s of [...services, ...nodes]) s.killNow();

@@ -38,6 +38,7 @@ import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { checkStore } from "./start/store-health.mjs";
+import { onStopSignals } from "./start/stop-signals.mjs";
 import { EXIT_CONFIG, Supervised } from "./start/supervisor.mjs";
 
 const env = process.env;
@@ -48,8 +49,6 @@ const complain = (message) => process.stderr.write(`${PREFIX}${message}\n`);
 
 /** How often a start still waiting for its services says what it waits for. */
 const REPORT_EVERY_MS = 10_000;
-/** A second signal this soon after the first is the same Ctrl-C, forwarded by npm to its child. */
-const SAME_SIGNAL_MS = 1000;
 
 function fail(message) {
   complain(message);
@@ -118,7 +117,6 @@ function prepareDataDir() {
 }
 
 let stopping = false;
-let firstSignalAt = 0;
 let lock;
 let nats;
 let services = [];
@@ -142,19 +140,14 @@ async function shutdown(why, code) {
   process.exit(code !== 0 ? code : allClean ? 0 : 1);
 }
 
-for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-  process.on(signal, () => {
-    if (!stopping) {
-      firstSignalAt = Date.now();
-      void shutdown(signal, 0);
-      return;
-    }
-    if (Date.now() - firstSignalAt < SAME_SIGNAL_MS) return;
-    say(`${signal} again: killing everything now`);
+onStopSignals({
+  stopping: () => stopping,
+  stop: (signal) => void shutdown(signal, 0),
+  killAll: () => {
     for (const s of [...services, nats]) s?.killNow();
-    process.exit(1);
-  });
-}
+  },
+  say,
+});
 
 ensureNodeModules();
 // The operator console the API serves at `/` (after the install: the build needs esbuild).
