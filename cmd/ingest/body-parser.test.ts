@@ -43,4 +43,10 @@ describe("parseBody", () => {
       expect(problemOf(() => parseBody(text, limits))).toMatchObject({ status: 400, type: "urn:rockets:problem:not-json" });
     }
   });
+
+  it("never quotes the body in the problem, keeping the position when the parser gives one", () => {
+    const quoted = problemOf(() => parseBody('[1,"<script>secret</script>",]', limits));
+    expect(quoted.detail).toBe("the request body is not valid JSON");
+    expect(problemOf(() => parseBody('{"a":1,secret}', limits)).detail).toBe("the request body is not valid JSON (at position 7)");
+  });
 });

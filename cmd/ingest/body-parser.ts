@@ -36,9 +36,10 @@ export function parseBody(text: string, limits: BodyLimits): unknown {
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new ProblemError(
-      problem(400, ProblemType.notJson, "Body is not JSON", `the request body is not valid JSON: ${(err as Error).message}`),
-    );
+    // The parser's message may quote the body; only the position is kept, so a problem never echoes input.
+    const position = /at position (\d+)/.exec((err as Error).message)?.[1];
+    const where = position === undefined ? "" : ` (at position ${position})`;
+    throw new ProblemError(problem(400, ProblemType.notJson, "Body is not JSON", `the request body is not valid JSON${where}`));
   }
 }
 
