@@ -23,6 +23,8 @@ function launched(channel: string) {
   };
 }
 
+type Msg = ReturnType<typeof launched>;
+
 function speedUp(channel: string, messageNumber: number, by = 100) {
   return {
     metadata: { channel, messageNumber, messageTime: "2025-04-02T09:21:50.458989221+02:00", messageType: "RocketSpeedIncreased" },
@@ -143,6 +145,49 @@ describe("POST /messages (real nats-server)", () => {
       ["message.launchSpeed", "message.mission", "metadata.channel", "metadata.messageNumber", "metadata.messageTime"].sort(),
     );
     for (const e of body.errors) expect(e.reason.length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ["a channel with an unpaired surrogate", (m: Msg) => (m.metadata.channel = "ab\ud800cd"), "metadata.channel"],
+    ["a channel with a zero-width space", (m: Msg) => (m.metadata.channel = `${randomUUID()}\u200b`), "metadata.channel"],
+    ["a mission with a right-to-left override", (m: Msg) => (m.message.mission = "ART\u202eEMIS"), "message.mission"],
+    ["a type with a control character", (m: Msg) => (m.message.type = "Falcon\u00079"), "message.type"],
+    ["an impossible date", (m: Msg) => (m.metadata.messageTime = "2025-02-31T10:00:00Z"), "metadata.messageTime"],
+    ["year zero", (m: Msg) => (m.metadata.messageTime = "0000-01-01T00:00:00Z"), "metadata.messageTime"],
+    ["a launch speed past 2^53", (m: Msg) => (m.message.launchSpeed = 2 ** 53 + 2), "message.launchSpeed"],
+    ["a launch speed over the ceiling", (m: Msg) => (m.message.launchSpeed = 1e12 + 1), "message.launchSpeed"],
+  ])("refuses %s with 400 naming the field, stores nothing and echoes nothing", async (_name, spoil, path) => {
+    const message: Msg = launched(randomUUID());
+    spoil(message);
+    const before = (await h.provisioned.jsm.streams.info(STREAM_NAME)).state.messages;
+    const payload = JSON.stringify(message);
+    const res = await post(h.app, payload);
+    expect(res.statusCode).toBe(400);
+    expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ type: "urn:rockets:problem:invalid-message", errors: [{ path, reason: expect.any(String) }] });
+    expect(res.json<{ errors: unknown[] }>().errors).toHaveLength(1);
+    for (const value of [message.metadata.channel, message.metadata.messageTime, message.message.mission, message.message.type]) {
+      expect(res.body).not.toContain(JSON.stringify(value).slice(1, -1));
+    }
+    expect((await h.provisioned.jsm.streams.info(STREAM_NAME)).state.messages).toBe(before);
+  });
+
+  it("refuses a speed change past the ceiling inside a batch, storing the rest", async () => {
+    const channel = randomUUID();
+    const res = await post(h.app, [speedUp(channel, 2), speedUp(channel, 3, 1e12 + 1)]);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toMatchObject({
+      accepted: 1,
+      invalid: 1,
+      results: [{ index: 0, status: "accepted" }, { index: 1, status: "invalid", errors: [{ path: "message.by" }] }],
+    });
+  });
+
+  it("says where a body is not JSON without quoting it", async () => {
+    const res = await post(h.app, '{"a":1,secret-token}');
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ type: "urn:rockets:problem:not-json", detail: expect.stringContaining("position") });
+    expect(res.body).not.toContain("secret-token");
   });
 
   it.each([

@@ -10,7 +10,7 @@ import swaggerUi from "@fastify/swagger-ui";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifySchema } from "fastify";
 import { MAX_CHANNEL_LENGTH } from "../../internal/domain/channel.js";
-import { MessageType } from "../../internal/domain/message.js";
+import { MAX_SPEED, MAX_TEXT_LENGTH, MessageType } from "../../internal/domain/message.js";
 import { ProblemType } from "./problems.js";
 
 export interface DocumentedLimits {
@@ -36,9 +36,9 @@ const SPEED_UP = {
 const Message = Type.Object(
   {
     metadata: Type.Object({
-      channel: Type.String({ maxLength: MAX_CHANNEL_LENGTH, description: "The rocket's id: one NATS subject token (no '.', '*', '>', whitespace)" }),
+      channel: Type.String({ maxLength: MAX_CHANNEL_LENGTH, description: "The rocket's id: one NATS subject token (no '.', '*', '>', whitespace), without control or format (bidi, zero-width) characters or unpaired surrogates" }),
       messageNumber: Type.Integer({ minimum: 1, description: "Order within the channel, from 1; number 1 is RocketLaunched and only it" }),
-      messageTime: Type.String({ description: "RFC 3339, up to nanoseconds; kept verbatim" }),
+      messageTime: Type.String({ description: "RFC 3339, up to nanoseconds, naming a real date and time (year 0001 on); kept verbatim" }),
       messageType: Type.Unsafe<string>({ type: "string", enum: Object.values(MessageType) }),
     }),
     message: Type.Object(
@@ -47,7 +47,9 @@ const Message = Type.Object(
         additionalProperties: true,
         description:
           "By messageType: RocketLaunched {type, launchSpeed, mission}; RocketSpeedIncreased / RocketSpeedDecreased {by}; " +
-          "RocketExploded {reason}; RocketMissionChanged {newMission}. Unknown fields are dropped.",
+          "RocketExploded {reason}; RocketMissionChanged {newMission}. Unknown fields are dropped. " +
+          `launchSpeed and by are integers from 0 to ${MAX_SPEED}; text is 1 to ${MAX_TEXT_LENGTH} characters ` +
+          "without control or format (bidi, zero-width) characters or unpaired surrogates.",
       },
     ),
   },

@@ -1,7 +1,11 @@
 // A channel is a rocket's id. It becomes one token of a NATS subject
 // (`rockets.events.<partition>.<channel>`), so it must never be able to
 // change the subject's shape: no `.`, no wildcards, no whitespace or control
-// characters.
+// characters. It must also survive UTF-8 (the subject and the KV key are
+// UTF-8) and be told apart from another id by eye, so it holds no format
+// (bidi, zero-width) characters and no unpaired surrogates either (text.ts).
+
+import { checkCharacters } from "./text.js";
 
 export const MAX_CHANNEL_LENGTH = 128;
 
@@ -17,7 +21,7 @@ export function checkChannel(channel: string): string | undefined {
   if (UNSAFE.test(channel)) {
     return "must be a single NATS subject token: no '.', '*', '>', whitespace or control characters";
   }
-  return undefined;
+  return checkCharacters(channel);
 }
 
 export function isChannel(channel: unknown): channel is string {

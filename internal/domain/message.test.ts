@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isRfc3339, validateMessage, type Problem } from "./message.js";
+import { isRfc3339, MAX_SPEED, validateMessage, type Problem } from "./message.js";
 
 const launched = () => ({
   metadata: {
@@ -84,6 +84,59 @@ describe("validateMessage", () => {
     },
   );
 
+  it.each([
+    ["an unpaired high surrogate", "ab\ud800cd"],
+    ["an unpaired low surrogate", "ab\udc00"],
+    ["a zero-width space", "193270a9\u200b-c9cf"],
+    ["a zero-width joiner", "a\u200db"],
+    ["a right-to-left mark", "a\u200fb"],
+    ["a right-to-left override", "a\u202eb"],
+    ["a first-strong isolate", "a\u2068b"],
+    ["a byte order mark", "\ufeffabc"],
+    ["a soft hyphen", "a\u00adb"],
+    ["a noncharacter", "a\uffffb"],
+  ])("rejects a channel with %s, naming the code point but not the id", (_name, channel) => {
+    const input = launched();
+    input.metadata.channel = channel;
+    const found = problems(input);
+    expect(found).toEqual([{ path: "metadata.channel", reason: expect.stringMatching(/U\+[0-9A-F]{4}/) }]);
+    expect(found[0]!.reason).not.toContain(channel);
+  });
+
+  it("names where the bad character is, as a code point", () => {
+    const input = launched();
+    input.metadata.channel = "ab\ud800cd";
+    expect(problems(input)[0]!.reason).toMatch(/unpaired surrogate, U\+D800, at index 2/);
+  });
+
+  it.each([
+    ["type", "message.type", "Falcon\u200b-9"],
+    ["mission", "message.mission", "ART\u202eEMIS"],
+    ["mission", "message.mission", "A\u0007B"],
+    ["type", "message.type", "x\ud83d"],
+    ["mission", "message.mission", "line\u2028break"],
+  ])("rejects %s holding an unsafe character", (field, path, value) => {
+    const input = launched() as { message: Record<string, unknown> };
+    input.message[field] = value;
+    expect(problems(input).map((p) => p.path)).toEqual([path]);
+  });
+
+  it("rejects unsafe characters in reason and newMission", () => {
+    const base = { ...launched().metadata, messageNumber: 2 };
+    const exploded = { metadata: { ...base, messageType: "RocketExploded" }, message: { reason: "\u2066UNKNOWN" } };
+    expect(problems(exploded).map((p) => p.path)).toEqual(["message.reason"]);
+    const changed = { metadata: { ...base, messageType: "RocketMissionChanged" }, message: { newMission: "APOLLO\r\n" } };
+    expect(problems(changed).map((p) => p.path)).toEqual(["message.newMission"]);
+  });
+
+  it("keeps text with paired surrogates, accents and spaces", () => {
+    const input = launched();
+    input.message.mission = "Mission 🚀 à la Lune";
+    input.message.type = "Ariane-5 ECA";
+    input.metadata.channel = "rocket-🚀-ü";
+    expect(validateMessage(input).ok).toBe(true);
+  });
+
   it("accepts a channel of 128 safe characters, including non-ASCII ones", () => {
     for (const channel of ["x".repeat(128), "rocket-ü-1", "a_b:c#d"]) {
       const input = launched();
@@ -96,6 +149,41 @@ describe("validateMessage", () => {
     const input = launched() as { metadata: Record<string, unknown> };
     input.metadata["messageNumber"] = n;
     expect(problems(input).map((p) => p.path)).toContain("metadata.messageNumber");
+  });
+
+  it.each([
+    ["launchSpeed", MAX_SPEED + 1],
+    ["launchSpeed", 2 ** 53],
+    ["launchSpeed", 1e300],
+  ])("rejects %s %j, above the speed ceiling", (field, value) => {
+    const input = launched() as { message: Record<string, unknown> };
+    input.message[field] = value;
+    const found = problems(input);
+    expect(found.map((p) => p.path)).toEqual(["message.launchSpeed"]);
+    expect(found[0]!.reason).not.toContain(String(value));
+  });
+
+  it("accepts speeds up to the ceiling, and changes of it", () => {
+    const input = launched();
+    input.message.launchSpeed = MAX_SPEED;
+    expect(validateMessage(input).ok).toBe(true);
+    const up = { metadata: { ...launched().metadata, messageNumber: 2, messageType: "RocketSpeedIncreased" }, message: { by: MAX_SPEED } };
+    expect(validateMessage(up).ok).toBe(true);
+    expect(problems({ ...up, message: { by: MAX_SPEED + 1 } })).toEqual([{ path: "message.by", reason: `must be at most ${MAX_SPEED}` }]);
+  });
+
+  it("says why a number is refused without quoting it", () => {
+    const input = launched() as { metadata: Record<string, unknown> };
+    input.metadata["messageNumber"] = 2 ** 60;
+    expect(problems(input)).toEqual([{ path: "metadata.messageNumber", reason: "must be a safe integer (at most 2^53 - 1)" }]);
+    input.metadata["messageNumber"] = 1.25;
+    expect(problems(input)).toEqual([{ path: "metadata.messageNumber", reason: "must be an integer" }]);
+  });
+
+  it("rejects an impossible messageTime with a reason, keeping a real one verbatim", () => {
+    const input = launched();
+    input.metadata.messageTime = "2025-02-31T10:00:00Z";
+    expect(problems(input)).toEqual([{ path: "metadata.messageTime", reason: expect.stringContaining("real date") }]);
   });
 
   it("rejects an unknown messageType", () => {
@@ -138,6 +226,13 @@ describe("isRfc3339", () => {
     "2025-04-02T09:21:50Z",
     "2025-04-02t09:21:50z",
     "2016-12-31T23:59:60Z",
+    "1990-12-31T15:59:60-08:00",
+    "2015-07-01T05:29:60+05:30",
+    "2024-02-29T00:00:00Z",
+    "2000-02-29T12:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59.999999999-23:59",
+    "2025-04-02T09:21:50-00:00",
   ])("accepts %s", (t) => expect(isRfc3339(t)).toBe(true));
 
   it.each([
@@ -149,5 +244,21 @@ describe("isRfc3339", () => {
     "2025-04-02T09:21:50.1234567890Z",
     "2025-04-02T09:21:50+0200",
     " 2025-04-02T09:21:50Z",
+    "2025-02-31T09:21:50Z",
+    "2025-02-29T09:21:50Z",
+    "1900-02-29T09:21:50Z",
+    "2025-04-31T09:21:50Z",
+    "2025-06-00T09:21:50Z",
+    "2025-00-10T09:21:50Z",
+    "0000-01-01T00:00:00Z",
+    "2025-04-02T24:00:00+02:00",
+    "2025-04-02T09:60:00Z",
+    "2025-04-02T09:21:61Z",
+    "2025-04-02T09:21:60Z",
+    "2016-12-30T23:59:60Z",
+    "2016-12-31T23:59:60+01:00",
+    "2025-04-02T09:21:50+24:00",
+    "2025-04-02T09:21:50+02:60",
+    "2025-04-02T09:21:50.Z",
   ])("rejects %s", (t) => expect(isRfc3339(t)).toBe(false));
 });

@@ -5,8 +5,18 @@
 // sees all of it at once. A valid message is returned normalised: only the
 // known fields are kept, so what is stored is bounded by the schema and never
 // by what a client chose to send.
+//
+// Only what survives the whole pipeline is valid, because the same rules
+// judge a message at ingest, again when the sequencer reads it from the
+// stream, and again inside a stored channel state: text holds no character
+// that UTF-8 cannot carry or that hides or reorders what is shown (text.ts);
+// messageTime is a real calendar date and time; every number is a safe
+// integer, and speeds are at most MAX_SPEED so that adding them stays exact.
+// A reason never quotes the offending value: problems are shown back to
+// clients and written to logs.
 
 import { checkChannel } from "./channel.js";
+import { checkCharacters } from "./text.js";
 
 export const MessageType = {
   RocketLaunched: "RocketLaunched",
@@ -49,25 +59,52 @@ export type Validation<T> = { ok: true; value: T } | { ok: false; problems: Prob
 /** Free-text fields (type, mission, reason) are bounded so one message cannot bloat a rocket's state. */
 export const MAX_TEXT_LENGTH = 200;
 
+/**
+ * The largest launchSpeed or speed change accepted. Far above any rocket's,
+ * and small enough that a speed plus a change is computed exactly (both stay
+ * far below 2^53); the rocket's speed itself saturates at
+ * Number.MAX_SAFE_INTEGER (rocket.ts).
+ */
+export const MAX_SPEED = 1_000_000_000_000;
+
 // RFC 3339 date-time (section 5.6): full-date "T" full-time, fraction up to nanoseconds.
 const RFC3339 =
-  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$/;
+  /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 
+function isLeapYear(year: number): boolean {
+  return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+}
+
+export function daysInMonth(year: number, month: number): number {
+  return month === 2 ? (isLeapYear(year) ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+}
+
+/**
+ * True when `value` is an RFC 3339 date-time that names a real instant: a
+ * month and day that exist in that (proleptic Gregorian) year, from year
+ * 0001 (there is no year 0 in the calendar clients mean), hours 00-23, and a
+ * second 60 only where a leap second can be, at 23:59 UTC on the last day of
+ * a month (RFC 3339 section 5.7; which months actually had one is not
+ * checked). Offsets are -23:59 to +23:59.
+ */
 export function isRfc3339(value: string): boolean {
   const m = RFC3339.exec(value);
   if (!m) return false;
-  const [, , month, day, hour, minute, second, , , offH, offM] = m;
-  const within = (v: string | undefined, lo: number, hi: number) =>
-    v === undefined || (Number(v) >= lo && Number(v) <= hi);
-  return (
-    within(month, 1, 12) &&
-    within(day, 1, 31) &&
-    within(hour, 0, 23) &&
-    within(minute, 0, 59) &&
-    within(second, 0, 60) &&
-    within(offH, 0, 23) &&
-    within(offM, 0, 59)
-  );
+  const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  const sign = m[9] === "-" ? -1 : 1;
+  const offH = m[10] === undefined ? 0 : Number(m[10]);
+  const offM = m[11] === undefined ? 0 : Number(m[11]);
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return false;
+  if (hour > 23 || minute > 59 || second > 60 || offH > 23 || offM > 59) return false;
+  if (second === 60) {
+    // The same minute in UTC must be the last one of a month.
+    const utc = new Date(0);
+    utc.setUTCFullYear(year, month - 1, day);
+    utc.setUTCHours(hour, minute - sign * (offH * 60 + offM), 0, 0);
+    const next = new Date(utc.getTime() + 60_000);
+    return utc.getUTCHours() === 23 && utc.getUTCMinutes() === 59 && next.getUTCDate() === 1;
+  }
+  return true;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -92,16 +129,19 @@ class Collector {
     if (typeof v !== "string") return void this.add(path, `must be a string, got ${describe(v)}`);
     if (v.length === 0) return void this.add(path, "must not be empty");
     if (v.length > MAX_TEXT_LENGTH) return void this.add(path, `must be at most ${MAX_TEXT_LENGTH} characters`);
+    const why = checkCharacters(v);
+    if (why) return void this.add(path, why);
     return v;
   }
 
-  count(obj: Record<string, unknown>, key: string, path: string, min: 0 | 1): number | undefined {
+  count(obj: Record<string, unknown>, key: string, path: string, min: 0 | 1, max = Number.MAX_SAFE_INTEGER): number | undefined {
     const v = obj[key];
     if (v === undefined) return void this.add(path, "is required");
-    if (typeof v !== "number" || !Number.isSafeInteger(v)) {
-      return void this.add(path, `must be a safe integer, got ${typeof v === "number" ? String(v) : describe(v)}`);
-    }
+    if (typeof v !== "number") return void this.add(path, `must be an integer, got ${describe(v)}`);
+    if (!Number.isInteger(v)) return void this.add(path, "must be an integer");
     if (v < min) return void this.add(path, min === 1 ? "must be a positive integer" : "must not be negative");
+    if (!Number.isSafeInteger(v)) return void this.add(path, "must be a safe integer (at most 2^53 - 1)");
+    if (v > max) return void this.add(path, `must be at most ${max}`);
     return v;
   }
 }
@@ -158,7 +198,9 @@ function validateMetadata(meta: Record<string, unknown>, c: Collector): Metadata
   const messageTime = meta["messageTime"];
   if (messageTime === undefined) c.add("metadata.messageTime", "is required");
   else if (typeof messageTime !== "string") c.add("metadata.messageTime", `must be a string, got ${describe(messageTime)}`);
-  else if (!isRfc3339(messageTime)) c.add("metadata.messageTime", "must be an RFC 3339 date-time");
+  else if (!isRfc3339(messageTime)) {
+    c.add("metadata.messageTime", "must be an RFC 3339 date-time naming a real date and time (e.g. 2022-02-02T19:39:05.86337+01:00)");
+  }
   const messageType = meta["messageType"];
   if (messageType === undefined) c.add("metadata.messageType", "is required");
   else if (typeof messageType !== "string" || !messageTypes.has(messageType)) {
@@ -179,14 +221,14 @@ function validatePayload(type: MessageType, body: Record<string, unknown>, c: Co
   switch (type) {
     case MessageType.RocketLaunched: {
       const t = c.text(body, "type", "message.type");
-      const launchSpeed = c.count(body, "launchSpeed", "message.launchSpeed", 0);
+      const launchSpeed = c.count(body, "launchSpeed", "message.launchSpeed", 0, MAX_SPEED);
       const mission = c.text(body, "mission", "message.mission");
       payload = { type: t!, launchSpeed: launchSpeed!, mission: mission! };
       break;
     }
     case MessageType.RocketSpeedIncreased:
     case MessageType.RocketSpeedDecreased:
-      payload = { by: c.count(body, "by", "message.by", 0)! };
+      payload = { by: c.count(body, "by", "message.by", 0, MAX_SPEED)! };
       break;
     case MessageType.RocketExploded:
       payload = { reason: c.text(body, "reason", "message.reason")! };

@@ -6,3 +6,4 @@ export * from "./partition.js";
 export * from "./rocket.js";
 export * from "./sequencing.js";
 export * from "./sequence-batch.js";
+export * from "./text.js";

@@ -29,7 +29,10 @@ export class SequenceInvariantError extends Error {
 
 /**
  * Applies one in-order message. Semantics worth stating:
- * - speed never goes below 0 (a decrease larger than the speed stops the rocket);
+ * - speed never goes below 0 (a decrease larger than the speed stops the rocket),
+ *   and never above Number.MAX_SAFE_INTEGER (it saturates there), so it is
+ *   always exact: each change is at most MAX_SPEED, so the sum is exact up to
+ *   the ceiling, and one past it rounds to a number above it;
  * - an exploded rocket is terminal: later messages still advance
  *   lastMessageNumber and updatedAt, but change neither speed nor mission.
  */
@@ -61,7 +64,7 @@ export function apply(rocket: Rocket | null, msg: RocketMessage): Rocket {
   if (rocket.status === RocketStatus.Exploded) return next;
   switch (msg.metadata.messageType) {
     case MessageType.RocketSpeedIncreased:
-      next.speed = rocket.speed + (msg.message as { by: number }).by;
+      next.speed = Math.min(Number.MAX_SAFE_INTEGER, rocket.speed + (msg.message as { by: number }).by);
       break;
     case MessageType.RocketSpeedDecreased:
       next.speed = Math.max(0, rocket.speed - (msg.message as { by: number }).by);

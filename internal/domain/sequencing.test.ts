@@ -171,6 +171,16 @@ describe("apply", () => {
     expect(inOrder(channelMessages([{ kind: "down", by: 900 }])).speed).toBe(0);
   });
 
+  it("keeps speed a safe integer: exact up to 2^53 - 1, saturating there", () => {
+    const [launch, up] = channelMessages([{ kind: "up", by: 1_000_000_000_000 }]);
+    const rocket = apply(null, launch!);
+    const nearTop = { ...rocket, speed: Number.MAX_SAFE_INTEGER - 1_000_000_000_000 };
+    expect(apply(nearTop, up!).speed).toBe(Number.MAX_SAFE_INTEGER);
+    const over = apply({ ...rocket, speed: Number.MAX_SAFE_INTEGER - 1 }, up!).speed;
+    expect(over).toBe(Number.MAX_SAFE_INTEGER);
+    expect(apply({ ...rocket, speed: over }, up!).speed).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
   it("refuses a message before the launch, since sequencing must prevent it", () => {
     const [, m2] = channelMessages([{ kind: "up", by: 1 }]);
     expect(() => apply(null, m2!)).toThrow(/before its launch/);
