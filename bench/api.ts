@@ -110,7 +110,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < ROCKETS; i += 1) {
     const r = benchRocket(i, rnd);
     rockets.push(r);
-    const state = decodeChannelState(encodeChannelState({ rocket: r, lastApplied: r.lastMessageNumber, pending: [] }));
+    const state = decodeChannelState(encodeChannelState({ rocket: r, lastApplied: r.lastMessageNumber, pending: [] }), r.channel);
     feed.stored(r.channel, state, { revision: ++revision, writtenAt: new Date(), initial: true });
   }
   feed.syncDone();
@@ -135,7 +135,7 @@ async function main(): Promise<void> {
       const i = Math.floor(rnd() * rockets.length);
       const next = nextRocket(rockets[i]!, rnd, new Date().toISOString());
       rockets[i] = next;
-      const state = decodeChannelState(encodeChannelState({ rocket: next, lastApplied: next.lastMessageNumber, pending: [] }));
+      const state = decodeChannelState(encodeChannelState({ rocket: next, lastApplied: next.lastMessageNumber, pending: [] }), next.channel);
       feed.stored(next.channel, state, { revision: ++revision, writtenAt: new Date(), initial: false });
       updates += 1;
     }

@@ -46,8 +46,9 @@ function rocket(channel: string, i: number): Rocket {
 const stateOf = (r: Rocket, pending = 0): ChannelState => ({
   rocket: r,
   lastApplied: r.lastMessageNumber,
-  pending: Array.from({ length: pending }, () => ({
-    metadata: { channel: r.channel, messageNumber: r.lastMessageNumber + 2, messageTime: r.updatedAt, messageType: "RocketSpeedIncreased" },
+  // Behind a gap (lastApplied + 1 is missing), numbered apart: what a stored state can hold.
+  pending: Array.from({ length: pending }, (_, k) => ({
+    metadata: { channel: r.channel, messageNumber: r.lastMessageNumber + 2 + k, messageTime: r.updatedAt, messageType: "RocketSpeedIncreased" },
     message: { by: 1 },
   })) as ChannelState["pending"],
 });

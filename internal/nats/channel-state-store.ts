@@ -6,10 +6,16 @@
 // gets RevisionConflictError and must reload. This per-key compare-and-set is
 // what keeps a message from being applied twice even while partition
 // ownership moves between sequencer instances.
+//
+// What is read back is never trusted: decoding validates the whole state for
+// its channel (validateChannelState: every buffered message by the rules that
+// judged it at ingest), and an entry that fails is a StateDecodeError naming
+// every problem, for the reader to report, never a state to act on.
 
 import type { KV } from "@nats-io/kv";
+import { validateChannelState } from "../domain/channel-state.js";
 import type { ChannelState } from "../domain/sequencing.js";
-import type { RocketMessage } from "../domain/message.js";
+import type { Problem, RocketMessage } from "../domain/message.js";
 import type { Rocket } from "../domain/rocket.js";
 import { isWriteConflict } from "./jetstream-codes.js";
 
@@ -22,6 +28,14 @@ export class RevisionConflictError extends Error {
 
 export class StateDecodeError extends Error {
   override name = "StateDecodeError";
+  constructor(
+    message: string,
+    /** What is wrong with the entry, by path (never quoting stored values). */
+    readonly problems: readonly Problem[] = [],
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
 }
 
 const FORMAT_VERSION = 1;
@@ -83,24 +97,30 @@ export function encodeChannelStateFrom(state: ChannelState, messageJson: (messag
 const COMMA = Buffer.from(",");
 const CLOSE = Buffer.from("]}");
 
-export function decodeChannelState(data: Uint8Array): ChannelState {
+/** A log line names this many problems of an invalid state at most (the error carries them all). */
+const MAX_PROBLEMS_SHOWN = 5;
+
+/** The state stored for `channel`; throws StateDecodeError when it is not JSON, not our format, or not a valid state. */
+export function decodeChannelState(data: Uint8Array, channel: string): ChannelState {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
   } catch (err) {
-    throw new StateDecodeError("channel state is not JSON", { cause: err });
+    throw new StateDecodeError("channel state is not JSON", [], { cause: err });
   }
   const s = parsed as Partial<StoredForm> | null;
-  if (
-    !s ||
-    s.v !== FORMAT_VERSION ||
-    typeof s.lastApplied !== "number" ||
-    !Array.isArray(s.pending) ||
-    (s.rocket !== null && typeof s.rocket !== "object")
-  ) {
-    throw new StateDecodeError(`channel state has an unknown shape (format ${String(s?.v)})`);
+  if (typeof s !== "object" || s === null || Array.isArray(s) || s.v !== FORMAT_VERSION) {
+    const format = typeof s === "object" && s !== null ? String(s.v) : "none";
+    throw new StateDecodeError(`channel state has an unknown shape (format ${format})`);
   }
-  return { rocket: s.rocket ?? null, lastApplied: s.lastApplied, pending: s.pending };
+  const v = validateChannelState(s, channel);
+  if (!v.ok) {
+    const shown = v.problems.slice(0, MAX_PROBLEMS_SHOWN).map((p) => `${p.path || "(state)"} ${p.reason}`);
+    if (v.problems.length > MAX_PROBLEMS_SHOWN) shown.push(`and ${v.problems.length - MAX_PROBLEMS_SHOWN} more`);
+    const list = shown.join("; ");
+    throw new StateDecodeError(`channel state is invalid: ${list}`, v.problems);
+  }
+  return v.value;
 }
 
 export interface StoredChannelState {
@@ -116,7 +136,7 @@ export class ChannelStateStore {
   async load(channel: string): Promise<StoredChannelState | null> {
     const entry = await this.kv.get(keyForChannel(channel));
     if (!entry || entry.operation !== "PUT") return null;
-    return { state: decodeChannelState(entry.value), revision: entry.revision };
+    return { state: decodeChannelState(entry.value, channel), revision: entry.revision };
   }
 
   /**

@@ -128,7 +128,7 @@ describe("ChannelStateWatcher against a real nats-server", () => {
     await bucket.delete(keyForChannel("gone"));
     await store.save("purged", state("purged", 1), 0);
     await bucket.purge(keyForChannel("purged"));
-    await store.save("weird channel/é", state("weird channel/é", 800), 0);
+    await store.save("weird:channel/é", state("weird:channel/é", 800), 0);
 
     const rec = watch(bucket);
     await rec.waitFor((e) => e.some((x) => x.kind === "syncDone"));
@@ -142,7 +142,7 @@ describe("ChannelStateWatcher against a real nats-server", () => {
         "stored c null (initial)",
         "removed gone (initial)",
         "removed purged (initial)",
-        "stored weird channel/é 800 (initial)",
+        "stored weird:channel/é 800 (initial)",
       ].sort(),
     );
   });

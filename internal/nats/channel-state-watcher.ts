@@ -120,7 +120,7 @@ export class ChannelStateWatcher {
     }
     let state: ChannelState;
     try {
-      state = decodeChannelState(entry.value);
+      state = decodeChannelState(entry.value, channel);
     } catch (err) {
       if (!(err instanceof StateDecodeError)) throw err;
       this.listener.unreadable(channel, err, change);

@@ -12,6 +12,7 @@
 // - Dropping a partition closes its actors at once (waiting deliveries are
 //   nak'ed for the next owner); draining lets them finish first.
 
+import type { StateDecodeError } from "../nats/channel-state-store.js";
 import type { Logger } from "../observability/logger.js";
 import { ChannelActor, type ActorEnvironment, type ActorObserver, type ActorSettings, type ChannelStates, type Delivery } from "./channel-actor.js";
 import type { Limiter } from "./limiter.js";
@@ -24,6 +25,8 @@ export interface RegistrySettings extends ActorSettings {
 
 /** Failures are logged at most this often (with a count), so an outage does not flood the log. */
 const FAILURE_LOG_INTERVAL_MS = 5000;
+/** Bounds the per-channel log throttle of invalid states (cleared when full: a few extra lines, never unbounded memory). */
+const MAX_UNREADABLE_TRACKED = 1000;
 
 export class ActorRegistry {
   private readonly actors = new Map<string, ChannelActor>();
@@ -32,6 +35,8 @@ export class ActorRegistry {
   private sweeper: NodeJS.Timeout | undefined;
   private lastFailureLog = Number.NEGATIVE_INFINITY;
   private failuresSinceLog = 0;
+  /** When each channel with an invalid stored state was last logged. */
+  private readonly unreadableLogged = new Map<string, number>();
 
   constructor(
     store: ChannelStates,
@@ -49,6 +54,10 @@ export class ActorRegistry {
         this.buffered += delta;
       },
       failed: (channel, err, messages) => this.logFailure(channel, err, messages),
+      unreadableState: (channel, err, messages) => {
+        metrics.unreadableState();
+        this.logUnreadable(channel, err, messages);
+      },
     };
     this.env = { store, limiter, settings, observer, now };
   }
@@ -136,6 +145,23 @@ export class ActorRegistry {
   private evict(channel: string, actor: ChannelActor): void {
     actor.dispose();
     this.actors.delete(channel);
+  }
+
+  /**
+   * An invalid stored state is an error for an operator: logged at error
+   * level with what is wrong, once per channel per FAILURE_LOG_INTERVAL_MS
+   * (its messages come back every retry delay until it is repaired).
+   */
+  private logUnreadable(channel: string, err: StateDecodeError, messages: number): void {
+    const now = this.now();
+    const last = this.unreadableLogged.get(channel);
+    if (last !== undefined && now - last < FAILURE_LOG_INTERVAL_MS) return;
+    if (this.unreadableLogged.size >= MAX_UNREADABLE_TRACKED) this.unreadableLogged.clear();
+    this.unreadableLogged.set(channel, now);
+    this.log.error(
+      { err, channel, messages, problems: err.problems.slice(0, 20) },
+      "stored channel state is invalid; its messages are held back (nak'ed) until the entry is repaired",
+    );
   }
 
   private logFailure(channel: string, err: unknown, messages: number): void {

@@ -10,7 +10,7 @@ import { Registry } from "prom-client";
 import type { RocketMessage } from "../domain/message.js";
 import { apply, type Rocket } from "../domain/rocket.js";
 import type { ChannelState } from "../domain/sequencing.js";
-import { ChannelStateStore, encodeChannelState, encodeChannelStateFrom } from "../nats/channel-state-store.js";
+import { ChannelStateStore, encodeChannelState, encodeChannelStateFrom, keyForChannel } from "../nats/channel-state-store.js";
 import { openBucket } from "../nats/topology.js";
 import { NatsServer } from "../testing/nats-server.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
@@ -78,7 +78,7 @@ class TestDelivery implements Delivery {
   }
 }
 
-function makeRegistry(store: ChannelStates, overrides: Partial<{ maxPending: number; maxPendingBytes: number }> = {}) {
+function makeRegistry(store: ChannelStates, overrides: Partial<{ maxPending: number; maxPendingBytes: number }> = {}, logger = log) {
   const metricsRegistry = new Registry();
   const metrics = new SequencerMetrics(metricsRegistry, 1, {
     bufferedMessages: () => 0,
@@ -92,7 +92,7 @@ function makeRegistry(store: ChannelStates, overrides: Partial<{ maxPending: num
     new Limiter(8),
     { maxPending: 1000, maxPendingBytes: 1_000_000, retryDelayMs: 1234, maxActors: 100, actorIdleMs: 60_000, ...overrides },
     metrics,
-    log,
+    logger,
   );
   const value = async (name: string, labels: Record<string, string> = {}) => {
     const m = await metricsRegistry.getSingleMetric(name)?.get();
@@ -210,6 +210,48 @@ describe("channel actor", () => {
     await settledAll(retried);
     expect(retried.every((d) => d.settled === "ack")).toBe(true);
     expect((await store.load("kv-down"))?.state.rocket).toEqual(inOrder(messages));
+  });
+
+  it("never acts on an invalid stored state: naks with a delay, writes nothing, counts and logs it, and resumes once repaired", async () => {
+    const store = new RecordingStore(await freshStore());
+    const lines: Record<string, unknown>[] = [];
+    const recording = pino({ level: "error" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+    const { registry, value } = makeRegistry(store, {}, recording);
+    const channel = "invalid-stored-state";
+    const messages = rocketMessages(channel, 4, new Rng(8));
+    // A state with a buffered message ingest would refuse (a bidi override in its mission), as an older release or a hand edit could leave.
+    const spoiled = JSON.parse(JSON.stringify({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]] }));
+    spoiled.pending[0].metadata.messageType = "RocketMissionChanged";
+    spoiled.pending[0].message = { newMission: "APOLLO\u202e" };
+    const spoiledRevision = await kv.put(keyForChannel(channel), JSON.stringify({ v: 1, ...spoiled }));
+
+    const held = [messages[1]!, messages[3]!].map((m) => new TestDelivery(m, store.events));
+    for (const d of held) registry.deliver(0, d);
+    await settledAll(held);
+    expect(held.map((d) => [d.settled, d.nakDelay])).toEqual([
+      ["nak", 1234],
+      ["nak", 1234],
+    ]);
+    expect(store.events.filter((e) => e.startsWith("saved"))).toEqual([]);
+    expect((await kv.get(keyForChannel(channel)))?.revision).toBe(spoiledRevision);
+    // Counted per read (the second delivery waited in the mailbox and met it again), logged once per channel and interval.
+    expect(await value("rockets_sequencer_unreadable_states_total")).toBe(2);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 50,
+        channel,
+        msg: "stored channel state is invalid; its messages are held back (nak'ed) until the entry is repaired",
+        problems: [{ path: "pending.0.message.newMission", reason: expect.stringContaining("U+202E") }],
+      }),
+    ]);
+
+    // Repaired by hand (the buffered message as it really was): the same deliveries now go through.
+    await kv.put(keyForChannel(channel), encodeChannelState({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]!] }));
+    const retried = [messages[1]!, messages[3]!].map((m) => new TestDelivery(m, store.events));
+    for (const d of retried) registry.deliver(0, d);
+    await settledAll(retried);
+    expect(retried.every((d) => d.settled === "ack")).toBe(true);
+    expect((await store.load(channel))?.state).toEqual({ rocket: inOrder(messages), lastApplied: 4, pending: [] });
   });
 
   it("naks instead of buffering past the byte budget, so a state write never outgrows the payload limit", async () => {

@@ -20,6 +20,10 @@
 // - Anything else that fails (NATS unreachable, unreadable state) naks the
 //   batch with a delay and forgets the cache: the write may or may not have
 //   landed, and the redelivered messages are judged against a fresh load.
+// - A stored state that fails validation (StateDecodeError) is never acted
+//   on, nor overwritten: its messages are nak'ed with a delay and it is
+//   reported apart from outages (unreadableState), since no retry fixes it
+//   and it needs an operator; the channel resumes once the entry is valid.
 // - Overflow (count or encoded bytes over the limits) naks with a delay;
 //   nothing is dropped.
 
@@ -27,7 +31,7 @@ import { Buffer } from "node:buffer";
 import type { RocketMessage } from "../domain/message.js";
 import { sequenceBatch } from "../domain/sequence-batch.js";
 import { emptyChannelState, type ChannelState } from "../domain/sequencing.js";
-import { encodeChannelStateFrom, RevisionConflictError, type StoredChannelState } from "../nats/channel-state-store.js";
+import { encodeChannelStateFrom, RevisionConflictError, StateDecodeError, type StoredChannelState } from "../nats/channel-state-store.js";
 import type { Limiter } from "./limiter.js";
 import { MessageOutcome } from "./metrics.js";
 
@@ -61,6 +65,8 @@ export interface ActorObserver {
   revisionConflict(): void;
   bufferedChanged(delta: number): void;
   failed(channel: string, err: unknown, messages: number): void;
+  /** The channel's stored state is invalid: its messages wait (nak'ed) until an operator repairs it. */
+  unreadableState(channel: string, err: StateDecodeError, messages: number): void;
 }
 
 export interface ActorEnvironment {
@@ -188,7 +194,8 @@ export class ChannelActor {
         await this.process(batch);
       } catch (err) {
         this.setCache(undefined);
-        this.env.observer.failed(this.channel, err, batch.length);
+        if (err instanceof StateDecodeError) this.env.observer.unreadableState(this.channel, err, batch.length);
+        else this.env.observer.failed(this.channel, err, batch.length);
         for (const d of batch) d.nak(this.env.settings.retryDelayMs);
       }
     }

@@ -37,6 +37,7 @@ export class SequencerMetrics {
   private readonly consumerPending: Gauge<"partition">;
   private readonly partitionEvents: Counter<"event">;
   private readonly fetchFailures: Counter;
+  private readonly unreadableStates: Counter;
 
   constructor(registry: Registry, partitions: number, gauges: SequencerGauges) {
     const registers = [registry];
@@ -126,6 +127,15 @@ export class SequencerMetrics {
       help: "Pulls from an owned partition that failed and were retried (missed heartbeats on a busy server, a consumer being recreated)",
       registers,
     });
+    this.unreadableStates = new Counter({
+      name: `${METRIC_PREFIX}sequencer_unreadable_states_total`,
+      help: "Reads of a channel state from KV that was invalid and not acted on (its messages held back until an operator repairs it)",
+      registers,
+    });
+  }
+
+  unreadableState(): void {
+    this.unreadableStates.inc();
   }
 
   settled(outcome: MessageOutcome, count = 1): void {

@@ -1,0 +1,121 @@
+// Validation of a channel state read back from storage (the KV state
+// bucket), by the same rules that judged its messages when they arrived.
+//
+// A stored state is input like any other: an older release may have written
+// it under looser rules, an operator may have edited it, a bug may have
+// written it wrong. Trusting it would let one bad entry make the sequencer
+// apply a message no client could have sent, or apply in the wrong order.
+// So every buffered message passes validateMessage and must belong to the
+// channel, be numbered past the gap and be in strictly increasing order;
+// the rocket must be one apply() could have produced for this channel at
+// lastApplied. Like validateMessage it never throws and lists every problem
+// by path, without quoting stored values. A valid state is returned
+// normalised (only the known fields), so it is bounded by the schema.
+
+import { isChannel } from "./channel.js";
+import { isRfc3339, MAX_TEXT_LENGTH, validateMessage, type Problem, type RocketMessage, type Validation } from "./message.js";
+import { RocketStatus, type Rocket } from "./rocket.js";
+import type { ChannelState } from "./sequencing.js";
+import { checkCharacters } from "./text.js";
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const statuses: ReadonlySet<string> = new Set(Object.values(RocketStatus));
+
+function isText(v: unknown): v is string {
+  return typeof v === "string" && v.length > 0 && v.length <= MAX_TEXT_LENGTH && checkCharacters(v) === undefined;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+function validateRocket(input: unknown, channel: string, lastApplied: number, problems: Problem[]): Rocket | undefined {
+  const before = problems.length;
+  if (!isRecord(input)) {
+    problems.push({ path: "rocket", reason: "must be an object once a launch is applied" });
+    return undefined;
+  }
+  const need = (ok: boolean, field: string, reason: string) => {
+    if (!ok) problems.push({ path: `rocket.${field}`, reason });
+  };
+  need(input["channel"] === channel, "channel", "must be the channel the state is stored under");
+  need(isText(input["type"]), "type", "must be a valid text field");
+  need(isText(input["mission"]), "mission", "must be a valid text field");
+  need(isCount(input["speed"]), "speed", "must be a safe integer, not negative");
+  const status = input["status"];
+  need(typeof status === "string" && statuses.has(status), "status", `must be one of ${[...statuses].join(", ")}`);
+  const reason = input["explosionReason"];
+  need(
+    status === RocketStatus.Exploded ? isText(reason) : reason === null,
+    "explosionReason",
+    "must be a valid text field when exploded, null otherwise",
+  );
+  for (const field of ["launchedAt", "updatedAt"]) {
+    const t = input[field];
+    need(typeof t === "string" && isRfc3339(t), field, "must be an RFC 3339 date-time naming a real date and time");
+  }
+  need(input["lastMessageNumber"] === lastApplied, "lastMessageNumber", "must equal lastApplied");
+  if (problems.length !== before) return undefined;
+  return {
+    channel,
+    type: input["type"] as string,
+    mission: input["mission"] as string,
+    speed: input["speed"] as number,
+    status: status as RocketStatus,
+    explosionReason: reason as string | null,
+    launchedAt: input["launchedAt"] as string,
+    updatedAt: input["updatedAt"] as string,
+    lastMessageNumber: lastApplied,
+  };
+}
+
+/** Validates the fields of a stored channel state (the envelope around them is the store's) for `channel`. */
+export function validateChannelState(
+  input: { rocket?: unknown; lastApplied?: unknown; pending?: unknown },
+  channel: string,
+): Validation<ChannelState> {
+  const problems: Problem[] = [];
+  if (!isChannel(channel)) problems.push({ path: "", reason: "is stored under a key that is not a valid channel id" });
+  const { lastApplied } = input;
+  if (!isCount(lastApplied)) {
+    problems.push({ path: "lastApplied", reason: "must be a safe integer, not negative" });
+    return { ok: false, problems };
+  }
+  let rocket: Rocket | null = null;
+  if (lastApplied === 0) {
+    if (input.rocket !== null) problems.push({ path: "rocket", reason: "must be null before the launch is applied" });
+  } else {
+    rocket = validateRocket(input.rocket, channel, lastApplied, problems) ?? null;
+  }
+  const pending: RocketMessage[] = [];
+  if (!Array.isArray(input.pending)) {
+    problems.push({ path: "pending", reason: "must be an array" });
+  } else {
+    let previous = lastApplied + 1;
+    input.pending.forEach((raw: unknown, i) => {
+      const path = `pending.${i}`;
+      const v = validateMessage(raw);
+      if (!v.ok) {
+        for (const p of v.problems) problems.push({ path: p.path === "" ? path : `${path}.${p.path}`, reason: p.reason });
+        return;
+      }
+      const { metadata } = v.value;
+      if (metadata.channel !== channel) {
+        problems.push({ path: `${path}.metadata.channel`, reason: "must be the channel the state is stored under" });
+      } else if (metadata.messageNumber <= previous) {
+        problems.push({
+          path: `${path}.metadata.messageNumber`,
+          reason: "must be above lastApplied + 1 and above the message buffered before it",
+        });
+      } else {
+        previous = metadata.messageNumber;
+        pending.push(v.value);
+      }
+    });
+  }
+  if (problems.length > 0) return { ok: false, problems };
+  return { ok: true, value: { rocket, lastApplied, pending } };
+}
