@@ -113,6 +113,65 @@ describe("POST /messages (real nats-server)", () => {
     expect(again.json()).toEqual({ status: "duplicate", seq: first.seq });
   });
 
+  it("answers 409 naming what is stored when a changed message is resent under a stored number, storing nothing", async () => {
+    const channel = randomUUID();
+    const first = (await post(h.app, launched(channel))).json<{ seq: number }>();
+    const before = (await h.provisioned.jsm.streams.info(STREAM_NAME)).state.messages;
+    const changes = [
+      { ...launched(channel), message: { ...launched(channel).message, mission: "APOLLO" } },
+      { ...launched(channel), metadata: { ...launched(channel).metadata, messageTime: "2022-02-02T18:39:05.86337Z" } },
+    ];
+    for (const changed of changes) {
+      const res = await post(h.app, changed);
+      expect(res.statusCode).toBe(409);
+      expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toEqual({
+        type: "urn:rockets:problem:conflict",
+        title: "Message number already stored",
+        status: 409,
+        detail: expect.any(String),
+        seq: first.seq,
+        stored: { messageType: "RocketLaunched", messageTime: "2022-02-02T19:39:05.86337+01:00" },
+      });
+      expect(res.body).not.toContain("APOLLO");
+      expect(res.body).not.toContain(channel);
+    }
+    expect((await h.provisioned.jsm.streams.info(STREAM_NAME)).state.messages).toBe(before);
+    expect((await storedByMsgId(h.provisioned, first.seq)).body).toEqual(launched(channel));
+    // The very same message is still a duplicate, fields dropped by the schema making no difference.
+    expect((await post(h.app, { ...launched(channel), extra: true })).json()).toEqual({ status: "duplicate", seq: first.seq });
+  });
+
+  it("judges each resent item of a batch against what is stored: duplicate, conflict, or new", async () => {
+    const channel = randomUUID();
+    const stored = (await post(h.app, [speedUp(channel, 2, 10), speedUp(channel, 3, 20)])).json<{ results: { seq: number }[] }>();
+    const res = await post(h.app, [speedUp(channel, 2, 10), speedUp(channel, 3, 21), speedUp(channel, 4, 30)]);
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({
+      accepted: 1,
+      duplicate: 1,
+      conflict: 1,
+      invalid: 0,
+      unavailable: 0,
+      results: [
+        { index: 0, status: "duplicate", seq: stored.results[0]!.seq },
+        {
+          index: 1,
+          status: "conflict",
+          seq: stored.results[1]!.seq,
+          stored: { messageType: "RocketSpeedIncreased", messageTime: "2025-04-02T09:21:50.458989221+02:00" },
+        },
+        { index: 2, status: "accepted", seq: expect.any(Number) },
+      ],
+    });
+    const allConflicting = await post(h.app, [speedUp(channel, 2, 11), speedUp(channel, 3, 22)]);
+    expect(allConflicting.statusCode).toBe(409);
+    expect(allConflicting.json()).toMatchObject({ type: "urn:rockets:problem:conflict", conflict: 2, accepted: 0 });
+    const conflictAndInvalid = await post(h.app, [speedUp(channel, 2, 11), speedUp(channel, 0)]);
+    expect(conflictAndInvalid.statusCode).toBe(400);
+    expect(conflictAndInvalid.json()).toMatchObject({ type: "urn:rockets:problem:invalid-message", conflict: 1, invalid: 1 });
+  });
+
   it("parses the body as JSON whatever the Content-Type: none, text/plain, or malformed", async () => {
     const address = await h.app.listen({ host: "127.0.0.1", port: 0 });
     const port = Number(new URL(address).port);
@@ -289,7 +348,7 @@ describe("POST /messages (real nats-server)", () => {
     const operation = doc.paths["/messages"]!["post"]!;
     const body = operation.requestBody!.content["application/json"]!;
     expect(body.schema.oneOf!.map((s) => s.type)).toEqual(["object", "array"]);
-    expect(Object.keys(operation.responses).sort()).toEqual(["202", "400", "413", "503"]);
+    expect(Object.keys(operation.responses).sort()).toEqual(["202", "400", "409", "413", "503"]);
     for (const [code, response] of Object.entries(operation.responses)) {
       expect(response.description.length, code).toBeGreaterThan(40);
       expect(Object.keys(Object.values(response.content!)[0]!.examples ?? {}).length, code).toBeGreaterThan(0);
@@ -362,6 +421,7 @@ describe("POST /messages (real nats-server)", () => {
     expect(value('rockets_ingest_messages_total{result="accepted",service="ingest"}')).toBeGreaterThan(0);
     expect(value('rockets_ingest_messages_total{result="duplicate",service="ingest"}')).toBeGreaterThan(0);
     expect(value('rockets_ingest_messages_total{result="invalid",service="ingest"}')).toBeGreaterThan(0);
+    expect(value('rockets_ingest_messages_total{result="conflict",service="ingest"}')).toBeGreaterThan(0);
     expect(value('rockets_ingest_publish_failures_total{reason="unavailable",service="ingest"}')).toBeGreaterThanOrEqual(2);
     expect(value('rockets_ingest_publish_failures_total{reason="timeout",service="ingest"}')).toBe(0);
     expect(value('rockets_ingest_publish_duration_seconds_count{service="ingest"}')).toBeGreaterThan(0);

@@ -1,10 +1,21 @@
 // Takes messages from the HTTP routes to the stream: validates each one,
 // publishes the valid ones (a batch pipelined: its publishes do not wait for
 // one another's acks) and says what became of each. Expected
-// outcomes (accepted, duplicate, invalid, unavailable) are return values;
-// only a bug throws.
+// outcomes (accepted, duplicate, conflict, invalid, unavailable) are return
+// values; only a bug throws.
+//
+// A resend is a duplicate only when it says what is stored. The stream
+// deduplicates by message id (channel and number) inside its duplicate
+// window, whatever the content: so when it answers `duplicate`, the message
+// stored at the sequence it names is read back (from the stream leader) and
+// compared. A different message under a stored number is a conflict, never
+// accepted: the stored one is never replaced. Reading back costs one request
+// per duplicate, none for a new message. After the window the stream no
+// longer knows the id and stores a resend again (answered `accepted`); the
+// sequencer then drops it as a duplicate number, so the first version still
+// wins (see README, API).
 
-import { validateMessage, type Problem, type RocketMessage } from "../../internal/domain/message.js";
+import { sameMessage, validateMessage, type Problem, type RocketMessage } from "../../internal/domain/message.js";
 import {
   PublishTimeoutError,
   PublishUnavailableError,
@@ -12,32 +23,53 @@ import {
   type PublishResult,
 } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
-import { FailureReason, type IngestMetrics } from "./metrics.js";
+import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
 
 export const ItemStatus = {
   accepted: "accepted",
   duplicate: "duplicate",
+  conflict: "conflict",
   invalid: "invalid",
   unavailable: "unavailable",
 } as const;
 export type ItemStatus = (typeof ItemStatus)[keyof typeof ItemStatus];
 
+/** What is stored under a message number a resend conflicts with: enough to recognise it, not the whole message. */
+export interface StoredSummary {
+  messageType: string;
+  messageTime: string;
+}
+
 export type Outcome =
   | { status: "accepted" | "duplicate"; seq: number }
+  | { status: "conflict"; seq: number; stored: StoredSummary }
   | { status: "invalid"; errors: Problem[] }
   | { status: "unavailable"; reason: FailureReason; detail: string };
 
 export type BatchItemResult =
   | { index: number; status: "accepted" | "duplicate"; seq: number }
+  | { index: number; status: "conflict"; seq: number; stored: StoredSummary }
   | { index: number; status: "invalid"; errors: Problem[] }
   | { index: number; status: "unavailable"; detail: string };
 
 export interface BatchOutcome {
   accepted: number;
   duplicate: number;
+  conflict: number;
   invalid: number;
   unavailable: number;
   results: BatchItemResult[];
+}
+
+/** Most stored messages one batch reads back at once to judge its duplicates. */
+const MAX_READS_IN_FLIGHT = 32;
+
+function summaryOf(stored: unknown): StoredSummary {
+  const metadata = (stored as { metadata?: { messageType?: unknown; messageTime?: unknown } } | null)?.metadata;
+  return {
+    messageType: typeof metadata?.messageType === "string" ? metadata.messageType : "unknown",
+    messageTime: typeof metadata?.messageTime === "string" ? metadata.messageTime : "unknown",
+  };
 }
 
 export class MessageIntake {
@@ -55,12 +87,13 @@ export class MessageIntake {
       return { status: "invalid", errors: validation.problems };
     }
     const [result] = await this.publisher.publishMany([validation.value]);
-    return this.outcomeOf(result!, true);
+    const outcome = this.outcomeOf(result!, true);
+    return outcome.status === "duplicate" ? this.judgeDuplicate(validation.value, outcome.seq, true) : outcome;
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
   async batch(items: readonly unknown[]): Promise<BatchOutcome> {
-    const outcome: BatchOutcome = { accepted: 0, duplicate: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
+    const outcome: BatchOutcome = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
     const valid: RocketMessage[] = [];
     const positions: number[] = [];
     for (let index = 0; index < items.length; index++) {
@@ -76,27 +109,67 @@ export class MessageIntake {
     if (outcome.invalid > 0) this.metrics.message("invalid", outcome.invalid);
     const published = await this.publisher.publishMany(valid);
     let logged = false;
+    const results: Outcome[] = [];
     for (let k = 0; k < published.length; k++) {
-      const index = positions[k]!;
       // One log line per batch at most: a refusing stream refuses the whole batch.
       const result = this.outcomeOf(published[k]!, !logged);
+      if (result.status === "unavailable") logged ||= result.reason === FailureReason.error;
+      results.push(result);
+    }
+    // Duplicates are judged against what is stored, a bounded number at a time.
+    const duplicates = results.flatMap((r, k) => (r.status === "duplicate" ? [k] : []));
+    let next = 0;
+    const judge = async () => {
+      while (next < duplicates.length) {
+        const k = duplicates[next++]!;
+        results[k] = await this.judgeDuplicate(valid[k]!, (results[k] as { seq: number }).seq, !logged);
+        if (results[k]!.status === "unavailable") logged = true;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, duplicates.length) }, judge));
+    results.forEach((result, k) => {
+      const index = positions[k]!;
       outcome[result.status] += 1;
       if (result.status === "unavailable") {
-        logged ||= result.reason === FailureReason.error;
         outcome.results[index] = { index, status: result.status, detail: result.detail };
       } else {
         outcome.results[index] = { index, ...result };
       }
-    }
+    });
     return outcome;
+  }
+
+  /**
+   * A message the stream called a duplicate of what it stores at `seq`: a
+   * duplicate when it says the same, a conflict when it does not; unavailable
+   * when the stored message cannot be read now (the client retries, and the
+   * judgement is made then). One the stream no longer holds (retention) cannot
+   * be compared, and stays what the stream said.
+   */
+  private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<Outcome> {
+    let stored: unknown;
+    try {
+      stored = await this.publisher.storedAt(seq);
+    } catch (err) {
+      return this.failed(err, log);
+    }
+    if (stored !== undefined) {
+      const v = validateMessage(stored);
+      if (!v.ok || !sameMessage(v.value, message)) {
+        this.metrics.message(MessageResult.conflict);
+        return { status: "conflict", seq, stored: summaryOf(stored) };
+      }
+    }
+    this.metrics.message(MessageResult.duplicate);
+    return { status: "duplicate", seq };
   }
 
   private outcomeOf(result: PublishResult, log: boolean): Outcome {
     if (result.ok) {
       this.metrics.publishTook(result.seconds);
-      const status = result.ack.duplicate ? "duplicate" : "accepted";
-      this.metrics.message(status);
-      return { status, seq: result.ack.seq };
+      if (result.ack.duplicate) return { status: "duplicate", seq: result.ack.seq };
+      this.metrics.message(MessageResult.accepted);
+      return { status: "accepted", seq: result.ack.seq };
     }
     // An unavailable stream (not connected, connection lost, no stream) says nothing about its latency; a timeout does.
     if (!(result.error instanceof PublishUnavailableError) || result.error instanceof PublishTimeoutError) {

@@ -1,14 +1,18 @@
 // POST /messages: one message (a JSON object) or a batch (a JSON array).
 //
 // One message: 202 {"status":"accepted"|"duplicate","seq":N} once the stream
-// acked it; 400 problem+json listing every invalid field; 503 + Retry-After
-// when it could not be stored (never a 2xx for a message not stored).
+// acked it (duplicate: the very same message was stored before); 400
+// problem+json listing every invalid field; 409 problem+json when another
+// message is stored under its channel and number (naming what is stored:
+// its messageType and messageTime, and seq); 503 + Retry-After when it could
+// not be stored (never a 2xx for a message not stored).
 //
 // A batch: 1..MAX_BATCH items, every valid item published at once, one
-// result per item in order: {index, status, seq | errors | detail}.
-// - 202 when every valid item is stored (invalid items are listed with their
-//   errors and were not stored; fixing and resending them is up to the client);
-// - 400 when no item is valid;
+// result per item in order: {index, status, seq | errors | stored | detail}.
+// - 202 when every valid item is stored (invalid and conflicting items are
+//   listed and were not stored; fixing them is up to the client);
+// - 400 when no item is stored and some item is invalid, 409 when every
+//   item conflicts;
 // - 503 + Retry-After when some valid item could not be stored; resending the
 //   whole batch is safe, stored items come back as duplicates.
 // Non-2xx batch answers are problem documents carrying the same per-item results.
@@ -44,8 +48,18 @@ export function registerMessagesRoute(app: FastifyInstance, options: MessagesRou
         .type(PROBLEM_CONTENT_TYPE)
         .send(JSON.stringify(problem(503, ProblemType.unavailable, "Messages not stored", detail, { ...outcome })));
     }
+    if (stored === 0 && outcome.invalid === 0) {
+      const detail = `each of the ${outcome.results.length} messages conflicts with another message stored under its number`;
+      return reply
+        .code(409)
+        .type(PROBLEM_CONTENT_TYPE)
+        .send(JSON.stringify(problem(409, ProblemType.conflict, "Messages conflict with stored ones", detail, { ...outcome })));
+    }
     if (stored === 0) {
-      const detail = `none of the ${outcome.results.length} messages is valid`;
+      const detail =
+        outcome.conflict === 0
+          ? `none of the ${outcome.results.length} messages is valid`
+          : `none of the ${outcome.results.length} messages was stored: ${outcome.invalid} invalid, ${outcome.conflict} in conflict with stored ones`;
       return reply
         .code(400)
         .type(PROBLEM_CONTENT_TYPE)
@@ -74,6 +88,17 @@ export function registerMessagesRoute(app: FastifyInstance, options: MessagesRou
         case "accepted":
         case "duplicate":
           return reply.code(202).send({ status: outcome.status, seq: outcome.seq });
+        case "conflict":
+          return sendProblem(
+            reply,
+            problem(
+              409,
+              ProblemType.conflict,
+              "Message number already stored",
+              "another message is stored under this channel and message number; a stored message is never replaced",
+              { seq: outcome.seq, stored: outcome.stored },
+            ),
+          );
         case "invalid":
           return sendProblem(
             reply,

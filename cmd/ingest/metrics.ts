@@ -4,7 +4,7 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { LATENCY_BUCKETS, METRIC_PREFIX } from "../../internal/observability/metrics.js";
 
-export const MessageResult = { accepted: "accepted", duplicate: "duplicate", invalid: "invalid" } as const;
+export const MessageResult = { accepted: "accepted", duplicate: "duplicate", conflict: "conflict", invalid: "invalid" } as const;
 export type MessageResult = (typeof MessageResult)[keyof typeof MessageResult];
 
 export const FailureReason = { timeout: "timeout", unavailable: "unavailable", error: "error" } as const;
@@ -20,7 +20,7 @@ export class IngestMetrics {
   constructor(registry: Registry, natsConnected: () => boolean) {
     this.messages = new Counter({
       name: `${METRIC_PREFIX}ingest_messages_total`,
-      help: "Messages received, by result: accepted (stored), duplicate (already stored), invalid (rejected)",
+      help: "Messages received, by result: accepted (stored), duplicate (already stored), conflict (another message stored under its number; refused), invalid (rejected)",
       labelNames: ["result"],
       registers: [registry],
     });
@@ -48,6 +48,7 @@ export class IngestMetrics {
     this.byResult = {
       accepted: this.messages.labels(MessageResult.accepted),
       duplicate: this.messages.labels(MessageResult.duplicate),
+      conflict: this.messages.labels(MessageResult.conflict),
       invalid: this.messages.labels(MessageResult.invalid),
     };
     this.byReason = {

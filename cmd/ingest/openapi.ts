@@ -58,16 +58,22 @@ const Message = Type.Object(
 
 const Ack = Type.Object(
   {
-    status: Type.Unsafe<string>({ type: "string", enum: ["accepted", "duplicate"], description: "duplicate: the stream already held it" }),
+    status: Type.Unsafe<string>({ type: "string", enum: ["accepted", "duplicate"], description: "duplicate: the stream already held this very message" }),
     seq: Type.Integer({ description: "The stream sequence the message is stored at" }),
   },
   { description: "One message stored" },
 );
 
+const StoredSummary = Type.Object(
+  { messageType: Type.String(), messageTime: Type.String() },
+  { description: "conflict: what is stored under the same channel and number (never replaced)" },
+);
+
 const ItemResult = Type.Object({
   index: Type.Integer({ description: "Position in the batch" }),
-  status: Type.Unsafe<string>({ type: "string", enum: ["accepted", "duplicate", "invalid", "unavailable"] }),
-  seq: Type.Optional(Type.Integer({ description: "accepted, duplicate: where it is stored" })),
+  status: Type.Unsafe<string>({ type: "string", enum: ["accepted", "duplicate", "conflict", "invalid", "unavailable"] }),
+  seq: Type.Optional(Type.Integer({ description: "accepted, duplicate: where it is stored; conflict: where the other message is" })),
+  stored: Type.Optional(StoredSummary),
   errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), reason: Type.String() }), { description: "invalid: every problem" })),
   detail: Type.Optional(Type.String({ description: "unavailable: why it was not stored" })),
 });
@@ -75,6 +81,7 @@ const ItemResult = Type.Object({
 const BatchCounts = {
   accepted: Type.Integer(),
   duplicate: Type.Integer(),
+  conflict: Type.Integer(),
   invalid: Type.Integer(),
   unavailable: Type.Integer(),
   results: Type.Array(ItemResult, { description: "One per item, in order" }),
@@ -90,6 +97,8 @@ const Problem = Type.Object(
     detail: Type.String(),
     errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), reason: Type.String() }), { description: "Every invalid field" })),
     limitBytes: Type.Optional(Type.Integer({ description: "413: the body limit" })),
+    seq: Type.Optional(Type.Integer({ description: "409: where the stored message is" })),
+    stored: Type.Optional(StoredSummary),
     ...Object.fromEntries(Object.entries(BatchCounts).map(([k, v]) => [k, Type.Optional(v)])),
   },
   { description: "An RFC 9457 problem document; batch problems carry the per-item results too" },
@@ -109,7 +118,8 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
     description:
       "The body is parsed as JSON whatever the Content-Type says (none at all is fine). A JSON object is one message; a JSON " +
       `array is a batch of 1 to ${limits.maxBatch}, published pipelined. Nothing is answered 2xx before the events stream ` +
-      "stored it; resending is always safe (`<channel>:<messageNumber>` is the stream's dedup id, so a resend is a duplicate, also 202).",
+      "stored it; resending is always safe (`<channel>:<messageNumber>` is the stream's dedup id, so a resend is a duplicate, also 202). " +
+      "A different message under a stored number is a conflict (409), never stored.",
     tags: ["messages"],
     body: {
       oneOf: [Message, Type.Array(Message, { minItems: 1, maxItems: limits.maxBatch, description: "A batch" })],
@@ -118,8 +128,8 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
     response: {
       202: {
         description:
-          "Stored. One message: {status: accepted | duplicate, seq}. A batch: every valid item stored (invalid ones are listed " +
-          "with their errors and were not stored).",
+          "Stored. One message: {status: accepted | duplicate, seq}. A batch: every valid item stored (invalid and conflicting ones " +
+          "are listed with their errors or what is stored, and were not stored).",
         content: {
           "application/json": {
             schema: { oneOf: [Ack, BatchOutcome] },
@@ -129,6 +139,7 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
               batch: {
                 accepted: 1,
                 duplicate: 0,
+                conflict: 0,
                 invalid: 1,
                 unavailable: 0,
                 results: [
@@ -142,7 +153,7 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
       },
       400: problemResponse(
         "Not stored: the body is empty or not JSON; a message does not match the schema (every field at fault is listed); " +
-          `a batch is empty or longer than ${limits.maxBatch}; or no item of a batch is valid (results per item)`,
+          `a batch is empty or longer than ${limits.maxBatch}; or no item of a batch was stored and some is invalid (results per item)`,
         {
           invalidMessage: {
             type: ProblemType.invalidMessage,
@@ -152,6 +163,20 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
             errors: [{ path: "metadata.channel", reason: "must be a single NATS subject token: no '.', '*', '>', whitespace or control characters" }],
           },
           notJson: { type: ProblemType.notJson, title: "Body is not JSON", status: 400, detail: "the request body is empty" },
+        },
+      ),
+      409: problemResponse(
+        "Not stored: another message is stored under this channel and message number (inside the stream's duplicate window); " +
+          "a stored message is never replaced. For a batch: every item conflicts (results per item).",
+        {
+          conflict: {
+            type: ProblemType.conflict,
+            title: "Message number already stored",
+            status: 409,
+            detail: "another message is stored under this channel and message number; a stored message is never replaced",
+            seq: 1,
+            stored: { messageType: "RocketLaunched", messageTime: "2022-02-02T19:39:05.86337+01:00" },
+          },
         },
       ),
       413: problemResponse(

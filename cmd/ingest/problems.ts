@@ -7,6 +7,7 @@ export { PROBLEM_CONTENT_TYPE, sendProblem } from "../../internal/http/problem-d
 export const ProblemType = {
   invalidMessage: "urn:rockets:problem:invalid-message",
   invalidBatch: "urn:rockets:problem:invalid-batch",
+  conflict: "urn:rockets:problem:conflict",
   notJson: "urn:rockets:problem:not-json",
   bodyTooLarge: "urn:rockets:problem:body-too-large",
   unavailable: "urn:rockets:problem:unavailable",

@@ -59,6 +59,11 @@ export class StreamGateway implements MessagePublisher {
     return this.publisher.publishMany(messages);
   }
 
+  storedAt(seq: number): Promise<unknown> {
+    if (this.publisher === undefined) return Promise.reject(new PublishUnavailableError("not connected to NATS yet"));
+    return this.publisher.storedAt(seq);
+  }
+
   /** Undefined when ready to take messages, else why not. */
   notReadyReason(): string | undefined {
     if (this.closing) return "shutting down";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isRfc3339, MAX_SPEED, validateMessage, type Problem } from "./message.js";
+import { isRfc3339, MAX_SPEED, sameMessage, validateMessage, type Problem, type RocketMessage } from "./message.js";
 
 const launched = () => ({
   metadata: {
@@ -261,4 +261,39 @@ describe("isRfc3339", () => {
     "2025-04-02T09:21:50+02:60",
     "2025-04-02T09:21:50.Z",
   ])("rejects %s", (t) => expect(isRfc3339(t)).toBe(false));
+});
+
+describe("sameMessage", () => {
+  const valid = (input: unknown): RocketMessage => {
+    const r = validateMessage(input);
+    if (!r.ok) throw new Error(JSON.stringify(r.problems));
+    return r.value;
+  };
+
+  it("holds for the same message, whatever was dropped or reordered on the way", () => {
+    const a = valid(launched());
+    const { type, launchSpeed, mission } = launched().message;
+    const b = valid({ message: { mission, launchSpeed, type, extra: 1 }, metadata: launched().metadata });
+    expect(sameMessage(a, b)).toBe(true);
+  });
+
+  it.each([
+    ["the launch speed", (m: ReturnType<typeof launched>) => (m.message.launchSpeed = 501)],
+    ["the mission", (m: ReturnType<typeof launched>) => (m.message.mission = "APOLLO")],
+    ["the type", (m: ReturnType<typeof launched>) => (m.message.type = "Atlas-H")],
+    ["the time, even naming the same instant", (m: ReturnType<typeof launched>) => (m.metadata.messageTime = "2022-02-02T18:39:05.86337Z")],
+    ["the channel", (m: ReturnType<typeof launched>) => (m.metadata.channel = "another")],
+  ])("fails when %s differs", (_name, change) => {
+    const other = launched();
+    change(other);
+    expect(sameMessage(valid(launched()), valid(other))).toBe(false);
+  });
+
+  it("fails across message types of the same number", () => {
+    const base = { ...launched().metadata, messageNumber: 2 };
+    const up = valid({ metadata: { ...base, messageType: "RocketSpeedIncreased" }, message: { by: 5 } });
+    const down = valid({ metadata: { ...base, messageType: "RocketSpeedDecreased" }, message: { by: 5 } });
+    expect(sameMessage(up, down)).toBe(false);
+    expect(sameMessage(up, valid({ metadata: { ...base, messageType: "RocketSpeedIncreased" }, message: { by: 6 } }))).toBe(false);
+  });
 });

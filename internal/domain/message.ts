@@ -239,3 +239,25 @@ function validatePayload(type: MessageType, body: Record<string, unknown>, c: Co
   }
   return c.problems.length === before ? payload : undefined;
 }
+
+/**
+ * True when two valid messages say the same thing: every field of the
+ * schema equal, messageTime as the same string. A resend of a stored number
+ * is a duplicate only when this holds; otherwise it conflicts with what is
+ * stored, which is never replaced.
+ */
+export function sameMessage(a: RocketMessage, b: RocketMessage): boolean {
+  const [ma, mb] = [a.metadata, b.metadata];
+  if (
+    ma.channel !== mb.channel ||
+    ma.messageNumber !== mb.messageNumber ||
+    ma.messageTime !== mb.messageTime ||
+    ma.messageType !== mb.messageType
+  ) {
+    return false;
+  }
+  const pa = a.message as unknown as Record<string, unknown>;
+  const pb = b.message as unknown as Record<string, unknown>;
+  const keys = Object.keys(pa);
+  return keys.length === Object.keys(pb).length && keys.every((k) => pa[k] === pb[k]);
+}

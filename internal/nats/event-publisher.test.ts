@@ -86,6 +86,13 @@ describe("EventPublisher (real nats-server)", () => {
     for (const r of results) expect(r.seconds).toBeGreaterThanOrEqual(0);
   });
 
+  it("reads back the document stored at a sequence, from the stream, and nothing where there is none", async () => {
+    const channel = randomUUID();
+    const ack = await publisher.publish(launched(channel));
+    expect(await publisher.storedAt(ack.seq)).toEqual(launched(channel));
+    expect(await publisher.storedAt(ack.seq + 1_000_000)).toBeUndefined();
+  });
+
   it("answers the stream check while the stream exists", async () => {
     expect(publisher.connected).toBe(true);
     await expect(publisher.checkStream()).resolves.toBeUndefined();
@@ -99,6 +106,7 @@ describe("EventPublisher (real nats-server)", () => {
     const many = await publisher.publishMany([launched(randomUUID()), launched(randomUUID())]);
     for (const r of many) expect(r).toMatchObject({ ok: false, error: expect.any(PublishUnavailableError) });
     await expect(publisher.checkStream()).rejects.toBeInstanceOf(PublishUnavailableError);
+    await expect(publisher.storedAt(1)).rejects.toBeInstanceOf(PublishUnavailableError);
     expect(performance.now() - started).toBeLessThan(100);
 
     await server.launch();

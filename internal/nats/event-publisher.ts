@@ -15,6 +15,9 @@
 //   Publishes awaiting their ack when the connection drops fail at once too:
 //   an ack sent to a dropped connection never arrives.
 // - Every publish settles within timeoutMs of the call (PublishTimeoutError).
+// - storedAt(seq) reads a stored message back from the stream leader (never a
+//   replica that may lag), so a caller can tell a true duplicate from a
+//   different message resent under a stored id; within timeoutMs as well.
 //
 // How: this is the JetStream "async publish" pattern. Each message is a
 // plain NATS publish whose reply subject is a token under one inbox
@@ -82,6 +85,14 @@ export interface MessagePublisher {
   publish(message: RocketMessage): Promise<PublishAck>;
   /** Publishes every message, pipelined; resolves (never rejects) with one result per message, in order. */
   publishMany(messages: readonly RocketMessage[]): Promise<PublishResult[]>;
+  /**
+   * The document stored at stream sequence `seq` (as parsed JSON, to be
+   * validated by the caller), or undefined when the stream no longer holds
+   * it. Read from the stream leader, which acked it, never from a replica
+   * that may lag. Rejects with PublishUnavailableError (or a subclass) or
+   * PublishFailedError.
+   */
+  storedAt(seq: number): Promise<unknown>;
 }
 
 /** A publisher that can also say whether it can publish right now. */
@@ -389,6 +400,31 @@ export class EventPublisher implements StreamPublisher {
     this.sweeper = undefined;
     // Queued messages now fail fast as well (not connected), or go out if still connected.
     this.pump();
+  }
+
+  async storedAt(seq: number): Promise<unknown> {
+    if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
+    let timer: NodeJS.Timeout | undefined;
+    let stored: Awaited<ReturnType<JetStreamManager["streams"]["getMessage"]>>;
+    try {
+      stored = await Promise.race([
+        // STREAM.MSG.GET is answered by the stream leader (a direct get could be answered by a lagging replica).
+        this.jsm.streams.getMessage(STREAM_NAME, { seq }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new TimeoutError()), this.options.timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      throw publishError(err);
+    } finally {
+      clearTimeout(timer);
+    }
+    if (stored === null) return undefined;
+    try {
+      return JSON.parse(this.decoder.decode(stored.data));
+    } catch (err) {
+      throw new PublishFailedError(`the stream holds a message that is not JSON at sequence ${seq}`, undefined, { cause: err });
+    }
   }
 
   async checkStream(): Promise<void> {
