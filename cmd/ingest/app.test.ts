@@ -172,6 +172,17 @@ describe("POST /messages (real nats-server)", () => {
     expect(conflictAndInvalid.json()).toMatchObject({ type: "urn:rockets:problem:invalid-message", conflict: 1, invalid: 1 });
   });
 
+  it("stores the first of two different messages under one number in a batch and calls the second a conflict", async () => {
+    const channel = randomUUID();
+    const res = await post(h.app, [speedUp(channel, 5, 1), speedUp(channel, 5, 1), speedUp(channel, 5, 2)]);
+    expect(res.statusCode).toBe(202);
+    const body = res.json<{ results: { status: string; seq: number }[] }>();
+    expect(body).toMatchObject({ accepted: 1, duplicate: 1, conflict: 1 });
+    expect(body.results.map((r) => r.status)).toEqual(["accepted", "duplicate", "conflict"]);
+    expect(new Set(body.results.map((r) => r.seq)).size).toBe(1);
+    expect((await storedByMsgId(h.provisioned, body.results[0]!.seq)).body).toEqual(speedUp(channel, 5, 1));
+  });
+
   it("parses the body as JSON whatever the Content-Type: none, text/plain, or malformed", async () => {
     const address = await h.app.listen({ host: "127.0.0.1", port: 0 });
     const port = Number(new URL(address).port);
