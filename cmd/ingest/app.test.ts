@@ -119,7 +119,7 @@ describe("POST /messages (real nats-server)", () => {
     const before = (await h.provisioned.jsm.streams.info(STREAM_NAME)).state.messages;
     const changes = [
       { ...launched(channel), message: { ...launched(channel).message, mission: "APOLLO" } },
-      { ...launched(channel), metadata: { ...launched(channel).metadata, messageTime: "2022-02-02T18:39:05.86337Z" } },
+      { ...launched(channel), message: { ...launched(channel).message, launchSpeed: 501 } },
     ];
     for (const changed of changes) {
       const res = await post(h.app, changed);
@@ -140,6 +140,10 @@ describe("POST /messages (real nats-server)", () => {
     expect((await storedByMsgId(h.provisioned, first.seq)).body).toEqual(launched(channel));
     // The very same message is still a duplicate, fields dropped by the schema making no difference.
     expect((await post(h.app, { ...launched(channel), extra: true })).json()).toEqual({ status: "duplicate", seq: first.seq });
+    // Sent again later with a new time (a rerun of the test program): the same telemetry, a duplicate; the stored time stays.
+    const restamped = { ...launched(channel), metadata: { ...launched(channel).metadata, messageTime: "2026-11-30T10:00:00Z" } };
+    expect((await post(h.app, restamped)).json()).toEqual({ status: "duplicate", seq: first.seq });
+    expect((await storedByMsgId(h.provisioned, first.seq)).body).toEqual(launched(channel));
   });
 
   it("judges each resent item of a batch against what is stored: duplicate, conflict, or new", async () => {
