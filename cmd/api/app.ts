@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Registry } from "prom-client";
+import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
 import type { ChannelHistorySource } from "../../internal/domain/history.js";
@@ -18,7 +19,7 @@ import { invalidParameters, ProblemType, sendProblem, type ParameterProblem } fr
 import { registerConsoleRoutes, type ConsoleAsset } from "./console-assets.js";
 import { HistoryRoutes } from "./routes/history.js";
 import { registerRocketRoutes } from "./routes/rockets.js";
-import { registerStreamRoutes } from "./routes/streams.js";
+import { registerStreamRoutes, STREAM_ROUTES } from "./routes/streams.js";
 import { SHARED_SCHEMAS, UNADVERTISED_PARAMETERS } from "./schemas.js";
 import { SseHub } from "./sse.js";
 
@@ -32,6 +33,8 @@ export interface AppDeps {
   metrics: ApiMetrics;
   log: Logger;
   sse: SseSettings;
+  /** The HTTP server's timeouts and limits (event streams count only against the SSE limits); DEFAULT_HTTP_BOUNDS when not given. */
+  http?: HttpBounds;
   /** Undefined when ready; else why not (the view is loading, the process is stopping). */
   ready: Readiness;
 }
@@ -76,7 +79,9 @@ function withoutUnadvertised<T extends object>(doc: T): T {
 }
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const http = deps.http ?? DEFAULT_HTTP_BOUNDS;
   const app = Fastify({
+    ...serverTimeoutOptions(http),
     // Requests are counted and timed by route in /metrics; fastify's per-request
     // child logger and log lines would cost more than the answers. Failures are logged below.
     logger: false,
@@ -87,6 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   const routes = trackRouteMethods(app);
+  registerRequestBounds(app, { bounds: http, refused: createRefusalCounter(deps.registry), retryAfterSeconds: 1, exempt: STREAM_ROUTES });
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {

@@ -2,9 +2,10 @@
 // settings plus its Server-Sent Events and history limits, read once at start with every
 // problem listed together.
 
-import { readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
 import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
+import type { HttpBounds } from "../../internal/http/request-bounds.js";
 
 export const SERVICE_NAME = "api";
 export const DEFAULT_PORT = 8080;
@@ -14,6 +15,12 @@ export interface SseSettings {
   heartbeatMs: number;
   /** Most streams open at once; more are refused with 503. */
   maxClients: number;
+  /**
+   * Most streams one client (IP address) may hold, so that one client cannot
+   * take every slot; more are refused with 429. Unset: maxClients. Behind a
+   * proxy every client shares the proxy's address: raise it there.
+   */
+  maxClientsPerClient?: number;
   /**
    * Most bytes of events one stream may hold back for a client that reads
    * slower than rockets change (latest event per rocket only); past it the
@@ -34,6 +41,8 @@ export interface ApiConfig {
   topology: TopologySettings;
   listen: ListenSettings;
   logLevel: LogLevel;
+  /** The HTTP server's timeouts, connection and in-flight limits. */
+  http: HttpBounds;
   sse: SseSettings;
   history: HistorySettings;
   /** Where the built operator console is (CONSOLE_DIR); undefined: where `npm run build` puts it. */
@@ -47,9 +56,11 @@ export function loadConfig(env: Env): ApiConfig {
     topology: readTopology(r),
     listen: readListen(r, DEFAULT_PORT),
     logLevel: readLogLevel(r),
+    http: readHttpBounds(r),
     sse: {
       heartbeatMs: r.int("SSE_HEARTBEAT_SECONDS", 15, { min: 1, max: 300 }) * 1000,
       maxClients: r.int("SSE_MAX_CLIENTS", 256, { min: 1, max: 100_000 }),
+      maxClientsPerClient: r.int("SSE_MAX_CLIENTS_PER_CLIENT", 32, { min: 1, max: 100_000 }),
       maxQueuedBytes: r.int("SSE_MAX_QUEUED_BYTES", 1_048_576, { min: 4096, max: 256 * 1_048_576 }),
     },
     history: {

@@ -47,6 +47,7 @@ const app = await buildApp({
   metrics,
   log,
   sse: config.sse,
+  http: config.http,
   ready: () => (stopping ? "shutting down" : view.ready ? undefined : (waitingForNats ?? "loading the view of the state bucket")),
 });
 

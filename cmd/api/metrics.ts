@@ -36,7 +36,7 @@ export interface ViewGauges {
   summary?(): Summary;
 }
 
-export const SseDropReason = { Slow: "slow", Limit: "limit" } as const;
+export const SseDropReason = { Slow: "slow", Limit: "limit", ClientLimit: "client_limit" } as const;
 export type SseDropReason = (typeof SseDropReason)[keyof typeof SseDropReason];
 
 export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMetrics {
@@ -73,7 +73,7 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
     }),
     sseDropped: new Counter({
       name: `${p}sse_dropped_total`,
-      help: "Server-Sent Events streams closed or refused by the server: slow (fell too far behind) or limit (too many streams)",
+      help: "Server-Sent Events streams closed or refused by the server: slow (fell too far behind), limit (too many streams), client_limit (too many streams from one client)",
       labelNames: ["reason"],
       registers: [registry],
     }),

@@ -12,6 +12,8 @@ export const ProblemType = {
   notFound: "urn:rockets:problem:not-found",
   notReady: "urn:rockets:problem:not-ready",
   tooManyStreams: "urn:rockets:problem:too-many-streams",
+  /** One client holds as many event streams as one client may (429). */
+  tooManyStreamsFromClient: "urn:rockets:problem:too-many-streams-from-client",
   historyTruncated: "urn:rockets:problem:history-truncated",
   notReceived: "urn:rockets:problem:not-received",
   historyTooLong: "urn:rockets:problem:history-too-long",

@@ -158,8 +158,8 @@ describe("event stream routes", () => {
     await Promise.all(apps.splice(0).map((a) => a.close()));
   });
 
-  async function serve(view: FleetView, sse: Parameters<typeof testApp>[1] = {}) {
-    const t = await testApp(view, sse);
+  async function serve(view: FleetView, sse: Parameters<typeof testApp>[1] = {}, http?: Parameters<typeof testApp>[4]) {
+    const t = await testApp(view, sse, undefined, undefined, http);
     apps.push(t.app);
     const address = await t.app.listen({ port: 0, host: "127.0.0.1" });
     return { ...t, base: address };
@@ -335,6 +335,35 @@ describe("event stream routes", () => {
     const refused = await stream(base, "/rockets/stream");
     expect(refused.response.statusCode).toBe(503);
     expect(await registry.getSingleMetricAsString("rockets_api_sse_dropped_total")).toContain('reason="limit"');
+  });
+
+  it("refuses a client past its own stream limit with 429 and Retry-After while other slots stay free, and takes it back once one closes", async () => {
+    const { base, registry } = await serve(loadedView([]), { maxClients: 10, maxClientsPerClient: 2 });
+    const first = await stream(base, "/rockets/stream");
+    await stream(base, "/rockets/a/stream");
+    const refused = await stream(base, "/rockets/stream");
+    expect(refused.response.statusCode).toBe(429);
+    expect(refused.response.headers["retry-after"]).toBe("5");
+    expect(refused.response.headers["content-type"]).toContain("application/problem+json");
+    expect(await registry.getSingleMetricAsString("rockets_api_sse_dropped_total")).toMatch(/reason="client_limit"[^\n]* 1$/m);
+    expect(await registry.getSingleMetricAsString("rockets_api_sse_clients")).toMatch(/ 2$/m);
+    first.close();
+    await expect.poll(async () => (await stream(base, "/rockets/stream")).response.statusCode, { timeout: 2000, interval: 50 }).toBe(200);
+  });
+
+  it("keeps a quiet stream open past the request and idle timeouts, and does not count it against the in-flight limit", async () => {
+    const http = { headersTimeoutMs: 200, requestTimeoutMs: 300, idleTimeoutMs: 300, maxInFlight: 1 };
+    const view = loadedView([rocket("a")]);
+    const { base } = await serve(view, {}, http);
+    const reader = await stream(base, "/rockets/stream");
+    let closed = false;
+    reader.response.on("close", () => (closed = true));
+    await reader.waitFor(1);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(closed).toBe(false);
+    expect((await fetch(`${base}/rockets/a`)).status).toBe(200);
+    view.put("a", rocket("a", { speed: 700 }), 2);
+    await reader.waitFor(2);
   });
 
   it("disconnects a client that stops reading instead of buffering for it without bound", async () => {

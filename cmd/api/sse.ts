@@ -202,6 +202,8 @@ export class SseHub {
   private readonly fleet = new Set<SseStream>();
   private readonly byChannel = new Map<string, Set<SseStream>>();
   private count = 0;
+  /** Open streams per client (IP address); a client with none has no entry. */
+  private readonly perClient = new Map<string, number>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
   /** Streams opened before the view was loaded, started once it is. */
@@ -227,9 +229,18 @@ export class SseHub {
     return this.count >= this.settings.maxClients;
   }
 
-  /** Streams changes to every rocket (`channel` undefined) or to one rocket, which starts with its current state. */
-  open(req: IncomingMessage, res: ServerResponse, channel?: string, start: StreamStart = {}): void {
-    if (this.full) throw new Error("SSE client limit reached; callers check `full` first");
+  /** Whether `client` already holds as many streams as one client may. */
+  fullFor(client: string): boolean {
+    return (this.perClient.get(client) ?? 0) >= (this.settings.maxClientsPerClient ?? this.settings.maxClients);
+  }
+
+  /**
+   * Streams changes to every rocket (`channel` undefined) or to one rocket,
+   * which starts with its current state; `client` (its IP address) is what
+   * the per-client limit counts.
+   */
+  open(req: IncomingMessage, res: ServerResponse, channel?: string, start: StreamStart = {}, client = ""): void {
+    if (this.full || this.fullFor(client)) throw new Error("SSE client limit reached; callers check `full` and `fullFor` first");
     const stream = new SseStream(res, this.settings.maxQueuedBytes, () => this.metrics.sseDropped.inc({ reason: SseDropReason.Slow }));
     let group = this.fleet;
     if (channel !== undefined) {
@@ -238,11 +249,15 @@ export class SseHub {
     }
     group.add(stream);
     this.count += 1;
+    this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
     this.metrics.sseClients.inc();
     const forget = () => {
       this.deferred.delete(stream);
       if (!group.delete(stream)) return;
       this.count -= 1;
+      const held = (this.perClient.get(client) ?? 1) - 1;
+      if (held > 0) this.perClient.set(client, held);
+      else this.perClient.delete(client);
       this.metrics.sseClients.dec();
       if (channel !== undefined && group.size === 0) this.byChannel.delete(channel);
     };

@@ -3,6 +3,7 @@
 
 import { pino } from "pino";
 import type { ChannelHistorySource, StoredHistory } from "../../internal/domain/history.js";
+import { DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
@@ -46,6 +47,7 @@ export async function testApp(
   sse: Partial<SseSettings> = {},
   history?: ChannelHistorySource,
   console?: Map<string, ConsoleAsset>,
+  http?: Partial<HttpBounds>,
 ): Promise<TestApp> {
   const registry = createRegistry("api");
   const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready, summary: () => view.summary() });
@@ -58,6 +60,7 @@ export async function testApp(
     ready: () => (view.ready ? undefined : "view loading"),
     history,
     console,
+    http: http && { ...DEFAULT_HTTP_BOUNDS, ...http },
   });
   await app.ready();
   return { app, registry, metrics };

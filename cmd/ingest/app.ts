@@ -1,8 +1,14 @@
 // Builds the ingest HTTP app; never listens (main.ts does, tests inject).
+// Its server keeps the timeouts, connection and in-flight limits every service
+// keeps (internal/http/request-bounds.ts), and POST /messages is rate-limited
+// per client by @fastify/rate-limit: 429 with Retry-After and a problem
+// document, counted in rockets_http_refused_total{limit="rate"}.
 
+import rateLimit from "@fastify/rate-limit";
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { MetricsSource } from "../../internal/observability/cluster-metrics.js";
+import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, HttpLimit, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceIndex } from "../../internal/http/service-index.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
@@ -12,6 +18,7 @@ import { registerBodyParser } from "./body-parser.js";
 import { MessageIntake } from "./message-intake.js";
 import { registerMessagesRoute } from "./messages-route.js";
 import { registerOpenApi } from "./openapi.js";
+import type { RateLimitSettings } from "./config.js";
 import type { IngestMetrics } from "./metrics.js";
 import { problem, ProblemError, ProblemType, sendProblem } from "./problems.js";
 
@@ -20,7 +27,13 @@ export interface IngestLimits {
   batchBodyLimitBytes: number;
   maxBatch: number;
   retryAfterSeconds: number;
+  /** The HTTP server's timeouts and limits; DEFAULT_HTTP_BOUNDS when not given. */
+  http?: HttpBounds;
+  /** Per-client rate limit on POST /messages; none when not given or `max` is 0. */
+  rateLimit?: RateLimitSettings;
 }
+
+const RATE_LIMITED_ROUTE = "/messages";
 
 export interface IngestDeps {
   publisher: MessagePublisher;
@@ -37,12 +50,17 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
   const { log, limits } = deps;
   // Fastify's own logger stays off: a child logger per request costs on the
   // hot path, and the only lines worth writing (server errors) are logged below.
+  const http = limits.http ?? DEFAULT_HTTP_BOUNDS;
   const app = fastify({
     logger: false,
     return503OnClosing: true,
     bodyLimit: Math.max(limits.bodyLimitBytes, limits.batchBodyLimitBytes),
+    ...serverTimeoutOptions(http),
   });
   const routes = trackRouteMethods(app);
+  const refused = createRefusalCounter(deps.registry);
+  registerRequestBounds(app, { bounds: http, refused, retryAfterSeconds: limits.retryAfterSeconds });
+  if (limits.rateLimit !== undefined && limits.rateLimit.max > 0) registerRateLimit(app, limits.rateLimit, () => refused.inc({ limit: HttpLimit.rate }));
 
   // Once closing, every answer also closes its connection: a keep-alive
   // client whose request was in flight at shutdown would otherwise hold the
@@ -105,4 +123,28 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
   });
 
   return app;
+}
+
+/**
+ * Registered before any route, so that its onRoute hook sees them all; only
+ * POST /messages is counted (probes, scrapes and the docs never are). The
+ * window is fixed per client; Retry-After says when it resets.
+ */
+function registerRateLimit(app: FastifyInstance, settings: RateLimitSettings, onRefused: () => void): void {
+  void app.register(rateLimit, {
+    max: settings.max,
+    timeWindow: settings.windowSeconds * 1000,
+    allowList: (request) => request.routeOptions.url !== RATE_LIMITED_ROUTE,
+    // Only the refusal carries the headers: counting headers on every answer would cost the hot path.
+    addHeadersOnExceeding: { "x-ratelimit-limit": false, "x-ratelimit-remaining": false, "x-ratelimit-reset": false },
+    addHeaders: { "x-ratelimit-limit": true, "x-ratelimit-remaining": true, "x-ratelimit-reset": true, "retry-after": true },
+    onExceeded: onRefused,
+    errorResponseBuilder: (_request, context) =>
+      new ProblemError(
+        problem(429, ProblemType.rateLimited, "Too many requests", `this client sent more than ${context.max} requests in ${settings.windowSeconds} s; retry after ${context.after}`, {
+          limit: context.max,
+          windowSeconds: settings.windowSeconds,
+        }),
+      ),
+  });
 }

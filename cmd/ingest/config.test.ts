@@ -19,6 +19,14 @@ describe("ingest loadConfig", () => {
     expect(config.nats.name).toBe("ingest");
   });
 
+  it("limits each client to 100,000 requests per 10 s by default, settable and off at 0", () => {
+    expect(loadConfig({}).rateLimit).toEqual({ max: 100_000, windowSeconds: 10 });
+    expect(loadConfig({ RATE_LIMIT_MAX: "50", RATE_LIMIT_WINDOW_SECONDS: "2" }).rateLimit).toEqual({ max: 50, windowSeconds: 2 });
+    expect(loadConfig({ RATE_LIMIT_MAX: "0" }).rateLimit.max).toBe(0);
+    expect(() => loadConfig({ RATE_LIMIT_WINDOW_SECONDS: "0" })).toThrow(/RATE_LIMIT_WINDOW_SECONDS/);
+    expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: "4000" }).http.requestTimeoutMs).toBe(4000);
+  });
+
   it("reads its own settings next to the shared ones", () => {
     const config = loadConfig({
       NATS_URL: "nats://a:4222,nats://b:4222",

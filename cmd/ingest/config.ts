@@ -2,9 +2,10 @@
 // log settings plus its own limits, read once at start with every problem
 // listed together.
 
-import { readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
 import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
+import type { HttpBounds } from "../../internal/http/request-bounds.js";
 
 export const SERVICE_NAME = "ingest";
 export const DEFAULT_PORT = 8088;
@@ -26,8 +27,24 @@ export interface IngestConfig {
   publishMaxInFlight: number;
   /** The Retry-After a 503 carries. */
   retryAfterSeconds: number;
+  /** The HTTP server's timeouts, connection and in-flight limits. */
+  http: HttpBounds;
+  /** Per-client rate limit on POST /messages (429 above it). */
+  rateLimit: RateLimitSettings;
   /** Processes serving the port (node:cluster); more than one lets one instance use more than one core. */
   workers: number;
+}
+
+/**
+ * Each client (by IP address) may post `max` requests per window of
+ * `windowSeconds` (a batch counts once); `max` 0 turns the limit off. Each
+ * worker process counts on its own, so an instance with WORKERS=N allows up
+ * to N times as much. The default, 100,000 per 10 s, is about twice what one
+ * client can send here (the operators' program: ~5,000 messages/s).
+ */
+export interface RateLimitSettings {
+  max: number;
+  windowSeconds: number;
 }
 
 /** Past the publish timeout, shutdown gives up on in-flight work (publishes are bounded by it well before). */
@@ -50,6 +67,11 @@ export function loadConfig(env: Env): IngestConfig {
     publishMaxInFlight: r.int("PUBLISH_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
     retryAfterSeconds: r.int("RETRY_AFTER_SECONDS", 1, { min: 1, max: 3600 }),
     workers: r.int("WORKERS", 1, { min: 1, max: 64 }),
+    http: readHttpBounds(r),
+    rateLimit: {
+      max: r.int("RATE_LIMIT_MAX", 100_000, { min: 0, max: 100_000_000 }),
+      windowSeconds: r.int("RATE_LIMIT_WINDOW_SECONDS", 10, { min: 1, max: 3600 }),
+    },
   };
   r.done();
   return config;

@@ -11,6 +11,8 @@ export const ProblemType = {
   notJson: "urn:rockets:problem:not-json",
   bodyTooLarge: "urn:rockets:problem:body-too-large",
   unavailable: "urn:rockets:problem:unavailable",
+  /** Over the per-client rate limit (429). */
+  rateLimited: "urn:rockets:problem:rate-limited",
   badRequest: "urn:rockets:problem:bad-request",
   notFound: "urn:rockets:problem:not-found",
   internal: "urn:rockets:problem:internal",

@@ -3,11 +3,13 @@
 // partition's lease holder, the live members, and what is assigned here but
 // not yet acquired), and / listing them. Errors are problem documents like
 // every service's (404; 405 with Allow for a known path asked with another
-// method). Never listens (main.ts does).
+// method). Its HTTP server keeps the timeouts and limits every service
+// keeps (internal/http/request-bounds.ts). Never listens (main.ts does).
 
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { sendProblem } from "../../internal/http/problem-document.js";
+import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceIndex } from "../../internal/http/service-index.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
@@ -21,11 +23,15 @@ export interface OpsDeps {
   readiness: Readiness;
   /** This instance's id and owned partitions, and the cluster's ownership, for operators and tests. */
   ownership(): OwnershipView;
+  /** Timeouts and limits of the ops server; DEFAULT_HTTP_BOUNDS when not given. */
+  http?: HttpBounds;
 }
 
 export function buildApp(deps: OpsDeps): FastifyInstance {
-  const app = fastify({ logger: false, return503OnClosing: true });
+  const http = deps.http ?? DEFAULT_HTTP_BOUNDS;
+  const app = fastify({ logger: false, return503OnClosing: true, ...serverTimeoutOptions(http) });
   const routes = trackRouteMethods(app);
+  registerRequestBounds(app, { bounds: http, refused: createRefusalCounter(deps.registry), retryAfterSeconds: 1 });
   registerServiceRoutes(app, deps.registry, deps.readiness);
   app.get("/partitions", async () => deps.ownership());
   registerServiceIndex(app, {

@@ -3,9 +3,10 @@
 // with every problem listed together.
 
 import { hostname } from "node:os";
-import { readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
 import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
+import type { HttpBounds } from "../../internal/http/request-bounds.js";
 import { INSTANCE_ID_PATTERN } from "../../internal/sequencer/membership.js";
 
 export const SERVICE_NAME = "sequencer";
@@ -16,6 +17,8 @@ export interface SequencerConfig {
   topology: TopologySettings;
   listen: ListenSettings;
   logLevel: LogLevel;
+  /** The ops server's timeouts, connection and in-flight limits. */
+  http: HttpBounds;
   /** This instance's member id: unique among running instances, one KV key token. */
   instanceId: string;
   /** Messages one channel may hold behind a gap; past it they are nak'ed with a delay. */
@@ -56,6 +59,7 @@ export function loadConfig(env: Env): SequencerConfig {
     topology: readTopology(r),
     listen: readListen(r, DEFAULT_PORT),
     logLevel: readLogLevel(r),
+    http: readHttpBounds(r),
     instanceId: r.string("INSTANCE_ID", defaultInstanceId()),
     maxPendingPerChannel: r.int("MAX_PENDING_PER_CHANNEL", 10_000, { min: 1, max: 1_000_000 }),
     leaseTtlMs: r.int("LEASE_TTL_MS", 5000, { min: 500, max: 600_000 }),

@@ -27,6 +27,7 @@ let waitingForNats: string | undefined = "connecting to NATS";
 
 const app = buildApp({
   registry,
+  http: config.http,
   readiness: () => {
     if (stopping) return "shutting down";
     if (waitingForNats !== undefined) return waitingForNats;

@@ -1,6 +1,7 @@
 // Settings every service shares: how to reach NATS, the topology it expects,
 // logging, and where it listens.
 
+import { DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../http/request-bounds.js";
 import type { EnvReader } from "./env-reader.js";
 
 export interface NatsSettings {
@@ -96,6 +97,25 @@ export function readTopology(r: EnvReader): TopologySettings {
 
 export function readListen(r: EnvReader, defaultPort: number): ListenSettings {
   return { host: r.string("HOST", "0.0.0.0"), port: r.int("PORT", defaultPort, { min: 0, max: 65_535 }) };
+}
+
+/** The HTTP server's timeouts and limits (internal/http/request-bounds.ts), the same variables for every service. */
+export function readHttpBounds(r: EnvReader): HttpBounds {
+  const d = DEFAULT_HTTP_BOUNDS;
+  const requestTimeoutMs = r.int("HTTP_REQUEST_TIMEOUT_MS", d.requestTimeoutMs, { min: 100, max: 3_600_000 });
+  const bounds: HttpBounds = {
+    // Unset, it follows a request timeout set shorter than its default.
+    headersTimeoutMs: r.int("HTTP_HEADERS_TIMEOUT_MS", Math.min(d.headersTimeoutMs, requestTimeoutMs), { min: 100, max: 600_000 }),
+    requestTimeoutMs,
+    keepAliveTimeoutMs: r.int("HTTP_KEEP_ALIVE_TIMEOUT_MS", d.keepAliveTimeoutMs, { min: 100, max: 600_000 }),
+    idleTimeoutMs: r.int("HTTP_IDLE_TIMEOUT_MS", d.idleTimeoutMs, { min: 100, max: 3_600_000 }),
+    maxConnections: r.int("HTTP_MAX_CONNECTIONS", d.maxConnections, { min: 1, max: 1_000_000 }),
+    maxInFlight: r.int("HTTP_MAX_IN_FLIGHT", d.maxInFlight, { min: 1, max: 1_000_000 }),
+  };
+  if (bounds.headersTimeoutMs > bounds.requestTimeoutMs) {
+    r.problem(`HTTP_HEADERS_TIMEOUT_MS (${bounds.headersTimeoutMs}) must be at most HTTP_REQUEST_TIMEOUT_MS (${bounds.requestTimeoutMs})`);
+  }
+  return bounds;
 }
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
