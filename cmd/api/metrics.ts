@@ -58,6 +58,14 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
     },
   });
   if (gauges.summary) registerFleetGauges(registry, p, gauges.summary);
+  const sseDropped = new Counter({
+    name: `${p}sse_dropped_total`,
+    help: "Server-Sent Events streams closed or refused by the server: slow (fell too far behind), limit (too many streams), client_limit (too many streams from one client)",
+    labelNames: ["reason"],
+    registers: [registry],
+  });
+  // Every series exists from the start, so rate() and alerts see a 0 rather than nothing.
+  for (const reason of Object.values(SseDropReason)) sseDropped.labels(reason).inc(0);
   return {
     sseClients: new Gauge({ name: `${p}sse_clients`, help: "Server-Sent Events streams open", registers: [registry] }),
     viewUpdateLag: new Histogram({
@@ -71,12 +79,7 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
       help: "KV entries the view could not read as a channel state (kept out of the view)",
       registers: [registry],
     }),
-    sseDropped: new Counter({
-      name: `${p}sse_dropped_total`,
-      help: "Server-Sent Events streams closed or refused by the server: slow (fell too far behind), limit (too many streams), client_limit (too many streams from one client)",
-      labelNames: ["reason"],
-      registers: [registry],
-    }),
+    sseDropped,
   };
 }
 

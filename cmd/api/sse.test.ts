@@ -334,7 +334,7 @@ describe("event stream routes", () => {
     await stream(base, "/rockets/stream");
     const refused = await stream(base, "/rockets/stream");
     expect(refused.response.statusCode).toBe(503);
-    expect(await registry.getSingleMetricAsString("rockets_api_sse_dropped_total")).toContain('reason="limit"');
+    expect(await registry.getSingleMetricAsString("rockets_api_sse_dropped_total")).toMatch(/reason="limit"[^\n]* 1$/m);
   });
 
   it("refuses a client past its own stream limit with 429 and Retry-After while other slots stay free, and takes it back once one closes", async () => {
