@@ -1,0 +1,54 @@
+// docs/security.md's Limits section against the code: every bound a client
+// can run into is listed with the default the configuration really has.
+
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadConfig as loadApi } from "../cmd/api/config.js";
+import { loadConfig as loadIngest } from "../cmd/ingest/config.js";
+import { loadConfig as loadSequencer } from "../cmd/sequencer/config.js";
+import { ROOT } from "./deploy/manifests.js";
+
+const doc = readFileSync(join(ROOT, "docs", "security.md"), "utf8");
+const limits = doc.slice(doc.indexOf("## Limits"));
+
+/** The table row of `variable`, whose third cell is its default. */
+function defaultOf(variable: string): string | undefined {
+  const row = limits.split("\n").find((line) => line.startsWith("|") && line.split("|")[2]?.trim() === `\`${variable}\``);
+  return row?.split("|")[3]?.trim();
+}
+
+describe("docs/security.md", () => {
+  it("lists every HTTP, rate, event stream and body limit with the default the configuration has", () => {
+    const ingest = loadIngest({});
+    const api = loadApi({});
+    const sequencer = loadSequencer({});
+    const expected: Record<string, number> = {
+      HTTP_HEADERS_TIMEOUT_MS: ingest.http.headersTimeoutMs,
+      HTTP_REQUEST_TIMEOUT_MS: ingest.http.requestTimeoutMs,
+      HTTP_IDLE_TIMEOUT_MS: ingest.http.idleTimeoutMs,
+      HTTP_KEEP_ALIVE_TIMEOUT_MS: ingest.http.keepAliveTimeoutMs,
+      HTTP_MAX_CONNECTIONS: ingest.http.maxConnections,
+      HTTP_MAX_IN_FLIGHT: ingest.http.maxInFlight,
+      BODY_LIMIT_BYTES: ingest.bodyLimitBytes,
+      BATCH_BODY_LIMIT_BYTES: ingest.batchBodyLimitBytes,
+      MAX_BATCH: ingest.maxBatch,
+      PUBLISH_MAX_IN_FLIGHT: ingest.publishMaxInFlight,
+      PUBLISH_TIMEOUT_MS: ingest.publishTimeoutMs,
+      SSE_MAX_CLIENTS: api.sse.maxClients,
+      SSE_MAX_CLIENTS_PER_CLIENT: api.sse.maxClientsPerClient!,
+      SSE_MAX_QUEUED_BYTES: api.sse.maxQueuedBytes,
+      HISTORY_MAX_MESSAGES: api.history.maxMessages,
+      MAX_PENDING_PER_CHANNEL: sequencer.maxPendingPerChannel,
+      MAX_ACTORS: sequencer.maxActors,
+      MAX_ACK_PENDING: sequencer.maxAckPending,
+    };
+    const documented = Object.fromEntries(Object.keys(expected).map((name) => [name, Number(defaultOf(name))]));
+    expect(documented).toEqual(expected);
+    // Every service reads the same HTTP bounds.
+    expect(api.http).toEqual(ingest.http);
+    expect(sequencer.http).toEqual(ingest.http);
+    const rate = limits.split("\n").find((l) => l.includes("`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW_SECONDS`"));
+    expect(rate).toContain(`${ingest.rateLimit.max} per ${ingest.rateLimit.windowSeconds} s`);
+  });
+});
