@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { connect } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
@@ -308,5 +309,26 @@ describe("readiness and service routes", () => {
     const res = await app.inject("/nope");
     expect(res.statusCode).toBe(404);
     expect(res.headers["content-type"]).toContain("application/problem+json");
+  });
+});
+
+describe("the API's HTTP bounds (real server on loopback)", () => {
+  it("closes a connection whose declared body stalls within the request timeout, while /healthz answers", async () => {
+    const t = await testApp(loadedView([rocket("a1")]), {}, undefined, undefined, { headersTimeoutMs: 300, requestTimeoutMs: 600 });
+    apps.push(t.app);
+    const base = await t.app.listen({ host: "127.0.0.1", port: 0 });
+    const socket = connect(Number(new URL(base).port), "127.0.0.1");
+    let answer = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (answer += chunk));
+    const started = Date.now();
+    const closed = new Promise<number>((resolve) => socket.on("close", () => resolve(Date.now() - started)));
+    socket.write("GET /rockets HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{");
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    const tookMs = await closed;
+    // A GET is answered without its body; the connection waiting for the rest is what the timeout ends.
+    expect(answer).toMatch(/^HTTP\/1\.1 200/);
+    expect(tookMs).toBeGreaterThanOrEqual(550);
+    expect(tookMs).toBeLessThan(600 + 1500);
   });
 });

@@ -117,6 +117,29 @@ describe("ingest process", () => {
     }
   });
 
+  it("takes its request timeout and rate limit from the environment: a stalled upload is cut with 408, a client past its rate gets 429", async () => {
+    const env = { HTTP_REQUEST_TIMEOUT_MS: "800", RATE_LIMIT_MAX: "2", RATE_LIMIT_WINDOW_SECONDS: "60" };
+    const ingest = await ServiceProcess.start("ingest", { natsUrl: nats.url, env });
+    try {
+      const body = JSON.stringify(launched(randomUUID()));
+      const socket = connectTcp(ingest.port, "127.0.0.1");
+      const response = responseOf(socket);
+      const started = performance.now();
+      socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+      expect(await response).toMatch(/^HTTP\/1\.1 408 /);
+      expect(performance.now() - started).toBeLessThan(800 + 1500);
+      // The stalled request counted against this client's rate, then one more fits.
+      expect(await postAlone(ingest.url, JSON.stringify(launched(randomUUID())))).toBe(202);
+      expect(await postAlone(ingest.url, JSON.stringify(launched(randomUUID())))).toBe(429);
+      expect((await fetch(`${ingest.url}/healthz`)).status).toBe(200);
+      expect(await metricValue(ingest.url, "rockets_http_refused_total", { limit: "rate" })).toBe(1);
+      expect(await metricValue(ingest.url, "rockets_http_refused_total", { limit: "request_timeout" })).toBe(1);
+      expect(await ingest.stop("SIGTERM")).toBe(0);
+    } finally {
+      await ingest.stop("SIGKILL");
+    }
+  });
+
   it("refuses to start with a bad configuration, listing every problem, with exit code 78 (EX_CONFIG)", async () => {
     const failure = await ServiceProcess.start("ingest", {
       natsUrl: nats.url,
