@@ -363,12 +363,13 @@ describe("POST /messages (real nats-server)", () => {
     const operation = doc.paths["/messages"]!["post"]!;
     const body = operation.requestBody!.content["application/json"]!;
     expect(body.schema.oneOf!.map((s) => s.type)).toEqual(["object", "array"]);
-    expect(Object.keys(operation.responses).sort()).toEqual(["202", "400", "409", "413", "503"]);
+    expect(Object.keys(operation.responses).sort()).toEqual(["202", "400", "409", "413", "429", "503"]);
     for (const [code, response] of Object.entries(operation.responses)) {
       expect(response.description.length, code).toBeGreaterThan(40);
       expect(Object.keys(Object.values(response.content!)[0]!.examples ?? {}).length, code).toBeGreaterThan(0);
     }
     expect(operation.responses["503"]!.headers).toHaveProperty("Retry-After");
+    expect(operation.responses["429"]!.headers).toHaveProperty("Retry-After");
     for (const path of ["/healthz", "/readyz", "/metrics"]) {
       for (const [code, response] of Object.entries(doc.paths[path]!["get"]!.responses)) expect(response.description, `${path} ${code}`).not.toBe("Default Response");
     }

@@ -186,11 +186,31 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
           tooLarge: { type: ProblemType.bodyTooLarge, title: "Body too large", status: 413, detail: "the request body exceeds the limit", limitBytes: limits.bodyLimitBytes },
         },
       ),
+      429: {
+        ...problemResponse(
+          "Not stored: this client (its IP address) sent more than RATE_LIMIT_MAX requests in RATE_LIMIT_WINDOW_SECONDS. Resend after Retry-After.",
+          {
+            rateLimited: {
+              type: ProblemType.rateLimited,
+              title: "Too many requests",
+              status: 429,
+              detail: "this client sent more than 100000 requests in 10 s; retry after 4 seconds",
+              limit: 100_000,
+              windowSeconds: 10,
+            },
+          },
+        ),
+        headers: { "Retry-After": { description: "Seconds until this client's window resets", schema: { type: "integer" } } },
+      },
       503: {
         ...problemResponse(
           "Not stored (for a batch: some valid item not stored, results per item): NATS or the stream cannot be reached or did not " +
-            "answer within PUBLISH_TIMEOUT_MS. Resend after Retry-After; stored items come back as duplicates.",
-          { unavailable: { type: ProblemType.unavailable, title: "Message not stored", status: 503, detail: "the events stream did not answer in time" } },
+            "answer within PUBLISH_TIMEOUT_MS, or the instance already handles HTTP_MAX_IN_FLIGHT requests (urn:rockets:problem:busy, " +
+            "answered before the body is read). Resend after Retry-After; stored items come back as duplicates.",
+          {
+            unavailable: { type: ProblemType.unavailable, title: "Message not stored", status: 503, detail: "the events stream did not answer in time" },
+            busy: { type: "urn:rockets:problem:busy", title: "Too many requests in flight", status: 503, detail: "this instance is handling 256 requests at once, its limit; retry after 1 s" },
+          },
         ),
         headers: { "Retry-After": { description: "Seconds to wait before resending", schema: { type: "integer" } } },
       },
