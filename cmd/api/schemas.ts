@@ -354,12 +354,13 @@ export const summarySchema = {
 };
 
 const TOO_MANY_STREAMS = "This instance serves as many event streams as it is configured for (SSE_MAX_CLIENTS; Retry-After: 5)";
+const TOO_MANY_FROM_CLIENT = "This client (its IP address) already holds as many event streams as one client may (SSE_MAX_CLIENTS_PER_CLIENT; Retry-After: 5)";
 
 export const fleetStreamSchema = {
   summary: "Every rocket change as Server-Sent Events, resumable",
   tags: ["streams"],
   querystring: StreamQuery,
-  response: { 200: EventStream, ...problems({ 400: "A parameter is invalid", 503: TOO_MANY_STREAMS }) },
+  response: { 200: EventStream, ...problems({ 400: "A parameter is invalid", 429: TOO_MANY_FROM_CLIENT, 503: TOO_MANY_STREAMS }) },
 };
 
 export const rocketStreamSchema = {
@@ -367,7 +368,7 @@ export const rocketStreamSchema = {
   tags: ["streams"],
   params: ChannelParams,
   querystring: Type.Omit(StreamQuery, ["snapshot"], { additionalProperties: false }),
-  response: { 200: EventStream, ...problems({ 400: `${BAD_CHANNEL}, or a parameter is invalid`, 503: TOO_MANY_STREAMS }) },
+  response: { 200: EventStream, ...problems({ 400: `${BAD_CHANNEL}, or a parameter is invalid`, 429: TOO_MANY_FROM_CLIENT, 503: TOO_MANY_STREAMS }) },
 };
 
 /** Accepted for compatibility, left out of the OpenAPI document (one spelling is advertised). */
