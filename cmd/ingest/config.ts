@@ -69,7 +69,8 @@ export function loadConfig(env: Env): IngestConfig {
     workers: r.int("WORKERS", 1, { min: 1, max: 64 }),
     http: readHttpBounds(r),
     rateLimit: {
-      max: r.int("RATE_LIMIT_MAX", 100_000, { min: 0, max: 100_000_000 }),
+      // Above what one worker can serve (~10k single-message requests/s here): by default only a runaway client meets it.
+      max: r.int("RATE_LIMIT_MAX", 300_000, { min: 0, max: 100_000_000 }),
       windowSeconds: r.int("RATE_LIMIT_WINDOW_SECONDS", 10, { min: 1, max: 3600 }),
     },
   };
