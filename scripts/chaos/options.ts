@@ -59,7 +59,7 @@ export const CHAOS_DEFAULTS: ChaosOptions = {
   deadlineMs: 300_000,
   settleGoalMs: 5_000,
   settleTimeoutMs: 60_000,
-  requireBalance: false,
+  requireBalance: true,
   logsDir: undefined,
 };
 
@@ -85,7 +85,7 @@ Prints one summary line; exits 0 only when everything verified.
   --deadline duration            hard limit on the whole run (default 5m0s)
   --settle-goal duration         fail when settling takes longer (default 5s)
   --settle-timeout duration      stop waiting for the system to settle (default 1m0s)
-  --require-balance              fail unless the sequencers' shares end within one
+  --require-balance[=false]      fail unless the sequencers' shares end within one (default on)
   --logs dir                     write every process's log there (default .tmp/chaos/<time>)
 `;
 
