@@ -1,19 +1,13 @@
 // The query API as the console uses it: same-origin JSON reads (the console
 // is served by the API itself, so it never talks to another host) and the
-// wire shapes of its answers.
+// wire shapes of its answers. Shapes the server defines are imported as
+// types (erased from the bundle), so console and API cannot drift apart.
 
-export interface Rocket {
-  channel: string;
-  type: string;
-  mission: string;
-  speed: number;
-  status: "launched" | "exploded";
-  explosionReason: string | null;
-  launchedAt: string;
-  updatedAt: string;
-  lastMessageNumber: number;
-  pendingMessages: number;
-}
+import type { Summary } from "../../internal/view/fleet-view.js";
+import type { RocketView } from "../../internal/view/rocket-view.js";
+
+/** A rocket as GET /rockets and the event stream send it: the view's own type, so the two cannot drift apart. */
+export type Rocket = RocketView;
 
 export interface RocketPage {
   rockets: Rocket[];
@@ -21,14 +15,8 @@ export interface RocketPage {
   nextCursor: string | null;
 }
 
-export interface Summary {
-  total: number;
-  waitingOnGaps: number;
-  byStatus: Record<string, number>;
-  byType: Record<string, number>;
-  byMission: Record<string, number>;
-  averageSpeed: number | null;
-}
+/** GET /rockets/summary. */
+export type { Summary };
 
 export interface NumberRange {
   from: number;
