@@ -26,7 +26,7 @@ import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { onStopSignals } from "./start/stop-signals.mjs";
-import { EXIT_CONFIG, Supervised } from "./start/supervisor.mjs";
+import { stopOnRefusedConfig, Supervised } from "./start/supervisor.mjs";
 
 const NODES = 3;
 const COUNTS = { ingest: 2, sequencer: 3, api: 2 };
@@ -143,13 +143,7 @@ const services = Object.entries(COUNTS).flatMap(([name, count]) =>
       out: process.stdout,
       color,
       stopTimeoutMs: 20_000,
-      // A configuration a service refuses (exit 78) stays refused: stop everything instead of restarting it.
-      onGiveUp: (code) => {
-        if (code === EXIT_CONFIG) {
-          say(`${label} refuses its configuration (exit ${EXIT_CONFIG}, its reason is above); fix it and start again`);
-          void shutdown(`${label} cannot start`, EXIT_CONFIG);
-        }
-      },
+      onGiveUp: stopOnRefusedConfig(label, say, (why, code) => void shutdown(why, code)),
     });
     supervised.readyUrl = `http://${probeHost}:${ports[name][i]}/readyz`;
     return supervised;

@@ -39,7 +39,7 @@ import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { checkStore } from "./start/store-health.mjs";
 import { onStopSignals } from "./start/stop-signals.mjs";
-import { EXIT_CONFIG, Supervised } from "./start/supervisor.mjs";
+import { stopOnRefusedConfig, Supervised } from "./start/supervisor.mjs";
 
 const env = process.env;
 const color = Boolean(process.stdout.isTTY) && !env.NO_COLOR;
@@ -218,12 +218,7 @@ services = ["ingest", "sequencer", "api"].map(
       out: process.stdout,
       color,
       stopTimeoutMs: 20_000,
-      onGiveUp: (code) => {
-        if (code === EXIT_CONFIG) {
-          complain(`${name} refuses its configuration (exit ${EXIT_CONFIG}, its reason is above); fix it and start again`);
-          void shutdown(`${name} cannot start`, EXIT_CONFIG);
-        }
-      },
+      onGiveUp: stopOnRefusedConfig(name, complain, (why, code) => void shutdown(why, code)),
     }),
 );
 

@@ -23,6 +23,21 @@ const HEALTHY_AFTER_MS = 30_000;
 /** internal/service/exit-codes.ts ExitCode.Config. */
 export const EXIT_CONFIG = 78;
 
+/**
+ * An `onGiveUp` for a service: a configuration it refuses (exit 78) stays
+ * refused, so the whole start stops with that code instead of running on without it.
+ * @param {string} name
+ * @param {(message: string) => void} report
+ * @param {(why: string, code: number) => void} stop
+ */
+export function stopOnRefusedConfig(name, report, stop) {
+  return (code) => {
+    if (code !== EXIT_CONFIG) return;
+    report(`${name} refuses its configuration (exit ${EXIT_CONFIG}, its reason is above); fix it and start again`);
+    stop(`${name} cannot start`, EXIT_CONFIG);
+  };
+}
+
 function ending(code, signal) {
   return signal ?? `code ${code}`;
 }
