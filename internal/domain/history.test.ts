@@ -1,43 +1,15 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { foldHistory, gapOf, rangesOf, stateAsOf, stateAtMessage, type StoredMessage } from "./history.js";
-import { validateMessage, type RocketMessage } from "./message.js";
+import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
 import { sequenceBatch } from "./sequence-batch.js";
 import { emptyChannelState, type ChannelState } from "./sequencing.js";
+import { channelMessages, stepArb, type Step } from "./channel-steps.fixture.js";
 
 const CHANNEL = "5e1f0000-0000-4000-8000-00000000abcd";
 
-type Step = { kind: "up" | "down"; by: number } | { kind: "mission"; mission: string } | { kind: "explode"; reason: string };
-
-const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ kind: fc.constant("up" as const), by: fc.integer({ min: 0, max: 5000 }) }),
-  fc.record({ kind: fc.constant("down" as const), by: fc.integer({ min: 0, max: 5000 }) }),
-  fc.record({ kind: fc.constant("mission" as const), mission: fc.constantFrom("APOLLO", "GEMINI") }),
-  fc.record({ kind: fc.constant("explode" as const), reason: fc.constantFrom("FROZEN_O_RINGS", "UNKNOWN") }),
-);
-
-function messagesOf(steps: Step[]): RocketMessage[] {
-  const time = (n: number) => `2025-04-02T09:${String(Math.floor(n / 60) % 60).padStart(2, "0")}:${String(n % 60).padStart(2, "0")}.5+02:00`;
-  const raw: unknown[] = [
-    {
-      metadata: { channel: CHANNEL, messageNumber: 1, messageTime: time(1), messageType: "RocketLaunched" },
-      message: { type: "Atlas-H", launchSpeed: 700, mission: "ARTEMIS" },
-    },
-  ];
-  steps.forEach((s, i) => {
-    const meta = (messageType: string) => ({ channel: CHANNEL, messageNumber: i + 2, messageTime: time(i + 2), messageType });
-    if (s.kind === "up") raw.push({ metadata: meta("RocketSpeedIncreased"), message: { by: s.by } });
-    if (s.kind === "down") raw.push({ metadata: meta("RocketSpeedDecreased"), message: { by: s.by } });
-    if (s.kind === "mission") raw.push({ metadata: meta("RocketMissionChanged"), message: { newMission: s.mission } });
-    if (s.kind === "explode") raw.push({ metadata: meta("RocketExploded"), message: { reason: s.reason } });
-  });
-  return raw.map((r) => {
-    const v = validateMessage(r);
-    if (!v.ok) throw new Error(JSON.stringify(v.problems));
-    return v.value;
-  });
-}
+const messagesOf = (steps: Step[]) => channelMessages(steps, { channel: CHANNEL, launch: { type: "Atlas-H", launchSpeed: 700, mission: "ARTEMIS" } });
 
 /** Receive time of stream sequence `seq`, in the canonical form (one millisecond apart). */
 const receivedAt = (seq: number) => new Date(Date.UTC(2025, 3, 2, 7, 0, 0) + seq).toISOString().replace("Z", "000000Z").replace(/(\.\d{9})\d*Z$/, "$1Z");

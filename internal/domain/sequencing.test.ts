@@ -1,50 +1,15 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { RocketMessage } from "./message.js";
-import { validateMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
 import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+import { channelMessages as channelMessagesOf, stepArb, stepTime, type Step } from "./channel-steps.fixture.js";
 
 const CHANNEL = "c0ffee00-0000-4000-8000-000000000001";
 
-function time(n: number): string {
-  return `2025-04-02T09:21:${String(n % 60).padStart(2, "0")}.${String(n).padStart(9, "0")}+02:00`;
-}
-
-type Step =
-  | { kind: "up" | "down"; by: number }
-  | { kind: "mission"; mission: string }
-  | { kind: "explode"; reason: string };
-
-const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ kind: fc.constant("up" as const), by: fc.integer({ min: 0, max: 5000 }) }),
-  fc.record({ kind: fc.constant("down" as const), by: fc.integer({ min: 0, max: 5000 }) }),
-  fc.record({ kind: fc.constant("mission" as const), mission: fc.constantFrom("APOLLO", "GEMINI", "SKYLAB") }),
-  fc.record({ kind: fc.constant("explode" as const), reason: fc.constantFrom("FROZEN_O_RINGS", "UNKNOWN") }),
-);
-
-/** A channel's messages in order, every one passing validation (as the sequencer only sees valid ones). */
-function channelMessages(steps: Step[]): RocketMessage[] {
-  const raw: unknown[] = [
-    {
-      metadata: { channel: CHANNEL, messageNumber: 1, messageTime: time(1), messageType: "RocketLaunched" },
-      message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
-    },
-  ];
-  steps.forEach((s, i) => {
-    const n = i + 2;
-    const meta = (messageType: string) => ({ channel: CHANNEL, messageNumber: n, messageTime: time(n), messageType });
-    if (s.kind === "up") raw.push({ metadata: meta("RocketSpeedIncreased"), message: { by: s.by } });
-    if (s.kind === "down") raw.push({ metadata: meta("RocketSpeedDecreased"), message: { by: s.by } });
-    if (s.kind === "mission") raw.push({ metadata: meta("RocketMissionChanged"), message: { newMission: s.mission } });
-    if (s.kind === "explode") raw.push({ metadata: meta("RocketExploded"), message: { reason: s.reason } });
-  });
-  return raw.map((r) => {
-    const v = validateMessage(r);
-    if (!v.ok) throw new Error(JSON.stringify(v.problems));
-    return v.value;
-  });
-}
+const time = stepTime;
+const channelMessages = (steps: Step[]) =>
+  channelMessagesOf(steps, { channel: CHANNEL, launch: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" } });
 
 function inOrder(messages: RocketMessage[]): Rocket {
   return messages.reduce<Rocket | null>((rocket, m) => apply(rocket, m), null)!;
