@@ -12,6 +12,7 @@
 import { STREAM_NAME } from "../../internal/nats/topology.js";
 import type { ChaosCluster, Member } from "./chaos-cluster.js";
 import { FaultKind, type PlannedFault } from "./fault-plan.js";
+import { sleepUnlessAborted } from "../launch/abortable-sleep.js";
 
 export interface FaultRecord {
   kind: FaultKind;
@@ -24,16 +25,7 @@ export interface FaultRecord {
   skipped: boolean;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
+const sleep = sleepUnlessAborted;
 
 const isUp = (m: Member) => m.want === "up" && !m.starting && m.process.running;
 

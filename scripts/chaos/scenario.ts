@@ -40,6 +40,7 @@ import { planFaults } from "./fault-plan.js";
 import { FaultInjector, type FaultRecord } from "./faults.js";
 import { expectedMessageIds, LoadRounds, type LoadTotals } from "./load-rounds.js";
 import type { ChaosOptions } from "./options.js";
+import { sleepUnlessAborted } from "../launch/abortable-sleep.js";
 
 export interface ChaosHooks {
   /** Progress lines (already prefixed with the time since the start). */
@@ -88,16 +89,7 @@ const LOG_TAIL_LINES = 30;
 /** A fault still finishing after an abort is waited for at most this long before the last cleanup. */
 const STRAGGLER_WAIT_MS = 35_000;
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+const sleep = sleepUnlessAborted;
 
 class Aborted extends Error {
   override name = "Aborted";

@@ -9,6 +9,7 @@ import http from "node:http";
 import https from "node:https";
 import type { RocketMessage } from "../../internal/domain/mod.js";
 import { postOnNewConnection, type Attempt } from "./connection-per-post.js";
+import { sleepUnlessAborted } from "./abortable-sleep.js";
 
 export interface SenderOptions {
   url: string;
@@ -36,17 +37,7 @@ export interface SendStats {
   lastPostAt: number;
 }
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
+const sleep = sleepUnlessAborted;
 
 export class AbortedError extends Error {
   override name = "AbortedError";
