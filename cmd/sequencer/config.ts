@@ -3,14 +3,17 @@
 // with every problem listed together.
 
 import { hostname } from "node:os";
-import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { DEFAULT_MAX_AGE_SECONDS, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
 import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
+import { GapPolicy } from "../../internal/sequencer/channel-actor.js";
 import { INSTANCE_ID_PATTERN } from "../../internal/sequencer/membership.js";
 
 export const SERVICE_NAME = "sequencer";
 export const DEFAULT_PORT = 9090;
+/** A day: long past any delay of a retried message, far inside the week of retention. */
+export const DEFAULT_GAP_DEADLINE_SECONDS = 86_400;
 
 export interface SequencerConfig {
   nats: NatsSettings;
@@ -21,8 +24,22 @@ export interface SequencerConfig {
   http: HttpBounds;
   /** This instance's member id: unique among running instances, one KV key token. */
   instanceId: string;
-  /** Messages one channel may hold behind a gap; past it they are nak'ed with a delay. */
+  /**
+   * Parked messages one channel keeps in memory behind a gap, and the
+   * numbers one re-read from the stream keeps; past it they stay parked in
+   * the stream only (never nak'ed, never lost).
+   */
   maxPendingPerChannel: number;
+  /** What a gap older than gapDeadlineSeconds does: keep waiting, or skip the missing numbers. */
+  gapPolicy: GapPolicy;
+  /** Age at which a gap is reviewed by the policy, and a channel that never launched is given up; below STREAM_MAX_AGE. */
+  gapDeadlineSeconds: number;
+  /** Parked messages held in memory over every channel of this instance. */
+  maxBufferedMessages: number;
+  /** Their encoded bytes. */
+  maxBufferedBytes: number;
+  /** Channels with a state entry but no launch this instance keeps (past it: parked in the stream only). */
+  maxUnlaunchedChannels: number;
   /** A lease or member unchanged this long (as observed locally) is considered dead. */
   leaseTtlMs: number;
   /** How often the member key and the leases are rewritten. */
@@ -62,6 +79,11 @@ export function loadConfig(env: Env): SequencerConfig {
     http: readHttpBounds(r),
     instanceId: r.string("INSTANCE_ID", defaultInstanceId()),
     maxPendingPerChannel: r.int("MAX_PENDING_PER_CHANNEL", 10_000, { min: 1, max: 1_000_000 }),
+    gapPolicy: r.oneOf("GAP_POLICY", GapPolicy.Wait, Object.values(GapPolicy)),
+    gapDeadlineSeconds: r.duration("GAP_DEADLINE_SECONDS", DEFAULT_GAP_DEADLINE_SECONDS, { min: 1, max: 10 * 365 * 86_400 })!,
+    maxBufferedMessages: r.int("MAX_BUFFERED_MESSAGES", 200_000, { min: 1, max: 100_000_000 }),
+    maxBufferedBytes: r.bytes("MAX_BUFFERED_BYTES", 64 * 2 ** 20, { min: 1024, max: 2 ** 40 })!,
+    maxUnlaunchedChannels: r.int("MAX_UNLAUNCHED_CHANNELS", 10_000, { min: 0, max: 10_000_000 }),
     leaseTtlMs: r.int("LEASE_TTL_MS", 5000, { min: 500, max: 600_000 }),
     heartbeatMs: r.int("HEARTBEAT_MS", 1000, { min: 100, max: 60_000 }),
     actorIdleMs: r.int("ACTOR_IDLE_MS", 60_000, { min: 100, max: 86_400_000 }),
@@ -76,6 +98,13 @@ export function loadConfig(env: Env): SequencerConfig {
   };
   if (!INSTANCE_ID_PATTERN.test(config.instanceId)) {
     r.problem(`INSTANCE_ID must be 1 to 64 characters of A-Z a-z 0-9 - _ =, got "${config.instanceId}"`);
+  }
+  const retention = config.topology.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
+  if (config.gapDeadlineSeconds >= retention) {
+    r.problem(
+      `GAP_DEADLINE_SECONDS (${config.gapDeadlineSeconds}s) must be shorter than the stream's retention STREAM_MAX_AGE (${retention}s): ` +
+        "messages behind a gap wait in the stream, and would expire before the gap policy looked at them",
+    );
   }
   if (config.heartbeatMs * 2 > config.leaseTtlMs) {
     r.problem(`HEARTBEAT_MS (${config.heartbeatMs}) must be at most half of LEASE_TTL_MS (${config.leaseTtlMs})`);

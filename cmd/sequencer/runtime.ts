@@ -7,16 +7,15 @@ import type { Registry } from "prom-client";
 import { ChannelStateStore } from "../../internal/nats/channel-state-store.js";
 import type { NatsConnection } from "../../internal/nats/connection.js";
 import { LeaseBucket } from "../../internal/nats/lease-bucket.js";
+import { StreamParkedMessages } from "../../internal/nats/parked-messages.js";
 import { PartitionConsumer } from "../../internal/nats/partition-consumer.js";
-import { LEASE_BUCKET, STATE_BUCKET, type Provisioned } from "../../internal/nats/topology.js";
+import { LEASE_BUCKET, STATE_BUCKET, STREAM_NAME, TopologyConflictError, type Provisioned } from "../../internal/nats/topology.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { Sequencer } from "../../internal/sequencer/sequencer.js";
 import type { SequencerConfig } from "./config.js";
 
-/** The server's default max_payload, when the connection does not say. */
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
-/** Room in a state write for the rocket, the envelope and the KV headers besides the buffered messages. */
-const STATE_HEADROOM_BYTES = 16 * 1024;
+/** How long one fetch of a re-read may wait for messages the stream said it has. */
+const REREAD_FETCH_TIMEOUT_MS = 5000;
 const MIN_LEASE_TIMEOUT_MS = 500;
 /** A fetch that finds nothing ends after this; it bounds how long a release waits for the current pull. */
 const FETCH_EXPIRES_MS = 1000;
@@ -37,11 +36,18 @@ export async function createSequencer(
   // renewals of every lease until they expire (the default request timeout is 5 s).
   const leaseTimeoutMs = Math.min(Math.max(config.heartbeatMs, MIN_LEASE_TIMEOUT_MS), config.leaseTtlMs / 2);
   const leases = await LeaseBucket.open(nc, LEASE_BUCKET, leaseTimeoutMs);
-  const maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  // Messages behind a gap wait in the stream: a deadline past its retention would review gaps whose messages are gone.
+  const maxAge = Math.round((await jsm.streams.info(STREAM_NAME)).config.max_age / 1e9);
+  if (maxAge > 0 && config.gapDeadlineSeconds >= maxAge) {
+    throw new TopologyConflictError(
+      `GAP_DEADLINE_SECONDS (${config.gapDeadlineSeconds}s) must be shorter than stream ${STREAM_NAME}'s retention (max_age ${maxAge}s)`,
+    );
+  }
   const consumerSettings = { ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending };
   return new Sequencer(
     {
       states,
+      parked: new StreamParkedMessages(js, jsm, REREAD_FETCH_TIMEOUT_MS, log),
       leases,
       partition: (p) => new PartitionConsumer(js, jsm, p, consumerSettings),
     },
@@ -51,8 +57,12 @@ export async function createSequencer(
       leaseTtlMs: config.leaseTtlMs,
       heartbeatMs: config.heartbeatMs,
       maxPendingPerChannel: config.maxPendingPerChannel,
-      maxPendingBytes: maxPayload - STATE_HEADROOM_BYTES,
       retryDelayMs: config.retryDelayMs,
+      gapPolicy: config.gapPolicy,
+      gapDeadlineMs: config.gapDeadlineSeconds * 1000,
+      maxBufferedMessages: config.maxBufferedMessages,
+      maxBufferedBytes: config.maxBufferedBytes,
+      maxUnlaunchedChannels: config.maxUnlaunchedChannels,
       maxActors: config.maxActors,
       actorIdleMs: config.actorIdleMs,
       kvConcurrency: config.kvConcurrency,

@@ -8,14 +8,16 @@
 // So every buffered message passes validateMessage and must belong to the
 // channel, be numbered past the gap and be in strictly increasing order;
 // the rocket must be one apply() could have produced for this channel at
-// lastApplied. Like validateMessage it never throws and lists every problem
+// lastApplied; a gap record must locate its messages by a stream sequence and
+// give its start as a UTC instant; skipped ranges must lie at or below
+// lastApplied, in order, at most MAX_SKIPPED_RECORDED. Like validateMessage it never throws and lists every problem
 // by path, without quoting stored values. A valid state is returned
 // normalised (only the known fields), so it is bounded by the schema.
 
 import { isChannel } from "./channel.js";
 import { isRfc3339, MAX_TEXT_LENGTH, validateMessage, type Problem, type RocketMessage, type Validation } from "./message.js";
 import { RocketStatus, type Rocket } from "./rocket.js";
-import type { ChannelState } from "./sequencing.js";
+import { MAX_SKIPPED_RECORDED, type ChannelState, type ParkedGap, type SkippedRange } from "./sequencing.js";
 import { checkCharacters } from "./text.js";
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -72,9 +74,55 @@ function validateRocket(input: unknown, channel: string, lastApplied: number, pr
   };
 }
 
+const UTC_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+function isInstant(v: unknown): v is string {
+  return typeof v === "string" && UTC_INSTANT.test(v) && isRfc3339(v);
+}
+
+function validateGap(input: unknown, problems: Problem[]): ParkedGap | undefined {
+  if (!isRecord(input)) {
+    problems.push({ path: "gap", reason: "must be an object when present" });
+    return undefined;
+  }
+  const before = problems.length;
+  const { fromSeq, parked, since } = input;
+  if (fromSeq !== null && !(isCount(fromSeq) && fromSeq >= 1)) problems.push({ path: "gap.fromSeq", reason: "must be a stream sequence (>= 1) or null" });
+  if (!isCount(parked)) problems.push({ path: "gap.parked", reason: "must be a safe integer, not negative" });
+  if (!isInstant(since)) problems.push({ path: "gap.since", reason: "must be an RFC 3339 UTC instant" });
+  if (problems.length !== before) return undefined;
+  return { fromSeq: fromSeq as number | null, parked: parked as number, since: since as string };
+}
+
+function validateSkipped(input: unknown, lastApplied: number, problems: Problem[]): SkippedRange[] {
+  if (!Array.isArray(input)) {
+    problems.push({ path: "skipped", reason: "must be an array when present" });
+    return [];
+  }
+  if (input.length > MAX_SKIPPED_RECORDED) problems.push({ path: "skipped", reason: `must hold at most ${MAX_SKIPPED_RECORDED} ranges` });
+  const ranges: SkippedRange[] = [];
+  let previous = 0;
+  input.forEach((raw: unknown, i) => {
+    const path = `skipped.${i}`;
+    if (!isRecord(raw) || !isCount(raw["from"]) || !isCount(raw["to"]) || !isInstant(raw["at"])) {
+      problems.push({ path, reason: "must be { from, to, at } with safe integers and an RFC 3339 UTC instant" });
+      return;
+    }
+    const from = raw["from"];
+    const to = raw["to"];
+    if (from <= previous || to < from || to >= lastApplied) {
+      problems.push({ path, reason: "must be in order, past the range before it, and below lastApplied" });
+      return;
+    }
+    previous = to;
+    ranges.push({ from, to, at: raw["at"] });
+  });
+  return ranges;
+}
+
 /** Validates the fields of a stored channel state (the envelope around them is the store's) for `channel`. */
 export function validateChannelState(
-  input: { rocket?: unknown; lastApplied?: unknown; pending?: unknown },
+  input: { rocket?: unknown; lastApplied?: unknown; pending?: unknown; gap?: unknown; skipped?: unknown },
   channel: string,
 ): Validation<ChannelState> {
   const problems: Problem[] = [];
@@ -116,6 +164,11 @@ export function validateChannelState(
       }
     });
   }
+  const gap = input.gap === undefined || input.gap === null ? undefined : validateGap(input.gap, problems);
+  const skipped = input.skipped === undefined ? [] : validateSkipped(input.skipped, lastApplied, problems);
   if (problems.length > 0) return { ok: false, problems };
-  return { ok: true, value: { rocket, lastApplied, pending } };
+  const value: ChannelState = { rocket, lastApplied, pending };
+  if (gap !== undefined) value.gap = gap;
+  if (skipped.length > 0) value.skipped = skipped;
+  return { ok: true, value };
 }

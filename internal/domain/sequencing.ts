@@ -1,9 +1,11 @@
 // Per-channel sequencing as a pure function.
 //
-// A channel's state is its rocket, the last applied message number and the
-// messages that arrived ahead of a gap. Persisting exactly this value (and
-// nothing else) is what makes the sequencer crash-safe: whatever was written
-// holds every message that was acknowledged, applied or waiting.
+// A channel's state is its rocket, the last applied message number, the
+// messages that arrived ahead of a gap, and the record of a gap: where its
+// messages wait in the events stream (`gap`) and which numbers an operator's
+// policy gave up (`skipped`). Persisting exactly this value (and nothing
+// else) is what makes the sequencer crash-safe: whatever was written holds
+// or locates every message that was acknowledged, applied or waiting.
 
 import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
@@ -12,9 +14,45 @@ export interface ChannelState {
   rocket: Rocket | null;
   /** Highest messageNumber applied; 0 before the launch. */
   lastApplied: number;
-  /** Messages numbered above lastApplied + 1, sorted by number, no two alike. */
+  /**
+   * Messages numbered above lastApplied + 1, sorted by number, no two alike.
+   * Held inline only by states written before gaps were parked in the stream
+   * (format 1); the sequencer never adds to it, it only drains it.
+   */
   pending: RocketMessage[];
+  /** Where the messages waiting behind this channel's gap are parked; absent when it has none. */
+  gap?: ParkedGap;
+  /** The most recent ranges given up by the gap policy, oldest first (at most MAX_SKIPPED_RECORDED). */
+  skipped?: SkippedRange[];
 }
+
+/**
+ * Messages waiting behind a gap stay in the events stream, on the channel's
+ * subject: the state only says from where to read them back.
+ */
+export interface ParkedGap {
+  /**
+   * Every message of this channel with a stream sequence below this one that
+   * was ever acknowledged is applied (or a duplicate): the unapplied ones
+   * are re-read from here. Null when nothing is parked in the stream (the
+   * waiting messages are all inline in `pending`).
+   */
+  fromSeq: number | null;
+  /** Deliveries parked since the gap opened; an upper bound (a redelivered message may count twice). */
+  parked: number;
+  /** When the gap was first recorded (RFC 3339, UTC). */
+  since: string;
+}
+
+/** Numbers from..to (inclusive) that never arrived and were given up at `at` (RFC 3339, UTC). */
+export interface SkippedRange {
+  from: number;
+  to: number;
+  at: string;
+}
+
+/** A rocket keeps the record of this many skipped ranges (the most recent). */
+export const MAX_SKIPPED_RECORDED = 10;
 
 export const emptyChannelState = (): ChannelState => ({ rocket: null, lastApplied: 0, pending: [] });
 

@@ -1,5 +1,12 @@
 // Rocket state in the KV bucket: one entry per channel holding the whole
-// ChannelState (rocket, last applied number, messages waiting behind a gap).
+// ChannelState (rocket, last applied number, where the messages waiting
+// behind a gap are parked in the stream, the ranges a gap policy skipped,
+// and the inline messages a format-1 state still holds).
+//
+// Format 2 adds `gap` and `skipped`; format 1 (inline pending only) is still
+// read, so states written before parking keep their buffered messages. A
+// state's size no longer grows with its gap: buffering a message rewrites a
+// constant-size entry, not a list of every message waiting.
 //
 // Every write names the revision it read (or creates when there was none), so
 // two writers can never both succeed from the same starting point: the loser
@@ -14,7 +21,7 @@
 
 import type { KV } from "@nats-io/kv";
 import { validateChannelState } from "../domain/channel-state.js";
-import type { ChannelState } from "../domain/sequencing.js";
+import type { ChannelState, ParkedGap, SkippedRange } from "../domain/sequencing.js";
 import type { Problem, RocketMessage } from "../domain/message.js";
 import type { Rocket } from "../domain/rocket.js";
 import { isWriteConflict } from "./jetstream-codes.js";
@@ -38,7 +45,9 @@ export class StateDecodeError extends Error {
   }
 }
 
-const FORMAT_VERSION = 1;
+const FORMAT_VERSION = 2;
+/** Formats decodeChannelState reads. */
+const READABLE_FORMATS: ReadonlySet<unknown> = new Set([1, 2]);
 
 // KV keys allow [-/_=.A-Za-z0-9]; a channel may hold any other character that
 // is safe in a subject token. Channels never contain '.', so the `b64.` form
@@ -61,11 +70,20 @@ interface StoredForm {
   rocket: Rocket | null;
   lastApplied: number;
   pending: RocketMessage[];
+  gap?: ParkedGap | null;
+  skipped?: SkippedRange[];
 }
 
 export function encodeChannelState(state: ChannelState): Uint8Array {
-  const stored: StoredForm = { v: FORMAT_VERSION, rocket: state.rocket, lastApplied: state.lastApplied, pending: state.pending };
-  return Buffer.from(JSON.stringify(stored), "utf8");
+  return encodeChannelStateFrom(state, (m) => Buffer.from(JSON.stringify(m), "utf8"));
+}
+
+/** The fields after `pending`, as JSON text (empty when the state has neither). */
+function tail(state: ChannelState): string {
+  let text = "";
+  if (state.gap !== undefined) text += `,"gap":${JSON.stringify(state.gap)}`;
+  if (state.skipped !== undefined && state.skipped.length > 0) text += `,"skipped":${JSON.stringify(state.skipped)}`;
+  return text;
 }
 
 /**
@@ -90,12 +108,12 @@ export function encodeChannelStateFrom(state: ChannelState, messageJson: (messag
     chunks.push(json);
     length += json.byteLength;
   });
-  chunks.push(CLOSE);
-  return Buffer.concat(chunks, length);
+  const close = Buffer.from(`]${tail(state)}}`, "utf8");
+  chunks.push(close);
+  return Buffer.concat(chunks, length - 2 + close.byteLength);
 }
 
 const COMMA = Buffer.from(",");
-const CLOSE = Buffer.from("]}");
 
 /** A log line names this many problems of an invalid state at most (the error carries them all). */
 const MAX_PROBLEMS_SHOWN = 5;
@@ -109,7 +127,7 @@ export function decodeChannelState(data: Uint8Array, channel: string): ChannelSt
     throw new StateDecodeError("channel state is not JSON", [], { cause: err });
   }
   const s = parsed as Partial<StoredForm> | null;
-  if (typeof s !== "object" || s === null || Array.isArray(s) || s.v !== FORMAT_VERSION) {
+  if (typeof s !== "object" || s === null || Array.isArray(s) || !READABLE_FORMATS.has(s.v)) {
     const format = typeof s === "object" && s !== null ? String(s.v) : "none";
     throw new StateDecodeError(`channel state has an unknown shape (format ${format})`);
   }
@@ -158,6 +176,20 @@ export class ChannelStateStore {
       if (isWriteConflict(err)) {
         throw new RevisionConflictError(channel, revision);
       }
+      throw err;
+    }
+  }
+
+  /**
+   * Deletes the channel's entry if it is still at `revision` (a delete
+   * marker, so watchers see it go); throws RevisionConflictError when
+   * someone else wrote first.
+   */
+  async remove(channel: string, revision: number): Promise<void> {
+    try {
+      await this.kv.delete(keyForChannel(channel), { previousSeq: revision });
+    } catch (err) {
+      if (isWriteConflict(err)) throw new RevisionConflictError(channel, revision);
       throw err;
     }
   }

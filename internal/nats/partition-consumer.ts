@@ -11,6 +11,9 @@
 //   message whose owner died is redelivered after ack_wait.
 // - max_ack_pending bounds how many messages are out at once, which bounds
 //   the owner's memory and is the back-pressure when KV writes fall behind.
+//   A message waiting behind a gap does not stay in it: the sequencer parks
+//   it (acks it once the channel's state locates it by its stream sequence)
+//   and reads it back from the stream when the gap closes.
 
 import {
   AckPolicy,
@@ -36,6 +39,8 @@ export interface PartitionConsumerSettings {
 /** A message delivered from the stream; settle it exactly once. */
 export interface StreamDelivery {
   readonly subject: string;
+  /** The message's sequence in the events stream: where it can be read back while it is parked. */
+  readonly seq: number;
   readonly data: Uint8Array;
   /** `pending`: the partition's undelivered messages when this one was sent (the lag, for free). */
   readonly info: { readonly pending: number };

@@ -11,17 +11,51 @@
 //   it rather than block or drop.
 // - Dropping a partition closes its actors at once (waiting deliveries are
 //   nak'ed for the next owner); draining lets them finish first.
+// - Global bounds, each counted when reached (limit_reached_total{limit}),
+//   none losing an accepted message: parked messages held in memory over all
+//   actors (MAX_BUFFERED_MESSAGES, MAX_BUFFERED_BYTES; past them a parked
+//   message is kept in the stream only and re-read when its gap closes),
+//   actors (MAX_ACTORS, soft as above) and channels with a state entry but
+//   no launch, as seen by this instance since it started
+//   (MAX_UNLAUNCHED_CHANNELS; past it such a channel's messages are parked
+//   in the stream only, found by its launch's re-read from the stream's
+//   start). The memory bounds are checked before each batch is planned, so
+//   they may be passed by at most the batches being planned at that moment.
+// - Every sweep reviews the gaps past GAP_DEADLINE_SECONDS of the actors in
+//   memory: a channel that never launched is given up, and under
+//   GAP_POLICY=skip a launched rocket skips its missing numbers. An actor
+//   with an open gap is not evicted for idleness (only by the MAX_ACTORS cap),
+//   so its deadline is kept; its memory is bounded by the buffered bounds.
 
 import type { StateDecodeError } from "../nats/channel-state-store.js";
 import type { Logger } from "../observability/logger.js";
-import { ChannelActor, type ActorEnvironment, type ActorObserver, type ActorSettings, type ChannelStates, type Delivery } from "./channel-actor.js";
-import type { Limiter } from "./limiter.js";
-import type { MessageOutcome, SequencerMetrics } from "./metrics.js";
+import {
+  ChannelActor,
+  GapPolicy,
+  type ActorBounds,
+  type ActorEnvironment,
+  type ActorObserver,
+  type ActorSettings,
+  type ChannelStates,
+  type Delivery,
+  type ParkedMessages,
+} from "./channel-actor.js";
+import { Limiter } from "./limiter.js";
+import { SequencerLimit, type MessageOutcome, type SequencerMetrics } from "./metrics.js";
 
 export interface RegistrySettings extends ActorSettings {
   maxActors: number;
   actorIdleMs: number;
+  /** Parked messages held in memory over every actor. */
+  maxBufferedMessages: number;
+  /** Their encoded bytes. */
+  maxBufferedBytes: number;
+  /** Channels with a stored state but no launch this instance keeps entries for. */
+  maxUnlaunchedChannels: number;
 }
+
+/** Re-reads of parked messages at once; each holds up to maxPending messages, so this bounds their memory. */
+export const REREAD_CONCURRENCY = 4;
 
 /** Failures are logged at most this often (with a count), so an outage does not flood the log. */
 const FAILURE_LOG_INTERVAL_MS = 5000;
@@ -32,6 +66,10 @@ export class ActorRegistry {
   private readonly actors = new Map<string, ChannelActor>();
   private readonly env: ActorEnvironment;
   private buffered = 0;
+  private bufferedBytes = 0;
+  /** Channels with a state entry but no launch: their partition and when their gap was recorded (wall-clock ms). */
+  private readonly unlaunchedChannels = new Map<string, { partition: number; since: number }>();
+  private lastLimitLog = new Map<SequencerLimit, number>();
   private sweeper: NodeJS.Timeout | undefined;
   private lastFailureLog = Number.NEGATIVE_INFINITY;
   private failuresSinceLog = 0;
@@ -40,18 +78,34 @@ export class ActorRegistry {
 
   constructor(
     store: ChannelStates,
+    parked: ParkedMessages,
     limiter: Limiter,
     private readonly settings: RegistrySettings,
     private readonly metrics: SequencerMetrics,
     private readonly log: Logger,
     private readonly now: () => number = () => performance.now(),
+    wallNow: () => number = () => Date.now(),
   ) {
     const observer: ActorObserver = {
       settled: (outcome: MessageOutcome, count: number) => metrics.settled(outcome, count),
       kvWrite: (seconds, committed) => metrics.kvWrite(seconds, committed),
       revisionConflict: () => metrics.revisionConflict(),
-      bufferedChanged: (delta) => {
-        this.buffered += delta;
+      bufferedChanged: (messages, bytes) => {
+        this.buffered += messages;
+        this.bufferedBytes += bytes;
+      },
+      reread: (messages) => metrics.reread(messages),
+      gapSkipped: (channel, from, to) => {
+        metrics.gapSkipped();
+        this.log.warn({ channel, from, to }, "gap policy gave up messages that never arrived; the rocket records the skipped range");
+      },
+      unlaunchedExpired: (channel) => {
+        metrics.unlaunchedExpired();
+        this.log.info({ channel }, "channel never launched within the gap deadline; its state entry was removed (its messages stay in the stream)");
+      },
+      unlaunched: (channel, partition, since) => {
+        if (since !== undefined) this.unlaunchedChannels.set(channel, { partition, since });
+        else this.unlaunchedChannels.delete(channel);
       },
       failed: (channel, err, messages) => this.logFailure(channel, err, messages),
       unreadableState: (channel, err, messages) => {
@@ -59,12 +113,49 @@ export class ActorRegistry {
         this.logUnreadable(channel, err, messages);
       },
     };
-    this.env = { store, limiter, settings, observer, now };
+    const bounds: ActorBounds = {
+      mayBuffer: (bytes) => {
+        if (this.buffered + 1 > settings.maxBufferedMessages) return this.limitReached(SequencerLimit.BufferedMessages);
+        if (this.bufferedBytes + bytes > settings.maxBufferedBytes) return this.limitReached(SequencerLimit.BufferedBytes);
+        return true;
+      },
+      mayRecordUnlaunched: (channel, partition) => {
+        if (this.unlaunchedChannels.has(channel)) return true;
+        if (this.unlaunchedChannels.size >= settings.maxUnlaunchedChannels) return this.limitReached(SequencerLimit.UnlaunchedChannels);
+        // Reserved now; the committed write records its real start (a failed one leaves a place taken until the deadline).
+        this.unlaunchedChannels.set(channel, { partition, since: this.wallNow() });
+        return true;
+      },
+    };
+    this.env = {
+      store,
+      parked,
+      limiter,
+      rereads: new Limiter(REREAD_CONCURRENCY),
+      settings,
+      observer,
+      bounds,
+      now,
+      wallNow,
+    };
+  }
+
+  /** Counts a reached bound, logs it at most once per FAILURE_LOG_INTERVAL_MS per bound, and refuses. */
+  private limitReached(limit: SequencerLimit): false {
+    this.metrics.limitReached(limit);
+    const now = this.now();
+    const last = this.lastLimitLog.get(limit) ?? Number.NEGATIVE_INFINITY;
+    if (now - last >= FAILURE_LOG_INTERVAL_MS) {
+      this.lastLimitLog.set(limit, now);
+      this.log.warn({ limit }, "sequencer bound reached; what it refused stays parked in the stream and is re-read later");
+    }
+    return false;
   }
 
   /** Starts evicting idle actors periodically. */
   start(): void {
-    const every = Math.max(250, Math.min(this.settings.actorIdleMs / 2, 10_000));
+    // Often enough to evict idle actors and to keep gap deadlines within a quarter of their length.
+    const every = Math.max(250, Math.min(this.settings.actorIdleMs / 2, this.settings.gapDeadlineMs / 4, 10_000));
     this.sweeper = setInterval(() => this.evictIdle(), every);
     this.sweeper.unref();
   }
@@ -74,18 +165,29 @@ export class ActorRegistry {
   }
 
   deliver(partition: number, delivery: Delivery): void {
-    const channel = delivery.message.metadata.channel;
+    this.actorFor(delivery.message.metadata.channel, partition).deliver(delivery);
+  }
+
+  private actorFor(channel: string, partition: number): ChannelActor {
     let actor = this.actors.get(channel);
     if (!actor) {
-      if (this.actors.size >= this.settings.maxActors) this.evictOverCap();
+      if (this.actors.size >= this.settings.maxActors) {
+        this.metrics.limitReached(SequencerLimit.Actors);
+        this.evictOverCap();
+      }
       actor = new ChannelActor(channel, partition, this.env);
       this.actors.set(channel, actor);
     }
-    actor.deliver(delivery);
+    return actor;
+  }
+
+  private forgetUnlaunched(partition: number): void {
+    for (const [channel, entry] of this.unlaunchedChannels) if (entry.partition === partition) this.unlaunchedChannels.delete(channel);
   }
 
   /** Closes the partition's actors at once (the partition was lost). */
   dropPartition(partition: number): void {
+    this.forgetUnlaunched(partition);
     for (const [channel, actor] of this.actors) {
       if (actor.partition !== partition) continue;
       actor.close();
@@ -96,6 +198,7 @@ export class ActorRegistry {
 
   /** Lets the partition's actors finish their mailboxes, then removes them (the partition is being released). */
   async drainPartition(partition: number): Promise<void> {
+    this.forgetUnlaunched(partition);
     const draining = [...this.actors.values()].filter((a) => a.partition === partition);
     await Promise.all(draining.map((a) => a.drain()));
     for (const actor of draining) {
@@ -108,25 +211,58 @@ export class ActorRegistry {
     return this.actors.size;
   }
 
-  /** Messages waiting behind gaps in the cached states. */
+  /** Parked messages held in memory by the actors. */
   get bufferedMessages(): number {
     return this.buffered;
   }
 
-  /** Age of the oldest open gap among live actors, in seconds (0 when none). */
-  oldestGapAgeSeconds(): number {
-    const now = this.now();
-    let oldest = now;
-    for (const actor of this.actors.values()) {
-      if (actor.gapSince !== undefined && actor.gapSince < oldest) oldest = actor.gapSince;
-    }
-    return (now - oldest) / 1000;
+  /** Their encoded bytes. */
+  get bufferedBytesHeld(): number {
+    return this.bufferedBytes;
   }
 
+  /** Channels with a state entry but no launch, as this instance knows them. */
+  get unlaunched(): number {
+    return this.unlaunchedChannels.size;
+  }
+
+  /** Open gaps among live actors. */
+  get openGaps(): number {
+    let n = 0;
+    for (const actor of this.actors.values()) if (actor.gapSince !== undefined) n += 1;
+    return n;
+  }
+
+  /** Age of the oldest open gap among live actors, in seconds (0 when none), from the time recorded in its state. */
+  oldestGapAgeSeconds(): number {
+    const now = this.wallNow();
+    let oldest = now;
+    for (const actor of this.actors.values()) {
+      const since = actor.gapSince;
+      if (since !== undefined && since < oldest) oldest = since;
+    }
+    return Math.max(0, now - oldest) / 1000;
+  }
+
+  private get wallNow(): () => number {
+    return this.env.wallNow;
+  }
+
+  /** Evicts idle actors without an open gap, and asks those whose gap passed the deadline to review it. */
   evictIdle(): void {
     const cutoff = this.now() - this.settings.actorIdleMs;
+    const overdue = this.wallNow() - this.settings.gapDeadlineMs;
     for (const [channel, actor] of this.actors) {
+      const since = actor.gapSince;
+      if (since !== undefined) {
+        if (since <= overdue && (this.settings.gapPolicy === GapPolicy.Skip || actor.unlaunched)) actor.reviewGap();
+        continue;
+      }
       if (actor.idle && actor.lastActive <= cutoff) this.evict(channel, actor);
+    }
+    // Unlaunched channels whose actor was evicted (by the cap) are still given up on time.
+    for (const [channel, { partition, since }] of this.unlaunchedChannels) {
+      if (since <= overdue && !this.actors.has(channel)) this.actorFor(channel, partition).reviewGap();
     }
   }
 

@@ -1,5 +1,6 @@
-// One channel's actor: its mailbox, its cached state, and the KV writes that
-// turn deliveries into committed state.
+// One channel's actor: its mailbox, its cached state, the messages it holds
+// in memory behind a gap, and the KV writes that turn deliveries into
+// committed state.
 //
 // Guarantees:
 // - One batch at a time, in arrival order. While a write is in flight, new
@@ -7,30 +8,47 @@
 //   (coalescing), so a busy channel costs one KV write per round trip, not
 //   one per message.
 // - A delivery is acked only after the KV write that holds its effect
-//   committed (applied, or buffered in `pending`, which is part of the stored
-//   state). A duplicate of committed state is acked without a write: once a
-//   number is at or below lastApplied or in pending, it stays so in every
-//   later state.
+//   committed: applied, or parked. A parked message (ahead of a gap) is not
+//   copied into KV: it stays in the events stream on the channel's subject,
+//   and the committed state's `gap.fromSeq` is at or below its stream
+//   sequence, so it can always be read back. The state stays the same small
+//   size however long the gap, so parking a message costs a constant-size
+//   write, and nothing a gap holds stays in the partition's ack window.
+// - A duplicate of committed state is acked without a write: once a number
+//   is at or below lastApplied it stays so in every later state, and a
+//   number held in memory was parked by a committed write (its first copy
+//   stays locatable whoever writes next, since every writer re-reads from
+//   the stored fromSeq before moving it).
+// - In memory the actor keeps the parked messages it saw (bounded per
+//   channel and, through the registry, in total). While it saw every one
+//   since the gap opened (`floorSeq` is Infinity), a gap closes from memory;
+//   otherwise (loaded after a restart or a takeover, or a message it could
+//   not keep) it re-reads the channel's subject from the lowest stream
+//   sequence it may be missing, keeping the lowest MAX_PENDING_PER_CHANNEL
+//   numbers, and applies in order; it reads again while that makes progress.
+// - A channel with no stored state that receives its launch re-reads its
+//   subject from the stream's start: messages parked in the stream only
+//   (past MAX_UNLAUNCHED_CHANNELS) are found that way.
 // - Every write names the revision it was computed from. On a conflict the
 //   actor reloads and recomputes the same batch against the fresh state, so
 //   nothing is applied twice whoever else wrote (a stale owner, a second
-//   instance during a rebalance). Acks need no lease check for the same
-//   reason: an ack only ever follows a committed write that holds the
-//   message, which stays true whoever owns the partition by then.
-// - Anything else that fails (NATS unreachable, unreadable state) naks the
-//   batch with a delay and forgets the cache: the write may or may not have
-//   landed, and the redelivered messages are judged against a fresh load.
+//   instance during a rebalance).
+// - Anything else that fails (NATS unreachable, a re-read cut short,
+//   unreadable state) naks the batch with a delay and forgets the cache.
 // - A stored state that fails validation (StateDecodeError) is never acted
 //   on, nor overwritten: its messages are nak'ed with a delay and it is
-//   reported apart from outages (unreadableState), since no retry fixes it
-//   and it needs an operator; the channel resumes once the entry is valid.
-// - Overflow (count or encoded bytes over the limits) naks with a delay;
-//   nothing is dropped.
+//   reported apart from outages (unreadableState).
+// - A gap older than the deadline is reviewed when the registry asks
+//   (reviewGap): under GAP_POLICY=skip a launched rocket gives up the missing
+//   numbers (recorded in `skipped`) and goes on; a channel that never
+//   launched loses its state entry under either policy (its messages stay in
+//   the stream and a later launch still finds them).
 
 import { Buffer } from "node:buffer";
 import type { RocketMessage } from "../domain/message.js";
 import { sequenceBatch } from "../domain/sequence-batch.js";
-import { emptyChannelState, type ChannelState } from "../domain/sequencing.js";
+import { skipGap } from "../domain/gap-skip.js";
+import { emptyChannelState, Outcome, type ChannelState, type ParkedGap } from "../domain/sequencing.js";
 import { encodeChannelStateFrom, RevisionConflictError, StateDecodeError, type StoredChannelState } from "../nats/channel-state-store.js";
 import type { Limiter } from "./limiter.js";
 import { MessageOutcome } from "./metrics.js";
@@ -38,6 +56,8 @@ import { MessageOutcome } from "./metrics.js";
 /** A message handed to an actor; the actor settles it exactly once. */
 export interface Delivery {
   readonly message: RocketMessage;
+  /** The message's sequence in the events stream. */
+  readonly seq: number;
   ack(): void;
   nak(delayMs?: number): void;
 }
@@ -47,15 +67,31 @@ export interface ChannelStates {
   load(channel: string): Promise<StoredChannelState | null>;
   /** Throws RevisionConflictError when the entry is no longer at `revision` (0: must not exist). */
   save(channel: string, state: ChannelState, revision: number, encode: (state: ChannelState) => Uint8Array): Promise<number>;
+  /** Deletes the entry if it is still at `revision`; throws RevisionConflictError otherwise. */
+  remove(channel: string, revision: number): Promise<void>;
 }
 
+/** The channel's messages as the events stream holds them (StreamParkedMessages, decoded). */
+export interface ParkedMessages {
+  /**
+   * Every valid message of the channel stored from stream sequence `fromSeq`
+   * up to the stream's end when the read starts, in stream order. Throws
+   * when it cannot read them all.
+   */
+  read(partition: number, channel: string, fromSeq: number, onMessage: (seq: number, message: RocketMessage) => void): Promise<void>;
+}
+
+export const GapPolicy = { Wait: "wait", Skip: "skip" } as const;
+export type GapPolicy = (typeof GapPolicy)[keyof typeof GapPolicy];
+
 export interface ActorSettings {
-  /** Most messages one channel may hold behind a gap. */
+  /** Most parked messages one channel keeps in memory, and the numbers one re-read keeps. */
   maxPending: number;
-  /** Most encoded bytes those messages may take, so a state write stays under the server's max payload. */
-  maxPendingBytes: number;
-  /** Delay before a nak'ed message comes back (overflow, KV failure). */
+  /** Delay before a nak'ed message comes back (KV failure, unreadable state). */
   retryDelayMs: number;
+  gapPolicy: GapPolicy;
+  /** A gap open this long is reviewed by the gap policy. */
+  gapDeadlineMs: number;
 }
 
 /** What the actor reports; the registry turns it into metrics, gauges and logs. */
@@ -63,32 +99,53 @@ export interface ActorObserver {
   settled(outcome: MessageOutcome, count: number): void;
   kvWrite(seconds: number, committed: boolean): void;
   revisionConflict(): void;
-  bufferedChanged(delta: number): void;
+  /** Messages and bytes this actor holds in memory behind gaps changed by these amounts. */
+  bufferedChanged(messages: number, bytes: number): void;
   failed(channel: string, err: unknown, messages: number): void;
   /** The channel's stored state is invalid: its messages wait (nak'ed) until an operator repairs it. */
   unreadableState(channel: string, err: StateDecodeError, messages: number): void;
+  /** Messages read back from the stream to close a gap. */
+  reread(messages: number): void;
+  /** The gap policy gave up numbers of a launched rocket. */
+  gapSkipped(channel: string, from: number, to: number): void;
+  /** A channel that never launched was given up at the deadline (its state entry removed). */
+  unlaunchedExpired(channel: string): void;
+  /** The channel has a stored state without a launched rocket since `since` (wall-clock ms), or no longer (undefined). */
+  unlaunched(channel: string, partition: number, since: number | undefined): void;
+}
+
+/** Global bounds the registry keeps over every actor. */
+export interface ActorBounds {
+  /** May one more parked message of `bytes` be kept in memory? (Counts the refusal when not.) */
+  mayBuffer(bytes: number): boolean;
+  /**
+   * May this channel create a state entry for messages ahead of its launch?
+   * A yes reserves its place (so concurrent channels cannot all pass); a no
+   * is counted.
+   */
+  mayRecordUnlaunched(channel: string, partition: number): boolean;
 }
 
 export interface ActorEnvironment {
   readonly store: ChannelStates;
+  readonly parked: ParkedMessages;
   readonly limiter: Limiter;
+  /** Bounds how many re-reads run at once (each holds up to maxPending messages). */
+  readonly rereads: Limiter;
   readonly settings: ActorSettings;
   readonly observer: ActorObserver;
+  readonly bounds: ActorBounds;
   /** Monotonic milliseconds. */
   now(): number;
-}
-
-interface Cached {
-  state: ChannelState;
-  revision: number;
-  pendingBytes: number;
+  /** Wall-clock milliseconds since the epoch (for the times recorded in a state). */
+  wallNow(): number;
 }
 
 /**
  * Each message's JSON bytes, kept on the message (a hidden, non-enumerable
  * property) from when it arrived or was first encoded, and reused by every
- * state write while it stays pending: a write then costs a copy of the
- * buffered bytes, not a fresh JSON encoding of each message.
+ * state write while it stays inline: a write then costs a copy of those
+ * bytes, not a fresh JSON encoding of each message.
  */
 const JSON_BYTES = Symbol("jsonBytes");
 type WithJson = RocketMessage & { [JSON_BYTES]?: Uint8Array };
@@ -113,10 +170,42 @@ export function encodedSize(message: RocketMessage): number {
 
 const encodeState = (state: ChannelState) => encodeChannelStateFrom(state, messageJson);
 
-function pendingBytesOf(state: ChannelState): number {
-  let bytes = 0;
-  for (const m of state.pending) bytes += encodedSize(m);
-  return bytes;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What the actor knows about its channel: the committed state, and in
+ * `waiting` every message it holds behind the gap, sorted by number: the
+ * stored inline ones (format 1, numbers in `inline`) and the parked ones it
+ * keeps in memory (numbers in `seqOf`, with their stream sequences).
+ * `floorSeq`: parked messages with a stream sequence at or above it may be
+ * missing from memory (Infinity: none are).
+ */
+interface Known {
+  readonly stored: ChannelState;
+  readonly revision: number;
+  readonly waiting: RocketMessage[];
+  readonly inline: ReadonlySet<number>;
+  readonly seqOf: ReadonlyMap<number, number>;
+  readonly floorSeq: number;
+  readonly bytes: number;
+}
+
+/** The next committed view, as a batch computes it. */
+interface Draft {
+  rocket: ChannelState["rocket"];
+  lastApplied: number;
+  waiting: RocketMessage[];
+  inline: Set<number>;
+  seqOf: Map<number, number>;
+  floorSeq: number;
+  skipped: ChannelState["skipped"];
+  /** Parked deliveries counted since the gap opened (upper bound). */
+  parked: number;
+  since: string | undefined;
+  /** The gap policy gave up numbers in this draft. */
+  skippedNow: { from: number; to: number } | undefined;
+  /** Messages read back from the stream in this draft. */
+  reread: number;
 }
 
 const ActorStatus = { Open: "open", Draining: "draining", Closed: "closed" } as const;
@@ -124,12 +213,11 @@ type ActorStatus = (typeof ActorStatus)[keyof typeof ActorStatus];
 
 export class ChannelActor {
   private mailbox: Delivery[] = [];
-  private cached: Cached | undefined;
+  private known: Known | undefined;
   private running = false;
+  private reviewDue = false;
   private status: ActorStatus = ActorStatus.Open;
   private idleWaiters: Array<() => void> = [];
-  /** When this channel's current gap was first seen open, or undefined when it has none. */
-  gapSince: number | undefined;
   lastActive: number;
 
   constructor(
@@ -141,7 +229,23 @@ export class ChannelActor {
   }
 
   get idle(): boolean {
-    return !this.running && this.mailbox.length === 0;
+    return !this.running && this.mailbox.length === 0 && !this.reviewDue;
+  }
+
+  /** When the channel's current gap was recorded (wall-clock ms), or undefined when it has none or is not loaded. */
+  get gapSince(): number | undefined {
+    const since = this.known?.stored.gap?.since;
+    return since === undefined ? undefined : Date.parse(since);
+  }
+
+  /** True when the channel has a stored state with a gap and no launched rocket. */
+  get unlaunched(): boolean {
+    return this.known !== undefined && this.known.revision !== 0 && this.known.stored.rocket === null && this.known.stored.gap !== undefined;
+  }
+
+  /** Messages and bytes held in memory behind the gap. */
+  get buffered(): { messages: number; bytes: number } {
+    return { messages: this.known?.seqOf.size ?? 0, bytes: this.known?.bytes ?? 0 };
   }
 
   deliver(delivery: Delivery): void {
@@ -150,6 +254,13 @@ export class ChannelActor {
       return;
     }
     this.mailbox.push(delivery);
+    if (!this.running) void this.run();
+  }
+
+  /** Asks the actor to apply the gap policy to its gap (the registry's sweep calls it once the deadline passed). */
+  reviewGap(): void {
+    if (this.status !== ActorStatus.Open) return;
+    this.reviewDue = true;
     if (!this.running) void this.run();
   }
 
@@ -166,12 +277,13 @@ export class ChannelActor {
    */
   close(): void {
     this.status = ActorStatus.Closed;
+    this.reviewDue = false;
     this.nakMailbox(0);
   }
 
-  /** Drops the cached state (and its share of the buffered gauge). */
+  /** Drops the cached state (and its share of the buffered gauges). */
   dispose(): void {
-    this.setCache(undefined);
+    this.setKnown(undefined);
   }
 
   private whenIdle(): Promise<void> {
@@ -187,13 +299,15 @@ export class ChannelActor {
 
   private async run(): Promise<void> {
     this.running = true;
-    while (this.mailbox.length > 0 && this.status !== ActorStatus.Closed) {
+    while ((this.mailbox.length > 0 || this.reviewDue) && this.status !== ActorStatus.Closed) {
       const batch = this.mailbox;
       this.mailbox = [];
+      const review = this.reviewDue;
+      this.reviewDue = false;
       try {
-        await this.process(batch);
+        await this.process(batch, review);
       } catch (err) {
-        this.setCache(undefined);
+        this.setKnown(undefined);
         if (err instanceof StateDecodeError) this.env.observer.unreadableState(this.channel, err, batch.length);
         else this.env.observer.failed(this.channel, err, batch.length);
         for (const d of batch) d.nak(this.env.settings.retryDelayMs);
@@ -207,11 +321,26 @@ export class ChannelActor {
     for (const w of waiters) w();
   }
 
-  private async process(batch: Delivery[]): Promise<void> {
+  private async process(batch: Delivery[], review: boolean): Promise<void> {
     for (;;) {
-      const base = this.cached ?? (await this.load());
-      const { state, outcomes, changed } = this.plan(base, batch);
-      if (!changed) {
+      const base = this.known ?? (await this.load());
+      // A place reserved for an entry that was never written: free it.
+      if (review && base.revision === 0) this.env.observer.unlaunched(this.channel, this.partition, undefined);
+      if (review && base.revision !== 0 && base.stored.rocket === null && this.isOverdue(base.stored)) {
+        // Never launched within the deadline: give the entry up; its messages stay in the stream.
+        if (await this.removeUnlaunched(base)) continue;
+      }
+      const { draft, outcomes } = this.plan(base, batch);
+      await this.catchUp(base, draft, outcomes.includes(MessageOutcome.Applied));
+      if (review && this.isOverdue(base.stored) && this.env.settings.gapPolicy === GapPolicy.Skip) await this.skip(base, draft);
+      const state = this.stateOf(draft, base);
+      if (!this.needsWrite(base, draft, outcomes)) {
+        this.commitKnown(base, draft, base.revision);
+        this.settle(batch, outcomes);
+        return;
+      }
+      if (base.revision === 0 && state.rocket === null && !this.env.bounds.mayRecordUnlaunched(this.channel, this.partition)) {
+        // Past MAX_UNLAUNCHED_CHANNELS: parked in the stream only, found again by the launch's re-read from the start.
         this.settle(batch, outcomes);
         return;
       }
@@ -222,46 +351,208 @@ export class ChannelActor {
         if (!(err instanceof RevisionConflictError) || this.status === ActorStatus.Closed) throw err;
         // Someone else wrote: recompute this batch against what they wrote.
         this.env.observer.revisionConflict();
-        this.setCache(undefined);
+        this.setKnown(undefined);
         continue;
       }
-      this.setCache({ state, revision, pendingBytes: pendingBytesOf(state) });
+      this.commitKnown(base, draft, revision, state);
+      if (draft.reread > 0) this.env.observer.reread(draft.reread);
+      if (draft.skippedNow) this.env.observer.gapSkipped(this.channel, draft.skippedNow.from, draft.skippedNow.to);
       this.settle(batch, outcomes);
       return;
     }
   }
 
-  /**
-   * The state after `batch` and each delivery's outcome. The byte budget is
-   * checked against the buffer as it was plus what this batch buffers (what
-   * it releases is credited from the next batch on): never over the limit.
-   */
-  private plan(base: Cached, batch: Delivery[]) {
-    const { maxPending, maxPendingBytes } = this.env.settings;
-    let admitted = base.pendingBytes;
-    const admit = (message: RocketMessage) => {
-      const size = encodedSize(message);
-      if (admitted + size > maxPendingBytes) return false;
-      admitted += size;
+  private isOverdue(state: ChannelState): boolean {
+    const since = state.gap?.since;
+    return since !== undefined && this.env.wallNow() - Date.parse(since) >= this.env.settings.gapDeadlineMs;
+  }
+
+  /** True when removed; false when someone wrote meanwhile (the caller reloads). */
+  private async removeUnlaunched(base: Known): Promise<boolean> {
+    try {
+      await this.env.limiter.run(() => this.env.store.remove(this.channel, base.revision));
+    } catch (err) {
+      if (!(err instanceof RevisionConflictError)) throw err;
+      this.env.observer.revisionConflict();
+      this.setKnown(undefined);
       return true;
+    }
+    this.env.observer.unlaunchedExpired(this.channel);
+    this.env.observer.unlaunched(this.channel, this.partition, undefined);
+    this.setKnown(undefined);
+    return true;
+  }
+
+  /**
+   * Sequences the batch against what is known. A message ahead of the gap
+   * is kept in memory while this channel and the registry have room
+   * (outcome buffered either way: it is parked by the write that follows).
+   */
+  private plan(base: Known, batch: Delivery[]): { draft: Draft; outcomes: MessageOutcome[] } {
+    const { maxPending } = this.env.settings;
+    const seqOf = new Map(base.seqOf);
+    let floorSeq = base.floorSeq;
+    let parked = base.stored.gap?.parked ?? 0;
+    const bySeq = new Map<RocketMessage, number>();
+    for (const d of batch) bySeq.set(d.message, d.seq);
+    let kept = seqOf.size;
+    const admit = (message: RocketMessage) => {
+      const seq = bySeq.get(message)!;
+      parked += 1;
+      if (kept < maxPending && this.env.bounds.mayBuffer(encodedSize(message))) {
+        kept += 1;
+        return true;
+      }
+      floorSeq = Math.min(floorSeq, seq);
+      return false;
     };
-    const messages = batch.map((d) => d.message);
-    const { state, outcomes, changed } = sequenceBatch(base.state, messages, { maxPending, admit });
-    return { state, outcomes: outcomes as MessageOutcome[], changed };
+    const current: ChannelState = { rocket: base.stored.rocket, lastApplied: base.stored.lastApplied, pending: base.waiting };
+    const result = sequenceBatch(current, batch.map((d) => d.message), { maxPending: Number.POSITIVE_INFINITY, admit });
+    const outcomes = result.outcomes.map((o) => (o === Outcome.Overflow ? MessageOutcome.Buffered : (o as MessageOutcome)));
+    result.outcomes.forEach((o, i) => {
+      if (o === Outcome.Buffered) seqOf.set(batch[i]!.message.metadata.messageNumber, batch[i]!.seq);
+    });
+    const draft: Draft = {
+      rocket: result.state.rocket,
+      lastApplied: result.state.lastApplied,
+      waiting: result.state.pending,
+      inline: new Set(base.inline),
+      seqOf,
+      floorSeq,
+      skipped: base.stored.skipped,
+      parked,
+      since: base.stored.gap?.since,
+      skippedNow: undefined,
+      reread: 0,
+    };
+    prune(draft, this.env.settings.maxPending);
+    return { draft, outcomes };
+  }
+
+  /**
+   * When memory may miss parked messages and the gap may have moved (the
+   * batch applied something, or a launch with no stored state), re-reads
+   * them from the stream and applies what they make contiguous, again while
+   * that makes progress.
+   */
+  private async catchUp(base: Known, draft: Draft, applied: boolean): Promise<void> {
+    if (draft.floorSeq === Number.POSITIVE_INFINITY) return;
+    if (!applied && !(base.revision === 0 && draft.rocket !== null)) return;
+    for (;;) {
+      const before = draft.lastApplied;
+      await this.reread(draft);
+      if (draft.lastApplied === before || draft.floorSeq === Number.POSITIVE_INFINITY) return;
+    }
+  }
+
+  /** Reads the parked messages from draft.floorSeq into the draft (the lowest maxPending numbers past lastApplied), then applies. */
+  private async reread(draft: Draft): Promise<void> {
+    const { maxPending } = this.env.settings;
+    const from = draft.floorSeq;
+    const found = new Map<number, { message: RocketMessage; seq: number }>();
+    let beyond = Number.POSITIVE_INFINITY;
+    let count = 0;
+    await this.env.rereads.run(() =>
+      this.env.parked.read(this.partition, this.channel, from, (seq, message) => {
+        count += 1;
+        const n = message.metadata.messageNumber;
+        if (n <= draft.lastApplied || draft.inline.has(n)) return;
+        const had = found.get(n) ?? (draft.seqOf.has(n) ? { seq: draft.seqOf.get(n)!, message } : undefined);
+        if (had && had.seq <= seq) return;
+        if (n > draft.lastApplied + maxPending) {
+          beyond = Math.min(beyond, seq);
+          return;
+        }
+        found.set(n, { message, seq });
+      }),
+    );
+    draft.reread += count;
+    // Memory now holds what the read found plus what was kept before and read again; anything past the window is below `beyond`.
+    const merged = new Map<number, RocketMessage>();
+    for (const m of draft.waiting) merged.set(m.metadata.messageNumber, m);
+    for (const [n, { message, seq }] of found) {
+      if (!merged.has(n)) merged.set(n, message);
+      const known = draft.seqOf.get(n);
+      if (!draft.inline.has(n) && (known === undefined || seq < known)) draft.seqOf.set(n, seq);
+    }
+    const waiting = [...merged.values()].sort((a, b) => a.metadata.messageNumber - b.metadata.messageNumber);
+    draft.floorSeq = beyond;
+    // Some wait past the window: the gap must stay recorded even if nothing was counted parked yet (a launch's first read).
+    if (beyond !== Number.POSITIVE_INFINITY) draft.parked = Math.max(draft.parked, draft.seqOf.size + 1);
+    const first = waiting[0];
+    if (first !== undefined && first.metadata.messageNumber === draft.lastApplied + 1) {
+      const result = sequenceBatch({ rocket: draft.rocket, lastApplied: draft.lastApplied, pending: waiting.slice(1) }, [first], {
+        maxPending: Number.POSITIVE_INFINITY,
+      });
+      draft.rocket = result.state.rocket;
+      draft.lastApplied = result.state.lastApplied;
+      draft.waiting = result.state.pending;
+    } else {
+      draft.waiting = waiting;
+    }
+    prune(draft, this.env.settings.maxPending);
+    // A re-read knows exactly what waits within its window: the count is exact again unless some lie beyond it.
+    if (draft.floorSeq === Number.POSITIVE_INFINITY) draft.parked = draft.seqOf.size;
+  }
+
+  /** GAP_POLICY=skip past the deadline: gives up the missing numbers of a launched rocket and applies what follows. */
+  private async skip(base: Known, draft: Draft): Promise<void> {
+    if (draft.rocket === null) return;
+    if (draft.floorSeq !== Number.POSITIVE_INFINITY) await this.reread(draft);
+    // A re-read may have closed the gap (or the stream's retention emptied it): nothing to give up then.
+    const state: ChannelState = { rocket: draft.rocket, lastApplied: draft.lastApplied, pending: draft.waiting };
+    if (draft.skipped !== undefined) state.skipped = draft.skipped;
+    const result = skipGap(state, iso(this.env.wallNow()));
+    if (!result) return;
+    draft.rocket = result.state.rocket;
+    draft.lastApplied = result.state.lastApplied;
+    draft.waiting = result.state.pending;
+    draft.skipped = result.state.skipped;
+    draft.skippedNow = { from: result.skipped.from, to: result.skipped.to };
+    // The gap that was given up is closed; a gap that remains is a new one.
+    draft.since = undefined;
+    prune(draft, this.env.settings.maxPending);
+    draft.parked = draft.seqOf.size;
+    await this.catchUp(base, draft, true);
+  }
+
+  private stateOf(draft: Draft, base: Known): ChannelState {
+    const state: ChannelState = {
+      rocket: draft.rocket,
+      lastApplied: draft.lastApplied,
+      pending: draft.waiting.filter((m) => draft.inline.has(m.metadata.messageNumber)),
+    };
+    const gap = this.gapOf(draft, base);
+    if (gap !== undefined) state.gap = gap;
+    if (draft.skipped !== undefined && draft.skipped.length > 0) state.skipped = draft.skipped;
+    return state;
+  }
+
+  private gapOf(draft: Draft, base: Known): ParkedGap | undefined {
+    let fromSeq = draft.floorSeq;
+    for (const seq of draft.seqOf.values()) fromSeq = Math.min(fromSeq, seq);
+    // A channel with no entry may have messages parked in the stream only (floorSeq 1): a gap only once one is counted.
+    const parkedInStream = fromSeq !== Number.POSITIVE_INFINITY && (draft.parked > 0 || draft.seqOf.size > 0);
+    if (!parkedInStream && draft.waiting.length === 0) return undefined;
+    const since = draft.since ?? (base.stored.gap === undefined || draft.skippedNow ? iso(this.env.wallNow()) : base.stored.gap.since);
+    return { fromSeq: parkedInStream ? fromSeq : null, parked: Math.max(draft.parked, draft.seqOf.size), since };
+  }
+
+  /** A write is needed when the state changed, or a message was parked (its write is what makes the ack safe). */
+  private needsWrite(base: Known, draft: Draft, outcomes: MessageOutcome[]): boolean {
+    if (outcomes.some((o) => o === MessageOutcome.Applied || o === MessageOutcome.Buffered)) return true;
+    if (draft.lastApplied !== base.stored.lastApplied || draft.skippedNow !== undefined) return true;
+    const before = base.stored.gap;
+    const after = this.gapOf(draft, base);
+    return before?.fromSeq !== after?.fromSeq || (before === undefined) !== (after === undefined);
   }
 
   private settle(batch: Delivery[], outcomes: MessageOutcome[]): void {
     let applied = 0;
     let buffered = 0;
     let duplicate = 0;
-    let overflow = 0;
     for (let i = 0; i < batch.length; i += 1) {
       const outcome = outcomes[i];
-      if (outcome === MessageOutcome.Overflow) {
-        batch[i]!.nak(this.env.settings.retryDelayMs);
-        overflow += 1;
-        continue;
-      }
       batch[i]!.ack();
       if (outcome === MessageOutcome.Applied) applied += 1;
       else if (outcome === MessageOutcome.Buffered) buffered += 1;
@@ -271,15 +562,29 @@ export class ChannelActor {
     if (applied) observer.settled(MessageOutcome.Applied, applied);
     if (buffered) observer.settled(MessageOutcome.Buffered, buffered);
     if (duplicate) observer.settled(MessageOutcome.Duplicate, duplicate);
-    if (overflow) observer.settled(MessageOutcome.Overflow, overflow);
   }
 
-  private async load(): Promise<Cached> {
+  private async load(): Promise<Known> {
     const stored = await this.env.limiter.run(() => this.env.store.load(this.channel));
     const state = stored?.state ?? emptyChannelState();
-    const cached = { state, revision: stored?.revision ?? 0, pendingBytes: pendingBytesOf(state) };
-    this.setCache(cached);
-    return cached;
+    const inline = new Set(state.pending.map((m) => m.metadata.messageNumber));
+    // With no entry, messages may still be parked in the stream only (past MAX_UNLAUNCHED_CHANNELS): from the start.
+    const floorSeq = stored === null ? 1 : (state.gap?.fromSeq ?? Number.POSITIVE_INFINITY);
+    const known: Known = { stored: state, revision: stored?.revision ?? 0, waiting: state.pending, inline, seqOf: new Map(), floorSeq, bytes: 0 };
+    this.setKnown(known);
+    if (stored !== null && state.rocket === null && state.gap !== undefined) this.env.observer.unlaunched(this.channel, this.partition, Date.parse(state.gap.since));
+    return known;
+  }
+
+  private commitKnown(base: Known, draft: Draft, revision: number, state?: ChannelState): void {
+    const stored = state ?? base.stored;
+    let bytes = 0;
+    for (const m of draft.waiting) if (draft.seqOf.has(m.metadata.messageNumber)) bytes += encodedSize(m);
+    this.setKnown({ stored, revision, waiting: draft.waiting, inline: draft.inline, seqOf: draft.seqOf, floorSeq: draft.floorSeq, bytes });
+    if (state !== undefined && base.stored.rocket === null) {
+      const since = state.rocket === null && state.gap !== undefined ? Date.parse(state.gap.since) : undefined;
+      this.env.observer.unlaunched(this.channel, this.partition, since);
+    }
   }
 
   private async save(state: ChannelState, revision: number): Promise<number> {
@@ -297,15 +602,34 @@ export class ChannelActor {
     });
   }
 
-  private setCache(next: Cached | undefined): void {
-    // A closed actor has left the registry: it must not count towards the buffered gauge again.
+  private setKnown(next: Known | undefined): void {
+    // A closed actor has left the registry: it must not count towards the buffered gauges again.
     if (this.status === ActorStatus.Closed) next = undefined;
-    const before = this.cached?.state.pending.length ?? 0;
-    const after = next?.state.pending.length ?? 0;
-    this.cached = next;
-    if (after !== before) this.env.observer.bufferedChanged(after - before);
-    if (!next) return;
-    if (after === 0) this.gapSince = undefined;
-    else this.gapSince ??= this.env.now();
+    const before = this.buffered;
+    this.known = next;
+    const after = this.buffered;
+    if (after.messages !== before.messages || after.bytes !== before.bytes) {
+      this.env.observer.bufferedChanged(after.messages - before.messages, after.bytes - before.bytes);
+    }
   }
+}
+
+/**
+ * Keeps the draft's bookkeeping to what still waits: applied numbers leave
+ * `inline` and `seqOf`. Past maxPending parked messages in memory, the
+ * highest numbers are forgotten (floorSeq drops to cover them: they are
+ * re-read when needed).
+ */
+function prune(draft: Draft, maxPending: number): void {
+  for (const n of draft.inline) if (n <= draft.lastApplied) draft.inline.delete(n);
+  for (const n of draft.seqOf.keys()) if (n <= draft.lastApplied) draft.seqOf.delete(n);
+  if (draft.seqOf.size > maxPending) {
+    const numbers = [...draft.seqOf.keys()].sort((a, b) => a - b);
+    for (const n of numbers.slice(maxPending)) {
+      draft.floorSeq = Math.min(draft.floorSeq, draft.seqOf.get(n)!);
+      draft.seqOf.delete(n);
+    }
+  }
+  // Messages whose number is in neither set are not kept: what waits in memory is what the state can locate.
+  draft.waiting = draft.waiting.filter((m) => draft.inline.has(m.metadata.messageNumber) || draft.seqOf.has(m.metadata.messageNumber));
 }

@@ -12,10 +12,19 @@ export const MessageOutcome = {
   Buffered: "buffered",
   /** Not a valid message: terminated, never redelivered. */
   Rejected: "rejected",
-  /** The channel's buffer was full: handed back for later. */
+  /** No longer produced (a message ahead of a gap is parked, never handed back); kept so dashboards keep the series. */
   Overflow: "overflow",
 } as const;
 export type MessageOutcome = (typeof MessageOutcome)[keyof typeof MessageOutcome];
+
+/** A sequencer bound that was reached (limit_reached_total's label). */
+export const SequencerLimit = {
+  BufferedMessages: "buffered_messages",
+  BufferedBytes: "buffered_bytes",
+  Actors: "actors",
+  UnlaunchedChannels: "unlaunched_channels",
+} as const;
+export type SequencerLimit = (typeof SequencerLimit)[keyof typeof SequencerLimit];
 
 export const PartitionEvent = { Acquired: "acquired", Released: "released", Lost: "lost" } as const;
 export type PartitionEvent = (typeof PartitionEvent)[keyof typeof PartitionEvent];
@@ -23,6 +32,9 @@ export type PartitionEvent = (typeof PartitionEvent)[keyof typeof PartitionEvent
 /** Live figures the gauges read at scrape time. */
 export interface SequencerGauges {
   bufferedMessages(): number;
+  bufferedBytes?(): number;
+  openGaps?(): number;
+  unlaunchedChannels?(): number;
   oldestGapAgeSeconds(): number;
   partitionsOwned(): number;
   partitionsUnacquired(): number;
@@ -38,6 +50,10 @@ export class SequencerMetrics {
   private readonly partitionEvents: Counter<"event">;
   private readonly fetchFailures: Counter;
   private readonly unreadableStates: Counter;
+  private readonly limits: Counter<"limit">;
+  private readonly rereads: Counter;
+  private readonly skipped: Counter;
+  private readonly expired: Counter;
 
   constructor(registry: Registry, partitions: number, gauges: SequencerGauges) {
     const registers = [registry];
@@ -71,6 +87,52 @@ export class SequencerMetrics {
       collect() {
         this.set(gauges.bufferedMessages());
       },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sequencer_buffered_bytes`,
+      help: "Encoded bytes of the parked messages the actors hold in memory (bounded by MAX_BUFFERED_BYTES)",
+      registers,
+      collect() {
+        this.set(gauges.bufferedBytes?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sequencer_open_gaps`,
+      help: "Channels held in memory whose gap is open (messages parked in the stream, waiting for a missing number)",
+      registers,
+      collect() {
+        this.set(gauges.openGaps?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sequencer_unlaunched_channels`,
+      help: "Channels with a state entry but no launch, as this instance knows them (bounded by MAX_UNLAUNCHED_CHANNELS)",
+      registers,
+      collect() {
+        this.set(gauges.unlaunchedChannels?.() ?? 0);
+      },
+    });
+    this.limits = new Counter({
+      name: `${METRIC_PREFIX}sequencer_limit_reached_total`,
+      help: "Times a sequencer bound was reached; what it refused stays parked in the stream (nothing accepted is lost)",
+      labelNames: ["limit"],
+      registers,
+    });
+    for (const limit of Object.values(SequencerLimit)) this.limits.inc({ limit }, 0);
+    this.rereads = new Counter({
+      name: `${METRIC_PREFIX}sequencer_reread_messages_total`,
+      help: "Messages read back from the events stream to close a gap (after a restart, a takeover, or a bound)",
+      registers,
+    });
+    this.skipped = new Counter({
+      name: `${METRIC_PREFIX}sequencer_gaps_skipped_total`,
+      help: "Gaps given up by GAP_POLICY=skip after GAP_DEADLINE_SECONDS (the rocket records the numbers it skipped)",
+      registers,
+    });
+    this.expired = new Counter({
+      name: `${METRIC_PREFIX}sequencer_unlaunched_expired_total`,
+      help: "Channels that never launched within GAP_DEADLINE_SECONDS whose state entry was removed (their messages stay in the stream)",
+      registers,
     });
     new Gauge({
       name: `${METRIC_PREFIX}sequencer_oldest_gap_age_seconds`,
@@ -132,6 +194,22 @@ export class SequencerMetrics {
       help: "Reads of a channel state from KV that was invalid and not acted on (its messages held back until an operator repairs it)",
       registers,
     });
+  }
+
+  limitReached(limit: SequencerLimit): void {
+    this.limits.inc({ limit });
+  }
+
+  reread(messages: number): void {
+    this.rereads.inc(messages);
+  }
+
+  gapSkipped(): void {
+    this.skipped.inc();
+  }
+
+  unlaunchedExpired(): void {
+    this.expired.inc();
   }
 
   unreadableState(): void {

@@ -22,7 +22,7 @@ import type { ConsumerPosition, StreamDelivery } from "../nats/partition-consume
 import { eventSubject } from "../nats/topology.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActorRegistry } from "./actor-registry.js";
-import { keepJson, type Delivery } from "./channel-actor.js";
+import { keepJson, type Delivery, type ParkedMessages } from "./channel-actor.js";
 import { FetchOutage } from "./fetch-outage.js";
 import { MessageOutcome, type SequencerMetrics } from "./metrics.js";
 
@@ -91,6 +91,27 @@ export function decodeDelivery(partition: number, subject: string, data: Uint8Ar
   return { ok: true, message: v.value };
 }
 
+/** The raw reader of a channel's parked messages (StreamParkedMessages). */
+export interface ParkedSource {
+  read(partition: number, channel: string, fromSeq: number, onMessage: (m: { seq: number; subject: string; data: Uint8Array }) => void): Promise<unknown>;
+}
+
+/**
+ * Parked messages decoded as the worker decodes deliveries: what the worker
+ * would terminate (not JSON, invalid, another channel's) is skipped, as it
+ * never changed any state.
+ */
+export function decodedParked(source: ParkedSource): ParkedMessages {
+  return {
+    async read(partition, channel, fromSeq, onMessage) {
+      await source.read(partition, channel, fromSeq, (m) => {
+        const decoded = decodeDelivery(partition, m.subject, m.data);
+        if (decoded.ok && decoded.message.metadata.channel === channel) onMessage(m.seq, decoded.message);
+      });
+    },
+  };
+}
+
 function quietly(settle: () => void): void {
   try {
     settle();
@@ -106,11 +127,15 @@ function quietly(settle: () => void): void {
 class WorkerDelivery implements Delivery {
   private settled = false;
 
+  readonly seq: number;
+
   constructor(
     private readonly inner: StreamDelivery,
     readonly message: RocketMessage,
     private readonly worker: PartitionWorker,
-  ) {}
+  ) {
+    this.seq = inner.seq;
+  }
 
   ack(): void {
     if (this.settled) return;

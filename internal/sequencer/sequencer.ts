@@ -6,21 +6,25 @@
 import type { Registry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
 import { ActorRegistry } from "./actor-registry.js";
-import type { ChannelStates } from "./channel-actor.js";
+import type { ChannelStates, GapPolicy } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
 import { SequencerMetrics } from "./metrics.js";
 import { Ownership, type ClusterOwnership, type LeaseStore } from "./ownership.js";
-import { PartitionWorker, type PartitionSource } from "./partition-worker.js";
+import { decodedParked, PartitionWorker, type ParkedSource, type PartitionSource } from "./partition-worker.js";
 
 export interface SequencerSettings {
   instanceId: string;
   partitions: number;
   leaseTtlMs: number;
   heartbeatMs: number;
+  /** Parked messages one channel keeps in memory, and the numbers one re-read keeps. */
   maxPendingPerChannel: number;
-  /** Encoded bytes a channel's buffered messages may take (keeps a state write under max payload). */
-  maxPendingBytes: number;
   retryDelayMs: number;
+  gapPolicy: GapPolicy;
+  gapDeadlineMs: number;
+  maxBufferedMessages: number;
+  maxBufferedBytes: number;
+  maxUnlaunchedChannels: number;
   maxActors: number;
   actorIdleMs: number;
   kvConcurrency: number;
@@ -33,6 +37,8 @@ export interface SequencerSettings {
 
 export interface SequencerPorts {
   states: ChannelStates;
+  /** Reads a channel's messages back from the events stream (StreamParkedMessages). */
+  parked: ParkedSource;
   leases: LeaseStore;
   /** The partition's consumer; created (idempotently) on first fetch. */
   partition(partition: number): PartitionSource;
@@ -53,6 +59,9 @@ export class Sequencer {
   ) {
     this.metrics = new SequencerMetrics(metricsRegistry, settings.partitions, {
       bufferedMessages: () => this.registry.bufferedMessages,
+      bufferedBytes: () => this.registry.bufferedBytesHeld,
+      openGaps: () => this.registry.openGaps,
+      unlaunchedChannels: () => this.registry.unlaunched,
       oldestGapAgeSeconds: () => this.registry.oldestGapAgeSeconds(),
       partitionsOwned: () => this.ownership.owned,
       partitionsUnacquired: () => this.ownership.unacquired().length,
@@ -60,11 +69,16 @@ export class Sequencer {
     });
     this.registry = new ActorRegistry(
       ports.states,
+      decodedParked(ports.parked),
       new Limiter(settings.kvConcurrency),
       {
         maxPending: settings.maxPendingPerChannel,
-        maxPendingBytes: settings.maxPendingBytes,
         retryDelayMs: settings.retryDelayMs,
+        gapPolicy: settings.gapPolicy,
+        gapDeadlineMs: settings.gapDeadlineMs,
+        maxBufferedMessages: settings.maxBufferedMessages,
+        maxBufferedBytes: settings.maxBufferedBytes,
+        maxUnlaunchedChannels: settings.maxUnlaunchedChannels,
         maxActors: settings.maxActors,
         actorIdleMs: settings.actorIdleMs,
       },

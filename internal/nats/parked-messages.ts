@@ -1,0 +1,98 @@
+// Reads back the messages a channel parked in the events stream: the
+// sequencer's way to fetch what waits behind a gap instead of keeping a
+// second copy of it in KV.
+//
+// Guarantees:
+// - Every message the stream holds on the channel's subject from `fromSeq`
+//   up to the stream's last message when the read starts, in stream order,
+//   each with its stream sequence. Messages stored later are not read: they
+//   are still undelivered (or unacked) on the partition's consumer and
+//   reach the actor that way.
+// - Reads go through a consumer, which the stream's leader serves: never a
+//   direct get, which a lagging replica may answer without a message the
+//   leader holds (a missed message here would be a message lost).
+// - One ephemeral pull consumer per read, in memory, no acks, deleted after
+//   the read and expired by the server if this process dies first. Messages
+//   are handed to the caller one fetch batch at a time, so memory is bounded
+//   by the caller, not by the gap.
+//
+// No NATS type leaves this module.
+
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { nanos } from "@nats-io/transport-node";
+import type { Logger } from "../observability/logger.js";
+import { eventSubject, STREAM_NAME } from "./topology.js";
+
+/** One stored message on the channel's subject. */
+export interface ParkedMessage {
+  readonly seq: number;
+  readonly subject: string;
+  readonly data: Uint8Array;
+}
+
+/** Messages pulled per fetch request. */
+const FETCH_BATCH = 1000;
+/** A consumer whose reader died is removed by the server after this long. */
+const INACTIVE_THRESHOLD_MS = 30_000;
+
+export interface ParkedReadResult {
+  /** Messages handed to the caller: every one the stream held on the subject from fromSeq when the read started. */
+  read: number;
+}
+
+/** A read ended before every counted message arrived; the caller retries later rather than act on part of it. */
+export class ParkedReadError extends Error {
+  override name = "ParkedReadError";
+  constructor(readonly channel: string, readonly read: number, readonly expected: number) {
+    super(`re-read of ${channel}'s parked messages stopped after ${read} of ${expected}`);
+  }
+}
+
+export class StreamParkedMessages {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly fetchTimeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Hands every message on `channel`'s subject of `partition` from stream
+   * sequence `fromSeq` on to `onMessage`, in stream order. Throws when the
+   * read fails part-way (the caller must not act on a partial read).
+   */
+  async read(partition: number, channel: string, fromSeq: number, onMessage: (m: ParkedMessage) => void): Promise<ParkedReadResult> {
+    const info = await this.jsm.consumers.add(STREAM_NAME, {
+      description: "sequencer: re-reads a channel's parked messages",
+      filter_subject: eventSubject(partition, channel),
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: Math.max(1, fromSeq),
+      ack_policy: AckPolicy.None,
+      replay_policy: ReplayPolicy.Instant,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(INACTIVE_THRESHOLD_MS),
+    });
+    try {
+      const expected = info.num_pending;
+      const consumer = this.js.consumers.getConsumerFromInfo(info);
+      let read = 0;
+      while (read < expected) {
+        const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, expected - read), expires: this.fetchTimeoutMs });
+        let got = 0;
+        for await (const msg of batch) {
+          got += 1;
+          onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data });
+        }
+        // Nothing within the timeout although the consumer counted more: never act on part of a gap.
+        if (got === 0) throw new ParkedReadError(channel, read, expected);
+        read += got;
+      }
+      return { read };
+    } finally {
+      this.jsm.consumers.delete(STREAM_NAME, info.name).catch((err: unknown) => {
+        this.log.warn({ err, consumer: info.name }, "could not delete a parked-message read's consumer; the server expires it");
+      });
+    }
+  }
+}
