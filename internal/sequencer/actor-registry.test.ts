@@ -1,70 +1,46 @@
-// The actor registry against a real KV bucket: bounded memory (idle
-// eviction, the cap), the buffered and gap-age gauges, and dropping a
-// partition's actors at once.
+// The actor registry against a real KV bucket and events stream: bounded
+// memory (idle eviction, the cap, the buffered bounds), the gauges, and
+// dropping a partition's actors at once.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
-import { Registry } from "prom-client";
 import type { RocketMessage } from "../domain/message.js";
-import { ChannelStateStore } from "../nats/channel-state-store.js";
-import { openBucket } from "../nats/topology.js";
-import { NatsServer } from "../testing/nats-server.js";
+import type { ChannelStateStore } from "../nats/channel-state-store.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
-import { ActorRegistry } from "./actor-registry.js";
-import type { Delivery } from "./channel-actor.js";
-import { Limiter } from "./limiter.js";
-import { SequencerMetrics } from "./metrics.js";
+import type { ActorRegistry } from "./actor-registry.js";
+import { StreamFixture, type TestDelivery } from "./stream.fixture.js";
 
-let server: NatsServer;
-let nc: NatsConnection;
+let fx: StreamFixture;
 let store: ChannelStateStore;
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
-  store = new ChannelStateStore(await openBucket(new Kvm(jetstream(nc)), "registry_test", 1));
+  fx = await StreamFixture.start();
+  store = await fx.freshStore();
 });
 
 afterAll(async () => {
-  await nc?.close();
-  await server?.dispose();
+  await fx?.stop();
 });
 
-class Settle implements Delivery {
-  settled: string | undefined;
-  constructor(readonly message: RocketMessage) {}
-  ack(): void {
-    this.settled = "ack";
-  }
-  nak(): void {
-    this.settled = "nak";
-  }
-}
-
-function registry(options: { maxActors?: number; actorIdleMs?: number } = {}) {
+async function registry(options: { maxActors?: number; actorIdleMs?: number; maxBufferedMessages?: number; maxBufferedBytes?: number } = {}) {
   let clock = 0;
-  const r = new ActorRegistry(
+  let wall = Date.parse("2026-01-01T00:00:00Z");
+  const { registry: r, value } = await fx.registry(
     store,
-    new Limiter(4),
-    { maxPending: 100, maxPendingBytes: 1_000_000, retryDelayMs: 100, maxActors: options.maxActors ?? 100, actorIdleMs: options.actorIdleMs ?? 1000 },
-    new SequencerMetrics(new Registry(), 1, {
-      bufferedMessages: () => 0,
-      oldestGapAgeSeconds: () => 0,
-      partitionsOwned: () => 0,
-      partitionsUnacquired: () => 0,
-      actors: () => 0,
-    }),
-    pino({ level: "silent" }),
-    () => clock,
+    { maxPending: 100, retryDelayMs: 100, maxActors: options.maxActors ?? 100, actorIdleMs: options.actorIdleMs ?? 1000, ...options },
+    { now: () => clock, wallNow: () => wall },
   );
-  return { r, advance: (ms: number) => (clock += ms) };
+  return {
+    r,
+    value,
+    advance: (ms: number) => {
+      clock += ms;
+      wall += ms;
+    },
+  };
 }
 
-async function deliverAll(r: ActorRegistry, partition: number, messages: RocketMessage[]): Promise<Settle[]> {
-  const deliveries = messages.map((m) => new Settle(m));
+async function deliverAll(r: ActorRegistry, partition: number, messages: RocketMessage[]): Promise<TestDelivery[]> {
+  const deliveries = await fx.publish(messages);
   for (const d of deliveries) r.deliver(partition, d);
   const deadline = Date.now() + 10_000;
   while (deliveries.some((d) => d.settled === undefined) && Date.now() < deadline) await new Promise((x) => setTimeout(x, 5));
@@ -73,7 +49,7 @@ async function deliverAll(r: ActorRegistry, partition: number, messages: RocketM
 
 describe("actor registry", () => {
   it("evicts actors idle longer than ACTOR_IDLE_MS and keeps busy or recent ones", async () => {
-    const { r, advance } = registry({ actorIdleMs: 1000 });
+    const { r, advance } = await registry({ actorIdleMs: 1000 });
     await deliverAll(r, 0, rocketMessages("idle-a", 2, new Rng(1)));
     advance(600);
     await deliverAll(r, 0, rocketMessages("idle-b", 2, new Rng(2)));
@@ -86,35 +62,36 @@ describe("actor registry", () => {
   });
 
   it("stays within MAX_ACTORS by evicting the least recently active idle actors", async () => {
-    const { r, advance } = registry({ maxActors: 3 });
+    const { r, advance } = await registry({ maxActors: 3 });
     for (let i = 0; i < 6; i += 1) {
       await deliverAll(r, 0, rocketMessages(`capped-${i}`, 1, new Rng(i)));
       advance(10);
     }
     expect(r.size).toBeLessThanOrEqual(3);
     // An evicted channel's state is in KV: a later message continues from it.
-    const more = rocketMessages("capped-0", 3, new Rng(0));
-    expect((await deliverAll(r, 0, more)).map((d) => d.settled)).toEqual(["ack", "ack", "ack"]);
+    const more = rocketMessages("capped-0", 3, new Rng(0)).slice(1);
+    expect((await deliverAll(r, 0, more)).map((d) => d.settled)).toEqual(["ack", "ack"]);
     expect((await store.load("capped-0"))?.state.lastApplied).toBe(3);
   });
 
   it("counts buffered messages and reports how long the oldest gap has been open", async () => {
-    const { r, advance } = registry();
+    const { r, advance } = await registry();
     const messages = rocketMessages("gap-age", 4, new Rng(3));
+    await deliverAll(r, 0, messages.slice(0, 1));
     await deliverAll(r, 0, messages.slice(2));
     expect(r.bufferedMessages).toBe(2);
     advance(2500);
     expect(r.oldestGapAgeSeconds()).toBe(2.5);
-    await deliverAll(r, 0, messages.slice(0, 2));
+    await deliverAll(r, 0, messages.slice(1, 2));
     expect(r.bufferedMessages).toBe(0);
     expect(r.oldestGapAgeSeconds()).toBe(0);
   });
 
   it("drops a lost partition's actors at once, naking what they had not started", async () => {
-    const { r } = registry();
+    const { r } = await registry();
     // From number 2 on: the first batch buffers, so a late commit would show in the gauge.
     const messages = rocketMessages("dropped", 30, new Rng(4)).slice(1);
-    const deliveries = messages.map((m) => new Settle(m));
+    const deliveries = await fx.publish(messages);
     for (const d of deliveries) r.deliver(7, d);
     r.dropPartition(7);
     expect(r.size).toBe(0);
@@ -124,5 +101,32 @@ describe("actor registry", () => {
     // The first one was already being written when the partition was lost; the rest go back.
     expect(deliveries.slice(1).every((d) => d.settled === "nak")).toBe(true);
     expect(r.bufferedMessages).toBe(0);
+  });
+
+  it("keeps parked messages in memory only up to MAX_BUFFERED_MESSAGES over all channels, counting each refusal, losing none", async () => {
+    const { r, value } = await registry({ maxBufferedMessages: 6 });
+    const a = rocketMessages("bounded-a", 10, new Rng(5));
+    const b = rocketMessages("bounded-b", 10, new Rng(6));
+    await deliverAll(r, 0, [a[0]!, b[0]!]);
+    const ahead = await deliverAll(r, 0, [...a.slice(2), ...b.slice(2)]);
+    expect(ahead.every((d) => d.settled === "ack")).toBe(true);
+    expect(r.bufferedMessages).toBeLessThanOrEqual(6);
+    expect(await value("rockets_sequencer_limit_reached_total", { limit: "buffered_messages" })).toBeGreaterThanOrEqual(10);
+    expect(await value("rockets_sequencer_open_gaps")).toBe(2);
+    await deliverAll(r, 0, [a[1]!, b[1]!]);
+    expect((await store.load("bounded-a"))?.state.lastApplied).toBe(10);
+    expect((await store.load("bounded-b"))?.state.lastApplied).toBe(10);
+    expect(r.bufferedMessages).toBe(0);
+  });
+
+  it("does not evict an actor with an open gap for idleness, so its deadline is kept", async () => {
+    const { r, advance } = await registry({ actorIdleMs: 1000 });
+    const messages = rocketMessages("idle-gap", 4, new Rng(7));
+    await deliverAll(r, 0, messages.slice(0, 1));
+    await deliverAll(r, 0, messages.slice(2));
+    advance(5000);
+    r.evictIdle();
+    expect(r.size).toBe(1);
+    expect(r.openGaps).toBe(1);
   });
 });

@@ -67,6 +67,8 @@ export class ActorRegistry {
   private readonly env: ActorEnvironment;
   private buffered = 0;
   private bufferedBytes = 0;
+  /** Parked messages batches being planned have reserved and not yet committed. */
+  private readonly reserved = { messages: 0, bytes: 0 };
   /** Channels with a state entry but no launch: their partition and when their gap was recorded (wall-clock ms). */
   private readonly unlaunchedChannels = new Map<string, { partition: number; since: number }>();
   private lastLimitLog = new Map<SequencerLimit, number>();
@@ -115,9 +117,15 @@ export class ActorRegistry {
     };
     const bounds: ActorBounds = {
       mayBuffer: (bytes) => {
-        if (this.buffered + 1 > settings.maxBufferedMessages) return this.limitReached(SequencerLimit.BufferedMessages);
-        if (this.bufferedBytes + bytes > settings.maxBufferedBytes) return this.limitReached(SequencerLimit.BufferedBytes);
+        if (this.buffered + this.reserved.messages + 1 > settings.maxBufferedMessages) return this.limitReached(SequencerLimit.BufferedMessages);
+        if (this.bufferedBytes + this.reserved.bytes + bytes > settings.maxBufferedBytes) return this.limitReached(SequencerLimit.BufferedBytes);
+        this.reserved.messages += 1;
+        this.reserved.bytes += bytes;
         return true;
+      },
+      release: (messages, bytes) => {
+        this.reserved.messages -= messages;
+        this.reserved.bytes -= bytes;
       },
       mayRecordUnlaunched: (channel, partition) => {
         if (this.unlaunchedChannels.has(channel)) return true;

@@ -116,8 +116,13 @@ export interface ActorObserver {
 
 /** Global bounds the registry keeps over every actor. */
 export interface ActorBounds {
-  /** May one more parked message of `bytes` be kept in memory? (Counts the refusal when not.) */
+  /**
+   * May one more parked message of `bytes` be kept in memory, on top of what
+   * every actor holds and has reserved? A yes reserves it until `release`
+   * (the actor's committed state then counts it); a no is counted.
+   */
   mayBuffer(bytes: number): boolean;
+  release(messages: number, bytes: number): void;
   /**
    * May this channel create a state entry for messages ahead of its launch?
    * A yes reserves its place (so concurrent channels cannot all pass); a no
@@ -206,6 +211,8 @@ interface Draft {
   skippedNow: { from: number; to: number } | undefined;
   /** Messages read back from the stream in this draft. */
   reread: number;
+  /** This batch's reservation of the global buffered bounds. */
+  reserved: { messages: number; bytes: number };
 }
 
 const ActorStatus = { Open: "open", Draining: "draining", Closed: "closed" } as const;
@@ -322,6 +329,16 @@ export class ChannelActor {
   }
 
   private async process(batch: Delivery[], review: boolean): Promise<void> {
+    // What this batch reserved of the global buffered bounds, handed back once its outcome is known.
+    const reserved = { messages: 0, bytes: 0 };
+    try {
+      await this.processReserving(batch, review, reserved);
+    } finally {
+      this.env.bounds.release(reserved.messages, reserved.bytes);
+    }
+  }
+
+  private async processReserving(batch: Delivery[], review: boolean, reserved: { messages: number; bytes: number }): Promise<void> {
     for (;;) {
       const base = this.known ?? (await this.load());
       // A place reserved for an entry that was never written: free it.
@@ -330,7 +347,10 @@ export class ChannelActor {
         // Never launched within the deadline: give the entry up; its messages stay in the stream.
         if (await this.removeUnlaunched(base)) continue;
       }
-      const { draft, outcomes } = this.plan(base, batch);
+      this.env.bounds.release(reserved.messages, reserved.bytes);
+      reserved.messages = 0;
+      reserved.bytes = 0;
+      const { draft, outcomes } = this.plan(base, batch, reserved);
       await this.catchUp(base, draft, outcomes.includes(MessageOutcome.Applied));
       if (review && this.isOverdue(base.stored) && this.env.settings.gapPolicy === GapPolicy.Skip) await this.skip(base, draft);
       const state = this.stateOf(draft, base);
@@ -388,7 +408,7 @@ export class ChannelActor {
    * is kept in memory while this channel and the registry have room
    * (outcome buffered either way: it is parked by the write that follows).
    */
-  private plan(base: Known, batch: Delivery[]): { draft: Draft; outcomes: MessageOutcome[] } {
+  private plan(base: Known, batch: Delivery[], reserved: { messages: number; bytes: number }): { draft: Draft; outcomes: MessageOutcome[] } {
     const { maxPending } = this.env.settings;
     const seqOf = new Map(base.seqOf);
     let floorSeq = base.floorSeq;
@@ -399,8 +419,11 @@ export class ChannelActor {
     const admit = (message: RocketMessage) => {
       const seq = bySeq.get(message)!;
       parked += 1;
-      if (kept < maxPending && this.env.bounds.mayBuffer(encodedSize(message))) {
+      const size = encodedSize(message);
+      if (kept < maxPending && this.env.bounds.mayBuffer(size)) {
         kept += 1;
+        reserved.messages += 1;
+        reserved.bytes += size;
         return true;
       }
       floorSeq = Math.min(floorSeq, seq);
@@ -424,6 +447,7 @@ export class ChannelActor {
       since: base.stored.gap?.since,
       skippedNow: undefined,
       reread: 0,
+      reserved,
     };
     prune(draft, this.env.settings.maxPending);
     return { draft, outcomes };
@@ -470,7 +494,9 @@ export class ChannelActor {
     // Memory now holds what the read found plus what was kept before and read again; anything past the window is below `beyond`.
     const merged = new Map<number, RocketMessage>();
     for (const m of draft.waiting) merged.set(m.metadata.messageNumber, m);
+    const fresh: number[] = [];
     for (const [n, { message, seq }] of found) {
+      if (!draft.seqOf.has(n)) fresh.push(n);
       if (!merged.has(n)) merged.set(n, message);
       const known = draft.seqOf.get(n);
       if (!draft.inline.has(n) && (known === undefined || seq < known)) draft.seqOf.set(n, seq);
@@ -491,8 +517,36 @@ export class ChannelActor {
       draft.waiting = waiting;
     }
     prune(draft, this.env.settings.maxPending);
+    this.keepWithinBounds(draft, fresh, merged);
     // A re-read knows exactly what waits within its window: the count is exact again unless some lie beyond it.
     if (draft.floorSeq === Number.POSITIVE_INFINITY) draft.parked = draft.seqOf.size;
+  }
+
+  /**
+   * What a re-read brought into memory and did not apply stays only as far
+   * as the global buffered bounds allow (lowest numbers first); the rest is
+   * forgotten again, floorSeq covering it. The read itself needed the
+   * window to find the next number; keeping it is what the bounds limit.
+   */
+  private keepWithinBounds(draft: Draft, fresh: number[], messages: ReadonlyMap<number, RocketMessage>): void {
+    let refused = false;
+    for (const n of fresh.sort((a, b) => a - b)) {
+      const seq = draft.seqOf.get(n);
+      if (seq === undefined) continue;
+      const size = encodedSize(messages.get(n)!);
+      if (!refused && this.env.bounds.mayBuffer(size)) {
+        draft.reserved.messages += 1;
+        draft.reserved.bytes += size;
+        continue;
+      }
+      refused = true;
+      draft.floorSeq = Math.min(draft.floorSeq, seq);
+      draft.seqOf.delete(n);
+    }
+    if (refused) {
+      prune(draft, this.env.settings.maxPending);
+      draft.parked = Math.max(draft.parked, draft.seqOf.size + 1);
+    }
   }
 
   /** GAP_POLICY=skip past the deadline: gives up the missing numbers of a launched rocket and applies what follows. */
@@ -629,6 +683,8 @@ function prune(draft: Draft, maxPending: number): void {
       draft.floorSeq = Math.min(draft.floorSeq, draft.seqOf.get(n)!);
       draft.seqOf.delete(n);
     }
+    // Forgotten, not gone: the gap stays recorded.
+    draft.parked = Math.max(draft.parked, maxPending + 1);
   }
   // Messages whose number is in neither set are not kept: what waits in memory is what the state can locate.
   draft.waiting = draft.waiting.filter((m) => draft.inline.has(m.metadata.messageNumber) || draft.seqOf.has(m.metadata.messageNumber));
