@@ -104,6 +104,28 @@ describe("validateChannelState", () => {
     expect(problemPaths({ rocket: null, lastApplied: 0, pending: [] }, "a.b")).toEqual([""]);
   });
 
+  it("accepts a parked gap and skipped ranges, and refuses them malformed", () => {
+    const gap = { fromSeq: 12, parked: 3, since: "2026-01-01T00:00:00.123Z" };
+    const skipped = [
+      { from: 2, to: 2, at: "2026-01-01T00:00:00Z" },
+      { from: 4, to: 5, at: "2026-01-02T00:00:00Z" },
+    ];
+    const state: ChannelState = { rocket: rocketAt(7), lastApplied: 7, pending: [], gap, skipped };
+    expect(validateChannelState(stored(state), CHANNEL)).toEqual({ ok: true, value: state });
+    expect(validateChannelState({ rocket: null, lastApplied: 0, pending: [], gap: { ...gap, fromSeq: null } }, CHANNEL).ok).toBe(true);
+    expect(problemPaths({ rocket: null, lastApplied: 0, pending: [], gap: { fromSeq: 0, parked: -1, since: "yesterday" } })).toEqual([
+      "gap.fromSeq",
+      "gap.parked",
+      "gap.since",
+    ]);
+    expect(problemPaths({ rocket: null, lastApplied: 0, pending: [], gap: [] })).toEqual(["gap"]);
+    // Out of order, reaching lastApplied, or not a range.
+    expect(problemPaths({ ...stored(state), skipped: [skipped[1], skipped[0]] })).toEqual(["skipped.1"]);
+    expect(problemPaths({ ...stored(state), skipped: [{ from: 6, to: 7, at: skipped[0]!.at }] })).toEqual(["skipped.0"]);
+    expect(problemPaths({ ...stored(state), skipped: [{ from: 3, to: 2, at: skipped[0]!.at }] })).toEqual(["skipped.0"]);
+    expect(problemPaths({ ...stored(state), skipped: Array.from({ length: 11 }, () => skipped[0]) })[0]).toBe("skipped");
+  });
+
   it("keeps only the schema's fields of what it accepts", () => {
     const input = stored({ rocket: rocketAt(1), lastApplied: 1, pending: [message(3)] });
     (input["rocket"] as Record<string, unknown>)["extra"] = "x".repeat(1000);

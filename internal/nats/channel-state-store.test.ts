@@ -32,11 +32,26 @@ describe("decodeChannelState", () => {
   it("reads back what encodeChannelState wrote", () => {
     const state = { rocket: apply(null, message(1)), lastApplied: 1, pending: [message(3), message(4)] };
     expect(decodeChannelState(encodeChannelState(state), CHANNEL)).toEqual(state);
+    const parked = {
+      rocket: apply(null, message(1)),
+      lastApplied: 1,
+      pending: [],
+      gap: { fromSeq: 42, parked: 7, since: "2026-01-01T00:00:00.000Z" },
+    };
+    expect(decodeChannelState(encodeChannelState(parked), CHANNEL)).toEqual(parked);
+  });
+
+  it("writes format 2, whose size does not grow with the gap, and still reads format 1", () => {
+    const parked = (n: number) => ({ rocket: apply(null, message(1)), lastApplied: 1, pending: [], gap: { fromSeq: 5, parked: n, since: "2026-01-01T00:00:00Z" } });
+    expect(JSON.parse(Buffer.from(encodeChannelState(parked(1))).toString()).v).toBe(2);
+    expect(encodeChannelState(parked(9999)).byteLength - encodeChannelState(parked(1)).byteLength).toBe(3);
+    const v1 = bytes({ v: 1, rocket: null, lastApplied: 0, pending: [message(2)] });
+    expect(decodeChannelState(v1, CHANNEL)).toEqual({ rocket: null, lastApplied: 0, pending: [message(2)] });
   });
 
   it("refuses bytes that are not JSON or not our format", () => {
     expect(decodeError(Buffer.from("{nope")).message).toBe("channel state is not JSON");
-    expect(decodeError(bytes({ v: 2, rocket: null, lastApplied: 0, pending: [] })).message).toMatch(/unknown shape \(format 2\)/);
+    expect(decodeError(bytes({ v: 3, rocket: null, lastApplied: 0, pending: [] })).message).toMatch(/unknown shape \(format 3\)/);
     expect(decodeError(bytes([1, 2])).message).toMatch(/unknown shape/);
     expect(decodeError(bytes(null)).message).toMatch(/unknown shape/);
   });
