@@ -29,6 +29,11 @@ describe("sequencer config", () => {
       RETRY_DELAY_MS: "250",
       LAG_POLL_MS: "1000",
       SHUTDOWN_TIMEOUT_MS: "9000",
+      GAP_POLICY: "skip",
+      GAP_DEADLINE_SECONDS: "2h",
+      MAX_BUFFERED_MESSAGES: "5000",
+      MAX_BUFFERED_BYTES: "16MiB",
+      MAX_UNLAUNCHED_CHANNELS: "300",
     });
     expect(c).toMatchObject({
       instanceId: "seq-7",
@@ -44,7 +49,36 @@ describe("sequencer config", () => {
       retryDelayMs: 250,
       lagPollMs: 1000,
       shutdownTimeoutMs: 9000,
+      gapPolicy: "skip",
+      gapDeadlineSeconds: 7200,
+      maxBufferedMessages: 5000,
+      maxBufferedBytes: 16 * 2 ** 20,
+      maxUnlaunchedChannels: 300,
     });
+  });
+
+  it("waits on gaps by default, reviewing them after a day, with bounded memory and unlaunched channels", () => {
+    expect(loadConfig({})).toMatchObject({
+      gapPolicy: "wait",
+      gapDeadlineSeconds: 86_400,
+      maxBufferedMessages: 200_000,
+      maxBufferedBytes: 64 * 2 ** 20,
+      maxUnlaunchedChannels: 10_000,
+    });
+  });
+
+  it("refuses a gap deadline at or past the stream's retention, and an unknown policy", () => {
+    let caught: unknown;
+    try {
+      loadConfig({ GAP_DEADLINE_SECONDS: "7d", GAP_POLICY: "drop" });
+    } catch (err) {
+      caught = err;
+    }
+    const problems = (caught as ConfigError).problems.join("\n");
+    expect(problems).toMatch(/GAP_DEADLINE_SECONDS \(604800s\) must be shorter than the stream's retention STREAM_MAX_AGE \(604800s\)/);
+    expect(problems).toMatch(/GAP_POLICY must be one of wait, skip, got "drop"/);
+    expect(() => loadConfig({ GAP_DEADLINE_SECONDS: "2d", STREAM_MAX_AGE: "1d" })).toThrow(/must be shorter than the stream's retention/);
+    expect(loadConfig({ GAP_DEADLINE_SECONDS: "2d", STREAM_MAX_AGE: "3d" }).gapDeadlineSeconds).toBe(172_800);
   });
 
   it("lists every problem at once, including an unusable instance id and a heartbeat too slow for the lease", () => {
