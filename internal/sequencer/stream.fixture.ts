@@ -91,18 +91,18 @@ export class StreamFixture {
   async registry(store: ChannelStates, overrides: Partial<RegistrySettings> = {}, options: { log?: Logger; now?: () => number; wallNow?: () => number } = {}) {
     const metricsRegistry = new Registry();
     const jsm = await jetstreamManager(this.nc);
-    let registry: ActorRegistry | undefined;
+    const holder: { registry?: ActorRegistry } = {};
     const metrics = new SequencerMetrics(metricsRegistry, 1, {
-      bufferedMessages: () => registry?.bufferedMessages ?? 0,
-      bufferedBytes: () => registry?.bufferedBytesHeld ?? 0,
-      openGaps: () => registry?.openGaps ?? 0,
-      unlaunchedChannels: () => registry?.unlaunched ?? 0,
-      oldestGapAgeSeconds: () => registry?.oldestGapAgeSeconds() ?? 0,
+      bufferedMessages: () => holder.registry?.bufferedMessages ?? 0,
+      bufferedBytes: () => holder.registry?.bufferedBytesHeld ?? 0,
+      openGaps: () => holder.registry?.openGaps ?? 0,
+      unlaunchedChannels: () => holder.registry?.unlaunched ?? 0,
+      oldestGapAgeSeconds: () => holder.registry?.oldestGapAgeSeconds() ?? 0,
       partitionsOwned: () => 0,
       partitionsUnacquired: () => 0,
-      actors: () => registry?.size ?? 0,
+      actors: () => holder.registry?.size ?? 0,
     });
-    registry = new ActorRegistry(
+    const registry = new ActorRegistry(
       store,
       decodedParked(new StreamParkedMessages(this.js, jsm, 2000, silent)),
       new Limiter(8),
@@ -112,6 +112,7 @@ export class StreamFixture {
       options.now,
       options.wallNow,
     );
+    holder.registry = registry;
     const value = async (name: string, labels: Record<string, string> = {}) => {
       const m = await metricsRegistry.getSingleMetric(name)?.get();
       return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
