@@ -130,6 +130,20 @@ describe("query API over a live view of the state bucket (real nats-server)", ()
     expect(await api.registry.getSingleMetricAsString("rockets_api_view_ready")).toMatch(/ 1$/m);
   });
 
+  it("shows an open gap parked in the stream and the numbers a gap policy skipped", async () => {
+    const api = instances[0]!;
+    const r = rocket(channelOf(600), 639); // lastMessageNumber 40: the skipped range lies below it
+    const skipped = [{ from: 2, to: 3, at: "2026-01-01T00:00:00.000Z" }];
+    const rev = await store.save(r.channel, { ...stateOf(r), gap: { fromSeq: 1234, parked: 7, since: "2026-01-02T00:00:00.000Z" }, skipped }, 0);
+    await until(() => api.view.get(r.channel) !== undefined, "the gapped rocket");
+    expect((await api.app.inject(`/rockets/${r.channel}`)).json()).toEqual({ ...r, pendingMessages: 7, gap: { since: "2026-01-02T00:00:00.000Z" }, skipped });
+    await store.save(r.channel, { ...stateOf(r), skipped }, rev);
+    await until(() => api.view.get(r.channel)?.rocket.gap === undefined, "the gap to close");
+    expect((await api.app.inject(`/rockets/${r.channel}`)).json()).toEqual({ ...r, pendingMessages: 0, skipped });
+    await store.remove(r.channel, rev + 1);
+    await until(() => api.view.get(r.channel) === undefined, "the rocket to go");
+  });
+
   it("shows new writes, changes, pending messages and deletes in single reads and the list", async () => {
     const api = instances[0]!;
     const fresh = rocket(channelOf(500), 500);

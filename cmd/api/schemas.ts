@@ -25,7 +25,30 @@ export const RocketSchema = Type.Object(
     launchedAt: Type.String({ description: "messageTime of the launch, verbatim (RFC 3339)" }),
     updatedAt: Type.String({ description: "messageTime of the last applied message, verbatim (RFC 3339)" }),
     lastMessageNumber: Type.Integer({ description: "messageNumber of the last applied message" }),
-    pendingMessages: Type.Integer({ description: "Messages received but waiting for an earlier one to arrive" }),
+    pendingMessages: Type.Integer({ description: "Messages received but waiting for an earlier one to arrive (an upper bound while they are parked)" }),
+    gap: Type.Optional(
+      Type.Object(
+        { since: Type.String({ description: "When the sequencer recorded the gap (RFC 3339, UTC)" }) },
+        { additionalProperties: false, description: "The open gap: messages past it wait in the events stream. Absent when none is open." },
+      ),
+    ),
+    skipped: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            from: Type.Integer({ minimum: 1 }),
+            to: Type.Integer({ minimum: 1 }),
+            at: Type.String({ description: "When they were given up (RFC 3339, UTC)" }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxItems: 10,
+          description:
+            "Message numbers that never arrived and were given up after GAP_DEADLINE_SECONDS (GAP_POLICY=skip): the rocket's state lacks their effect. The most recent ranges; absent when none.",
+        },
+      ),
+    ),
   },
   {
     $id: "Rocket",

@@ -1,14 +1,19 @@
 // A rocket as the query API shows it: the sequencer's Rocket plus how many
-// messages wait behind a gap. Built from a stored ChannelState with its fields
+// messages wait behind a gap, since when (`gap`), and the numbers a gap
+// policy gave up (`skipped`, present only once something was skipped). Built from a stored ChannelState with its fields
 // checked, because the view sorts and serializes them and a malformed entry in
 // the bucket must be refused, not crash a request.
 
 import { RocketStatus, type Rocket } from "../domain/rocket.js";
-import type { ChannelState } from "../domain/sequencing.js";
+import type { ChannelState, SkippedRange } from "../domain/sequencing.js";
 
 export interface RocketView extends Rocket {
   /** Messages received for this rocket but waiting for an earlier one to arrive. */
   pendingMessages: number;
+  /** The open gap: when it was recorded (UTC). Absent when none is open. */
+  gap?: { since: string };
+  /** Numbers given up by the gap policy (GAP_POLICY=skip), the most recent ranges. Absent when none. */
+  skipped?: SkippedRange[];
 }
 
 export class InvalidRocketStateError extends Error {
@@ -46,7 +51,10 @@ export function rocketViewOf(channel: string, state: ChannelState): RocketView |
     launchedAt: r.launchedAt as string,
     updatedAt: r.updatedAt as string,
     lastMessageNumber: r.lastMessageNumber as number,
-    pendingMessages: state.pending.length,
+    // Inline (format 1) and parked in the stream (format 2); the parked count is an upper bound.
+    pendingMessages: state.pending.length + (state.gap?.parked ?? 0),
+    ...(state.gap === undefined ? {} : { gap: { since: state.gap.since } }),
+    ...(state.skipped === undefined || state.skipped.length === 0 ? {} : { skipped: state.skipped }),
   };
 }
 
@@ -61,6 +69,8 @@ export function sameRocketView(a: RocketView, b: RocketView): boolean {
     a.launchedAt === b.launchedAt &&
     a.updatedAt === b.updatedAt &&
     a.lastMessageNumber === b.lastMessageNumber &&
-    a.pendingMessages === b.pendingMessages
+    a.pendingMessages === b.pendingMessages &&
+    a.gap?.since === b.gap?.since &&
+    JSON.stringify(a.skipped) === JSON.stringify(b.skipped)
   );
 }

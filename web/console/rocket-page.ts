@@ -183,7 +183,18 @@ export class RocketPage {
       card("speed", "Speed", formatNumber(r.speed)),
       card("status", r.status === "exploded" ? "Exploded" : "Status", r.status === "exploded" ? (r.explosionReason ?? "exploded") : "flying", undefined, r.status === "exploded" ? "text" : ""),
       card("lastMessageNumber", "Last applied #", formatNumber(r.lastMessageNumber)),
-      card("pendingMessages", "Waiting behind a gap", formatNumber(r.pendingMessages)),
+      card("pendingMessages", "Waiting behind a gap", formatNumber(r.pendingMessages), r.gap ? `gap open since ${r.gap.since}` : undefined),
+      ...(r.skipped && r.skipped.length > 0
+        ? [
+            card(
+              "skipped",
+              "Given up (gap policy)",
+              r.skipped.map((s) => (s.from === s.to ? `#${formatNumber(s.from)}` : `#${formatNumber(s.from)}–${formatNumber(s.to)}`)).join(", "),
+              r.skipped.map((s) => `${s.from}..${s.to} at ${s.at}`).join("; "),
+              "text skipped",
+            ),
+          ]
+        : []),
       card("launchedAt", `Launched · ${formatTime(r.launchedAt).slice(0, 10)}`, formatTime(r.launchedAt).slice(11), r.launchedAt, "time"),
       card("updatedAt", `Updated · ${formatTime(r.updatedAt).slice(0, 10)}`, formatTime(r.updatedAt).slice(11), r.updatedAt, "time"),
     );
