@@ -42,6 +42,10 @@ describe("docs/security.md", () => {
       MAX_PENDING_PER_CHANNEL: sequencer.maxPendingPerChannel,
       MAX_ACTORS: sequencer.maxActors,
       MAX_ACK_PENDING: sequencer.maxAckPending,
+      MAX_BUFFERED_MESSAGES: sequencer.maxBufferedMessages,
+      MAX_BUFFERED_BYTES: sequencer.maxBufferedBytes,
+      MAX_UNLAUNCHED_CHANNELS: sequencer.maxUnlaunchedChannels,
+      GAP_DEADLINE_SECONDS: sequencer.gapDeadlineSeconds,
     };
     const documented = Object.fromEntries(Object.keys(expected).map((name) => [name, Number(defaultOf(name))]));
     expect(documented).toEqual(expected);
