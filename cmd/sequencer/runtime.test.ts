@@ -324,4 +324,32 @@ describe("sequencer runtime", () => {
     await publish(messages.slice(1, 2));
     await waitFor("the gap to close", async () => ((await store.load(channel))?.state.lastApplied === 2001 ? true : undefined), 30_000);
   });
+
+  it("under GAP_POLICY=skip gives up a gap after GAP_DEADLINE_SECONDS, records it on the rocket and counts it", async () => {
+    const channel = "deadline-skip-1";
+    const messages = rocketMessages(channel, 10, new Rng(31));
+    const { registry } = await startSequencer({ gapPolicy: "skip", gapDeadlineSeconds: 2 });
+    await publish(messages.slice(0, 3));
+    await publish(messages.slice(4));
+    const waiting = await waitFor("the gap to be parked", async () => {
+      const s = await store.load(channel);
+      return s?.state.gap?.parked === 6 ? s : undefined;
+    });
+    expect(waiting.state.lastApplied).toBe(3);
+    const done = await waitFor("the gap to be skipped", async () => {
+      const s = await store.load(channel);
+      return s?.state.lastApplied === 10 ? s : undefined;
+    });
+    const at = Date.parse(done.state.skipped![0]!.at);
+    expect(done.state.skipped).toEqual([{ from: 4, to: 4, at: expect.any(String) }]);
+    expect(at - Date.parse(waiting.state.gap!.since)).toBeGreaterThanOrEqual(2000);
+    expect(done.state.gap).toBeUndefined();
+    expect(done.state.rocket).toEqual([...messages.slice(0, 3), ...messages.slice(4)].reduce<Rocket | null>((r, m) => apply(r, m), null));
+    expect(await counter(registry, "rockets_sequencer_gaps_skipped_total")).toBe(1);
+    await waitConsumersSettled();
+  });
+
+  it("refuses to start with a gap deadline the stream's retention would not outlast", async () => {
+    await expect(startSequencer({ gapDeadlineSeconds: 7 * 86_400 })).rejects.toThrow(/GAP_DEADLINE_SECONDS \(604800s\) must be shorter than stream ROCKETS_EVENTS's retention \(max_age 604800s\)/);
+  });
 });
