@@ -11,9 +11,10 @@
 // compared. A different message under a stored number is a conflict, never
 // accepted: the stored one is never replaced. Reading back costs one request
 // per duplicate, none for a new message. After the window the stream no
-// longer knows the id and stores a resend again (answered `accepted`); the
-// sequencer then drops it as a duplicate number, so the first version still
-// wins (see README, API).
+// longer knows the id and stores a resend again as new: when its number was
+// already applied, ResendCheck finds the message first stored under it, the
+// new copy is removed, and the answer is duplicate or conflict as above,
+// never `accepted` (see resend-check.ts for what this costs and covers).
 
 import { sameMessage, validateMessage, type Problem, type RocketMessage } from "../../internal/domain/message.js";
 import {
@@ -24,6 +25,7 @@ import {
 } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
+import type { ResendCheck, StoredUnder } from "./resend-check.js";
 
 export const ItemStatus = {
   accepted: "accepted",
@@ -77,6 +79,8 @@ export class MessageIntake {
     private readonly publisher: MessagePublisher,
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
+    /** Recognises resends after the duplicate window; without it they are answered as the stream says (accepted). */
+    private readonly resends?: ResendCheck,
   ) {}
 
   /** Validates and stores one message; resolves once the stream acked it, or says why not. */
@@ -88,7 +92,17 @@ export class MessageIntake {
     }
     const [result] = await this.publisher.publishMany([validation.value]);
     const outcome = this.outcomeOf(result!, true);
-    return outcome.status === "duplicate" ? this.judgeDuplicate(validation.value, outcome.seq, true) : outcome;
+    return this.judge(validation.value, outcome, true);
+  }
+
+  /** Judges what the stream said against what is stored: a duplicate by content, or a new copy of an applied number. */
+  private judge(message: RocketMessage, outcome: Outcome, log: boolean): Promise<Outcome> | Outcome {
+    if (outcome.status === "duplicate") return this.judgeDuplicate(message, outcome.seq, log);
+    if (outcome.status === "accepted") {
+      if (this.resends !== undefined) return this.judgeNew(message, outcome.seq, this.resends);
+      return this.accepted(outcome.seq);
+    }
+    return outcome;
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
@@ -116,17 +130,17 @@ export class MessageIntake {
       if (result.status === "unavailable") logged ||= result.reason === FailureReason.error;
       results.push(result);
     }
-    // Duplicates are judged against what is stored, a bounded number at a time.
-    const duplicates = results.flatMap((r, k) => (r.status === "duplicate" ? [k] : []));
+    // Stored items are judged against what is stored, a bounded number at a time.
+    const stored = results.flatMap((r, k) => (r.status === "duplicate" || r.status === "accepted" ? [k] : []));
     let next = 0;
     const judge = async () => {
-      while (next < duplicates.length) {
-        const k = duplicates[next++]!;
-        results[k] = await this.judgeDuplicate(valid[k]!, (results[k] as { seq: number }).seq, !logged);
+      while (next < stored.length) {
+        const k = stored[next++]!;
+        results[k] = await this.judge(valid[k]!, results[k]!, !logged);
         if (results[k]!.status === "unavailable") logged = true;
       }
     };
-    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, duplicates.length) }, judge));
+    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, stored.length) }, judge));
     results.forEach((result, k) => {
       const index = positions[k]!;
       outcome[result.status] += 1;
@@ -153,13 +167,61 @@ export class MessageIntake {
     } catch (err) {
       return this.failed(err, log);
     }
-    if (stored !== undefined) {
-      const v = validateMessage(stored);
-      if (!v.ok || !sameMessage(v.value, message)) {
-        this.metrics.message(MessageResult.conflict);
-        return { status: "conflict", seq, stored: summaryOf(stored) };
+    if (stored === undefined && this.resends !== undefined) {
+      // The copy the stream remembers is gone (a resend removed it, or retention): compare with the first one stored.
+      try {
+        const earlier = await this.resends.earlierCopy(message.metadata.channel, message.metadata.messageNumber, Number.MAX_SAFE_INTEGER);
+        if (earlier.kind === "stored") return this.compared(message, earlier.stored);
+      } catch (err) {
+        return this.failed(err, log);
       }
     }
+    return stored === undefined ? this.duplicate(seq) : this.compared(message, { seq, message: stored });
+  }
+
+  /**
+   * A message the stream stored as new at `seq`: new indeed, unless its
+   * number was applied before (a resend after the duplicate window). Then
+   * the copy just stored is removed, and the message is judged against the
+   * first one stored. When NATS cannot say, the answer is what the stream
+   * said: the message is stored, and a new one is applied.
+   */
+  private async judgeNew(message: RocketMessage, seq: number, resends: ResendCheck): Promise<Outcome> {
+    const { channel, messageNumber } = message.metadata;
+    let earlier: Awaited<ReturnType<ResendCheck["earlierCopy"]>>;
+    try {
+      earlier = await resends.earlierCopy(channel, messageNumber, seq);
+    } catch (err) {
+      this.metrics.resendCheckFailed();
+      this.log.warn({ err, channel, messageNumber }, "could not check whether a stored message resends an applied number");
+      return this.accepted(seq);
+    }
+    if (earlier.kind === "none") return this.accepted(seq);
+    this.metrics.lateResend();
+    // The sequencer drops this copy as a duplicate number whether or not it is removed; removing it keeps history clean.
+    resends.dropCopy(seq).catch((err: unknown) => this.log.warn({ err, seq }, "could not remove a resent copy; the sequencer ignores it"));
+    if (earlier.kind === "expired") {
+      this.metrics.message(MessageResult.conflict);
+      return { status: "conflict", seq, stored: summaryOf(undefined) };
+    }
+    return this.compared(message, earlier.stored);
+  }
+
+  private compared(message: RocketMessage, stored: StoredUnder): Outcome {
+    const v = validateMessage(stored.message);
+    if (!v.ok || !sameMessage(v.value, message)) {
+      this.metrics.message(MessageResult.conflict);
+      return { status: "conflict", seq: stored.seq, stored: summaryOf(stored.message) };
+    }
+    return this.duplicate(stored.seq);
+  }
+
+  private accepted(seq: number): Outcome {
+    this.metrics.message(MessageResult.accepted);
+    return { status: "accepted", seq };
+  }
+
+  private duplicate(seq: number): Outcome {
     this.metrics.message(MessageResult.duplicate);
     return { status: "duplicate", seq };
   }
@@ -167,9 +229,8 @@ export class MessageIntake {
   private outcomeOf(result: PublishResult, log: boolean): Outcome {
     if (result.ok) {
       this.metrics.publishTook(result.seconds);
-      if (result.ack.duplicate) return { status: "duplicate", seq: result.ack.seq };
-      this.metrics.message(MessageResult.accepted);
-      return { status: "accepted", seq: result.ack.seq };
+      // Counted once judged (judge): a new copy of an applied number is not accepted.
+      return { status: result.ack.duplicate ? "duplicate" : "accepted", seq: result.ack.seq };
     }
     // An unavailable stream (not connected, connection lost, no stream) says nothing about its latency; a timeout does.
     if (!(result.error instanceof PublishUnavailableError) || result.error instanceof PublishTimeoutError) {
