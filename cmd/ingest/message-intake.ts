@@ -90,19 +90,59 @@ export class MessageIntake {
       this.metrics.message("invalid");
       return { status: "invalid", errors: validation.problems };
     }
+    const through = await this.appliedBefore([validation.value.metadata.channel]);
     const [result] = await this.publisher.publishMany([validation.value]);
     const outcome = this.outcomeOf(result!, true);
-    return this.judge(validation.value, outcome, true);
+    return this.judge(validation.value, outcome, through, true);
   }
 
-  /** Judges what the stream said against what is stored: a duplicate by content, or a new copy of an applied number. */
-  private judge(message: RocketMessage, outcome: Outcome, log: boolean): Promise<Outcome> | Outcome {
+  /**
+   * Judges what the stream said against what is stored: a duplicate by
+   * content, or a new copy of a number `through` (read before publishing)
+   * says was applied.
+   */
+  private judge(message: RocketMessage, outcome: Outcome, through: ReadonlyMap<string, number>, log: boolean): Promise<Outcome> | Outcome {
     if (outcome.status === "duplicate") return this.judgeDuplicate(message, outcome.seq, log);
     if (outcome.status === "accepted") {
-      if (this.resends !== undefined) return this.judgeNew(message, outcome.seq, this.resends);
+      const applied = through.get(message.metadata.channel);
+      if (this.resends !== undefined && applied !== undefined && message.metadata.messageNumber <= applied) {
+        return this.judgeLate(message, outcome.seq, this.resends);
+      }
       return this.accepted(outcome.seq);
     }
     return outcome;
+  }
+
+  /**
+   * Each channel's applied number, read before its messages are published
+   * (see ResendCheck); a channel NATS could not answer for is left out, and
+   * its messages are taken as the stream answers.
+   */
+  private async appliedBefore(channels: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    const through = new Map<string, number>();
+    const resends = this.resends;
+    if (resends === undefined) return through;
+    const distinct = [...new Set(channels)];
+    let next = 0;
+    let failed = 0;
+    let firstError: unknown;
+    const read = async () => {
+      while (next < distinct.length) {
+        const channel = distinct[next++]!;
+        try {
+          through.set(channel, await resends.appliedThrough(channel));
+        } catch (err) {
+          failed += 1;
+          firstError ??= err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, distinct.length) }, read));
+    if (failed > 0) {
+      this.metrics.resendCheckFailed(failed);
+      this.log.warn({ err: firstError, channels: failed }, "could not read applied numbers; late resends of these channels are taken as the stream answers");
+    }
+    return through;
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
@@ -121,6 +161,7 @@ export class MessageIntake {
       }
     }
     if (outcome.invalid > 0) this.metrics.message("invalid", outcome.invalid);
+    const through = await this.appliedBefore(valid.map((m) => m.metadata.channel));
     const published = await this.publisher.publishMany(valid);
     let logged = false;
     const results: Outcome[] = [];
@@ -136,7 +177,7 @@ export class MessageIntake {
     const judge = async () => {
       while (next < stored.length) {
         const k = stored[next++]!;
-        results[k] = await this.judge(valid[k]!, results[k]!, !logged);
+        results[k] = await this.judge(valid[k]!, results[k]!, through, !logged);
         if (results[k]!.status === "unavailable") logged = true;
       }
     };
@@ -180,26 +221,25 @@ export class MessageIntake {
   }
 
   /**
-   * A message the stream stored as new at `seq`: new indeed, unless its
-   * number was applied before (a resend after the duplicate window). Then
-   * the copy just stored is removed, and the message is judged against the
-   * first one stored. When NATS cannot say, the answer is what the stream
-   * said: the message is stored, and a new one is applied.
+   * A message the stream stored as new at `seq` although its number was
+   * applied before it was published: a resend after the duplicate window.
+   * The copy just stored is removed, and the message is judged against the
+   * first one stored under its number.
    */
-  private async judgeNew(message: RocketMessage, seq: number, resends: ResendCheck): Promise<Outcome> {
+  private async judgeLate(message: RocketMessage, seq: number, resends: ResendCheck): Promise<Outcome> {
     const { channel, messageNumber } = message.metadata;
+    this.metrics.lateResend();
+    // The sequencer drops this copy as a duplicate number whether or not it is removed; removing it keeps history clean.
+    resends.dropCopy(seq).catch((err: unknown) => this.log.warn({ err, seq }, "could not remove a resent copy; the sequencer ignores it"));
     let earlier: Awaited<ReturnType<ResendCheck["earlierCopy"]>>;
     try {
       earlier = await resends.earlierCopy(channel, messageNumber, seq);
     } catch (err) {
+      // The number is applied: this copy changes nothing. Whether it says the same cannot be told now.
       this.metrics.resendCheckFailed();
-      this.log.warn({ err, channel, messageNumber }, "could not check whether a stored message resends an applied number");
-      return this.accepted(seq);
+      this.log.warn({ err, channel, messageNumber }, "could not read what is stored under a resent number");
+      return this.duplicate(seq);
     }
-    if (earlier.kind === "none") return this.accepted(seq);
-    this.metrics.lateResend();
-    // The sequencer drops this copy as a duplicate number whether or not it is removed; removing it keeps history clean.
-    resends.dropCopy(seq).catch((err: unknown) => this.log.warn({ err, seq }, "could not remove a resent copy; the sequencer ignores it"));
     if (earlier.kind === "expired") {
       this.metrics.message(MessageResult.conflict);
       return { status: "conflict", seq, stored: summaryOf(undefined) };

@@ -45,7 +45,7 @@ export class IngestMetrics {
     });
     this.resendCheckFailures = new Counter({
       name: `${METRIC_PREFIX}ingest_resend_check_failures_total`,
-      help: "Stored messages that could not be checked for being a late resend (NATS did not answer); answered accepted, as the stream said",
+      help: "Late-resend checks that could not be made (NATS did not answer, or a channel too long to scan): answered as the stream said",
       registers: [registry],
     });
     new Gauge({
@@ -84,8 +84,8 @@ export class IngestMetrics {
     this.lateResends.inc();
   }
 
-  resendCheckFailed(): void {
-    this.resendCheckFailures.inc();
+  resendCheckFailed(count = 1): void {
+    this.resendCheckFailures.inc(count);
   }
 
   publishTook(seconds: number): void {

@@ -37,44 +37,48 @@ function setup(maxChannels = 100) {
 
 describe("ResendCheck", () => {
   it("refuses to judge before it is attached", async () => {
-    await expect(new ResendCheck().earlierCopy("a", 1, 10)).rejects.toThrow(/not connected/);
+    await expect(new ResendCheck().appliedThrough("a")).rejects.toThrow(/not connected/);
   });
 
-  it("reads a channel's applied number once per half window, and scans only for an applied number", async () => {
+  it("reads a channel's applied number once per half window", async () => {
     const { numbers, check, advance } = setup();
     numbers.through.set("a", 3);
-    numbers.stored.set("a:2", { seq: 5, message: { x: 1 } });
-    expect(await check.earlierCopy("a", 4, 20)).toEqual({ kind: "none" });
-    expect(await check.earlierCopy("a", 2, 21)).toEqual({ kind: "stored", stored: { seq: 5, message: { x: 1 } } });
-    expect(await check.earlierCopy("a", 1, 22)).toEqual({ kind: "expired" });
-    expect(numbers.reads).toBe(1);
-    expect(numbers.scans).toBe(2);
-    // The sequencer applies more; ingest sees it once half a window has passed, not before.
+    expect(await check.appliedThrough("a")).toBe(3);
     numbers.through.set("a", 9);
     advance(499);
-    expect(await check.earlierCopy("a", 5, 23)).toEqual({ kind: "none" });
+    expect(await check.appliedThrough("a")).toBe(3);
     advance(1);
-    expect(await check.earlierCopy("a", 5, 24)).toEqual({ kind: "expired" });
+    expect(await check.appliedThrough("a")).toBe(9);
     expect(numbers.reads).toBe(2);
+  });
+
+  it("finds what was stored first under a number, below the new copy's sequence", async () => {
+    const { numbers, check } = setup();
+    numbers.stored.set("a:2", { seq: 5, message: { x: 1 } });
+    expect(await check.earlierCopy("a", 2, 21)).toEqual({ kind: "stored", stored: { seq: 5, message: { x: 1 } } });
+    expect(await check.earlierCopy("a", 2, 5)).toEqual({ kind: "expired" });
+    expect(await check.earlierCopy("a", 1, 22)).toEqual({ kind: "expired" });
+    await check.dropCopy(21);
+    expect(numbers.dropped).toEqual([21]);
   });
 
   it("shares one read among concurrent messages of a channel", async () => {
     const { numbers, check } = setup();
-    await Promise.all([1, 2, 3, 4].map((n) => check.earlierCopy("b", n + 10, 100 + n)));
+    await Promise.all([1, 2, 3, 4].map(() => check.appliedThrough("b")));
     expect(numbers.reads).toBe(1);
   });
 
   it("remembers at most maxChannels, forgetting the least recently used", async () => {
     const { numbers, check } = setup(2);
-    await check.earlierCopy("a", 1, 1);
-    await check.earlierCopy("b", 1, 2);
-    await check.earlierCopy("a", 2, 3); // a used again: b is now the oldest
-    await check.earlierCopy("c", 1, 4);
+    await check.appliedThrough("a");
+    await check.appliedThrough("b");
+    await check.appliedThrough("a"); // a used again: b is now the oldest
+    await check.appliedThrough("c");
     expect(check.size).toBe(2);
     expect(numbers.reads).toBe(3);
-    await check.earlierCopy("a", 3, 5);
+    await check.appliedThrough("a");
     expect(numbers.reads).toBe(3);
-    await check.earlierCopy("b", 2, 6);
+    await check.appliedThrough("b");
     expect(numbers.reads).toBe(4);
   });
 });

@@ -5,9 +5,11 @@
 // Guarantees (given that a stored message is applied within half the
 // duplicate window, which the sequencer's lag alerts watch by far tighter):
 // - A message the stream just stored as new, whose number the channel had
-//   already applied, is found out: `earlierCopy` returns the first message
-//   stored under that number (what the sequencer applied), so the caller can
-//   answer duplicate or conflict instead of `accepted`.
+//   already applied before it was published (`appliedThrough`, read first),
+//   is found out: `earlierCopy` returns the first message stored under that
+//   number (what the sequencer applied), so the caller can answer duplicate
+//   or conflict instead of `accepted`. The applied number must be read
+//   before publishing: read after, it may already count the message itself.
 // - Why half the window is enough: the stream did not deduplicate, so no
 //   copy was stored within the window; an earlier copy was stored before it
 //   and applied before half of it had passed. A channel's applied number read
@@ -58,8 +60,6 @@ interface Known {
 }
 
 export type EarlierCopy =
-  /** No earlier copy: the message is new. */
-  | { kind: "none" }
   /** The number was applied, and this is what is stored under it. */
   | { kind: "stored"; stored: StoredUnder }
   /** The number was applied but the stream no longer holds its message (retention). */
@@ -80,15 +80,21 @@ export class ResendCheck {
   }
 
   /**
-   * For a message the stream just stored as new at `seq`: whether its number
-   * was applied before, and if so what was stored under it first. Rejects
-   * when NATS cannot answer.
+   * The channel's applied number, to be read BEFORE a message is published:
+   * a value read after could already count that very message. Rejects when
+   * NATS cannot answer.
+   */
+  async appliedThrough(channel: string): Promise<number> {
+    return await this.readThrough(this.attached(), channel);
+  }
+
+  /**
+   * For a message the stream stored as new at `seq` whose number was applied
+   * before it was published (`appliedThrough`, read before): what was stored
+   * under that number first.
    */
   async earlierCopy(channel: string, messageNumber: number, seq: number): Promise<EarlierCopy> {
-    const source = this.attached();
-    const through = await this.appliedThrough(source, channel);
-    if (messageNumber > through) return { kind: "none" };
-    const stored = await source.numbers.firstStored(channel, messageNumber, seq);
+    const stored = await this.attached().numbers.firstStored(channel, messageNumber, seq);
     return stored === undefined ? { kind: "expired" } : { kind: "stored", stored };
   }
 
@@ -106,7 +112,7 @@ export class ResendCheck {
     return this.source;
   }
 
-  private async appliedThrough(source: ResendSource, channel: string): Promise<number> {
+  private async readThrough(source: ResendSource, channel: string): Promise<number> {
     const now = this.now();
     const known = this.known.get(channel);
     if (known !== undefined && now - known.readAt < source.duplicateWindowMs / 2) {
