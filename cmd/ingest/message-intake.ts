@@ -42,7 +42,7 @@ export interface StoredSummary {
   messageTime: string;
 }
 
-export type Outcome =
+export type IntakeResult =
   | { status: "accepted" | "duplicate"; seq: number }
   | { status: "conflict"; seq: number; stored: StoredSummary }
   | { status: "invalid"; errors: Problem[] }
@@ -54,7 +54,7 @@ export type BatchItemResult =
   | { index: number; status: "invalid"; errors: Problem[] }
   | { index: number; status: "unavailable"; detail: string };
 
-export interface BatchOutcome {
+export interface BatchIntakeResult {
   accepted: number;
   duplicate: number;
   conflict: number;
@@ -84,7 +84,7 @@ export class MessageIntake {
   ) {}
 
   /** Validates and stores one message; resolves once the stream acked it, or says why not. */
-  async one(input: unknown): Promise<Outcome> {
+  async one(input: unknown): Promise<IntakeResult> {
     const validation = validateMessage(input);
     if (!validation.ok) {
       this.metrics.message("invalid");
@@ -101,7 +101,7 @@ export class MessageIntake {
    * content, or a new copy of a number `through` (read before publishing)
    * says was applied.
    */
-  private judge(message: RocketMessage, outcome: Outcome, through: ReadonlyMap<string, number>, log: boolean): Promise<Outcome> | Outcome {
+  private judge(message: RocketMessage, outcome: IntakeResult, through: ReadonlyMap<string, number>, log: boolean): Promise<IntakeResult> | IntakeResult {
     if (outcome.status === "duplicate") return this.judgeDuplicate(message, outcome.seq, log);
     if (outcome.status === "accepted") {
       const applied = through.get(message.metadata.channel);
@@ -146,8 +146,8 @@ export class MessageIntake {
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
-  async batch(items: readonly unknown[]): Promise<BatchOutcome> {
-    const outcome: BatchOutcome = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
+  async batch(items: readonly unknown[]): Promise<BatchIntakeResult> {
+    const outcome: BatchIntakeResult = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
     const valid: RocketMessage[] = [];
     const positions: number[] = [];
     for (let index = 0; index < items.length; index++) {
@@ -164,7 +164,7 @@ export class MessageIntake {
     const through = await this.appliedBefore(valid.map((m) => m.metadata.channel));
     const published = await this.publisher.publishMany(valid);
     let logged = false;
-    const results: Outcome[] = [];
+    const results: IntakeResult[] = [];
     for (let k = 0; k < published.length; k++) {
       // One log line per batch at most: a refusing stream refuses the whole batch.
       const result = this.outcomeOf(published[k]!, !logged);
@@ -201,7 +201,7 @@ export class MessageIntake {
    * judgement is made then). One the stream no longer holds (retention) cannot
    * be compared, and stays what the stream said.
    */
-  private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<Outcome> {
+  private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<IntakeResult> {
     let stored: unknown;
     try {
       stored = await this.publisher.storedAt(seq);
@@ -226,7 +226,7 @@ export class MessageIntake {
    * The copy just stored is removed, and the message is judged against the
    * first one stored under its number.
    */
-  private async judgeLate(message: RocketMessage, seq: number, resends: ResendCheck): Promise<Outcome> {
+  private async judgeLate(message: RocketMessage, seq: number, resends: ResendCheck): Promise<IntakeResult> {
     const { channel, messageNumber } = message.metadata;
     this.metrics.lateResend();
     // The sequencer drops this copy as a duplicate number whether or not it is removed; removing it keeps history clean.
@@ -247,7 +247,7 @@ export class MessageIntake {
     return this.compared(message, earlier.stored);
   }
 
-  private compared(message: RocketMessage, stored: StoredUnder): Outcome {
+  private compared(message: RocketMessage, stored: StoredUnder): IntakeResult {
     const v = validateMessage(stored.message);
     if (!v.ok || !sameMessage(v.value, message)) {
       this.metrics.message(MessageResult.conflict);
@@ -256,17 +256,17 @@ export class MessageIntake {
     return this.duplicate(stored.seq);
   }
 
-  private accepted(seq: number): Outcome {
+  private accepted(seq: number): IntakeResult {
     this.metrics.message(MessageResult.accepted);
     return { status: "accepted", seq };
   }
 
-  private duplicate(seq: number): Outcome {
+  private duplicate(seq: number): IntakeResult {
     this.metrics.message(MessageResult.duplicate);
     return { status: "duplicate", seq };
   }
 
-  private outcomeOf(result: PublishResult, log: boolean): Outcome {
+  private outcomeOf(result: PublishResult, log: boolean): IntakeResult {
     if (result.ok) {
       this.metrics.publishTook(result.seconds);
       // Counted once judged (judge): a new copy of an applied number is not accepted.
@@ -279,7 +279,7 @@ export class MessageIntake {
     return this.failed(result.error, log);
   }
 
-  private failed(err: unknown, log: boolean): Outcome {
+  private failed(err: unknown, log: boolean): IntakeResult {
     if (err instanceof PublishTimeoutError) {
       this.metrics.publishFailed(FailureReason.timeout);
       return { status: "unavailable", reason: FailureReason.timeout, detail: err.message };
