@@ -48,6 +48,12 @@ export class ParkedReadError extends Error {
   }
 }
 
+/** How many messages the stream holds on a channel's subject, and its first sequence overall. */
+export interface SubjectCensus {
+  count: number;
+  firstSeq: number;
+}
+
 export class StreamParkedMessages {
   constructor(
     private readonly js: JetStreamClient,
@@ -55,6 +61,17 @@ export class StreamParkedMessages {
     private readonly fetchTimeoutMs: number,
     private readonly log: Logger,
   ) {}
+
+  /**
+   * One request to the stream's leader: the messages held on the channel's
+   * subject, and the stream's first sequence (below it, retention removed
+   * everything). Lets a caller that has seen every one of them skip a read.
+   */
+  async census(partition: number, channel: string): Promise<SubjectCensus> {
+    const subject = eventSubject(partition, channel);
+    const info = await this.jsm.streams.info(STREAM_NAME, { subjects_filter: subject });
+    return { count: info.state.subjects?.[subject] ?? 0, firstSeq: info.state.first_seq };
+  }
 
   /**
    * Hands every message on `channel`'s subject of `partition` from stream

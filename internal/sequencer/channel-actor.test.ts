@@ -350,6 +350,23 @@ describe("channel actor", () => {
     expect((await store.load("unlaunched-2"))?.state.rocket).toEqual(inOrder(second));
   });
 
+  it("reads nothing back for a launch when the stream holds no other message of the channel, and reads when it does", async () => {
+    const store = await recording();
+    const { registry, value } = await fx.registry(store);
+    const alone = rocketMessages("launch-alone", 3, new Rng(16));
+    const launches = await fx.publish(alone.slice(0, 1));
+    registry.deliver(0, launches[0]!);
+    await settledAll(launches);
+    expect(await value("rockets_sequencer_reread_messages_total")).toBe(0);
+    // Messages 2 and 3 of another rocket are stored but not yet delivered when its launch is: read back, applied.
+    const ahead = rocketMessages("launch-ahead", 3, new Rng(17));
+    const [launch] = await fx.publish(ahead);
+    registry.deliver(0, launch!);
+    await settledAll([launch!]);
+    expect(await value("rockets_sequencer_reread_messages_total")).toBe(3);
+    expect((await store.load("launch-ahead"))?.state).toEqual({ rocket: inOrder(ahead), lastApplied: 3, pending: [] });
+  });
+
   it("writes exactly the bytes encodeChannelState would", () => {
     const messages = rocketMessages("encoding-ü-日本-🚀", 6, new Rng(7));
     const states: ChannelState[] = [

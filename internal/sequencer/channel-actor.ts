@@ -79,6 +79,8 @@ export interface ParkedMessages {
    * when it cannot read them all.
    */
   read(partition: number, channel: string, fromSeq: number, onMessage: (seq: number, message: RocketMessage) => void): Promise<void>;
+  /** Messages held on the channel's subject (any, valid or not), and the stream's first sequence. */
+  census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
 }
 
 export const GapPolicy = { Wait: "wait", Skip: "skip" } as const;
@@ -213,6 +215,8 @@ interface Draft {
   reread: number;
   /** This batch's reservation of the global buffered bounds. */
   reserved: { messages: number; bytes: number };
+  /** Stream sequences of this channel's messages the draft accounts for: applied, duplicate or kept in memory. */
+  seen: Set<number>;
 }
 
 const ActorStatus = { Open: "open", Draining: "draining", Closed: "closed" } as const;
@@ -432,8 +436,10 @@ export class ChannelActor {
     const current: ChannelState = { rocket: base.stored.rocket, lastApplied: base.stored.lastApplied, pending: base.waiting };
     const result = sequenceBatch(current, batch.map((d) => d.message), { maxPending: Number.POSITIVE_INFINITY, admit });
     const outcomes = result.outcomes.map((o) => (o === Outcome.Overflow ? MessageOutcome.Buffered : (o as MessageOutcome)));
+    const seen = new Set(seqOf.values());
     result.outcomes.forEach((o, i) => {
       if (o === Outcome.Buffered) seqOf.set(batch[i]!.message.metadata.messageNumber, batch[i]!.seq);
+      if (o !== Outcome.Overflow) seen.add(batch[i]!.seq);
     });
     const draft: Draft = {
       rocket: result.state.rocket,
@@ -448,6 +454,7 @@ export class ChannelActor {
       skippedNow: undefined,
       reread: 0,
       reserved,
+      seen,
     };
     prune(draft, this.env.settings.maxPending);
     return { draft, outcomes };
@@ -460,13 +467,34 @@ export class ChannelActor {
    * that makes progress.
    */
   private async catchUp(base: Known, draft: Draft, applied: boolean): Promise<void> {
-    if (draft.floorSeq === Number.POSITIVE_INFINITY) return;
-    if (!applied && !(base.revision === 0 && draft.rocket !== null)) return;
+    if (draft.floorSeq === Number.POSITIVE_INFINITY || !applied) return;
+    // Only for a channel without an entry: nothing of it was applied, so no copy of it was removed from the stream (ingest removes resends of applied numbers only).
+    if (base.revision === 0 && (await this.sawEverything(draft))) {
+      draft.floorSeq = Number.POSITIVE_INFINITY;
+      return;
+    }
     for (;;) {
       const before = draft.lastApplied;
       await this.reread(draft);
       if (draft.lastApplied === before || draft.floorSeq === Number.POSITIVE_INFINITY) return;
     }
+  }
+
+  /**
+   * True when the stream holds no message of this channel that the draft
+   * does not account for, so a re-read would find nothing new: the subject
+   * holds at most as many messages as the draft has seen, and every one it
+   * has seen is still held (none lies below the stream's first sequence, and
+   * nothing of a channel without an entry is removed from the middle), so
+   * they are the same messages. One request instead of a read: what a new
+   * rocket's launch (no stored state, so "may have parked anywhere") costs.
+   */
+  private async sawEverything(draft: Draft): Promise<boolean> {
+    if (draft.seen.size === 0) return false;
+    const { count, firstSeq } = await this.env.limiter.run(() => this.env.parked.census(this.partition, this.channel));
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const seq of draft.seen) lowest = Math.min(lowest, seq);
+    return count <= draft.seen.size && lowest >= firstSeq;
   }
 
   /** Reads the parked messages from draft.floorSeq into the draft (the lowest maxPending numbers past lastApplied), then applies. */

@@ -94,6 +94,7 @@ export function decodeDelivery(partition: number, subject: string, data: Uint8Ar
 /** The raw reader of a channel's parked messages (StreamParkedMessages). */
 export interface ParkedSource {
   read(partition: number, channel: string, fromSeq: number, onMessage: (m: { seq: number; subject: string; data: Uint8Array }) => void): Promise<unknown>;
+  census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
 }
 
 /**
@@ -109,6 +110,7 @@ export function decodedParked(source: ParkedSource): ParkedMessages {
         if (decoded.ok && decoded.message.metadata.channel === channel) onMessage(m.seq, decoded.message);
       });
     },
+    census: (partition, channel) => source.census(partition, channel),
   };
 }
 
