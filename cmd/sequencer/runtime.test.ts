@@ -316,6 +316,7 @@ describe("sequencer runtime", () => {
     tap.unsubscribe();
     const written = sizes.slice(before);
     const messageBytes = JSON.stringify(messages[5]).length;
+    log.info({ writes: written.length, bytes: written.reduce((a, b) => a + b, 0), parked: 1999, messageBytes }, "state bytes written while parking");
     // Each write holds the rocket and the gap record, never the parked messages themselves.
     expect(Math.max(...written)).toBeLessThan(1024);
     expect(written.reduce((a, b) => a + b, 0)).toBeLessThan(1999 * 1024);
