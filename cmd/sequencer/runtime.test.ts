@@ -353,4 +353,16 @@ describe("sequencer runtime", () => {
   it("refuses to start with a gap deadline the stream's retention would not outlast", async () => {
     await expect(startSequencer({ gapDeadlineSeconds: 7 * 86_400 })).rejects.toThrow(/GAP_DEADLINE_SECONDS \(604800s\) must be shorter than stream ROCKETS_EVENTS's retention \(max_age 604800s\)/);
   });
+
+  it("gives up on time the never-launched channels an earlier instance recorded, found by a scan at start", async () => {
+    const old = { fromSeq: 1, parked: 3, since: "2020-01-01T00:00:00.000Z" };
+    await store.save("left-behind-1", { rocket: null, lastApplied: 0, pending: [], gap: old }, 0);
+    await store.save("left-behind-2", { rocket: null, lastApplied: 0, pending: [], gap: { ...old, since: new Date().toISOString() } }, 0);
+    const { registry } = await startSequencer({ gapDeadlineSeconds: 8 });
+    await waitFor("the overdue entry to go", async () => ((await store.load("left-behind-1")) === null ? true : undefined));
+    expect(await counter(registry, "rockets_sequencer_unlaunched_expired_total")).toBe(1);
+    // The recent one stays, and counts towards MAX_UNLAUNCHED_CHANNELS.
+    expect(await store.load("left-behind-2")).not.toBeNull();
+    expect(await counter(registry, "rockets_sequencer_unlaunched_channels")).toBe(1);
+  });
 });

@@ -114,6 +114,14 @@ export function encodeChannelStateFrom(state: ChannelState, messageJson: (messag
 }
 
 const COMMA = Buffer.from(",");
+/** How every format-2 entry without a launched rocket begins (encodeChannelStateFrom writes the fields in this order). */
+const UNLAUNCHED_PREFIX = Buffer.from(`{"v":${FORMAT_VERSION},"rocket":null,`, "utf8");
+
+function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
+  if (data.byteLength < prefix.byteLength) return false;
+  for (let i = 0; i < prefix.byteLength; i += 1) if (data[i] !== prefix[i]) return false;
+  return true;
+}
 
 /** A log line names this many problems of an invalid state at most (the error carries them all). */
 const MAX_PROBLEMS_SHOWN = 5;
@@ -177,6 +185,40 @@ export class ChannelStateStore {
         throw new RevisionConflictError(channel, revision);
       }
       throw err;
+    }
+  }
+
+  /**
+   * One pass over the bucket, handing over every channel whose entry has a
+   * gap record but no launched rocket, with when its gap began (wall-clock
+   * ms). Only such entries are parsed (they start with a known prefix); the
+   * pass ends once the watch has caught up with the bucket, or on `signal`.
+   * Lets a sequencer that starts find the never-launched channels an
+   * instance before it recorded, and give them up on time.
+   */
+  async scanUnlaunched(onFound: (channel: string, since: number) => void, signal?: AbortSignal): Promise<void> {
+    const { values } = await this.kv.status();
+    if (values === 0 || signal?.aborted) return;
+    const watch = await this.kv.watch();
+    const stop = () => watch.stop();
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const entry of watch) {
+        if (entry.operation === "PUT" && startsWith(entry.value, UNLAUNCHED_PREFIX)) {
+          const channel = channelForKey(entry.key);
+          try {
+            const since = decodeChannelState(entry.value, channel).gap?.since;
+            if (since !== undefined) onFound(channel, Date.parse(since));
+          } catch (err) {
+            // An invalid entry is reported when its channel is next read; the scan goes on.
+            if (!(err instanceof StateDecodeError)) throw err;
+          }
+        }
+        if (entry.delta === 0) break;
+      }
+    } finally {
+      signal?.removeEventListener("abort", stop);
+      watch.stop();
     }
   }
 

@@ -16,8 +16,8 @@
 //   actors (MAX_BUFFERED_MESSAGES, MAX_BUFFERED_BYTES; past them a parked
 //   message is kept in the stream only and re-read when its gap closes),
 //   actors (MAX_ACTORS, soft as above) and channels with a state entry but
-//   no launch, as seen by this instance since it started
-//   (MAX_UNLAUNCHED_CHANNELS; past it such a channel's messages are parked
+//   no launch, as this instance wrote them or found them in the bucket at
+//   start (MAX_UNLAUNCHED_CHANNELS; past it such a channel's messages are parked
 //   in the stream only, found by its launch's re-read from the stream's
 //   start). The memory bounds are checked before each batch is planned, so
 //   they may be passed by at most the batches being planned at that moment.
@@ -56,6 +56,8 @@ export interface RegistrySettings extends ActorSettings {
 
 /** Re-reads of parked messages at once; each holds up to maxPending messages, so this bounds their memory. */
 export const REREAD_CONCURRENCY = 4;
+/** Never-launched channels given up per sweep at most, so a backlog costs a steady trickle of KV work. */
+const UNLAUNCHED_REVIEWS_PER_SWEEP = 1000;
 
 /** Failures are logged at most this often (with a count), so an outage does not flood the log. */
 const FAILURE_LOG_INTERVAL_MS = 5000;
@@ -229,6 +231,16 @@ export class ActorRegistry {
     return this.bufferedBytes;
   }
 
+  /**
+   * Counts a never-launched channel's entry found in the bucket (by the
+   * start's scan), so the bound and the deadline cover entries an earlier
+   * instance wrote. Past MAX_UNLAUNCHED_CHANNELS the rest are left to later.
+   */
+  foundUnlaunched(channel: string, partition: number, since: number): void {
+    if (this.unlaunchedChannels.has(channel) || this.unlaunchedChannels.size >= this.settings.maxUnlaunchedChannels) return;
+    this.unlaunchedChannels.set(channel, { partition, since });
+  }
+
   /** Channels with a state entry but no launch, as this instance knows them. */
   get unlaunched(): number {
     return this.unlaunchedChannels.size;
@@ -268,9 +280,14 @@ export class ActorRegistry {
       }
       if (actor.idle && actor.lastActive <= cutoff) this.evict(channel, actor);
     }
-    // Unlaunched channels whose actor was evicted (by the cap) are still given up on time.
+    // Unlaunched channels whose actor was evicted (by the cap), or found by the start's scan, are still given up on time.
+    let reviews = 0;
     for (const [channel, { partition, since }] of this.unlaunchedChannels) {
-      if (since <= overdue && !this.actors.has(channel)) this.actorFor(channel, partition).reviewGap();
+      if (reviews >= UNLAUNCHED_REVIEWS_PER_SWEEP) break;
+      if (since <= overdue && !this.actors.has(channel)) {
+        this.actorFor(channel, partition).reviewGap();
+        reviews += 1;
+      }
     }
   }
 

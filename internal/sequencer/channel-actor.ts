@@ -69,6 +69,8 @@ export interface ChannelStates {
   save(channel: string, state: ChannelState, revision: number, encode: (state: ChannelState) => Uint8Array): Promise<number>;
   /** Deletes the entry if it is still at `revision`; throws RevisionConflictError otherwise. */
   remove(channel: string, revision: number): Promise<void>;
+  /** Hands over every channel with a gap record and no launch (when its gap began, wall-clock ms), in one pass. */
+  scanUnlaunched?(onFound: (channel: string, since: number) => void, signal?: AbortSignal): Promise<void>;
 }
 
 /** The channel's messages as the events stream holds them (StreamParkedMessages, decoded). */
@@ -345,8 +347,8 @@ export class ChannelActor {
   private async processReserving(batch: Delivery[], review: boolean, reserved: { messages: number; bytes: number }): Promise<void> {
     for (;;) {
       const base = this.known ?? (await this.load());
-      // A place reserved for an entry that was never written: free it.
-      if (review && base.revision === 0) this.env.observer.unlaunched(this.channel, this.partition, undefined);
+      // A place taken for an entry that was never written, or is launched by now: free it.
+      if (review && (base.revision === 0 || base.stored.rocket !== null)) this.env.observer.unlaunched(this.channel, this.partition, undefined);
       if (review && base.revision !== 0 && base.stored.rocket === null && this.isOverdue(base.stored)) {
         // Never launched within the deadline: give the entry up; its messages stay in the stream.
         if (await this.removeUnlaunched(base)) continue;

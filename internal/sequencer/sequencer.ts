@@ -4,6 +4,7 @@
 // cmd/sequencer wires the NATS adapters in.
 
 import type { Registry } from "prom-client";
+import { partitionOf } from "../domain/partition.js";
 import type { Logger } from "../observability/logger.js";
 import { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates, GapPolicy } from "./channel-actor.js";
@@ -51,6 +52,7 @@ export class Sequencer {
   private readonly workers = new Map<number, PartitionWorker>();
   private readonly metrics: SequencerMetrics;
   private lagTimer: NodeJS.Timeout | undefined;
+  private readonly scanAbort = new AbortController();
 
   constructor(
     private readonly ports: SequencerPorts,
@@ -108,6 +110,7 @@ export class Sequencer {
   async start(): Promise<void> {
     await this.ownership.start();
     this.registry.start();
+    this.scanUnlaunched();
     this.lagTimer = setInterval(() => this.pollLag(), this.settings.lagPollMs);
     this.lagTimer.unref();
   }
@@ -126,8 +129,27 @@ export class Sequencer {
     return this.ownership.clusterView();
   }
 
+  /**
+   * In the background, once: finds the never-launched channels' entries
+   * already in the bucket (an earlier instance's), so they count towards
+   * MAX_UNLAUNCHED_CHANNELS and are given up at their deadline. Removal is
+   * by compare-and-set, so several instances finding the same entry is safe.
+   */
+  private scanUnlaunched(): void {
+    const scan = this.ports.states.scanUnlaunched;
+    if (!scan) return;
+    const { partitions } = this.settings;
+    scan
+      .call(this.ports.states, (channel, since) => this.registry.foundUnlaunched(channel, partitionOf(channel, partitions), since), this.scanAbort.signal)
+      .then(
+        () => this.log.debug({ unlaunched: this.registry.unlaunched }, "never-launched channels found in the state bucket"),
+        (err: unknown) => this.log.warn({ err }, "could not scan the state bucket for never-launched channels; they are reviewed when next written"),
+      );
+  }
+
   /** Stops pulling, finishes in-flight writes, releases every lease and leaves. */
   async stop(): Promise<void> {
+    this.scanAbort.abort();
     clearInterval(this.lagTimer);
     await this.ownership.stop();
     this.registry.stop();
