@@ -60,7 +60,7 @@ export const Outcome = {
   Applied: "applied",
   Buffered: "buffered",
   Duplicate: "duplicate",
-  /** The buffer is full: the caller must hand the message back for later (nak), never drop it. */
+  /** Not taken into the buffer (full, or refused by the caller): the caller must keep it recoverable another way (the sequencer leaves it parked in the stream), never drop it. */
   Overflow: "overflow",
 } as const;
 export type Outcome = (typeof Outcome)[keyof typeof Outcome];
