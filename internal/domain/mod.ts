@@ -1,6 +1,7 @@
 // The pure domain: everything the services agree on about rockets, with no I/O.
 export * from "./channel.js";
 export * from "./channel-state.js";
+export * from "./gap-skip.js";
 export * from "./history.js";
 export * from "./message.js";
 export * from "./partition.js";
