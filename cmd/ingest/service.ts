@@ -62,6 +62,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
         timeoutMs: config.publishTimeoutMs,
         maxInFlight: config.publishMaxInFlight,
         checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
+        inboxPrefix: config.nats.inboxPrefix,
       });
       await gateway.attach(publisher);
       siblings.started();
