@@ -147,6 +147,8 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
     await refused(jsm.consumers.add(STREAM_NAME, { name: "peek", filter_subject: "rockets.events.>" }));
     await refused(jsm.streams.delete(STREAM_NAME));
     await refused(jsm.streams.purge(STREAM_NAME));
+    await refused(jsm.streams.delete(`KV_${STATE_BUCKET}`));
+    await refused(jsm.consumers.delete(STREAM_NAME, consumerName(0)));
     await refused(js.publish(`$KV.${TOPOLOGY_BUCKET}.partitions`, "1"));
     expect(await subscriptionRefused(nc, "_INBOX_api.>"), "the API's inbox: the state it watches").toBe(true);
     expect(await subscriptionRefused(nc, "_INBOX.>")).toBe(true);
@@ -202,6 +204,10 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
     await refused(jsm.streams.delete(`KV_${STATE_BUCKET}`));
     await refused(jsm.consumers.delete(STREAM_NAME, consumerName(0)));
     expect(await subscriptionRefused(nc, "_INBOX_api.>")).toBe(true);
+    // Its right to create the stream cannot change the stream that exists: the server refuses another configuration.
+    const before = (await jsm.streams.info(STREAM_NAME)).config;
+    await expect(jsm.streams.add({ ...before, max_age: before.max_age + 1_000_000_000 })).rejects.toThrow(/already in use/);
+    expect((await jsm.streams.info(STREAM_NAME)).config.max_age).toBe(before.max_age);
   });
 
   it("lets the operators' admin user do what the services may not (so the refusals above are permissions, not a broken server)", async () => {
