@@ -54,10 +54,12 @@ describe("docker-compose.yml", () => {
     }
   });
 
-  it("publishes NATS's ports on this machine only (monitoring has no authentication)", () => {
-    const nats = compose.services["nats"]!;
-    expect(nats.ports?.length).toBeGreaterThan(0);
-    for (const p of nats.ports ?? []) expect(p, p).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+  it("publishes NATS's ports and its exporter's on this machine only (monitoring has no authentication)", () => {
+    for (const name of ["nats", "nats-exporter"]) {
+      const service = compose.services[name]!;
+      expect(service.ports?.length, name).toBeGreaterThan(0);
+      for (const p of service.ports ?? []) expect(p, `${name} ${p}`).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
   });
 
   it("gives each service its own NATS user, the password the server holds for that user, and the inbox it may read", () => {
