@@ -69,6 +69,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
         timeoutMs: config.publishTimeoutMs,
         maxInFlight: config.publishMaxInFlight,
         checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
+        inboxPrefix: config.nats.inboxPrefix,
       });
       const stream = await provisioned.jsm.streams.info(STREAM_NAME);
       resends.attach({
