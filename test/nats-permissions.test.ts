@@ -16,6 +16,8 @@ import { STATE_BUCKET, STREAM_NAME, TOPOLOGY_BUCKET } from "../internal/nats/top
 import { StreamChannelHistory } from "../internal/nats/channel-history.js";
 import { consumerName } from "../internal/nats/partition-consumer.js";
 import { StreamStoredNumbers } from "../internal/nats/stored-numbers.js";
+import { StreamParkedMessages } from "../internal/nats/parked-messages.js";
+import { ChannelStateStore } from "../internal/nats/channel-state-store.js";
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { ServiceProcess, type ServiceName } from "../internal/testing/service-process.js";
 import { runLaunch } from "../scripts/launch/launch.js";
@@ -225,6 +227,30 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
     const before = (await jsm.streams.info(STREAM_NAME)).config;
     await expect(jsm.streams.add({ ...before, max_age: before.max_age + 1_000_000_000 })).rejects.toThrow(/already in use/);
     expect((await jsm.streams.info(STREAM_NAME)).config.max_age).toBe(before.max_age);
+  });
+
+  it("lets the sequencer read a rocket's parked messages back and scan the state bucket for never-launched rockets", async () => {
+    const sequencerViolations = () =>
+      nats
+        .logs()
+        .split("\n")
+        .filter((line) => /user:sequencer" - .*Violation/.test(line));
+    const before = sequencerViolations().length;
+    const nc = await connectAs("sequencer");
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const parked = { metadata: { channel: "parked-check", messageNumber: 2, messageTime: "2022-02-02T19:39:05Z", messageType: "RocketSpeedIncreased" }, message: { by: 5 } };
+    // Stored as ingest stores events (the sequencer may not publish one).
+    const ingestNc = await connectAs("ingest");
+    const seq = (await jetstream(ingestNc).publish("rockets.events.0.parked-check", JSON.stringify(parked))).seq;
+    const reader = new StreamParkedMessages(js, jsm, 2000);
+    const read: number[] = [];
+    await reader.read(0, "parked-check", 1, (m) => read.push(m.seq));
+    expect(read).toEqual([seq]);
+    expect(await reader.census(0, "parked-check")).toMatchObject({ count: 1 });
+    const store = new ChannelStateStore(await new Kvm(js).open(STATE_BUCKET));
+    await store.scanUnlaunched(() => undefined);
+    expect(sequencerViolations().slice(before)).toEqual([]);
   });
 
   it("lets the operators' admin user do what the services may not (so the refusals above are permissions, not a broken server)", async () => {

@@ -47,7 +47,7 @@ export async function createSequencer(
   return new Sequencer(
     {
       states,
-      parked: new StreamParkedMessages(js, jsm, REREAD_FETCH_TIMEOUT_MS, log),
+      parked: new StreamParkedMessages(js, jsm, REREAD_FETCH_TIMEOUT_MS),
       leases,
       partition: (p) => new PartitionConsumer(js, jsm, p, consumerSettings),
     },

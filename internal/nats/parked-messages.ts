@@ -11,16 +11,20 @@
 // - Reads go through a consumer, which the stream's leader serves: never a
 //   direct get, which a lagging replica may answer without a message the
 //   leader holds (a missed message here would be a message lost).
-// - One ephemeral pull consumer per read, in memory, no acks, deleted after
-//   the read and expired by the server if this process dies first. Messages
-//   are handed to the caller one fetch batch at a time, so memory is bounded
-//   by the caller, not by the gap.
+// - One ephemeral pull consumer per read, in memory, no acks, named
+//   `reread-<nuid>` and filtered on the channel's subject: exactly what the
+//   sequencer's NATS user may create (a named consumer filtered under
+//   `rockets.events.*.*`, deploy/nats/accounts.conf) and pull from. That
+//   user may not delete consumers of the events stream (so a leaked password
+//   cannot delete the partitions' durables): the server removes a read's
+//   consumer INACTIVE_THRESHOLD_MS after its last pull. Messages are handed
+//   to the caller one fetch batch at a time, so memory is bounded by the
+//   caller, not by the gap.
 //
 // No NATS type leaves this module.
 
 import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
-import type { Logger } from "../observability/logger.js";
+import { nanos, nuid } from "@nats-io/transport-node";
 import { eventSubject, STREAM_NAME } from "./topology.js";
 
 /** One stored message on the channel's subject. */
@@ -32,8 +36,9 @@ export interface ParkedMessage {
 
 /** Messages pulled per fetch request. */
 const FETCH_BATCH = 1000;
-/** A consumer whose reader died is removed by the server after this long. */
-const INACTIVE_THRESHOLD_MS = 30_000;
+/** A read's consumer is removed by the server this long after its last pull. */
+const INACTIVE_THRESHOLD_MS = 5000;
+const CONSUMER_PREFIX = "reread-";
 
 export interface ParkedReadResult {
   /** Messages handed to the caller: every one the stream held on the subject from fromSeq when the read started. */
@@ -59,7 +64,6 @@ export class StreamParkedMessages {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly fetchTimeoutMs: number,
-    private readonly log: Logger,
   ) {}
 
   /**
@@ -80,6 +84,7 @@ export class StreamParkedMessages {
    */
   async read(partition: number, channel: string, fromSeq: number, onMessage: (m: ParkedMessage) => void): Promise<ParkedReadResult> {
     const info = await this.jsm.consumers.add(STREAM_NAME, {
+      name: `${CONSUMER_PREFIX}${nuid.next()}`,
       description: "sequencer: re-reads a channel's parked messages",
       filter_subject: eventSubject(partition, channel),
       deliver_policy: DeliverPolicy.StartSequence,
@@ -90,26 +95,20 @@ export class StreamParkedMessages {
       num_replicas: 1,
       inactive_threshold: nanos(INACTIVE_THRESHOLD_MS),
     });
-    try {
-      const expected = info.num_pending;
-      const consumer = this.js.consumers.getConsumerFromInfo(info);
-      let read = 0;
-      while (read < expected) {
-        const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, expected - read), expires: this.fetchTimeoutMs });
-        let got = 0;
-        for await (const msg of batch) {
-          got += 1;
-          onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data });
-        }
-        // Nothing within the timeout although the consumer counted more: never act on part of a gap.
-        if (got === 0) throw new ParkedReadError(channel, read, expected);
-        read += got;
+    const expected = info.num_pending;
+    const consumer = this.js.consumers.getConsumerFromInfo(info);
+    let read = 0;
+    while (read < expected) {
+      const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, expected - read), expires: this.fetchTimeoutMs });
+      let got = 0;
+      for await (const msg of batch) {
+        got += 1;
+        onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data });
       }
-      return { read };
-    } finally {
-      this.jsm.consumers.delete(STREAM_NAME, info.name).catch((err: unknown) => {
-        this.log.warn({ err, consumer: info.name }, "could not delete a parked-message read's consumer; the server expires it");
-      });
+      // Nothing within the timeout although the consumer counted more: never act on part of a gap.
+      if (got === 0) throw new ParkedReadError(channel, read, expected);
+      read += got;
     }
+    return { read };
   }
 }

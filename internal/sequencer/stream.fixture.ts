@@ -104,7 +104,7 @@ export class StreamFixture {
     });
     const registry = new ActorRegistry(
       store,
-      decodedParked(new StreamParkedMessages(this.js, jsm, 2000, silent)),
+      decodedParked(new StreamParkedMessages(this.js, jsm, 2000)),
       new Limiter(8),
       { ...defaultSettings, ...overrides },
       metrics,
