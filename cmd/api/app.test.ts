@@ -217,8 +217,26 @@ describe("GET /rockets/summary", () => {
       byStatus: { launched: 3, exploded: 1 },
       byType: { "Atlas-H": 2, "Falcon-9": 1, "Titan-IV": 1 },
       byMission: { APOLLO: 1, ARTEMIS: 2, GEMINI: 1 },
+      distinctTypes: 3,
+      distinctMissions: 3,
+      totalSpeed: "2400",
       averageSpeed: 600,
     });
+  });
+
+  it("serializes bounded label sets, __proto__ among them, and an exact sum past 2^53", async () => {
+    const view = new FleetView(2);
+    view.beginSync();
+    const max = Number.MAX_SAFE_INTEGER;
+    ["__proto__", "__proto__", "__proto__", "constructor", "constructor", "c", "d"].forEach((type, i) =>
+      view.put(`r${i}`, rocket(`r${i}`, { type, mission: "__proto__", speed: i < 2 ? max : 0 }), i + 1),
+    );
+    view.endSync();
+    const { app } = await appOver(view);
+    const res = await app.inject("/rockets/summary");
+    expect(res.body).toContain('"byType":{"__proto__":3,"constructor":2,"other":2}');
+    expect(res.body).toContain('"byMission":{"__proto__":7}');
+    expect(res.json()).toMatchObject({ total: 7, distinctTypes: 4, distinctMissions: 1, totalSpeed: (2n * BigInt(max)).toString() });
   });
 });
 

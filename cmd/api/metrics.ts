@@ -84,7 +84,7 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
 }
 
 function registerFleetGauges(registry: Registry, p: string, summary: () => Summary): void {
-  // Each gauge reads the summary itself: it costs one pass over the distinct types and missions.
+  // Each gauge reads the summary itself: the view keeps it, so a read costs O(SUMMARY_TOP_LABELS).
   const current = summary;
   const labelled = (name: string, help: string, label: string, counts: (s: Summary) => Map<string, number>) =>
     new Gauge({

@@ -1,0 +1,120 @@
+// The fleet's counts, kept as rockets change rather than rebuilt per request:
+// each change adjusts a few counters, and a read builds at most 2 * (topN + 1)
+// labels plus two statuses, whatever the number of rockets or of distinct
+// types and missions. The built summary is kept until the next change, so
+// parallel requests between changes share one object.
+//
+// Guarantees:
+// - Bounded: byType and byMission list the topN largest groups (ties by
+//   value) and sum the rest under "other" (a real type or mission named
+//   "other" is added into it, as the metrics do); distinctTypes and
+//   distinctMissions say how many there are in all.
+// - Exact: speeds are safe integers (the domain saturates a speed at
+//   Number.MAX_SAFE_INTEGER), but 50,000 of them can sum past 2^53, so the sum
+//   is a BigInt; the mean is computed from that exact sum (integer quotient
+//   plus the remainder's fraction), so it never drifts: 500 and 0 average 250
+//   however many rockets came and went before.
+// - User text is never an object key outside a null-prototype record, so
+//   "__proto__" counts like any other type or mission.
+
+import { RocketStatus } from "../domain/rocket.js";
+import { LabelCounts } from "./label-counts.js";
+import type { RocketView } from "./rocket-view.js";
+
+/** Default number of types and of missions a summary lists by name. */
+export const DEFAULT_SUMMARY_TOP_LABELS = 20;
+/** The label the groups past the top ones are summed under. */
+export const OTHER_LABEL = "other";
+
+export interface Summary {
+  total: number;
+  /** Rockets with messages waiting behind a gap. */
+  waitingOnGaps: number;
+  byStatus: Record<string, number>;
+  /** The largest groups by type, the rest summed under "other". */
+  byType: Record<string, number>;
+  /** The largest groups by mission, the rest summed under "other". */
+  byMission: Record<string, number>;
+  /** Distinct types in the fleet (byType may list fewer). */
+  distinctTypes: number;
+  /** Distinct missions in the fleet (byMission may list fewer). */
+  distinctMissions: number;
+  /** Exact sum of every rocket's speed, in decimal (it can pass 2^53). */
+  totalSpeed: string;
+  /** Mean speed over all rockets, from the exact sum; null when there are none. */
+  averageSpeed: number | null;
+}
+
+/** The exact mean of integers summing to `sum`, to double precision. */
+export function exactMean(sum: bigint, count: number): number {
+  const n = BigInt(count);
+  return Number(sum / n) + Number(sum % n) / count;
+}
+
+export class IncrementalSummary {
+  private readonly byStatus = new Map<string, number>();
+  private readonly types = new LabelCounts();
+  private readonly missions = new LabelCounts();
+  private total = 0;
+  private waiting = 0;
+  private speedSum = 0n;
+  private built: Summary | undefined;
+  private visited = 0;
+
+  /** @param topLabels types and missions listed by name (at least 0). */
+  constructor(private readonly topLabels = DEFAULT_SUMMARY_TOP_LABELS) {}
+
+  /** Label entries visited by every summary built so far: what reads cost, for tests and benchmarks. */
+  get labelsVisited(): number {
+    return this.visited;
+  }
+
+  add(rocket: RocketView): void {
+    this.count(rocket, 1);
+  }
+
+  remove(rocket: RocketView): void {
+    this.count(rocket, -1);
+  }
+
+  read(): Summary {
+    if (this.built) return this.built;
+    const byStatus: Record<string, number> = Object.create(null) as Record<string, number>;
+    // Both statuses always appear, so a dashboard reads 0 rather than a missing key.
+    for (const status of Object.values(RocketStatus)) byStatus[status] = this.byStatus.get(status) ?? 0;
+    this.built = {
+      total: this.total,
+      waitingOnGaps: this.waiting,
+      byStatus,
+      byType: this.labelled(this.types),
+      byMission: this.labelled(this.missions),
+      distinctTypes: this.types.distinct,
+      distinctMissions: this.missions.distinct,
+      totalSpeed: this.speedSum.toString(),
+      averageSpeed: this.total === 0 ? null : exactMean(this.speedSum, this.total),
+    };
+    return this.built;
+  }
+
+  private labelled(counts: LabelCounts): Record<string, number> {
+    const { top, rest, visited } = counts.top(this.topLabels, this.total);
+    this.visited += visited;
+    if (counts.distinct > this.topLabels) top[OTHER_LABEL] = (top[OTHER_LABEL] ?? 0) + rest;
+    return top;
+  }
+
+  private count(rocket: RocketView, delta: 1 | -1): void {
+    this.built = undefined;
+    this.total += delta;
+    this.byStatus.set(rocket.status, (this.byStatus.get(rocket.status) ?? 0) + delta);
+    if (rocket.pendingMessages > 0) this.waiting += delta;
+    this.speedSum += BigInt(delta) * BigInt(rocket.speed);
+    if (delta === 1) {
+      this.types.add(rocket.type);
+      this.missions.add(rocket.mission);
+    } else {
+      this.types.remove(rocket.type);
+      this.missions.remove(rocket.mission);
+    }
+  }
+}
