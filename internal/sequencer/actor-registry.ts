@@ -13,6 +13,7 @@
 //   nak'ed for the next owner); draining lets them finish first.
 
 import type { StateDecodeError } from "../nats/channel-state-store.js";
+import { isStoreFull } from "../nats/jetstream-codes.js";
 import type { Logger } from "../observability/logger.js";
 import { ChannelActor, type ActorEnvironment, type ActorObserver, type ActorSettings, type ChannelStates, type Delivery } from "./channel-actor.js";
 import type { Limiter } from "./limiter.js";
@@ -53,7 +54,11 @@ export class ActorRegistry {
       bufferedChanged: (delta) => {
         this.buffered += delta;
       },
-      failed: (channel, err, messages) => this.logFailure(channel, err, messages),
+      failed: (channel, err, messages) => {
+        // The bucket is full (STATE_MAX_BYTES): counted for its alert; the messages are nak'ed like any failed write.
+        if (isStoreFull(err)) metrics.stateWriteRefused();
+        this.logFailure(channel, err, messages);
+      },
       unreadableState: (channel, err, messages) => {
         metrics.unreadableState();
         this.logUnreadable(channel, err, messages);

@@ -38,6 +38,7 @@ export class SequencerMetrics {
   private readonly partitionEvents: Counter<"event">;
   private readonly fetchFailures: Counter;
   private readonly unreadableStates: Counter;
+  private readonly stateWritesRefused: Counter;
 
   constructor(registry: Registry, partitions: number, gauges: SequencerGauges) {
     const registers = [registry];
@@ -132,6 +133,15 @@ export class SequencerMetrics {
       help: "Reads of a channel state from KV that was invalid and not acted on (its messages held back until an operator repairs it)",
       registers,
     });
+    this.stateWritesRefused = new Counter({
+      name: `${METRIC_PREFIX}sequencer_state_writes_refused_total`,
+      help: "Channel state writes the state bucket refused for lack of room (STATE_MAX_BYTES or the server's storage): their messages are not acked and come back",
+      registers,
+    });
+  }
+
+  stateWriteRefused(): void {
+    this.stateWritesRefused.inc();
   }
 
   unreadableState(): void {
