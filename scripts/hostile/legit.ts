@@ -89,6 +89,11 @@ export class LegitFleet {
         if (Date.now() > deadline) break;
         await sleep(this.options.pollMs);
       }
+      const at = Number(shown?.["lastMessageNumber"] ?? 0);
+      if (at < r.expected.lastMessageNumber) {
+        problems.push(`${r.channel} (partition ${r.partition}): shows message ${at}, ${r.expected.lastMessageNumber} accepted (not applied within ${timeoutMs} ms)`);
+        continue;
+      }
       const off = Object.entries(r.expected)
         .filter(([k, v]) => shown?.[k] !== v)
         .map(([k, v]) => `${k} ${JSON.stringify(shown?.[k])} (expected ${JSON.stringify(v)})`);
