@@ -39,13 +39,21 @@ export interface Profile {
   sseMaxPerClient: number;
 }
 
+/**
+ * The sequencer's own defaults, over the whole-system harness's fast-failover
+ * timings (test/rockets-system.ts): under a burst a 3 s ack wait has the
+ * stream redeliver whatever is not acked yet, which measures the harness,
+ * not the system as deployed.
+ */
+const DEFAULT_TIMINGS = { ACK_WAIT_MS: "30000", LEASE_TTL_MS: "5000", HEARTBEAT_MS: "1000", RETRY_DELAY_MS: "1000" };
+
 /** Legit update latency bound (p99), from issue 14. */
 export const LEGIT_P99_BOUND_MS = 1000;
 
 export const FULL: Profile = {
   name: "full",
   // The rate limit's default (300,000 per 10 s) is beyond what one loopback client can send here: lowered so the flood meets it.
-  env: { PARTITIONS: "16", RATE_LIMIT_MAX: "3000", RATE_LIMIT_WINDOW_SECONDS: "10" },
+  env: { ...DEFAULT_TIMINGS, PARTITIONS: "16", RATE_LIMIT_MAX: "3000", RATE_LIMIT_WINDOW_SECONDS: "10" },
   partitions: 16,
   legitPerPartition: 1,
   periodMs: 250,
@@ -72,6 +80,7 @@ export const FULL: Profile = {
 export const SHORT: Profile = {
   name: "short",
   env: {
+    ...DEFAULT_TIMINGS,
     PARTITIONS: "4",
     RATE_LIMIT_MAX: "300",
     RATE_LIMIT_WINDOW_SECONDS: "10",
