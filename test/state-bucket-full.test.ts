@@ -2,7 +2,8 @@
 // sequencer's state writes are refused (counted, for the RocketsStateBucketFull
 // alert), their messages are not acked and come back, and once an operator
 // raises the cap with `npm run topology -- set state-max-bytes=...` every
-// rocket ends in its exact state.
+// rocket ends in its exact state. A service configured with another cap than
+// the bucket's refuses to start rather than change it.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFile } from "node:child_process";
@@ -10,7 +11,7 @@ import { promisify } from "node:util";
 import { join } from "node:path";
 import { runLaunch } from "../scripts/launch/launch.js";
 import { metricValue } from "../internal/testing/metrics.js";
-import { REPO_ROOT } from "../internal/testing/service-process.js";
+import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
 import { RocketsSystem, sleep } from "./rockets-system.js";
 
 const run = promisify(execFile);
@@ -54,4 +55,14 @@ describe("a full state bucket", () => {
     system.expectExact(result);
     expect(result.expected.size).toBe(400);
   });
+
+  it("refuses (exit 78) a service whose STATE_MAX_BYTES differs from the bucket's, naming the deliberate way to change it", async () => {
+    const api = await ServiceProcess.spawn("api", { natsUrl: system.nats.url, env: { STATE_MAX_BYTES: "64KiB" } });
+    try {
+      expect(await api.waitForExit(20_000)).toBe(78);
+      expect(api.logs()).toMatch(/"level":60.*STATE_MAX_BYTES=65536 but bucket rockets_state has 16777216.*npm run topology -- set state-max-bytes=65536/);
+    } finally {
+      await api.stop("SIGKILL");
+    }
+  }, 30_000);
 });

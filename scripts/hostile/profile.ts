@@ -22,6 +22,8 @@ export interface Profile {
   holdMs: number;
   /** Wait for the legit rockets' last messages before judging them exact. */
   verifyTimeoutMs: number;
+  /** Longest the wait for the previous attacks' backlog to drain before the next one. */
+  drainTimeoutMs: number;
   /** Longest an attack's setup (loading data) may take. */
   setupTimeoutMs: number;
   gapMessages: number;
@@ -62,6 +64,7 @@ export const FULL: Profile = {
   holdMs: 8000,
   verifyTimeoutMs: 10_000,
   setupTimeoutMs: 180_000,
+  drainTimeoutMs: 60_000,
   gapMessages: 13_000,
   unlaunchedChannels: 40_000,
   stalledConnections: 1000,
@@ -97,6 +100,7 @@ export const SHORT: Profile = {
   holdMs: 1500,
   verifyTimeoutMs: 3000,
   setupTimeoutMs: 30_000,
+  drainTimeoutMs: 10_000,
   gapMessages: 1300,
   // 250 per partition against an ack window of 500: the ratio of 40,000 over 16 partitions against 5,000.
   unlaunchedChannels: 1000,

@@ -23,7 +23,8 @@ export function reportTable(results: readonly AttackResult[]): string {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   const out = [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line), ""];
   for (const r of results) {
-    out.push(`(${r.key}) ${r.title}: ${r.pass ? "PASS" : "FAIL"} (${r.seconds.toFixed(1)} s)${r.setup ? `; setup: ${r.setup}` : ""}`);
+    const before = [r.drained, r.setup && `setup: ${r.setup}`].filter(Boolean).join("; ");
+    out.push(`(${r.key}) ${r.title}: ${r.pass ? "PASS" : "FAIL"} (${r.seconds.toFixed(1)} s)${before ? `; ${before}` : ""}`);
     for (const c of [...r.checks].sort((a, b) => Number(a.ok) - Number(b.ok))) out.push(`    ${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
   }
   const passed = results.filter((r) => r.pass).length;

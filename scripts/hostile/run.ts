@@ -9,6 +9,7 @@
 // stopped.
 
 import { RocketsSystem } from "../../test/rockets-system.js";
+import { metricValue } from "../../internal/testing/metrics.js";
 import { attackerAddress, closeAgents } from "./client.js";
 import { ATTACKS, type Attack, type AttackContext, type Check } from "./attacks.js";
 import { LegitFleet, quantile } from "./legit.js";
@@ -19,6 +20,8 @@ import { LEGIT_P99_BOUND_MS, type Profile } from "./profile.js";
 export interface AttackResult {
   key: string;
   title: string;
+  /** How the backlog of the attacks before was drained before this one began. */
+  drained?: string;
   setup?: string;
   legit: { updates: number; p50: number; p99: number; timeouts: number; refusedPosts: number };
   exactProblems: string[];
@@ -67,8 +70,9 @@ export async function runHostile(profile: Profile, options: RunOptions = {}): Pr
   try {
     for (const [i, attack] of attacks.entries()) {
       const ctx: AttackContext = { ingestUrl: system.ingest.url, apiUrl: system.apiUrl, partitions: profile.partitions, profile, from: attackerAddress(i) };
-      log(`(${attack.key}) ${attack.title}`);
-      results.push(await runAttack(attack, ctx, fleet, pids, limits));
+      const drained = i === 0 ? undefined : await drainBacklog(system.sequencers[0]!.url, profile.drainTimeoutMs);
+      log(`(${attack.key}) ${attack.title}${drained ? ` (${drained})` : ""}`);
+      results.push({ ...(await runAttack(attack, ctx, fleet, pids, limits)), drained });
       const r = results[results.length - 1]!;
       log(`(${attack.key}) ${r.pass ? "PASS" : "FAIL"} in ${r.seconds.toFixed(1)} s`);
     }
@@ -77,6 +81,22 @@ export async function runHostile(profile: Profile, options: RunOptions = {}): Pr
     await system.dispose();
   }
   return results;
+}
+
+/**
+ * Waits until the sequencer has been delivered everything the stream holds
+ * (its consumers' lag is 0), so that an attack is measured on its own rather
+ * than on what the attacks before it left to do; bounded, and said either way.
+ */
+async function drainBacklog(sequencerUrl: string, timeoutMs: number): Promise<string> {
+  const started = Date.now();
+  let lag = NaN;
+  while (Date.now() - started < timeoutMs) {
+    lag = await metricValue(sequencerUrl, "rockets_sequencer_consumer_pending_messages").catch(() => NaN);
+    if (lag === 0) return `backlog drained in ${Date.now() - started} ms`;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return `backlog not drained: ${lag} messages still undelivered after ${timeoutMs} ms`;
 }
 
 async function runAttack(
