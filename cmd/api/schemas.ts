@@ -143,11 +143,13 @@ export const FleetSummary = Type.Object({
   waitingOnGaps: Type.Integer({ description: "Rockets with messages waiting behind a gap" }),
   byStatus: Counts,
   byType: Type.Record(Type.String(), Type.Integer(), {
-    description: 'The SUMMARY_TOP_LABELS (20) most common types (ties by name); the rest summed under "other" (with a type really named "other")',
+    description: "Rockets by type: the SUMMARY_TOP_LABELS (20) most common types (ties by name); otherTypes counts the rest",
   }),
   byMission: Type.Record(Type.String(), Type.Integer(), {
-    description: 'The SUMMARY_TOP_LABELS (20) most common missions (ties by name); the rest summed under "other" (with a mission really named "other")',
+    description: "Rockets by mission: the SUMMARY_TOP_LABELS (20) most common missions (ties by name); otherMissions counts the rest",
   }),
+  otherTypes: Type.Integer({ description: "Rockets whose type byType does not list" }),
+  otherMissions: Type.Integer({ description: "Rockets whose mission byMission does not list" }),
   distinctTypes: Type.Integer({ description: "How many different types the fleet has (byType lists at most SUMMARY_TOP_LABELS of them)" }),
   distinctMissions: Type.Integer({ description: "How many different missions the fleet has (byMission lists at most SUMMARY_TOP_LABELS of them)" }),
   totalSpeed: Type.String({ pattern: "^[0-9]+$", description: "Exact sum of every rocket's speed, in decimal: it can pass 2^53" }),
@@ -155,7 +157,7 @@ export const FleetSummary = Type.Object({
 }, {
   description: "The fleet's counts, from this instance's live view",
   examples: [
-    { total: 20, waitingOnGaps: 1, byStatus: { launched: 14, exploded: 6 }, byType: { "Falcon-9": 12, "Atlas-H": 8 }, byMission: { ARTEMIS: 11, APOLLO: 9 }, distinctTypes: 2, distinctMissions: 2, totalSpeed: "365010", averageSpeed: 18250.5 },
+    { total: 20, waitingOnGaps: 1, byStatus: { launched: 14, exploded: 6 }, byType: { "Falcon-9": 12, "Atlas-H": 8 }, byMission: { ARTEMIS: 11, APOLLO: 9 }, otherTypes: 0, otherMissions: 0, distinctTypes: 2, distinctMissions: 2, totalSpeed: "365010", averageSpeed: 18250.5 },
   ],
 });
 

@@ -6,9 +6,10 @@
 //
 // Guarantees:
 // - Bounded: byType and byMission list the topN largest groups (ties by
-//   value) and sum the rest under "other" (a real type or mission named
-//   "other" is added into it, as the metrics do); distinctTypes and
-//   distinctMissions say how many there are in all.
+//   value), by their real names only; otherTypes and otherMissions count the
+//   rockets of the groups not listed, and distinctTypes and distinctMissions
+//   how many groups there are in all. (The rest is not a key "other" in
+//   byType: a rocket may well have the type "other".)
 // - Exact: speeds are safe integers (the domain saturates a speed at
 //   Number.MAX_SAFE_INTEGER), but 50,000 of them can sum past 2^53, so the sum
 //   is a BigInt; the mean is computed from that exact sum (integer quotient
@@ -18,23 +19,25 @@
 //   "__proto__" counts like any other type or mission.
 
 import { RocketStatus } from "../domain/rocket.js";
-import { LabelCounts } from "./label-counts.js";
+import { LabelCounts, type TopCounts } from "./label-counts.js";
 import type { RocketView } from "./rocket-view.js";
 
 /** Default number of types and of missions a summary lists by name. */
 export const DEFAULT_SUMMARY_TOP_LABELS = 20;
-/** The label the groups past the top ones are summed under. */
-export const OTHER_LABEL = "other";
 
 export interface Summary {
   total: number;
   /** Rockets with messages waiting behind a gap. */
   waitingOnGaps: number;
   byStatus: Record<string, number>;
-  /** The largest groups by type, the rest summed under "other". */
+  /** The largest groups by type (at most topLabels), null prototype. */
   byType: Record<string, number>;
-  /** The largest groups by mission, the rest summed under "other". */
+  /** The largest groups by mission (at most topLabels), null prototype. */
   byMission: Record<string, number>;
+  /** Rockets whose type byType does not list. */
+  otherTypes: number;
+  /** Rockets whose mission byMission does not list. */
+  otherMissions: number;
   /** Distinct types in the fleet (byType may list fewer). */
   distinctTypes: number;
   /** Distinct missions in the fleet (byMission may list fewer). */
@@ -82,12 +85,16 @@ export class IncrementalSummary {
     const byStatus: Record<string, number> = Object.create(null) as Record<string, number>;
     // Both statuses always appear, so a dashboard reads 0 rather than a missing key.
     for (const status of Object.values(RocketStatus)) byStatus[status] = this.byStatus.get(status) ?? 0;
+    const types = this.labelled(this.types);
+    const missions = this.labelled(this.missions);
     this.built = {
       total: this.total,
       waitingOnGaps: this.waiting,
       byStatus,
-      byType: this.labelled(this.types),
-      byMission: this.labelled(this.missions),
+      byType: types.top,
+      byMission: missions.top,
+      otherTypes: types.rest,
+      otherMissions: missions.rest,
       distinctTypes: this.types.distinct,
       distinctMissions: this.missions.distinct,
       totalSpeed: this.speedSum.toString(),
@@ -96,10 +103,9 @@ export class IncrementalSummary {
     return this.built;
   }
 
-  private labelled(counts: LabelCounts): Record<string, number> {
-    const { top, rest, visited } = counts.top(this.topLabels, this.total);
-    this.visited += visited;
-    if (counts.distinct > this.topLabels) top[OTHER_LABEL] = (top[OTHER_LABEL] ?? 0) + rest;
+  private labelled(counts: LabelCounts): TopCounts {
+    const top = counts.top(this.topLabels, this.total);
+    this.visited += top.visited;
     return top;
   }
 
