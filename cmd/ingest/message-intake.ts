@@ -10,10 +10,11 @@
 // stored at the sequence it names is read back (from the stream leader) and
 // compared. A different message under a stored number is a conflict, never
 // accepted: the stored one is never replaced. Reading back costs one request
-// per duplicate, none for a new message. After the window the stream no
-// longer knows the id and stores a resend again (answered `accepted`); the
-// sequencer then drops it as a duplicate number, so the first version still
-// wins (see README, API).
+// per duplicate, none for a new message. After the window the stream would
+// store a resend again as new: so before publishing, a message whose number
+// the channel already applied is judged against the message first stored
+// under that number, the same way, and not published (see resend-check.ts
+// for what this costs and covers).
 
 import { sameMessage, validateMessage, type Problem, type RocketMessage } from "../../internal/domain/message.js";
 import {
@@ -24,6 +25,7 @@ import {
 } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
+import { ResendUncheckedError, type PriorCopy, type ResendCheck } from "./resend-check.js";
 
 export const ItemStatus = {
   accepted: "accepted",
@@ -40,7 +42,7 @@ export interface StoredSummary {
   messageTime: string;
 }
 
-export type Outcome =
+export type IntakeResult =
   | { status: "accepted" | "duplicate"; seq: number }
   | { status: "conflict"; seq: number; stored: StoredSummary }
   | { status: "invalid"; errors: Problem[] }
@@ -52,7 +54,7 @@ export type BatchItemResult =
   | { index: number; status: "invalid"; errors: Problem[] }
   | { index: number; status: "unavailable"; detail: string };
 
-export interface BatchOutcome {
+export interface BatchIntakeResult {
   accepted: number;
   duplicate: number;
   conflict: number;
@@ -63,6 +65,15 @@ export interface BatchOutcome {
 
 /** Most stored messages one batch reads back at once to judge its duplicates. */
 const MAX_READS_IN_FLIGHT = 32;
+
+/** Runs `task(0..count-1)`, at most MAX_READS_IN_FLIGHT at once. */
+async function inTurns(count: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, count) }, worker));
+}
 
 function summaryOf(stored: unknown): StoredSummary {
   const metadata = (stored as { metadata?: { messageType?: unknown; messageTime?: unknown } } | null)?.metadata;
@@ -77,23 +88,27 @@ export class MessageIntake {
     private readonly publisher: MessagePublisher,
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
+    /** Recognises resends after the duplicate window; without it they are answered as the stream says. */
+    private readonly resends?: ResendCheck,
   ) {}
 
   /** Validates and stores one message; resolves once the stream acked it, or says why not. */
-  async one(input: unknown): Promise<Outcome> {
+  async one(input: unknown): Promise<IntakeResult> {
     const validation = validateMessage(input);
     if (!validation.ok) {
       this.metrics.message("invalid");
       return { status: "invalid", errors: validation.problems };
     }
+    const prior = await this.priorCopy(validation.value);
+    if (prior !== undefined) return prior;
     const [result] = await this.publisher.publishMany([validation.value]);
     const outcome = this.outcomeOf(result!, true);
     return outcome.status === "duplicate" ? this.judgeDuplicate(validation.value, outcome.seq, true) : outcome;
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
-  async batch(items: readonly unknown[]): Promise<BatchOutcome> {
-    const outcome: BatchOutcome = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
+  async batch(items: readonly unknown[]): Promise<BatchIntakeResult> {
+    const outcome: BatchIntakeResult = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
     const valid: RocketMessage[] = [];
     const positions: number[] = [];
     for (let index = 0; index < items.length; index++) {
@@ -107,36 +122,64 @@ export class MessageIntake {
       }
     }
     if (outcome.invalid > 0) this.metrics.message("invalid", outcome.invalid);
-    const published = await this.publisher.publishMany(valid);
+    const results: (IntakeResult | undefined)[] = new Array(valid.length);
+    // Numbers already applied are answered from what is stored, and not published again.
+    await inTurns(valid.length, async (k) => {
+      results[k] = await this.priorCopy(valid[k]!);
+    });
+    const toPublish = valid.flatMap((_, k) => (results[k] === undefined ? [k] : []));
+    const published = await this.publisher.publishMany(toPublish.map((k) => valid[k]!));
     let logged = false;
-    const results: Outcome[] = [];
-    for (let k = 0; k < published.length; k++) {
+    published.forEach((result, i) => {
       // One log line per batch at most: a refusing stream refuses the whole batch.
-      const result = this.outcomeOf(published[k]!, !logged);
-      if (result.status === "unavailable") logged ||= result.reason === FailureReason.error;
-      results.push(result);
-    }
+      const r = this.outcomeOf(result, !logged);
+      if (r.status === "unavailable") logged ||= r.reason === FailureReason.error;
+      results[toPublish[i]!] = r;
+    });
     // Duplicates are judged against what is stored, a bounded number at a time.
-    const duplicates = results.flatMap((r, k) => (r.status === "duplicate" ? [k] : []));
-    let next = 0;
-    const judge = async () => {
-      while (next < duplicates.length) {
-        const k = duplicates[next++]!;
-        results[k] = await this.judgeDuplicate(valid[k]!, (results[k] as { seq: number }).seq, !logged);
-        if (results[k]!.status === "unavailable") logged = true;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, duplicates.length) }, judge));
+    const duplicates = toPublish.filter((k) => results[k]!.status === "duplicate");
+    await inTurns(duplicates.length, async (i) => {
+      const k = duplicates[i]!;
+      results[k] = await this.judgeDuplicate(valid[k]!, (results[k] as { seq: number }).seq, !logged);
+      if (results[k]!.status === "unavailable") logged = true;
+    });
     results.forEach((result, k) => {
       const index = positions[k]!;
-      outcome[result.status] += 1;
-      if (result.status === "unavailable") {
-        outcome.results[index] = { index, status: result.status, detail: result.detail };
+      outcome[result!.status] += 1;
+      if (result!.status === "unavailable") {
+        outcome.results[index] = { index, status: result!.status, detail: result!.detail };
       } else {
-        outcome.results[index] = { index, ...result };
+        outcome.results[index] = { index, ...result! };
       }
     });
     return outcome;
+  }
+
+  /**
+   * A message whose number the channel already applied (a resend after the
+   * duplicate window, or a retry): judged against the message first stored
+   * under the number, never published again. Undefined when the number is
+   * not applied, or when that cannot be told now (then the stream's own
+   * deduplication, and the sequencer, stand; counted).
+   */
+  private async priorCopy(message: RocketMessage): Promise<IntakeResult | undefined> {
+    if (this.resends === undefined) return undefined;
+    let prior: PriorCopy | undefined;
+    try {
+      prior = await this.resends.priorCopy(message);
+    } catch (err) {
+      const reason = err instanceof ResendUncheckedError ? err.reason : "unavailable";
+      this.metrics.resendUnchecked(reason);
+      if (reason === "unavailable") this.log.warn({ err }, "could not tell whether a message resends an applied number; publishing it");
+      return undefined;
+    }
+    if (prior === undefined) return undefined;
+    this.metrics.lateResend();
+    if (prior.kind === "expired") {
+      this.metrics.message(MessageResult.conflict);
+      return { status: "conflict", seq: 0, stored: summaryOf(undefined) };
+    }
+    return this.compared(message, prior.stored.seq, prior.stored.message);
   }
 
   /**
@@ -146,25 +189,32 @@ export class MessageIntake {
    * judgement is made then). One the stream no longer holds (retention) cannot
    * be compared, and stays what the stream said.
    */
-  private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<Outcome> {
+  private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<IntakeResult> {
     let stored: unknown;
     try {
       stored = await this.publisher.storedAt(seq);
     } catch (err) {
       return this.failed(err, log);
     }
-    if (stored !== undefined) {
-      const v = validateMessage(stored);
-      if (!v.ok || !sameMessage(v.value, message)) {
-        this.metrics.message(MessageResult.conflict);
-        return { status: "conflict", seq, stored: summaryOf(stored) };
-      }
+    if (stored === undefined) {
+      this.metrics.message(MessageResult.duplicate);
+      return { status: "duplicate", seq };
+    }
+    return this.compared(message, seq, stored);
+  }
+
+  /** The same message as the one stored at `seq` is a duplicate; any other is a conflict naming what is stored. */
+  private compared(message: RocketMessage, seq: number, stored: unknown): IntakeResult {
+    const v = validateMessage(stored);
+    if (!v.ok || !sameMessage(v.value, message)) {
+      this.metrics.message(MessageResult.conflict);
+      return { status: "conflict", seq, stored: summaryOf(stored) };
     }
     this.metrics.message(MessageResult.duplicate);
     return { status: "duplicate", seq };
   }
 
-  private outcomeOf(result: PublishResult, log: boolean): Outcome {
+  private outcomeOf(result: PublishResult, log: boolean): IntakeResult {
     if (result.ok) {
       this.metrics.publishTook(result.seconds);
       if (result.ack.duplicate) return { status: "duplicate", seq: result.ack.seq };
@@ -178,7 +228,7 @@ export class MessageIntake {
     return this.failed(result.error, log);
   }
 
-  private failed(err: unknown, log: boolean): Outcome {
+  private failed(err: unknown, log: boolean): IntakeResult {
     if (err instanceof PublishTimeoutError) {
       this.metrics.publishFailed(FailureReason.timeout);
       return { status: "unavailable", reason: FailureReason.timeout, detail: err.message };

@@ -14,6 +14,8 @@ export class IngestMetrics {
   private readonly messages: Counter<"result">;
   private readonly failures: Counter<"reason">;
   private readonly publishDuration: Histogram;
+  private readonly lateResends: Counter;
+  private readonly resendsUnchecked: Counter<"reason">;
   private readonly byResult: Record<MessageResult, Counter.Internal>;
   private readonly byReason: Record<FailureReason, Counter.Internal>;
 
@@ -34,6 +36,17 @@ export class IngestMetrics {
       name: `${METRIC_PREFIX}ingest_publish_duration_seconds`,
       help: "Time from publishing a message to the stream's ack (or failure)",
       buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.lateResends = new Counter({
+      name: `${METRIC_PREFIX}ingest_late_resends_total`,
+      help: "Messages whose number the channel had already applied (resent after the duplicate window, or retried): answered duplicate or conflict from what is stored, not published again",
+      registers: [registry],
+    });
+    this.resendsUnchecked = new Counter({
+      name: `${METRIC_PREFIX}ingest_resends_unchecked_total`,
+      help: "Messages published without checking whether their number was applied, by reason: unavailable (NATS could not say), busy (too many stored-message reads at once)",
+      labelNames: ["reason"],
       registers: [registry],
     });
     new Gauge({
@@ -58,6 +71,7 @@ export class IngestMetrics {
     };
     // Every series exists from the start, so rate() and alerts see a 0 rather than nothing.
     for (const child of [...Object.values(this.byResult), ...Object.values(this.byReason)]) child.inc(0);
+    for (const reason of ["unavailable", "busy"]) this.resendsUnchecked.labels(reason).inc(0);
   }
 
   message(result: MessageResult, count = 1): void {
@@ -66,6 +80,14 @@ export class IngestMetrics {
 
   publishFailed(reason: FailureReason): void {
     this.byReason[reason].inc();
+  }
+
+  lateResend(): void {
+    this.lateResends.inc();
+  }
+
+  resendUnchecked(reason: "unavailable" | "busy"): void {
+    this.resendsUnchecked.inc({ reason });
   }
 
   publishTook(seconds: number): void {

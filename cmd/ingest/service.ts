@@ -15,10 +15,16 @@ import { closeNats, exitOnStartFailure, onShutdownSignal, provisionUntilStopped 
 import { WorkerStartBarrier } from "../../internal/service/workers.js";
 import { SERVICE_NAME, shutdownDeadlineMs, type IngestConfig } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
+import { ResendCheck } from "./resend-check.js";
 import { StreamGateway } from "./stream-gateway.js";
+import { StreamChannelHistory } from "../../internal/nats/channel-history.js";
+import { StreamStoredNumbers } from "../../internal/nats/stored-numbers.js";
+import { STATE_BUCKET, STREAM_NAME } from "../../internal/nats/topology.js";
 
 const STREAM_CHECK_TIMEOUT_MS = 2000;
 const DRAIN_TIMEOUT_MS = 5000;
+/** A late resend's read of what is stored under its number: bounded like the API's history read. */
+const RESEND_SCAN = { maxMessages: 100_000, fetchTimeoutMs: 5000 };
 
 export async function runIngest(config: IngestConfig): Promise<void> {
   const root = createLogger(SERVICE_NAME, config.logLevel);
@@ -26,6 +32,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
   const registry = createRegistry(SERVICE_NAME);
   const gateway = new StreamGateway(log);
   const metrics = new IngestMetrics(registry, () => gateway.connected);
+  const resends = new ResendCheck();
   const siblings = new WorkerStartBarrier();
   /** Why the first NATS connection is not there yet (the servers, the error); undefined once it is. */
   let waitingForNats: string | undefined = "connecting to NATS";
@@ -37,6 +44,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
     metrics,
     log,
     limits: config,
+    resends,
   });
 
   let nc: NatsConnection | undefined;
@@ -62,6 +70,16 @@ export async function runIngest(config: IngestConfig): Promise<void> {
         timeoutMs: config.publishTimeoutMs,
         maxInFlight: config.publishMaxInFlight,
         checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
+        inboxPrefix: config.nats.inboxPrefix,
+      });
+      const stream = await provisioned.jsm.streams.info(STREAM_NAME);
+      resends.attach({
+        numbers: new StreamStoredNumbers(
+          // Direct gets: any replica may answer (a lagging one only leaves a resend to the stream's deduplication).
+          await provisioned.kvm.open(STATE_BUCKET, { allow_direct: true }),
+          new StreamChannelHistory(nc, provisioned.jsm, RESEND_SCAN, log, config.nats.inboxPrefix),
+        ),
+        duplicateWindowMs: stream.config.duplicate_window / 1e6,
       });
       await gateway.attach(publisher);
       siblings.started();
