@@ -67,6 +67,60 @@ describe("IncrementalSummary exact speeds", () => {
 });
 
 describe("IncrementalSummary bounded labels", () => {
+  it("after any changes equals a summary counted from scratch over the rockets left", () => {
+    const labels = ["__proto__", "other", "A", "B", "constructor"];
+    const opArb = fc.record({
+      pick: fc.nat({ max: 7 }),
+      remove: fc.boolean(),
+      type: fc.constantFrom(...labels),
+      mission: fc.constantFrom(...labels),
+      status: fc.constantFrom("launched" as const, "exploded" as const),
+      pendingMessages: fc.constantFrom(0, 0, 3),
+      speed: fc.oneof(fc.nat({ max: 50 }), fc.constant(MAX)),
+    });
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 80 }), fc.nat({ max: 3 }), (ops, top) => {
+        const view = loaded(top, []);
+        const now = new Map<string, ReturnType<typeof rocket>>();
+        ops.forEach(({ pick, remove, ...fields }, i) => {
+          const c = `c${pick}`;
+          if (remove) {
+            view.remove(c, i + 1);
+            now.delete(c);
+          } else {
+            view.put(c, rocket(c, fields), i + 1);
+            now.set(c, rocket(c, fields));
+          }
+        });
+        const rockets = [...now.values()];
+        const counted = (field: "type" | "mission") => {
+          const counts = new Map<string, number>();
+          for (const r of rockets) counts.set(r[field], (counts.get(r[field]) ?? 0) + 1);
+          const sorted = [...counts].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0));
+          const listed = sorted.slice(0, top);
+          return { listed, rest: sorted.slice(top).reduce((n, [, k]) => n + k, 0), distinct: counts.size };
+        };
+        const sum = rockets.reduce((t, r) => t + BigInt(r.speed), 0n);
+        const s = view.summary();
+        const types = counted("type");
+        const missions = counted("mission");
+        expect(Object.entries(s.byType)).toEqual(types.listed);
+        expect(Object.entries(s.byMission)).toEqual(missions.listed);
+        expect(s).toMatchObject({
+          total: rockets.length,
+          waitingOnGaps: rockets.filter((r) => r.pendingMessages > 0).length,
+          byStatus: { launched: rockets.filter((r) => r.status === "launched").length, exploded: rockets.filter((r) => r.status === "exploded").length },
+          otherTypes: types.rest,
+          otherMissions: missions.rest,
+          distinctTypes: types.distinct,
+          distinctMissions: missions.distinct,
+          totalSpeed: sum.toString(),
+          averageSpeed: rockets.length === 0 ? null : exactMean(sum, rockets.length),
+        });
+      }),
+    );
+  });
+
   it("lists the top N types and missions by name and counts the rest apart", () => {
     const types = ["A", "A", "A", "B", "B", "C", "D", "E"];
     const view = loaded(2, types.map((type, i) => rocket(`c${i}`, { type, mission: i < 4 ? "M1" : "M2" })));

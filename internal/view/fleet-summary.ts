@@ -80,6 +80,23 @@ export class IncrementalSummary {
     this.count(rocket, -1);
   }
 
+  /** One rocket changed from `before` to `after`: labels that stayed are not touched (most changes are speeds). */
+  replace(before: RocketView, after: RocketView): void {
+    this.built = undefined;
+    this.byStatus.set(before.status, this.byStatus.get(before.status)! - 1);
+    this.byStatus.set(after.status, (this.byStatus.get(after.status) ?? 0) + 1);
+    this.waiting += Number(after.pendingMessages > 0) - Number(before.pendingMessages > 0);
+    this.speedSum += BigInt(after.speed) - BigInt(before.speed);
+    if (before.type !== after.type) {
+      this.types.remove(before.type);
+      this.types.add(after.type);
+    }
+    if (before.mission !== after.mission) {
+      this.missions.remove(before.mission);
+      this.missions.add(after.mission);
+    }
+  }
+
   read(): Summary {
     if (this.built) return this.built;
     const byStatus: Record<string, number> = Object.create(null) as Record<string, number>;

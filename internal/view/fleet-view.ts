@@ -200,12 +200,13 @@ export class FleetView {
     const keys = keysOf(rocket);
     const moved = SORT_KEYS.map((_, i) => keys[i] !== slot.keys[i]);
     moved.forEach((m, i) => m && this.indexes[i]!.remove(slot));
-    this.unindex(slot);
+    this.filters.remove(slot, slot.rocket);
+    this.counts.replace(slot.rocket, rocket);
     slot.rocket = rocket;
     slot.revision = revision;
     slot.keys = keys;
     moved.forEach((m, i) => m && this.indexes[i]!.insert(slot));
-    this.index(slot);
+    this.filters.add(slot, slot.rocket);
     this.notify({ channel, rocket, revision });
     return true;
   }
