@@ -36,6 +36,8 @@ export interface RunOptions {
   /** Attack keys to run (a..g); all when undefined. */
   only?: readonly string[];
   log?: (line: string) => void;
+  /** More environment for every service (e.g. the keys the services accept, once they require one). */
+  env?: Record<string, string>;
 }
 
 /** Common checks of one attack: legit latency, exactness, memory. */
@@ -57,7 +59,7 @@ export async function runHostile(profile: Profile, options: RunOptions = {}): Pr
   const attacks = ATTACKS.filter((a) => options.only === undefined || options.only.includes(a.key));
   const limits = kubernetesMemoryLimits();
   log(`starting the system (${profile.name} profile: ${profile.partitions} partitions)`);
-  const system = await RocketsSystem.start({ env: { LOG_LEVEL: "warn", ...profile.env } });
+  const system = await RocketsSystem.start({ env: { LOG_LEVEL: "warn", ...profile.env, ...options.env } });
   const pids = () => ({ ingest: system.ingest.pid, sequencer: system.sequencers[0]!.pid, api: system.apis[0]!.pid, nats: system.nats.pid });
   const fleet = new LegitFleet(channelsPerPartition(0x1e917, profile.partitions, profile.legitPerPartition), {
     ingestUrl: system.ingest.url,
