@@ -106,7 +106,8 @@ export const SHORT: Profile = {
   unlaunchedChannels: 1000,
   stalledConnections: 200,
   stalledUploads: 20,
-  stallHoldMs: 3500,
+  // Past the 2 s request timeout, its once-a-second check and the time to open them all: the check that ingest cut every one is real.
+  stallHoldMs: 4500,
   requestTimeoutMs: 2000,
   floodConcurrency: 8,
   rateLimitMax: 300,
