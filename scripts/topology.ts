@@ -1,20 +1,20 @@
 // `npm run topology`: shows a deployment's recorded shape (partitions,
 // replicas) and its events stream's settings; `npm run topology -- set
-// replicas=3 max-age=14d max-bytes=20GiB duplicate-window=300 compression=s2`
-// changes them on purpose. Services never change an existing stream or
+// replicas=3 max-age=14d max-bytes=20GiB duplicate-window=300 compression=s2
+// state-max-bytes=2GiB` changes them on purpose. Services never change an existing stream or
 // bucket at start (they refuse a conflicting setting and name this command),
 // so this is the one deliberate way. Connects like the services do: NATS_URL
 // and the NATS_* credentials from the environment.
 
 import { EnvReader, type Env } from "../internal/config/env-reader.js";
-import { readNats, STREAM_COMPRESSIONS, type StreamCompression } from "../internal/config/common.js";
+import { MIN_STATE_MAX_BYTES, readNats, STREAM_COMPRESSIONS, type StreamCompression } from "../internal/config/common.js";
 import { connect } from "@nats-io/transport-node";
 import { connectionOptions } from "../internal/nats/connection.js";
 import { changeTopology, describeTopology, type TopologyChange } from "../internal/nats/topology.js";
 import { createLogger } from "../internal/observability/logger.js";
 
 const USAGE = `usage: npm run topology [-- show]
-       npm run topology -- set [replicas=N] [max-age=DURATION] [max-bytes=SIZE] [duplicate-window=DURATION] [compression=s2|none]
+       npm run topology -- set [replicas=N] [max-age=DURATION] [max-bytes=SIZE] [duplicate-window=DURATION] [compression=s2|none] [state-max-bytes=SIZE]
   DURATION: seconds, or a number with s, m, h or d (7d); SIZE: bytes, or a number with KiB, MiB, GiB, TiB, KB, MB, GB, TB
 `;
 
@@ -27,6 +27,7 @@ function parseChange(args: string[]): TopologyChange {
     "max-bytes": "STREAM_MAX_BYTES",
     "duplicate-window": "DUPLICATE_WINDOW_SECONDS",
     compression: "STREAM_COMPRESSION",
+    "state-max-bytes": "STATE_MAX_BYTES",
   };
   const r = new EnvReader(env as Env);
   for (const arg of args) {
@@ -40,6 +41,7 @@ function parseChange(args: string[]): TopologyChange {
     maxAgeSeconds: r.duration("STREAM_MAX_AGE", undefined, { min: 60, max: 10 * 365 * 86_400 }),
     maxBytes: r.bytes("STREAM_MAX_BYTES", undefined, { min: 2 ** 20, max: 2 ** 50 }),
     duplicateWindowSeconds: r.duration("DUPLICATE_WINDOW_SECONDS", undefined, { min: 120, max: 86_400 }),
+    stateMaxBytes: r.bytes("STATE_MAX_BYTES", undefined, { min: MIN_STATE_MAX_BYTES, max: 2 ** 50 }),
   };
   const compression = r.string("STREAM_COMPRESSION");
   if (compression !== undefined) {

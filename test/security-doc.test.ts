@@ -8,6 +8,7 @@ import { loadConfig as loadApi } from "../cmd/api/config.js";
 import { loadConfig as loadIngest } from "../cmd/ingest/config.js";
 import { loadConfig as loadSequencer } from "../cmd/sequencer/config.js";
 import { ROOT } from "./deploy/manifests.js";
+import { DEFAULT_STATE_MAX_BYTES } from "../internal/config/common.js";
 
 const doc = readFileSync(join(ROOT, "docs", "security.md"), "utf8");
 const limits = doc.slice(doc.indexOf("## Limits"));
@@ -39,6 +40,7 @@ describe("docs/security.md", () => {
       SSE_MAX_CLIENTS_PER_CLIENT: api.sse.maxClientsPerClient!,
       SSE_MAX_QUEUED_BYTES: api.sse.maxQueuedBytes,
       HISTORY_MAX_MESSAGES: api.history.maxMessages,
+      SUMMARY_TOP_LABELS: api.summaryTopLabels,
       MAX_PENDING_PER_CHANNEL: sequencer.maxPendingPerChannel,
       MAX_ACTORS: sequencer.maxActors,
       MAX_ACK_PENDING: sequencer.maxAckPending,
@@ -54,5 +56,6 @@ describe("docs/security.md", () => {
     expect(sequencer.http).toEqual(ingest.http);
     const rate = limits.split("\n").find((l) => l.includes("`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW_SECONDS`"));
     expect(rate).toContain(`${ingest.rateLimit.max} per ${ingest.rateLimit.windowSeconds} s`);
+    expect(defaultOf("STATE_MAX_BYTES")).toBe(`${DEFAULT_STATE_MAX_BYTES / 2 ** 30}GiB`);
   });
 });

@@ -217,8 +217,28 @@ describe("GET /rockets/summary", () => {
       byStatus: { launched: 3, exploded: 1 },
       byType: { "Atlas-H": 2, "Falcon-9": 1, "Titan-IV": 1 },
       byMission: { APOLLO: 1, ARTEMIS: 2, GEMINI: 1 },
+      otherTypes: 0,
+      otherMissions: 0,
+      distinctTypes: 3,
+      distinctMissions: 3,
+      totalSpeed: "2400",
       averageSpeed: 600,
     });
+  });
+
+  it("serializes bounded label sets, __proto__ among them, and an exact sum past 2^53", async () => {
+    const view = new FleetView(2);
+    view.beginSync();
+    const max = Number.MAX_SAFE_INTEGER;
+    ["__proto__", "__proto__", "__proto__", "constructor", "constructor", "c", "d"].forEach((type, i) =>
+      view.put(`r${i}`, rocket(`r${i}`, { type, mission: "__proto__", speed: i < 2 ? max : 0 }), i + 1),
+    );
+    view.endSync();
+    const { app } = await appOver(view);
+    const res = await app.inject("/rockets/summary");
+    expect(res.body).toContain('"byType":{"__proto__":3,"constructor":2}');
+    expect(res.body).toContain('"byMission":{"__proto__":7}');
+    expect(res.json()).toMatchObject({ total: 7, otherTypes: 2, otherMissions: 0, distinctTypes: 4, distinctMissions: 1, totalSpeed: (2n * BigInt(max)).toString() });
   });
 });
 
@@ -302,6 +322,9 @@ describe("readiness and service routes", () => {
     expect(text).not.toMatch(/c12"/);
     expect(topCounts({ a: 1, b: 2 }, 10)).toEqual(new Map([["b", 2], ["a", 1]]));
     expect(topCounts({ a: 5, other: 1, c: 2 }, 1)).toEqual(new Map([["a", 5], ["other", 3]]));
+    // Rockets the summary already left out are added to other.
+    expect(topCounts({ a: 5, c: 2 }, 1, 4)).toEqual(new Map([["a", 5], ["other", 6]]));
+    expect(topCounts({ a: 5 }, 1, 4)).toEqual(new Map([["a", 5], ["other", 4]]));
   });
 
   it("answers unknown routes with a 404 problem document", async () => {

@@ -24,6 +24,12 @@ describe("api configuration", () => {
     expect(() => loadConfig({ HISTORY_MAX_MESSAGES: "0" })).toThrow(ConfigError);
   });
 
+  it("reads how many types and missions the summary lists, 20 by default", () => {
+    expect(loadConfig({}).summaryTopLabels).toBe(20);
+    expect(loadConfig({ SUMMARY_TOP_LABELS: "5" }).summaryTopLabels).toBe(5);
+    expect(() => loadConfig({ SUMMARY_TOP_LABELS: "5000" })).toThrow(/SUMMARY_TOP_LABELS/);
+  });
+
   it("reads the event stream limits", () => {
     const config = loadConfig({ SSE_HEARTBEAT_SECONDS: "5", SSE_MAX_CLIENTS: "10", SSE_MAX_CLIENTS_PER_CLIENT: "3", SSE_MAX_QUEUED_BYTES: "65536", PORT: "9000" });
     expect(config.sse).toEqual({ heartbeatMs: 5000, maxClients: 10, maxClientsPerClient: 3, maxQueuedBytes: 65_536 });

@@ -1,11 +1,12 @@
 // The query API's configuration: the shared NATS, topology, listen and log
-// settings plus its Server-Sent Events and history limits, read once at start with every
-// problem listed together.
+// settings plus its Server-Sent Events, history and summary limits, read once
+// at start with every problem listed together.
 
 import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
 import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
+import { DEFAULT_SUMMARY_TOP_LABELS } from "../../internal/view/fleet-summary.js";
 
 export const SERVICE_NAME = "api";
 export const DEFAULT_PORT = 8080;
@@ -45,6 +46,8 @@ export interface ApiConfig {
   http: HttpBounds;
   sse: SseSettings;
   history: HistorySettings;
+  /** Types and missions /rockets/summary lists by name (SUMMARY_TOP_LABELS); the rest are summed under "other". */
+  summaryTopLabels: number;
   /** Where the built operator console is (CONSOLE_DIR); undefined: where `npm run build` puts it. */
   consoleDir: string | undefined;
 }
@@ -67,6 +70,7 @@ export function loadConfig(env: Env): ApiConfig {
       maxMessages: r.int("HISTORY_MAX_MESSAGES", 100_000, { min: 1, max: 10_000_000 }),
       fetchTimeoutMs: 5000,
     },
+    summaryTopLabels: r.int("SUMMARY_TOP_LABELS", DEFAULT_SUMMARY_TOP_LABELS, { min: 0, max: 1000 }),
     consoleDir: r.string("CONSOLE_DIR"),
   };
   r.done();

@@ -27,7 +27,7 @@ const DRAIN_TIMEOUT_MS = 5000;
 const config = loadConfigOrExit(loadConfig);
 const log = createLogger(SERVICE_NAME, config.logLevel);
 const registry = createRegistry(SERVICE_NAME);
-const view = new FleetView();
+const view = new FleetView(config.summaryTopLabels);
 const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready, summary: () => view.summary() });
 let stopping = false;
 let streamHistory: StreamChannelHistory | undefined;

@@ -11,13 +11,17 @@ import type { Summary } from "../../internal/view/fleet-view.js";
 export const FLEET_TOP_N = 10;
 export const OTHER_LABEL = "other";
 
-/** The `n` largest counts by name (ties by name), the rest summed under OTHER_LABEL when there is any. */
-export function topCounts(counts: Record<string, number>, n: number): Map<string, number> {
+/**
+ * The `n` largest counts by name (ties by name), the rest, and `unlisted`
+ * (rockets the counts already left out), summed under OTHER_LABEL when there
+ * is any.
+ */
+export function topCounts(counts: Record<string, number>, n: number, unlisted = 0): Map<string, number> {
   const sorted = Object.entries(counts).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0));
   const out = new Map(sorted.slice(0, n));
-  const rest = sorted.slice(n).reduce((sum, [, count]) => sum + count, 0);
+  const rest = sorted.slice(n).reduce((sum, [, count]) => sum + count, 0) + unlisted;
   // A real type or mission named "other" is added into the same series rather than shown twice.
-  if (sorted.length > n) out.set(OTHER_LABEL, (out.get(OTHER_LABEL) ?? 0) + rest);
+  if (sorted.length > n || unlisted > 0) out.set(OTHER_LABEL, (out.get(OTHER_LABEL) ?? 0) + rest);
   return out;
 }
 
@@ -84,7 +88,7 @@ export function createApiMetrics(registry: Registry, gauges: ViewGauges): ApiMet
 }
 
 function registerFleetGauges(registry: Registry, p: string, summary: () => Summary): void {
-  // Each gauge reads the summary itself: it costs one pass over the distinct types and missions.
+  // Each gauge reads the summary itself: the view keeps it, so a read costs O(SUMMARY_TOP_LABELS).
   const current = summary;
   const labelled = (name: string, help: string, label: string, counts: (s: Summary) => Map<string, number>) =>
     new Gauge({
@@ -102,13 +106,13 @@ function registerFleetGauges(registry: Registry, p: string, summary: () => Summa
     `${p}fleet_rockets_by_type`,
     `Rockets by type: the ${FLEET_TOP_N} most common types, the rest summed as "${OTHER_LABEL}"`,
     "type",
-    (s) => topCounts(s.byType, FLEET_TOP_N),
+    (s) => topCounts(s.byType, FLEET_TOP_N, s.otherTypes),
   );
   labelled(
     `${p}fleet_rockets_by_mission`,
     `Rockets by mission: the ${FLEET_TOP_N} most common missions, the rest summed as "${OTHER_LABEL}"`,
     "mission",
-    (s) => topCounts(s.byMission, FLEET_TOP_N),
+    (s) => topCounts(s.byMission, FLEET_TOP_N, s.otherMissions),
   );
   new Gauge({
     name: `${p}fleet_average_speed`,

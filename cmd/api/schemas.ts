@@ -165,13 +165,22 @@ export const FleetSummary = Type.Object({
   total: Type.Integer(),
   waitingOnGaps: Type.Integer({ description: "Rockets with messages waiting behind a gap" }),
   byStatus: Counts,
-  byType: Counts,
-  byMission: Counts,
-  averageSpeed: Type.Union([Type.Number(), Type.Null()], { description: "Mean speed of all rockets; null when there are none" }),
+  byType: Type.Record(Type.String(), Type.Integer(), {
+    description: "Rockets by type: the SUMMARY_TOP_LABELS (20) most common types (ties by name); otherTypes counts the rest",
+  }),
+  byMission: Type.Record(Type.String(), Type.Integer(), {
+    description: "Rockets by mission: the SUMMARY_TOP_LABELS (20) most common missions (ties by name); otherMissions counts the rest",
+  }),
+  otherTypes: Type.Integer({ description: "Rockets whose type byType does not list" }),
+  otherMissions: Type.Integer({ description: "Rockets whose mission byMission does not list" }),
+  distinctTypes: Type.Integer({ description: "How many different types the fleet has (byType lists at most SUMMARY_TOP_LABELS of them)" }),
+  distinctMissions: Type.Integer({ description: "How many different missions the fleet has (byMission lists at most SUMMARY_TOP_LABELS of them)" }),
+  totalSpeed: Type.String({ pattern: "^[0-9]+$", description: "Exact sum of every rocket's speed, in decimal: it can pass 2^53" }),
+  averageSpeed: Type.Union([Type.Number(), Type.Null()], { description: "Mean speed of all rockets, from the exact sum; null when there are none" }),
 }, {
   description: "The fleet's counts, from this instance's live view",
   examples: [
-    { total: 20, waitingOnGaps: 1, byStatus: { launched: 14, exploded: 6 }, byType: { "Falcon-9": 12, "Atlas-H": 8 }, byMission: { ARTEMIS: 11, APOLLO: 9 }, averageSpeed: 18250.5 },
+    { total: 20, waitingOnGaps: 1, byStatus: { launched: 14, exploded: 6 }, byType: { "Falcon-9": 12, "Atlas-H": 8 }, byMission: { ARTEMIS: 11, APOLLO: 9 }, otherTypes: 0, otherMissions: 0, distinctTypes: 2, distinctMissions: 2, totalSpeed: "365010", averageSpeed: 18250.5 },
   ],
 });
 

@@ -41,6 +41,8 @@ export interface TopologySettings {
   maxBytes?: number | undefined;
   /** S2 compression of the events stream's file store. */
   compression?: StreamCompression | undefined;
+  /** Most bytes the state bucket may hold; past it every state write is refused (nothing acked, nothing lost). */
+  stateMaxBytes?: number | undefined;
 }
 
 export const STREAM_COMPRESSIONS = ["s2", "none"] as const;
@@ -62,6 +64,16 @@ export const DEFAULT_MAX_AGE_SECONDS = 7 * 86_400;
  */
 export const DEFAULT_MAX_BYTES = 6 * 2 ** 30;
 export const DEFAULT_COMPRESSION: StreamCompression = "s2";
+/**
+ * The state bucket's cap, within the same volume: 6 GiB of history plus 1 GiB
+ * of state stays under the 8 GB nats-server may use. A rocket's state is
+ * under 1 KB without a gap, so this holds a million rockets, or fewer with
+ * large gap buffers; reaching it stops the sequencer's writes (alerted), it
+ * never drops state.
+ */
+export const DEFAULT_STATE_MAX_BYTES = 2 ** 30;
+/** The smallest STATE_MAX_BYTES taken (small ones are for tests). */
+export const MIN_STATE_MAX_BYTES = 2 ** 16;
 export const MAX_PARTITIONS = 1024;
 
 /** nats.js's own inbox prefix. */
@@ -126,6 +138,7 @@ export function readTopology(r: EnvReader): TopologySettings {
     duplicateWindowSeconds: r.int("DUPLICATE_WINDOW_SECONDS", undefined, { min: 120, max: 86_400 }),
     maxAgeSeconds: r.duration("STREAM_MAX_AGE", undefined, { min: 60, max: 10 * 365 * 86_400 }),
     maxBytes: r.bytes("STREAM_MAX_BYTES", undefined, { min: 2 ** 20, max: 2 ** 50 }),
+    stateMaxBytes: r.bytes("STATE_MAX_BYTES", undefined, { min: MIN_STATE_MAX_BYTES, max: 2 ** 50 }),
     compression: (STREAM_COMPRESSIONS as readonly string[]).includes(compression ?? "") ? (compression as StreamCompression) : undefined,
   };
 }

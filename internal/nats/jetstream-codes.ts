@@ -25,6 +25,10 @@ export const JetStreamApiCode = {
   /** "duplicate message id is in process": the same Nats-Msg-Id is being stored right now (replicated streams). */
   DuplicateInProcess: 10158,
   StreamWrongLastSequenceUnknown: 10164,
+  /** The store refused the write: "maximum bytes exceeded" on a bucket or stream that discards new writes at its cap. */
+  StreamStoreFailed: 10077,
+  /** "insufficient storage resources available": the server's JetStream storage is full. */
+  InsufficientStorage: 10047,
 } as const;
 export type JetStreamApiCode = (typeof JetStreamApiCode)[keyof typeof JetStreamApiCode];
 
@@ -37,6 +41,14 @@ export function isWriteConflict(err: unknown): boolean {
   return (
     err instanceof JetStreamApiError &&
     (err.code === JetStreamApiCode.StreamWrongLastSequence || err.code === JetStreamApiCode.StreamWrongLastSequenceUnknown)
+  );
+}
+
+/** The write was refused for lack of room (the bucket's max bytes, or the server's storage): it succeeds once room is made. */
+export function isStoreFull(err: unknown): boolean {
+  return (
+    err instanceof JetStreamApiError &&
+    (err.code === JetStreamApiCode.StreamStoreFailed || err.code === JetStreamApiCode.InsufficientStorage)
   );
 }
 

@@ -6,6 +6,8 @@ import { changeTopology, describeTopology, provisionTopology, STREAM_NAME, Topol
 import { ChannelStateStore, channelForKey, keyForChannel, RevisionConflictError } from "./channel-state-store.js";
 import { STATE_BUCKET } from "./topology.js";
 import { emptyChannelState } from "../domain/sequencing.js";
+import { DEFAULT_STATE_MAX_BYTES } from "../config/common.js";
+import { isStoreFull } from "./jetstream-codes.js";
 
 const log = pino({ level: "silent" });
 const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
@@ -88,6 +90,54 @@ describe("topology provisioning (real nats-server)", () => {
     expect(cfg.max_bytes).toBe(2 ** 30);
     await expect(provisionTopology(nc, { ...unset, maxAgeSeconds: 2 * 86_400, maxBytes: 2 ** 30 }, log)).resolves.toBeDefined();
     expect((await describeTopology(nc)).stream).toMatchObject({ maxAgeSeconds: 2 * 86_400, maxBytes: 2 ** 30, compression: "s2", replicas: 1 });
+  });
+
+  it("caps the state bucket at STATE_MAX_BYTES: default when new, unset adopts, a conflict refuses naming topology set, which changes it", async () => {
+    const fresh = await NatsServer.start();
+    const c = await connect({ servers: fresh.url });
+    try {
+      const { jsm } = await provisionTopology(c, unset, log);
+      const stateBytes = async () => (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config.max_bytes;
+      expect(await stateBytes()).toBe(DEFAULT_STATE_MAX_BYTES);
+      await expect(provisionTopology(c, { ...unset, stateMaxBytes: 2 ** 20 }, log)).rejects.toThrow(TopologyConflictError);
+      await expect(provisionTopology(c, { ...unset, stateMaxBytes: 2 ** 20 }, log)).rejects.toThrow(
+        /STATE_MAX_BYTES=1048576 but bucket rockets_state has 1073741824.*`npm run topology -- set state-max-bytes=1048576`/,
+      );
+      await changeTopology(c, { stateMaxBytes: 2 ** 20 }, log);
+      expect(await stateBytes()).toBe(2 ** 20);
+      await expect(provisionTopology(c, { ...unset, stateMaxBytes: 2 ** 20 }, log)).resolves.toBeDefined();
+      await expect(provisionTopology(c, unset, log)).resolves.toBeDefined();
+      expect((await describeTopology(c)).state).toMatchObject({ maxBytes: 2 ** 20 });
+    } finally {
+      await c.close();
+      await fresh.dispose();
+    }
+  });
+
+  it("creates a new state bucket with the STATE_MAX_BYTES asked for, and a full bucket refuses writes until raised", async () => {
+    const fresh = await NatsServer.start();
+    const c = await connect({ servers: fresh.url });
+    try {
+      const { kvm } = await provisionTopology(c, { ...unset, stateMaxBytes: 2 ** 16 }, log);
+      const store = new ChannelStateStore(await kvm.open(STATE_BUCKET));
+      let refused: unknown;
+      let written = 0;
+      for (; written < 1000; written += 1) {
+        try {
+          await store.save(`full-${written}`, emptyChannelState(), 0);
+        } catch (err) {
+          refused = err;
+          break;
+        }
+      }
+      expect(written).toBeGreaterThan(10);
+      expect(isStoreFull(refused), String(refused)).toBe(true);
+      await changeTopology(c, { stateMaxBytes: 2 ** 20 }, log);
+      await expect(store.save(`full-${written}`, emptyChannelState(), 0)).resolves.toBeGreaterThan(0);
+    } finally {
+      await c.close();
+      await fresh.dispose();
+    }
   });
 
   it("says plainly that three replicas cannot be placed on one server", async () => {

@@ -17,7 +17,9 @@
 //   explicitly configured stream setting (retention, duplicate window,
 //   compression) that differs from the stream's refuses to start, naming the
 //   deliberate way to change it (`npm run topology -- set`, changeTopology).
-//   Settings left unset adopt what the deployment has.
+//   Settings left unset adopt what the deployment has. The state bucket's
+//   max bytes (STATE_MAX_BYTES) is handled the same way: the bucket's own
+//   config is the record.
 // - Asking for more replicas than the servers can place (STREAM_REPLICAS=3
 //   on one server) is a configuration error too, said plainly.
 // - Creating is the sequencer's right alone where NATS users have
@@ -37,6 +39,7 @@ import {
   DEFAULT_MAX_BYTES,
   DEFAULT_PARTITIONS,
   DEFAULT_REPLICAS,
+  DEFAULT_STATE_MAX_BYTES,
   type StreamCompression,
   type TopologySettings,
 } from "../config/common.js";
@@ -122,6 +125,8 @@ function replicasOr(err: unknown, replicas: number): unknown {
 
 export interface BucketOptions {
   history?: number;
+  /** Most bytes the bucket holds (a new bucket only); past it writes are refused. */
+  maxBytes?: number;
   /**
    * Allow per-key TTLs; the server's delete marker for an expired key stays
    * this long (watchers see it as a deletion).
@@ -130,8 +135,14 @@ export interface BucketOptions {
 }
 
 /** Opens a KV bucket, creating it when missing; safe when several services race to create it. An existing bucket is never changed. */
-export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs }: BucketOptions = {}): Promise<KV> {
-  const options = { history, replicas, storage: StorageType.File, ...(markerTtlMs === undefined ? {} : { markerTTL: markerTtlMs }) };
+export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs, maxBytes }: BucketOptions = {}): Promise<KV> {
+  const options = {
+    history,
+    replicas,
+    storage: StorageType.File,
+    ...(markerTtlMs === undefined ? {} : { markerTTL: markerTtlMs }),
+    ...(maxBytes === undefined ? {} : { max_bytes: maxBytes }),
+  };
   try {
     return await kvm.create(name, options);
   } catch (err) {
@@ -282,6 +293,36 @@ async function ensureStream(jsm: JetStreamManager, existing: StreamConfig | unde
   }
 }
 
+/**
+ * The state bucket, created with STATE_MAX_BYTES (else the default). An
+ * existing one keeps its cap: unset adopts it, a different explicit value
+ * refuses to start, naming the deliberate way to change it.
+ */
+async function ensureStateBucket(jsm: JetStreamManager, kvm: Kvm, replicas: number, wanted: number | undefined): Promise<void> {
+  let existing: StreamConfig | undefined;
+  try {
+    existing = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config;
+  } catch (err) {
+    if (!isApiError(err, JetStreamApiCode.StreamNotFound)) throw err;
+  }
+  if (existing) {
+    if (wanted !== undefined && wanted !== existing.max_bytes) throw stateBytesConflict(wanted, existing.max_bytes);
+    return;
+  }
+  await openBucket(kvm, STATE_BUCKET, replicas, { maxBytes: wanted ?? DEFAULT_STATE_MAX_BYTES });
+  // Created by a sibling with another cap meanwhile: the same refusal as above.
+  const created = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config.max_bytes;
+  if (wanted !== undefined && wanted !== created) throw stateBytesConflict(wanted, created);
+}
+
+function stateBytesConflict(wanted: number, actual: number): TopologyConflictError {
+  return new TopologyConflictError(
+    `STATE_MAX_BYTES=${wanted} but bucket ${STATE_BUCKET} has ${actual}${actual === -1 ? " (unlimited)" : ""}. ` +
+      "Provisioning never changes an existing bucket: unset it to keep what the bucket has, " +
+      `or change it deliberately with \`npm run topology -- set state-max-bytes=${wanted}\``,
+  );
+}
+
 /** How long the server's marker for an expired lease-bucket key stays: long enough for every watcher to see it live. */
 const LEASE_MARKER_TTL_MS = 60_000;
 
@@ -334,7 +375,7 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
     log,
   );
   await ensureStream(jsm, existing, replicas, settings, log);
-  await openBucket(kvm, STATE_BUCKET, replicas);
+  await ensureStateBucket(jsm, kvm, replicas, settings.stateMaxBytes);
   await openBucket(kvm, LEASE_BUCKET, replicas, { markerTtlMs: LEASE_MARKER_TTL_MS });
   await allowKeyTtls(jsm, LEASE_BUCKET, log);
   return { topology: makeTopology(partitions, replicas), js, jsm, kvm };
@@ -343,10 +384,14 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
 /** What `npm run topology -- set` may change on a running deployment. */
 export interface TopologyChange extends Partial<StreamSettings> {
   replicas?: number;
+  /** The state bucket's max bytes (-1: unlimited). */
+  stateMaxBytes?: number;
 }
 
 /** The deployment's recorded counts and its stream's settings, for `npm run topology`. */
-export async function describeTopology(nc: NatsConnection): Promise<{ partitions?: number; replicas?: number; stream?: StreamSettings & { replicas: number } }> {
+export async function describeTopology(
+  nc: NatsConnection,
+): Promise<{ partitions?: number; replicas?: number; stream?: StreamSettings & { replicas: number }; state?: { maxBytes: number; bytes: number } }> {
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.streams.info(`KV_${TOPOLOGY_BUCKET}`);
@@ -361,10 +406,18 @@ export async function describeTopology(nc: NatsConnection): Promise<{ partitions
     return value === null ? undefined : Number(value);
   };
   const cfg = await streamConfig(jsm);
+  let state: { maxBytes: number; bytes: number } | undefined;
+  try {
+    const info = await jsm.streams.info(`KV_${STATE_BUCKET}`);
+    state = { maxBytes: info.config.max_bytes, bytes: info.state.bytes };
+  } catch (err) {
+    if (!isApiError(err, JetStreamApiCode.StreamNotFound)) throw err;
+  }
   return {
     partitions: await read(PARTITIONS_KEY),
     replicas: await read(REPLICAS_KEY),
     stream: cfg ? { ...settingsOf(cfg), replicas: cfg.num_replicas } : undefined,
+    state,
   };
 }
 
@@ -379,9 +432,16 @@ export async function changeTopology(nc: NatsConnection, change: TopologyChange,
   const cfg = await streamConfig(jsm);
   if (!cfg) throw new TopologyConflictError(`stream ${STREAM_NAME} does not exist yet: start the services once first`);
   const replicas = change.replicas ?? cfg.num_replicas;
-  const next = streamConfigFor(replicas, { ...settingsOf(cfg), ...change });
+  const { stateMaxBytes, ...streamChange } = change;
+  const next = streamConfigFor(replicas, { ...settingsOf(cfg), ...streamChange });
   try {
     await jsm.streams.update(STREAM_NAME, { ...cfg, ...next });
+    if (stateMaxBytes !== undefined) {
+      // Raising it lets the refused writes through on their next redelivery: nothing was acked meanwhile.
+      const name = `KV_${STATE_BUCKET}`;
+      const info = await jsm.streams.info(name);
+      await jsm.streams.update(name, { ...info.config, max_bytes: stateMaxBytes });
+    }
     if (change.replicas !== undefined) {
       for (const bucket of [TOPOLOGY_BUCKET, STATE_BUCKET, LEASE_BUCKET]) {
         const name = `KV_${bucket}`;

@@ -28,6 +28,7 @@
 //   so its deadline is kept; its memory is bounded by the buffered bounds.
 
 import type { StateDecodeError } from "../nats/channel-state-store.js";
+import { isStoreFull } from "../nats/jetstream-codes.js";
 import type { Logger } from "../observability/logger.js";
 import {
   ChannelActor,
@@ -111,7 +112,11 @@ export class ActorRegistry {
         if (since !== undefined) this.unlaunchedChannels.set(channel, { partition, since });
         else this.unlaunchedChannels.delete(channel);
       },
-      failed: (channel, err, messages) => this.logFailure(channel, err, messages),
+      failed: (channel, err, messages) => {
+        // The bucket is full (STATE_MAX_BYTES): counted for its alert; the messages are nak'ed like any failed write.
+        if (isStoreFull(err)) metrics.stateWriteRefused();
+        this.logFailure(channel, err, messages);
+      },
       unreadableState: (channel, err, messages) => {
         metrics.unreadableState();
         this.logUnreadable(channel, err, messages);

@@ -54,6 +54,7 @@ export class SequencerMetrics {
   private readonly rereads: Counter;
   private readonly skipped: Counter;
   private readonly expired: Counter;
+  private readonly stateWritesRefused: Counter;
 
   constructor(registry: Registry, partitions: number, gauges: SequencerGauges) {
     const registers = [registry];
@@ -194,6 +195,15 @@ export class SequencerMetrics {
       help: "Reads of a channel state from KV that was invalid and not acted on (its messages held back until an operator repairs it)",
       registers,
     });
+    this.stateWritesRefused = new Counter({
+      name: `${METRIC_PREFIX}sequencer_state_writes_refused_total`,
+      help: "Channel state writes the state bucket refused for lack of room (STATE_MAX_BYTES or the server's storage): their messages are not acked and come back",
+      registers,
+    });
+  }
+
+  stateWriteRefused(): void {
+    this.stateWritesRefused.inc();
   }
 
   limitReached(limit: SequencerLimit): void {

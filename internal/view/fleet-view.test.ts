@@ -198,12 +198,17 @@ describe("FleetView changes and summary", () => {
       byStatus: { exploded: 1, launched: 2 },
       byType: { "Atlas-H": 1, "Falcon-9": 2 },
       byMission: { ARTEMIS: 2, APOLLO: 1 },
+      otherTypes: 0,
+      otherMissions: 0,
+      distinctTypes: 2,
+      distinctMissions: 2,
+      totalSpeed: "1200",
       averageSpeed: 400,
     });
     view.remove("a", 10);
     view.remove("b", 11);
     view.remove("c", 12);
-    expect(view.summary()).toEqual({ total: 0, waitingOnGaps: 0, byStatus: { launched: 0, exploded: 0 }, byType: {}, byMission: {}, averageSpeed: null });
+    expect(view.summary()).toEqual({ total: 0, waitingOnGaps: 0, byStatus: { launched: 0, exploded: 0 }, byType: {}, byMission: {}, otherTypes: 0, otherMissions: 0, distinctTypes: 0, distinctMissions: 0, totalSpeed: "0", averageSpeed: null });
   });
 
   it("is ready only after the first sync pass, and a later pass drops what it did not see", () => {

@@ -6,7 +6,8 @@
 // sorting, and a page after a cursor starts with one binary search. Exact
 // filters are answered from per-value sets: a query either walks the order
 // skipping non-matches or, when matches are rare, sorts just the matches,
-// whichever visits fewer rockets.
+// whichever visits fewer rockets (filter-index.ts). The summary is kept
+// as rockets change, bounded and exact (fleet-summary.ts).
 //
 // Pagination is keyset-based: a page ends at a (sort value, channel) point and
 // the next page starts strictly after it. A rocket whose sort value does not
@@ -15,8 +16,9 @@
 // sort value moves across the boundary may be seen twice or not at all (it
 // changed: the client sees where it is now or where it was).
 
-import { RocketStatus } from "../domain/rocket.js";
 import { SortedList } from "./sorted-list.js";
+import { FilterIndex, type RocketFilter } from "./filter-index.js";
+import { DEFAULT_SUMMARY_TOP_LABELS, IncrementalSummary, type Summary } from "./fleet-summary.js";
 import { sameRocketView, type RocketView } from "./rocket-view.js";
 import { flatString, SORT_KEYS, sortValueOf, type SortKey, type SortValue } from "./sort-keys.js";
 
@@ -26,11 +28,8 @@ export interface ViewEntry {
   readonly revision: number;
 }
 
-export interface RocketFilter {
-  status?: string;
-  type?: string;
-  mission?: string;
-}
+export type { RocketFilter } from "./filter-index.js";
+export type { Summary } from "./fleet-summary.js";
 
 /** A point in an order: the sort value and channel of the last rocket a page returned. */
 export interface Boundary {
@@ -54,17 +53,6 @@ export interface Page {
   total: number;
   /** Where the next page starts; null when this page reached the end. */
   next: Boundary | null;
-}
-
-export interface Summary {
-  total: number;
-  /** Rockets with messages waiting behind a gap. */
-  waitingOnGaps: number;
-  byStatus: Record<string, number>;
-  byType: Record<string, number>;
-  byMission: Record<string, number>;
-  /** Mean speed over all rockets; null when there are none. */
-  averageSpeed: number | null;
 }
 
 export interface RocketChange {
@@ -100,26 +88,6 @@ interface Slot {
   seen: number;
 }
 
-type FilterField = keyof RocketFilter;
-const FILTER_FIELDS: readonly FilterField[] = ["status", "type", "mission"];
-
-/** Which fields (status, type, mission) the multi-field filters give; their match counts make `total` O(1). */
-const COMBINATIONS: readonly [boolean, boolean, boolean][] = [
-  [true, true, false],
-  [true, false, true],
-  [false, true, true],
-  [true, true, true],
-];
-
-/**
- * Names the fields a filter gives and their values. Each value is length-
- * prefixed, so two different filters never share a key whatever they hold.
- */
-function combinationKey(status: string | undefined, type: string | undefined, mission: string | undefined): string {
-  const part = (v: string | undefined) => (v === undefined ? "-" : `${v.length}:${v}`);
-  return `${part(status)}|${part(type)}|${part(mission)}`;
-}
-
 const KEY_INDEX = new Map<SortKey, number>(SORT_KEYS.map((k, i) => [k, i]));
 
 function compareBy(i: number) {
@@ -150,15 +118,8 @@ const WALK_PREFERENCE = 4;
 export class FleetView {
   private readonly slots = new Map<string, Slot>();
   private readonly indexes = SORT_KEYS.map((_, i) => new SortedList<Slot>(compareBy(i)));
-  private readonly byValue: Record<FilterField, Map<string, Set<Slot>>> = {
-    status: new Map(),
-    type: new Map(),
-    mission: new Map(),
-  };
-  /** Rockets per combination of two or three filter values, keyed by combinationKey. */
-  private readonly combinations = new Map<string, number>();
-  private speedSum = 0;
-  private waiting = 0;
+  private readonly filters = new FilterIndex<Slot>();
+  private readonly counts: IncrementalSummary;
   private pass = 0;
   /** Highest revision any change carried: the view holds every change up to it. */
   private latest = 0;
@@ -167,6 +128,11 @@ export class FleetView {
   private readonly removals: MissedChange[] = [];
   private loaded = false;
   private readonly listeners = new Set<ChangeListener>();
+
+  /** @param summaryTopLabels types and missions the summary lists by name (the rest: "other"). */
+  constructor(summaryTopLabels = DEFAULT_SUMMARY_TOP_LABELS) {
+    this.counts = new IncrementalSummary(summaryTopLabels);
+  }
 
   get size(): number {
     return this.slots.size;
@@ -225,9 +191,7 @@ export class FleetView {
       const created: Slot = { channel: flatString(channel), rocket, revision, keys: keysOf(rocket), seen: this.pass };
       this.slots.set(channel, created);
       for (const index of this.indexes) index.insert(created);
-      this.addToValueSets(created);
-      this.speedSum += rocket.speed;
-      if (rocket.pendingMessages > 0) this.waiting += 1;
+      this.index(created);
       this.notify({ channel, rocket, revision });
       return true;
     }
@@ -236,14 +200,13 @@ export class FleetView {
     const keys = keysOf(rocket);
     const moved = SORT_KEYS.map((_, i) => keys[i] !== slot.keys[i]);
     moved.forEach((m, i) => m && this.indexes[i]!.remove(slot));
-    this.removeFromValueSets(slot);
-    this.speedSum += rocket.speed - slot.rocket.speed;
-    this.waiting += Number(rocket.pendingMessages > 0) - Number(slot.rocket.pendingMessages > 0);
+    this.filters.remove(slot, slot.rocket);
+    this.counts.replace(slot.rocket, rocket);
     slot.rocket = rocket;
     slot.revision = revision;
     slot.keys = keys;
     moved.forEach((m, i) => m && this.indexes[i]!.insert(slot));
-    this.addToValueSets(slot);
+    this.filters.add(slot, slot.rocket);
     this.notify({ channel, rocket, revision });
     return true;
   }
@@ -258,9 +221,7 @@ export class FleetView {
     if (!slot) return false;
     this.slots.delete(channel);
     for (const index of this.indexes) index.remove(slot);
-    this.removeFromValueSets(slot);
-    this.speedSum -= slot.rocket.speed;
-    if (slot.rocket.pendingMessages > 0) this.waiting -= 1;
+    this.unindex(slot);
     this.notify({ channel, rocket: null, revision });
     return true;
   }
@@ -294,21 +255,12 @@ export class FleetView {
     const i = KEY_INDEX.get(query.sort)!;
     const index = this.indexes[i]!;
     const { status, type, mission } = query.filter;
-    const given = FILTER_FIELDS.filter((f) => query.filter[f] !== undefined);
     const matches = (s: Slot) =>
       (status === undefined || s.rocket.status === status) &&
       (type === undefined || s.rocket.type === type) &&
       (mission === undefined || s.rocket.mission === mission);
 
-    let candidates: Set<Slot> | undefined;
-    for (const f of given) {
-      const set = this.byValue[f].get(query.filter[f]!);
-      if (!set) return { rockets: [], total: 0, next: null };
-      if (!candidates || set.size < candidates.size) candidates = set;
-    }
-    let total = this.slots.size;
-    if (given.length === 1) total = candidates!.size;
-    if (given.length > 1) total = this.combinations.get(combinationKey(status, type, mission)) ?? 0;
+    const { set: candidates, total = this.slots.size } = this.filters.candidates(query.filter);
     if (total === 0) return { rockets: [], total: 0, next: null };
 
     const take = query.limit + 1;
@@ -335,21 +287,14 @@ export class FleetView {
     };
   }
 
+  /** The fleet's counts, kept as rockets change: reading it costs O(topLabels), whatever the fleet holds. */
   summary(): Summary {
-    const counts = (f: FilterField, always: readonly string[] = []) => {
-      const out: Record<string, number> = Object.fromEntries(always.map((v) => [v, 0]));
-      for (const [value, set] of this.byValue[f]) out[value] = set.size;
-      return out;
-    };
-    return {
-      total: this.slots.size,
-      waitingOnGaps: this.waiting,
-      // Both statuses always appear, so a dashboard reads 0 rather than a missing key.
-      byStatus: counts("status", Object.values(RocketStatus)),
-      byType: counts("type"),
-      byMission: counts("mission"),
-      averageSpeed: this.slots.size === 0 ? null : this.speedSum / this.slots.size,
-    };
+    return this.counts.read();
+  }
+
+  /** Label entries every summary read so far visited (for tests and benchmarks: it does not grow with the fleet). */
+  get summaryLabelsVisited(): number {
+    return this.counts.labelsVisited;
   }
 
   /**
@@ -396,33 +341,13 @@ export class FleetView {
     return out;
   }
 
-  private countCombinations(rocket: RocketView, delta: 1 | -1): void {
-    for (const [s, t, m] of COMBINATIONS) {
-      const key = combinationKey(s ? rocket.status : undefined, t ? rocket.type : undefined, m ? rocket.mission : undefined);
-      const n = (this.combinations.get(key) ?? 0) + delta;
-      if (n === 0) this.combinations.delete(key);
-      else this.combinations.set(key, n);
-    }
+  private index(slot: Slot): void {
+    this.filters.add(slot, slot.rocket);
+    this.counts.add(slot.rocket);
   }
 
-  private addToValueSets(slot: Slot): void {
-    this.countCombinations(slot.rocket, 1);
-    for (const f of FILTER_FIELDS) {
-      const value = slot.rocket[f];
-      let set = this.byValue[f].get(value);
-      if (!set) this.byValue[f].set(value, (set = new Set()));
-      set.add(slot);
-    }
-  }
-
-  private removeFromValueSets(slot: Slot): void {
-    this.countCombinations(slot.rocket, -1);
-    for (const f of FILTER_FIELDS) {
-      const value = slot.rocket[f];
-      const set = this.byValue[f].get(value);
-      if (!set) continue;
-      set.delete(slot);
-      if (set.size === 0) this.byValue[f].delete(value);
-    }
+  private unindex(slot: Slot): void {
+    this.filters.remove(slot, slot.rocket);
+    this.counts.remove(slot.rocket);
   }
 }

@@ -34,7 +34,8 @@ export function rocketViewOf(channel: string, state: ChannelState): RocketView |
   if (r.channel !== channel) problems.push(`rocket.channel is ${JSON.stringify(r.channel)}, not the entry's channel`);
   if (!isText(r.type)) problems.push("rocket.type is not a string");
   if (!isText(r.mission)) problems.push("rocket.mission is not a string");
-  if (typeof r.speed !== "number" || !Number.isFinite(r.speed)) problems.push("rocket.speed is not a finite number");
+  // An integer, as the domain keeps it: the summary sums speeds exactly (as BigInts).
+  if (!Number.isSafeInteger(r.speed) || (r.speed as number) < 0) problems.push("rocket.speed is not a non-negative integer");
   if (!isStatus(r.status)) problems.push("rocket.status is neither launched nor exploded");
   if (r.explosionReason !== null && !isText(r.explosionReason)) problems.push("rocket.explosionReason is not a string or null");
   if (!isText(r.launchedAt)) problems.push("rocket.launchedAt is not a string");

@@ -223,14 +223,21 @@ export class FleetPage {
       const before = old.get(c.dataset["testid"]);
       if (before !== undefined && before !== c.querySelector(".card-value")?.textContent) flash(c);
     }
-    this.breakdown.replaceChildren(this.bars("By type", s.byType, "type"), this.bars("By mission", s.byMission, "mission"));
+    this.breakdown.replaceChildren(
+      this.bars("By type", s.byType, s.otherTypes, s.distinctTypes, "type"),
+      this.bars("By mission", s.byMission, s.otherMissions, s.distinctMissions, "mission"),
+    );
   }
 
-  /** The largest groups as bars; a click filters by that value. */
-  private bars(title: string, counts: Record<string, number>, field: "type" | "mission"): HTMLElement {
+  /**
+   * The largest groups as bars; a click filters by that value. `unlisted`
+   * rockets in groups the summary left out, of `distinct` groups in all.
+   */
+  private bars(title: string, counts: Record<string, number>, unlisted: number, distinct: number, field: "type" | "mission"): HTMLElement {
     const entries = Object.entries(counts).sort(([a, x], [b, y]) => y - x || a.localeCompare(b));
     const shown = entries.slice(0, 6);
-    const rest = entries.slice(6).reduce((sum, [, n]) => sum + n, 0);
+    const rest = entries.slice(6).reduce((sum, [, n]) => sum + n, 0) + unlisted;
+    const more = distinct - shown.length;
     const max = Math.max(1, ...entries.map(([, n]) => n));
     const selected = this.filters[field];
     return h(
@@ -255,7 +262,7 @@ export class FleetPage {
         ? h(
             "div",
             { class: "bar-rest" },
-            `and ${formatNumber(entries.length - 6)} more ${field}${entries.length - 6 === 1 ? "" : "s"} with ${formatNumber(rest)} ${rest === 1 ? "rocket" : "rockets"}`,
+            `and ${formatNumber(more)} more ${field}${more === 1 ? "" : "s"} with ${formatNumber(rest)} ${rest === 1 ? "rocket" : "rockets"}`,
           )
         : null,
       entries.length === 0 ? h("div", { class: "bar-rest" }, "none yet") : null,
