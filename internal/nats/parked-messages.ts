@@ -4,10 +4,15 @@
 //
 // Guarantees:
 // - Every message the stream holds on the channel's subject from `fromSeq`
-//   up to the stream's last message when the read starts, in stream order,
-//   each with its stream sequence. Messages stored later are not read: they
-//   are still undelivered (or unacked) on the partition's consumer and
-//   reach the actor that way.
+//   up to the last one the partition's consumer has delivered (its
+//   `delivered.stream_seq`, read from the server when the read starts), in
+//   stream order, each with its stream sequence. Nothing later is read: a
+//   message the consumer never delivered was never acked, so never parked;
+//   it reaches the actor through the consumer. Reading it here as well made
+//   a launch in the middle of a burst re-read the whole burst once per
+//   window of MAX_PENDING_PER_CHANNEL numbers (quadratic; 158,007 reads for
+//   9,013 in-order messages at a window of 200). Without the partition's
+//   consumer (not created yet) the read goes to the stream's end.
 // - Reads go through a consumer, which the stream's leader serves: never a
 //   direct get, which a lagging replica may answer without a message the
 //   leader holds (a missed message here would be a message lost).
@@ -25,6 +30,8 @@
 
 import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { nanos, nuid } from "@nats-io/transport-node";
+import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
+import { consumerName } from "./partition-consumer.js";
 import { eventSubject, STREAM_NAME } from "./topology.js";
 
 /** One stored message on the channel's subject. */
@@ -77,12 +84,23 @@ export class StreamParkedMessages {
     return { count: info.state.subjects?.[subject] ?? 0, firstSeq: info.state.first_seq };
   }
 
+  /** The last stream sequence the partition's consumer delivered; unbounded when it has no consumer yet. */
+  private async deliveredThrough(partition: number): Promise<number> {
+    try {
+      return (await this.jsm.consumers.info(STREAM_NAME, consumerName(partition))).delivered.stream_seq;
+    } catch (err) {
+      if (isApiError(err, JetStreamApiCode.ConsumerNotFound)) return Number.POSITIVE_INFINITY;
+      throw err;
+    }
+  }
+
   /**
    * Hands every message on `channel`'s subject of `partition` from stream
    * sequence `fromSeq` on to `onMessage`, in stream order. Throws when the
    * read fails part-way (the caller must not act on a partial read).
    */
   async read(partition: number, channel: string, fromSeq: number, onMessage: (m: ParkedMessage) => void): Promise<ParkedReadResult> {
+    const through = await this.deliveredThrough(partition);
     const info = await this.jsm.consumers.add(STREAM_NAME, {
       name: `${CONSUMER_PREFIX}${nuid.next()}`,
       description: "sequencer: re-reads a channel's parked messages",
@@ -102,6 +120,10 @@ export class StreamParkedMessages {
       const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, expected - read), expires: this.fetchTimeoutMs });
       let got = 0;
       for await (const msg of batch) {
+        if (msg.seq > through) {
+          batch.stop();
+          return { read };
+        }
         got += 1;
         onMessage({ seq: msg.seq, subject: msg.subject, data: msg.data });
       }
