@@ -121,7 +121,7 @@ async function main(): Promise<void> {
     `view: ${fmt(view.size)} rockets loaded through ViewFeed in ${fmt(loadMs)} ms (${fmt((ROCKETS * 1000) / loadMs)} states/s); heap ${fmt(heapMb)} MB`,
   );
 
-  const app = await buildApp({ view, registry, metrics, log, sse: { heartbeatMs: 15_000, maxClients: 10, maxQueuedBytes: 1 << 20 }, ready: () => undefined });
+  const app = await buildApp({ view, registry, metrics, log, sse: { heartbeatMs: 15_000, maxClients: 10, maxQueuedBytes: 1 << 20 }, ready: () => undefined, auth: undefined });
   // The baseline: same app, same hooks, same response schema, a constant object.
   const constant = { ...rockets[0]!, pendingMessages: 0 };
   app.get("/bench/constant", { schema: { hide: true, response: { 200: Type.Ref(RocketSchema) } } }, () => constant);

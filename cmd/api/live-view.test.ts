@@ -91,7 +91,7 @@ describe("query API over a live view of the state bucket (real nats-server)", ()
     const registry = createRegistry("api");
     const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
     const watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
-    const app = await buildApp({ view, registry, metrics, log, sse: TEST_SSE, ready: () => (view.ready ? undefined : "loading") });
+    const app = await buildApp({ view, registry, metrics, log, sse: TEST_SSE, ready: () => (view.ready ? undefined : "loading"), auth: undefined });
     await app.ready();
     const instance = { view, app, registry, watcher };
     instances.push(instance);
