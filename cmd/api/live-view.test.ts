@@ -23,6 +23,8 @@ import { buildApp } from "./app.js";
 import { createApiMetrics } from "./metrics.js";
 import { TEST_SSE } from "./test-fixtures.js";
 import { ViewFeed } from "./view-feed.js";
+import { bearer, TEST_KEYS } from "../../internal/testing/api-keys.js";
+import { scrape } from "../../internal/testing/metrics.js";
 
 const log = pino({ level: "silent" });
 const TYPES = ["Falcon-9", "Atlas-H", "Titan-IV", "New-Shepard"];
@@ -279,10 +281,10 @@ describe("api service process", () => {
     await new ChannelStateStore(kv).save(r.channel, stateOf(r), 0);
     const api = await ServiceProcess.start("api", { natsUrl: server.url });
     try {
-      const res = await fetch(`${api.url}/rockets/${r.channel}`);
+      const res = await fetch(`${api.url}/rockets/${r.channel}`, { headers: bearer(TEST_KEYS.reader) });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ...r, pendingMessages: 0 });
-      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      const metrics = await scrape(api.url);
       expect(metrics).toMatch(/rockets_api_rockets_in_view\{service="api"\} 1/);
     } finally {
       expect(await api.stop("SIGTERM")).toBe(0);
