@@ -3,10 +3,11 @@
 // Prometheus and Grafana are wired to what compose actually runs.
 
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { assertNatsServerInstalled, freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
+import { connect } from "@nats-io/transport-node";
 import { describe, expect, it } from "vitest";
 import { containerPort, readCompose } from "./deploy/compose.js";
 import { readYaml, ROOT } from "./deploy/manifests.js";
@@ -23,6 +24,11 @@ interface PrometheusConfig {
 }
 
 const compose = readCompose();
+
+/** A service's environment with compose's interpolation defaults applied (`${VAR:-default}` -> default). */
+function serviceEnv(name: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(compose.services[name]!.environment ?? {}).map(([k, v]) => [k, /^\$\{\w+:-(.*)\}$/.exec(v)?.[1] ?? v]));
+}
 
 describe("docker-compose.yml", () => {
   it("runs NATS, its exporter, the three services, Prometheus and Grafana", () => {
@@ -49,6 +55,35 @@ describe("docker-compose.yml", () => {
     }
   });
 
+  it("publishes NATS's ports and its exporter's on this machine only (monitoring has no authentication)", () => {
+    for (const name of ["nats", "nats-exporter"]) {
+      const service = compose.services[name]!;
+      expect(service.ports?.length, name).toBeGreaterThan(0);
+      for (const p of service.ports ?? []) expect(p, `${name} ${p}`).toMatch(/^127\.0\.0\.1:\d+:\d+$/);
+    }
+  });
+
+  it("gives each service its own NATS user, the password the server holds for that user, and the inbox it may read", () => {
+    const server = compose.services["nats"]!.environment ?? {};
+    const accounts = readFileSync(join(ROOT, "deploy", "nats", "accounts.conf"), "utf8");
+    const passwords = new Set<string>();
+    for (const name of SERVICES) {
+      const env = compose.services[name]!.environment ?? {};
+      expect(env["NATS_USER"], name).toBe(name);
+      expect(env["NATS_INBOX_PREFIX"], name).toBe(`_INBOX_${name}`);
+      const variable = `NATS_${name.toUpperCase()}_PASSWORD`;
+      expect(accounts, `accounts.conf reads ${variable}`).toContain(`password: $${variable}\n`);
+      // The very same expression, so a value set in .env reaches both.
+      expect(env["NATS_PASSWORD"], name).toBe(server[variable]);
+      expect(env["NATS_PASSWORD"]).toMatch(new RegExp(`^\\$\\{${variable}:-.+\\}$`));
+      passwords.add(serviceEnv(name)["NATS_PASSWORD"]!);
+    }
+    expect(passwords.size).toBe(SERVICES.length);
+    // The server includes the users (compose.conf -> accounts.conf), both mounted.
+    expect(compose.services["nats"]!.volumes).toContain("./deploy/nats/accounts.conf:/etc/nats/accounts.conf:ro");
+    expect(readFileSync(join(ROOT, "deploy", "nats", "compose.conf"), "utf8")).toMatch(/^include \.\/accounts\.conf$/m);
+  });
+
   it("runs two sequencers at least, on container-only ports so that replicas do not clash", () => {
     const sequencer = compose.services["sequencer"]!;
     expect(sequencer.deploy?.replicas).toBeGreaterThanOrEqual(2);
@@ -64,7 +99,7 @@ describe("docker-compose.yml", () => {
     expect(volume, "store_dir on a volume").toBeDefined();
     expect(Object.keys(compose.volumes ?? {})).toContain(volume!.split(":")[0]);
     const monitorPort = nats.command![nats.command!.indexOf("--http_port") + 1];
-    expect(nats.ports).toContain(`${monitorPort}:${monitorPort}`);
+    expect(nats.ports).toContain(`127.0.0.1:${monitorPort}:${monitorPort}`);
 
     const exporter = compose.services["nats-exporter"]!;
     expect(exporter.image).toMatch(/^natsio\/prometheus-nats-exporter:\d+\.\d+\.\d+$/);
@@ -86,9 +121,7 @@ describe("docker-compose.yml", () => {
       if (host === undefined) return arg;
       return host.startsWith("./") ? join(ROOT, host) : store;
     });
-    const defaults = Object.fromEntries(
-      Object.entries(nats.environment ?? {}).map(([k, v]) => [k, /^\$\{\w+:-(.*)\}$/.exec(v)?.[1] ?? v]),
-    );
+    const defaults = serviceEnv("nats");
     expect(defaults["NATS_SYNC_INTERVAL"]).toBe("always");
     const child = spawn(NATS_SERVER_BIN, [...args, "-a", "127.0.0.1", "-p", String(port)], { env: { ...process.env, ...defaults }, stdio: "ignore" });
     try {
@@ -100,6 +133,16 @@ describe("docker-compose.yml", () => {
       }
       expect(jsz?.config?.sync_always).toBe(true);
       expect(jsz?.config?.store_dir).toContain(store);
+      // The users of deploy/nats/accounts.conf, with compose's default passwords: each service's gets in, nobody else.
+      const server = `127.0.0.1:${port}`;
+      for (const name of SERVICES) {
+        const env = serviceEnv(name);
+        const nc = await connect({ servers: server, user: env["NATS_USER"], pass: env["NATS_PASSWORD"], inboxPrefix: env["NATS_INBOX_PREFIX"] });
+        await nc.flush();
+        await nc.close();
+      }
+      await expect(connect({ servers: server, reconnect: false })).rejects.toThrow(/authorization/i);
+      await expect(connect({ servers: server, user: "ingest", pass: "wrong", reconnect: false })).rejects.toThrow(/authorization/i);
     } finally {
       child.kill("SIGKILL");
       rmSync(store, { recursive: true, force: true });

@@ -4,7 +4,7 @@
 // cluster that demands the Secrets' credentials.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
@@ -13,9 +13,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { assertNatsServerInstalled, freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
 import {
+  containerEnvironment,
   K8S_DIR,
   loadKustomization,
+  volumeFiles,
   schemaProblem,
+  unfoldSecretData,
   unknownFieldProblems,
   type K8sObject,
   type Manifest,
@@ -52,7 +55,21 @@ interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
   securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; seccompProfile?: { type: string } };
-  volumes?: Array<{ name: string; configMap?: { name: string }; secret?: { secretName: string }; emptyDir?: object }>;
+  volumes?: Array<{
+    name: string;
+    configMap?: { name: string };
+    projected?: { sources: Array<{ configMap?: { name: string } }> };
+    secret?: { secretName: string };
+    emptyDir?: object;
+  }>;
+  serviceAccountName?: string;
+  automountServiceAccountToken?: boolean;
+  affinity?: {
+    podAntiAffinity?: {
+      requiredDuringSchedulingIgnoredDuringExecution?: Array<{ topologyKey: string; labelSelector: { matchLabels: Record<string, string> } }>;
+    };
+  };
+  topologySpreadConstraints?: Array<{ topologyKey: string; maxSkew: number; labelSelector: { matchLabels: Record<string, string> } }>;
 }
 interface Workload extends K8sObject {
   spec: {
@@ -86,17 +103,6 @@ const dataOf = (o: K8sObject): Record<string, string> => {
 };
 const portNames = (w: Workload): Set<string> => new Set(allContainers(w).flatMap((c) => (c.ports ?? []).map((p) => p.name ?? "")));
 
-/**
- * kustomize folds a long Secret value's base64 over several lines; the API
- * server's base64 decoding ignores the line breaks, the schema's "byte"
- * format does not: unfolded here as the API server reads it.
- */
-function unfoldSecretData(o: K8sObject): K8sObject {
-  const data = (o as { data?: Record<string, string> }).data;
-  if (o.kind !== "Secret" || data === undefined) return o;
-  return { ...o, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.replace(/\s+/g, "")])) };
-}
-
 function hasKubectl(): boolean {
   return spawnSync("kubectl", ["version", "--client"], { encoding: "utf8" }).status === 0;
 }
@@ -118,8 +124,17 @@ describe("Kubernetes base deploy/k8s", () => {
       "HorizontalPodAutoscaler/api",
       "Deployment/sequencer",
       "ConfigMap/rockets-config",
-      "Secret/nats-credentials",
+      "Secret/nats-ingest-credentials",
+      "Secret/nats-api-credentials",
+      "Secret/nats-sequencer-credentials",
+      "Secret/nats-admin-credentials",
       "Secret/nats-system-credentials",
+      "ConfigMap/nats-accounts",
+      "NetworkPolicy/default-deny-ingress",
+      "ServiceAccount/rockets-nats",
+      "ServiceAccount/rockets-ingest",
+      "ServiceAccount/rockets-sequencer",
+      "ServiceAccount/rockets-api",
       "ServiceMonitor/ingest",
       "ServiceMonitor/api",
       "PodMonitor/sequencer",
@@ -199,9 +214,13 @@ describe("Kubernetes base deploy/k8s", () => {
         }
       }
       for (const v of w.spec.template.spec.volumes ?? []) {
-        if (v.configMap && !exists("ConfigMap", v.configMap.name)) problems.push(`${where}: volume ${v.name} needs ConfigMap ${v.configMap.name}`);
+        for (const map of [v.configMap, ...(v.projected?.sources ?? []).map((s) => s.configMap)]) {
+          if (map && !exists("ConfigMap", map.name)) problems.push(`${where}: volume ${v.name} needs ConfigMap ${map.name}`);
+        }
         if (v.secret && !exists("Secret", v.secret.secretName)) problems.push(`${where}: volume ${v.name} needs Secret ${v.secret.secretName}`);
       }
+      const account = w.spec.template.spec.serviceAccountName;
+      if (account !== undefined && !exists("ServiceAccount", account)) problems.push(`${where}: no ServiceAccount ${account}`);
     }
     for (const s of ofKind<ServiceObject>("Service")) {
       const backing = workloads().filter((w) => matches(s.spec.selector, w.spec.template.metadata.labels));
@@ -382,12 +401,163 @@ describe("Kubernetes base deploy/k8s", () => {
   });
 });
 
+interface PolicyPeer {
+  podSelector?: { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values: string[] }> };
+  namespaceSelector?: { matchLabels?: Record<string, string> };
+}
+interface Policy extends K8sObject {
+  spec: {
+    podSelector: PolicyPeer["podSelector"];
+    policyTypes?: string[];
+    ingress?: Array<{ from?: PolicyPeer[]; ports?: Array<{ port: string | number }> }>;
+  };
+}
+
+/** kube-apiserver's label selector semantics, for the operators the policies use. */
+function selects(selector: PolicyPeer["podSelector"], labels: Record<string, string>): boolean {
+  if (!selector) return true;
+  const byLabels = Object.entries(selector.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const byExpressions = (selector.matchExpressions ?? []).every((e) => {
+    if (e.operator !== "In") throw new Error(`selector operator ${e.operator} is not modelled here`);
+    return labels[e.key] !== undefined && e.values.includes(labels[e.key]!);
+  });
+  return byLabels && byExpressions;
+}
+
+/** Who may reach a workload's named port, by the policies that select it: "any", a workload of this namespace, or "namespace:<name>". */
+function allowedSources(w: Workload, port: string): string[] {
+  const labels = w.spec.template.metadata.labels;
+  const sources = new Set<string>();
+  for (const p of ofKind<Policy>("NetworkPolicy")) {
+    if (!selects(p.spec.podSelector, labels)) continue;
+    for (const rule of p.spec.ingress ?? []) {
+      if (rule.ports && !rule.ports.some((r) => r.port === port)) continue;
+      if (!rule.from) {
+        sources.add("any");
+        continue;
+      }
+      for (const peer of rule.from) {
+        if (peer.namespaceSelector) {
+          sources.add(`namespace:${peer.namespaceSelector.matchLabels?.["kubernetes.io/metadata.name"] ?? "?"}`);
+          continue;
+        }
+        for (const other of workloads()) if (selects(peer.podSelector, other.spec.template.metadata.labels)) sources.add(other.metadata.name);
+      }
+    }
+  }
+  return [...sources].sort();
+}
+
+describe("Kubernetes hardening in deploy/k8s", () => {
+  it("refuses every connection into the namespace that no policy lets in", () => {
+    const deny = named<Policy>("NetworkPolicy", "default-deny-ingress");
+    expect(deny.spec.podSelector).toEqual({});
+    expect(deny.spec.policyTypes).toEqual(["Ingress"]);
+    expect(deny.spec.ingress ?? []).toEqual([]);
+    for (const p of ofKind<Policy>("NetworkPolicy")) expect(p.spec.policyTypes, p.metadata.name).toEqual(["Ingress"]);
+  });
+
+  it("lets the public reach only ingest and the API, NATS clients only the services, routes only NATS, scrapes only the monitoring namespace", () => {
+    const table: Record<string, string[]> = {};
+    for (const w of workloads()) {
+      for (const port of portNames(w)) table[`${w.metadata.name}:${port}`] = allowedSources(w, port);
+    }
+    expect(table).toEqual({
+      "ingest:http": ["any"],
+      "api:http": ["any"],
+      "sequencer:ops": ["namespace:monitoring"],
+      "nats:client": ["api", "ingest", "sequencer"],
+      "nats:cluster": ["nats"],
+      "nats:monitor": ["namespace:monitoring"],
+      "nats:metrics": ["namespace:monitoring"],
+    });
+  });
+
+  it("names only ports the pods declare in its policies, so none is silently open or shut", () => {
+    const declared = new Set(workloads().flatMap((w) => [...portNames(w)]));
+    for (const p of ofKind<Policy>("NetworkPolicy")) {
+      for (const rule of p.spec.ingress ?? []) {
+        for (const r of rule.ports ?? []) {
+          expect(typeof r.port, `${p.metadata.name}: ports by name`).toBe("string");
+          // `ops` is the metrics port ingest and the API move to; naming it ahead is harmless.
+          if (r.port !== "ops") expect(declared, `${p.metadata.name}: port ${r.port}`).toContain(r.port);
+        }
+      }
+    }
+  });
+
+  it("never places two NATS servers on one node, and spreads them over zones", () => {
+    const spec = named<Workload>("StatefulSet", "nats").spec.template.spec;
+    expect(spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+      { topologyKey: "kubernetes.io/hostname", labelSelector: { matchLabels: { "app.kubernetes.io/name": "nats" } } },
+    ]);
+    const spread = spec.topologySpreadConstraints ?? [];
+    expect(spread.map((c) => c.topologyKey)).toContain("topology.kubernetes.io/zone");
+    for (const c of spread) expect(c.labelSelector.matchLabels).toEqual({ "app.kubernetes.io/name": "nats" });
+  });
+
+  it("mounts no service account token in any pod, and gives every workload its own account", () => {
+    const accounts = new Set<string>();
+    for (const w of workloads()) {
+      const spec = w.spec.template.spec;
+      expect(spec.automountServiceAccountToken, `${w.kind}/${w.metadata.name}`).toBe(false);
+      expect(spec.serviceAccountName, `${w.kind}/${w.metadata.name}`).toBeDefined();
+      accounts.add(spec.serviceAccountName!);
+    }
+    expect(accounts.size).toBe(workloads().length);
+    for (const sa of ofKind<K8sObject & { automountServiceAccountToken?: boolean }>("ServiceAccount")) {
+      expect(sa.automountServiceAccountToken, `ServiceAccount/${sa.metadata.name}`).toBe(false);
+    }
+  });
+
+  it("gives each service its own NATS user from its own Secret, with the inbox its permissions allow, and no other credentials", () => {
+    const accountsConf = dataOf(named("ConfigMap", "nats-accounts"))["accounts.conf"]!;
+    for (const service of ["ingest", "sequencer", "api"]) {
+      const container = named<Workload>("Deployment", service).spec.template.spec.containers[0]!;
+      const secrets = [
+        ...(container.envFrom ?? []).flatMap((f) => (f.secretRef ? [f.secretRef.name] : [])),
+        ...(container.env ?? []).flatMap((e) => (e.valueFrom?.secretKeyRef ? [e.valueFrom.secretKeyRef.name] : [])),
+      ];
+      expect(secrets, service).toEqual([`nats-${service}-credentials`]);
+      const env = containerEnvironment(objects, container, `${service}-0`);
+      expect(env["NATS_USER"]).toBe(service);
+      expect(env["NATS_INBOX_PREFIX"]).toBe(`_INBOX_${service}`);
+      expect(accountsConf).toContain(`user: ${service}\n`);
+      expect(accountsConf).toContain(`subscribe: { allow: ["${env["NATS_INBOX_PREFIX"]}.>"] }`);
+    }
+    // The servers know every user's password, from the same Secrets.
+    const nats = named<Workload>("StatefulSet", "nats").spec.template.spec.containers.find((c) => c.name === "nats")!;
+    const serverEnv = containerEnvironment(objects, nats, "nats-0");
+    for (const [variable, secret] of [
+      ["NATS_INGEST_PASSWORD", "nats-ingest-credentials"],
+      ["NATS_API_PASSWORD", "nats-api-credentials"],
+      ["NATS_SEQUENCER_PASSWORD", "nats-sequencer-credentials"],
+      ["NATS_ADMIN_PASSWORD", "nats-admin-credentials"],
+    ] as const) {
+      expect(serverEnv[variable], variable).toBe(dataOf(named("Secret", secret))["NATS_PASSWORD"]);
+      expect(accountsConf).toContain(`password: $${variable}\n`);
+    }
+    // Distinct passwords, or one leaked Secret would open every user.
+    const passwords = ["ingest", "api", "sequencer", "admin"].map((u) => dataOf(named("Secret", `nats-${u}-credentials`))["NATS_PASSWORD"]);
+    expect(new Set(passwords).size).toBe(passwords.length);
+  });
+});
+
 describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
-  const conf = dataOf(named("ConfigMap", "nats-config"))["nats.conf"]!;
-  const credentials = dataOf(named("Secret", "nats-credentials"));
-  const serverEnv = { ...credentials, ...dataOf(named("Secret", "nats-system-credentials")) };
+  const nats = named<Workload>("StatefulSet", "nats");
+  const natsContainer = nats.spec.template.spec.containers.find((c) => c.name === "nats")!;
+  /** What the server finds in /etc/nats: nats.conf, its TLS includes, accounts.conf. */
+  const configFiles = volumeFiles(objects, nats.spec.template.spec.volumes!.find((v) => v.name === "config")!);
+  const conf = configFiles["nats.conf"]!;
+  const serverEnvFor = (pod: string) => containerEnvironment(objects, natsContainer, pod);
+  const serverEnv = serverEnvFor("nats-0");
+  const admin = dataOf(named("Secret", "nats-admin-credentials"));
+  const ingest = dataOf(named("Secret", "nats-ingest-credentials"));
   const processes: ChildProcess[] = [];
   const dirs: string[] = [];
+  const writeConfigDir = (dir: string, nats: string = conf) => {
+    for (const [name, text] of Object.entries(configFiles)) writeFileSync(join(dir, name), name === "nats.conf" ? nats : text);
+  };
 
   afterAll(async () => {
     await Promise.all(
@@ -417,8 +587,8 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     const dir = mkdtempSync(join(tmpdir(), "rockets-natsconf-"));
     dirs.push(dir);
     const file = join(dir, "nats.conf");
-    writeFileSync(file, conf);
-    const env = { ...process.env, POD_NAME: "nats-0", ...serverEnv };
+    writeConfigDir(dir);
+    const env = { ...process.env, ...serverEnv };
     const ok = spawnSync(NATS_SERVER_BIN, ["-c", file, "-t"], { encoding: "utf8", env });
     expect(ok.stderr + ok.stdout).toMatch(/valid/);
     expect(ok.status).toBe(0);
@@ -437,16 +607,18 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     // machine is changed: the store and pid paths (nats-server refuses them
     // twice, so in the text) and addresses, ports and routes (by flags).
     for (const n of nodes) {
-      const file = join(dir, `nats-${n.i}.conf`);
+      const nodeDir = join(dir, `nats-${n.i}`);
+      mkdirSync(nodeDir);
+      const file = join(nodeDir, "nats.conf");
       const local = conf
         .replace(/^(\s*)store_dir: \/data$/m, `$1store_dir: ${join(dir, `store-${n.i}`)}`)
         .replace(/^pid_file: \/var\/run\/nats\/nats\.pid$/m, `pid_file: ${join(dir, `nats-${n.i}.pid`)}`);
       expect(local.match(new RegExp(dir, "g"))?.length, "both paths replaced").toBe(2);
-      writeFileSync(file, local);
+      writeConfigDir(nodeDir, local);
       const routes = nodes.filter((o) => o !== n).map((o) => `nats://127.0.0.1:${o.cluster}`).join(",");
       const args = ["-c", file, "-a", "127.0.0.1", "-p", String(n.client), "-m", String(n.monitor)];
       args.push("--cluster", `nats://127.0.0.1:${n.cluster}`, "--routes", routes);
-      const child = spawn(NATS_SERVER_BIN, args, { env: { ...process.env, POD_NAME: `nats-${n.i}`, ...serverEnv }, stdio: "ignore" });
+      const child = spawn(NATS_SERVER_BIN, args, { env: { ...process.env, ...serverEnvFor(`nats-${n.i}`) }, stdio: "ignore" });
       processes.push(child);
     }
     const deadline = Date.now() + 30_000;
@@ -469,10 +641,14 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     expect(varz.server_name).toBe("nats-1");
 
     const server = `127.0.0.1:${nodes[2]!.client}`;
-    const nc = await connect({ servers: server, user: credentials["NATS_USER"], pass: credentials["NATS_PASSWORD"] });
+    const nc = await connect({ servers: server, user: admin["NATS_USER"], pass: admin["NATS_PASSWORD"] });
     const account = await (await jetstreamManager(nc)).getAccountInfo();
     expect(account.limits).toBeDefined();
     await nc.close();
+    // A service's user gets in with its own Secret (what it may do: test/nats-permissions.test.ts).
+    const service = await connect({ servers: server, user: ingest["NATS_USER"], pass: ingest["NATS_PASSWORD"], inboxPrefix: "_INBOX_ingest" });
+    expect(await (await jetstreamManager(service)).getAccountInfo()).toBeDefined();
+    await service.close();
     const sys = await connect({ servers: server, user: serverEnv["NATS_SYSTEM_USER"], pass: serverEnv["NATS_SYSTEM_PASSWORD"] });
     const pongs: string[] = [];
     const inbox = sys.subscribe("_INBOX.rockets-ping", {
@@ -487,6 +663,7 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     inbox.unsubscribe();
     await sys.close();
     await expect(connect({ servers: server, reconnect: false })).rejects.toThrow(/authorization/i);
-    await expect(connect({ servers: server, user: credentials["NATS_USER"], pass: "wrong", reconnect: false })).rejects.toThrow(/authorization/i);
+    await expect(connect({ servers: server, user: ingest["NATS_USER"], pass: "wrong", reconnect: false })).rejects.toThrow(/authorization/i);
+    await expect(connect({ servers: server, user: ingest["NATS_USER"], pass: admin["NATS_PASSWORD"], reconnect: false })).rejects.toThrow(/authorization/i);
   }, 60_000);
 });

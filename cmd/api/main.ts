@@ -71,7 +71,7 @@ try {
   // The same agreement on the deployment's shape as the other services (creating it when the API starts first).
   const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
   if (provisioned !== undefined) {
-    streamHistory = new StreamChannelHistory(provisioned.js, provisioned.jsm, config.history, log);
+    streamHistory = new StreamChannelHistory(nc, provisioned.jsm, config.history, log, config.nats.inboxPrefix);
     const kv = await provisioned.kvm.open(STATE_BUCKET);
     watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
   }

@@ -22,6 +22,7 @@ import { registerBodyParser } from "./body-parser.js";
 import { MessageIntake } from "./message-intake.js";
 import { registerMessagesRoute } from "./messages-route.js";
 import { registerOpenApi } from "./openapi.js";
+import type { ResendCheck } from "./resend-check.js";
 import type { RateLimitSettings } from "./config.js";
 import type { IngestMetrics } from "./metrics.js";
 import { problem, ProblemError, ProblemType, sendProblem } from "./problems.js";
@@ -50,6 +51,8 @@ export interface IngestDeps {
   limits: IngestLimits;
   /** The keys that may post (scope `write`) and scrape (`metrics`); undefined only with AUTH=off. */
   auth: ApiKeys | undefined;
+  /** Recognises resends after the stream's duplicate window (answered duplicate/conflict, not accepted). */
+  resends?: ResendCheck;
 }
 
 /**
@@ -103,7 +106,7 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     });
     registerBodyParser(app, limits);
     registerMessagesRoute(app, {
-      intake: new MessageIntake(deps.publisher, deps.metrics, log),
+      intake: new MessageIntake(deps.publisher, deps.metrics, log, deps.resends),
       maxBatch: limits.maxBatch,
       retryAfterSeconds: limits.retryAfterSeconds,
     });

@@ -20,7 +20,7 @@
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { ignoreContentType } from "./body-parser.js";
-import type { BatchOutcome, MessageIntake } from "./message-intake.js";
+import type { BatchIntakeResult, MessageIntake } from "./message-intake.js";
 import { PROBLEM_CONTENT_TYPE, problem, ProblemType, sendProblem } from "./problems.js";
 
 export interface MessagesRouteOptions {
@@ -38,7 +38,7 @@ export function registerMessagesRoute(app: FastifyInstance, options: MessagesRou
   const { intake, maxBatch } = options;
   const retryAfter = String(options.retryAfterSeconds);
 
-  const sendBatch = (reply: FastifyReply, outcome: BatchOutcome): FastifyReply => {
+  const sendBatch = (reply: FastifyReply, outcome: BatchIntakeResult): FastifyReply => {
     const stored = outcome.accepted + outcome.duplicate;
     if (outcome.unavailable > 0) {
       const detail = `${outcome.unavailable} of ${outcome.results.length} messages could not be stored; resend them (resending stored ones is harmless)`;

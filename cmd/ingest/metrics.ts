@@ -14,6 +14,8 @@ export class IngestMetrics {
   private readonly messages: Counter<"result">;
   private readonly failures: Counter<"reason">;
   private readonly publishDuration: Histogram;
+  private readonly lateResends: Counter;
+  private readonly resendCheckFailures: Counter;
   private readonly byResult: Record<MessageResult, Counter.Internal>;
   private readonly byReason: Record<FailureReason, Counter.Internal>;
 
@@ -34,6 +36,16 @@ export class IngestMetrics {
       name: `${METRIC_PREFIX}ingest_publish_duration_seconds`,
       help: "Time from publishing a message to the stream's ack (or failure)",
       buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+    this.lateResends = new Counter({
+      name: `${METRIC_PREFIX}ingest_late_resends_total`,
+      help: "Messages the stream stored as new although their number was applied before (resent after the duplicate window); answered duplicate or conflict, the new copy removed",
+      registers: [registry],
+    });
+    this.resendCheckFailures = new Counter({
+      name: `${METRIC_PREFIX}ingest_resend_check_failures_total`,
+      help: "Late-resend checks that could not be made (NATS did not answer, or a channel too long to scan): answered as the stream said",
       registers: [registry],
     });
     new Gauge({
@@ -66,6 +78,14 @@ export class IngestMetrics {
 
   publishFailed(reason: FailureReason): void {
     this.byReason[reason].inc();
+  }
+
+  lateResend(): void {
+    this.lateResends.inc();
+  }
+
+  resendCheckFailed(count = 1): void {
+    this.resendCheckFailures.inc(count);
   }
 
   publishTook(seconds: number): void {

@@ -16,10 +16,15 @@ import { closeNats, exitOnStartFailure, onShutdownSignal, provisionUntilStopped 
 import { WorkerStartBarrier } from "../../internal/service/workers.js";
 import { SERVICE_NAME, shutdownDeadlineMs, type IngestConfig } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
+import { ResendCheck } from "./resend-check.js";
 import { StreamGateway } from "./stream-gateway.js";
+import { StreamStoredNumbers } from "../../internal/nats/stored-numbers.js";
+import { STATE_BUCKET, STREAM_NAME } from "../../internal/nats/topology.js";
 
 const STREAM_CHECK_TIMEOUT_MS = 2000;
 const DRAIN_TIMEOUT_MS = 5000;
+/** A late resend's search for what is stored under its number: as bounded as the API's history read. */
+const RESEND_SCAN = { maxScan: 100_000, fetchTimeoutMs: 5000 };
 
 export async function runIngest(config: IngestConfig): Promise<void> {
   const root = createLogger(SERVICE_NAME, config.logLevel);
@@ -27,6 +32,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
   const registry = createRegistry(SERVICE_NAME);
   const gateway = new StreamGateway(log);
   const metrics = new IngestMetrics(registry, () => gateway.connected);
+  const resends = new ResendCheck();
   const siblings = new WorkerStartBarrier();
   /** Why the first NATS connection is not there yet (the servers, the error); undefined once it is. */
   let waitingForNats: string | undefined = "connecting to NATS";
@@ -39,6 +45,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
     log,
     limits: config,
     auth: authKeys(config.auth),
+    resends,
   });
 
   let nc: NatsConnection | undefined;
@@ -64,6 +71,12 @@ export async function runIngest(config: IngestConfig): Promise<void> {
         timeoutMs: config.publishTimeoutMs,
         maxInFlight: config.publishMaxInFlight,
         checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
+        inboxPrefix: config.nats.inboxPrefix,
+      });
+      const stream = await provisioned.jsm.streams.info(STREAM_NAME);
+      resends.attach({
+        numbers: new StreamStoredNumbers(await provisioned.kvm.open(STATE_BUCKET), provisioned.js, provisioned.jsm, RESEND_SCAN, log),
+        duplicateWindowMs: stream.config.duplicate_window / 1e6,
       });
       await gateway.attach(publisher);
       siblings.started();

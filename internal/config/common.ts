@@ -1,7 +1,7 @@
 // Settings every service shares: how to reach NATS, the topology it expects,
 // logging, and where it listens.
 
-import { readFileSync } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
 import { ApiKeys, parseApiKeys } from "../http/api-keys.js";
 import { DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../http/request-bounds.js";
 import type { EnvReader } from "./env-reader.js";
@@ -14,6 +14,13 @@ export interface NatsSettings {
   /** Path to a .creds file (JWT + nkey seed). */
   credsFile?: string;
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /**
+   * Where replies to this client go (`<prefix>.<id>`): requests, JetStream
+   * acks, consumer deliveries. A per-user prefix (`_INBOX_ingest`) lets the
+   * server's permissions keep each service's replies from the others
+   * (deploy/nats/accounts.conf).
+   */
+  inboxPrefix?: string;
   /** Shown by the server's monitoring endpoints. */
   name: string;
 }
@@ -58,18 +65,45 @@ export const DEFAULT_MAX_BYTES = 6 * 2 ** 30;
 export const DEFAULT_COMPRESSION: StreamCompression = "s2";
 export const MAX_PARTITIONS = 1024;
 
+/** nats.js's own inbox prefix. */
+export const DEFAULT_INBOX_PREFIX = "_INBOX";
+/** Subject tokens without wildcards or whitespace, as nats.js requires of an inbox prefix. */
+const INBOX_PREFIX = /^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$/;
+
+/** The variable's file, when it names one this process cannot read (said at start, not at the first connection). */
+function readableFile(r: EnvReader, name: string): string | undefined {
+  const path = r.string(name);
+  if (path === undefined) return undefined;
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    r.problem(`${name} names a file that cannot be read: ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  return path;
+}
+
 export function readNats(r: EnvReader, serviceName: string): NatsSettings {
+  const credsFile = readableFile(r, "NATS_CREDS_FILE");
+  const legacyCreds = readableFile(r, "NATS_CREDS");
+  if (credsFile !== undefined && legacyCreds !== undefined && credsFile !== legacyCreds) {
+    r.problem("NATS_CREDS_FILE and NATS_CREDS (its older name) name different files: set one");
+  }
   const settings: NatsSettings = {
     servers: r.list("NATS_URL", ["nats://127.0.0.1:4222"]),
     user: r.string("NATS_USER"),
     password: r.string("NATS_PASSWORD"),
     token: r.string("NATS_TOKEN"),
-    credsFile: r.string("NATS_CREDS"),
+    credsFile: credsFile ?? legacyCreds,
+    inboxPrefix: r.string("NATS_INBOX_PREFIX", DEFAULT_INBOX_PREFIX),
     name: r.string("NATS_CLIENT_NAME", serviceName),
   };
-  const caFile = r.string("NATS_TLS_CA");
-  const certFile = r.string("NATS_TLS_CERT");
-  const keyFile = r.string("NATS_TLS_KEY");
+  if (!INBOX_PREFIX.test(settings.inboxPrefix ?? DEFAULT_INBOX_PREFIX)) {
+    // The value is a subject, never a secret: safe to echo.
+    r.problem(`NATS_INBOX_PREFIX must be subject tokens (letters, digits, _ $ -, separated by dots), got "${settings.inboxPrefix ?? ""}"`);
+  }
+  const caFile = readableFile(r, "NATS_TLS_CA");
+  const certFile = readableFile(r, "NATS_TLS_CERT");
+  const keyFile = readableFile(r, "NATS_TLS_KEY");
   if (caFile || certFile || keyFile) settings.tls = { caFile, certFile, keyFile };
   if ((certFile === undefined) !== (keyFile === undefined)) {
     r.problem("NATS_TLS_CERT and NATS_TLS_KEY go together: set both or neither");
@@ -78,7 +112,7 @@ export function readNats(r: EnvReader, serviceName: string): NatsSettings {
     r.problem("NATS_USER and NATS_PASSWORD go together: set both or neither");
   }
   const methods = [settings.user, settings.token, settings.credsFile].filter((v) => v !== undefined).length;
-  if (methods > 1) r.problem("choose one NATS authentication: NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS");
+  if (methods > 1) r.problem("choose one NATS authentication: NATS_USER/NATS_PASSWORD, NATS_TOKEN or NATS_CREDS_FILE");
   return settings;
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { pino } from "pino";
 import type { RocketMessage } from "../domain/message.js";
 import { NatsServer } from "../testing/nats-server.js";
@@ -36,7 +36,7 @@ describe("StreamChannelHistory (real nats-server)", () => {
     server = await NatsServer.start();
     nc = await connect({ servers: server.url });
     provisioned = await provisionTopology(nc, settings, log);
-    history = new StreamChannelHistory(provisioned.js, provisioned.jsm, { maxMessages: 50, fetchTimeoutMs: 2000 }, log);
+    history = new StreamChannelHistory(nc, provisioned.jsm, { maxMessages: 50, fetchTimeoutMs: 2000 }, log);
   });
   afterAll(async () => {
     await nc?.close();
@@ -83,11 +83,16 @@ describe("StreamChannelHistory (real nats-server)", () => {
   it("answers an empty history for a channel the stream never saw, and leaves no consumer behind", async () => {
     const read = await history.read(randomUUID());
     expect(read.messages).toEqual([]);
-    // Deletion is not awaited by the read; give it a moment.
-    await new Promise((r) => setTimeout(r, 200));
-    const consumers = await provisioned.jsm.consumers.list(STREAM_NAME).next();
+    // The reader may not delete consumers (its NATS user has no such right): the server
+    // removes the ephemeral push consumer once nobody listens on its subject.
+    const deadline = Date.now() + 10_000;
+    let consumers = await provisioned.jsm.consumers.list(STREAM_NAME).next();
+    while (consumers.length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      consumers = await provisioned.jsm.consumers.list(STREAM_NAME).next();
+    }
     expect(consumers.length).toBe(0);
-  });
+  }, 15_000);
 
   it("refuses a channel holding more messages than one read may return", async () => {
     const channel = randomUUID();
@@ -117,7 +122,7 @@ describe("StreamChannelHistory before anything was ingested", () => {
     const server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
     try {
-      const reader = new StreamChannelHistory(jetstream(nc), await jetstreamManager(nc), { maxMessages: 10, fetchTimeoutMs: 1000 }, log);
+      const reader = new StreamChannelHistory(nc, await jetstreamManager(nc), { maxMessages: 10, fetchTimeoutMs: 1000 }, log);
       expect(await reader.read(randomUUID())).toEqual({ messages: [], rejected: 0, heldSince: null });
     } finally {
       await nc.close();

@@ -6,18 +6,25 @@
 //   the read, in stream order, each with its stream sequence and the time the
 //   stream stored it (nanoseconds kept). The filter `rockets.events.*.<channel>`
 //   needs no partition count, so a reader never has to agree on one.
-// - Works on any server the project supports (2.9 up): one ephemeral pull
-//   consumer per read, in memory, no acks, deleted after the read and expired
-//   by the server if this process dies first. Its creation reports how many
-//   messages match, so a read knows when it is done without waiting for a
-//   timeout, and a read of a very long history is refused before it starts.
+// - One ephemeral push consumer per read, in memory, no acks, delivering to
+//   this reader's own inbox, with flow control; the server removes it once
+//   the read has unsubscribed (inactive_threshold), or if this process dies.
+//   Its creation reports how many messages match, so a read knows when it is
+//   done without waiting for a timeout, and a read of a very long history is
+//   refused before it starts.
+// - Push, not pull, for least privilege (deploy/nats/accounts.conf): a push
+//   read needs only "create an ephemeral consumer" on the events stream and
+//   its own inbox. A pull read would need CONSUMER.MSG.NEXT and
+//   CONSUMER.DELETE on every consumer name (a permission cannot tell names
+//   apart), which would let the API's user pull from, or delete, the
+//   sequencer's durable consumers.
 // - Stored bytes that are not a valid rocket message are counted, not
 //   returned: the sequencer terminated them and they changed nothing.
 //
 // No NATS type leaves this module.
 
-import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
-import { nanos } from "@nats-io/transport-node";
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamManager, type StreamInfo } from "@nats-io/jetstream";
+import { createInbox, nanos, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { HistoryTooLongError, utcInstant, type ChannelHistorySource, type StoredHistory, type StoredMessage } from "../domain/history.js";
 import { validateMessage } from "../domain/message.js";
 import type { Logger } from "../observability/logger.js";
@@ -31,10 +38,12 @@ export interface ChannelHistorySettings {
   fetchTimeoutMs: number;
 }
 
-/** Messages pulled per fetch request. */
-const FETCH_BATCH = 1000;
-/** A consumer whose reader died is removed by the server after this long. */
-const INACTIVE_THRESHOLD_MS = 30_000;
+/** A consumer whose reader unsubscribed (or died) is removed by the server after this long. */
+const INACTIVE_THRESHOLD_MS = 2_000;
+/** Heartbeats while idle, so that flow control cannot stall a read. */
+const IDLE_HEARTBEAT_MS = 1_000;
+/** The status the server puts on flow-control requests and idle heartbeats. */
+const CONTROL_STATUS = 100;
 
 /** The stream's nanosecond timestamp as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`. */
 export function receiveTime(timestampNanos: bigint): string {
@@ -46,14 +55,26 @@ export function channelFilter(channel: string): string {
   return `${SUBJECT_PREFIX}.*.${channel}`;
 }
 
+/** Stream sequence and store time of a delivery, from its `$JS.ACK.` reply subject (both layouts the server uses). */
+export function deliveryOf(reply: string): { seq: number; timestampNanos: bigint } | undefined {
+  const tokens = reply.split(".");
+  if (tokens.length === 9) tokens.splice(2, 0, "_", "");
+  if (tokens.length < 11 || tokens[0] !== "$JS" || tokens[1] !== "ACK") return undefined;
+  const seq = Number(tokens[7]);
+  if (!Number.isSafeInteger(seq) || !/^\d+$/.test(tokens[9]!)) return undefined;
+  return { seq, timestampNanos: BigInt(tokens[9]!) };
+}
+
 export class StreamChannelHistory implements ChannelHistorySource {
   private readonly decoder = new TextDecoder();
 
   constructor(
-    private readonly js: JetStreamClient,
+    private readonly nc: NatsConnection,
     private readonly jsm: JetStreamManager,
     private readonly settings: ChannelHistorySettings,
     private readonly log: Logger,
+    /** The connection's inbox prefix: the deliveries come there, where this user may subscribe. */
+    private readonly inboxPrefix?: string,
   ) {}
 
   async read(channel: string): Promise<StoredHistory> {
@@ -66,44 +87,73 @@ export class StreamChannelHistory implements ChannelHistorySource {
       throw err;
     }
     const heldSince = stream.state.messages > 0 ? (utcInstant(stream.state.first_ts) ?? null) : null;
-    const info = await this.jsm.consumers.add(STREAM_NAME, {
-      description: "api: one channel's history",
-      filter_subject: channelFilter(channel),
-      deliver_policy: DeliverPolicy.All,
-      ack_policy: AckPolicy.None,
-      replay_policy: ReplayPolicy.Instant,
-      mem_storage: true,
-      num_replicas: 1,
-      inactive_threshold: nanos(INACTIVE_THRESHOLD_MS),
+    const messages: StoredMessage[] = [];
+    let rejected = 0;
+    let seen = 0;
+    let expected = Number.POSITIVE_INFINITY;
+    let progress: () => void = () => {};
+    const deliver = createInbox(this.inboxPrefix);
+    // Subscribed before the consumer exists, so that no delivery can come before anyone listens.
+    const sub = this.nc.subscribe(deliver, {
+      callback: (err, msg) => {
+        if (err) return;
+        if (this.isControl(msg)) return;
+        const delivery = msg.reply === undefined ? undefined : deliveryOf(msg.reply);
+        seen += 1;
+        const message = delivery === undefined ? undefined : this.decode(msg.data);
+        // The sequencer rejects a message whose subject names another channel; so does the history.
+        if (delivery === undefined || message === undefined || message.metadata.channel !== channel) rejected += 1;
+        else messages.push({ seq: delivery.seq, receivedAt: receiveTime(delivery.timestampNanos), message });
+        progress();
+      },
     });
     try {
-      const expected = info.num_pending;
+      const info = await this.jsm.consumers.add(STREAM_NAME, {
+        description: "api: one channel's history",
+        deliver_subject: deliver,
+        filter_subject: channelFilter(channel),
+        deliver_policy: DeliverPolicy.All,
+        ack_policy: AckPolicy.None,
+        replay_policy: ReplayPolicy.Instant,
+        flow_control: true,
+        idle_heartbeat: nanos(IDLE_HEARTBEAT_MS),
+        mem_storage: true,
+        num_replicas: 1,
+        inactive_threshold: nanos(INACTIVE_THRESHOLD_MS),
+      });
+      // Deliveries may begin before this answer: what it counts as delivered plus what it counts as pending is the whole.
+      expected = info.num_pending + info.delivered.consumer_seq;
       if (expected > this.settings.maxMessages) throw new HistoryTooLongError(channel, expected, this.settings.maxMessages);
-      const consumer = this.js.consumers.getConsumerFromInfo(info);
-      const messages: StoredMessage[] = [];
-      let rejected = 0;
-      let seen = 0;
+      // Done when every counted message came; a pause longer than fetchTimeoutMs means the rest were removed meanwhile.
       while (seen < expected) {
-        const batch = await consumer.fetch({ max_messages: Math.min(FETCH_BATCH, expected - seen), expires: this.settings.fetchTimeoutMs });
-        let got = 0;
-        for await (const msg of batch) {
-          got += 1;
-          const message = this.decode(msg.data);
-          // The sequencer rejects a message whose subject names another channel; so does the history.
-          if (message === undefined || message.metadata.channel !== channel) rejected += 1;
-          else messages.push({ seq: msg.seq, receivedAt: receiveTime(msg.timestampNanos), message });
-        }
-        // Nothing within the timeout although the consumer counted more: the messages were removed meanwhile.
-        if (got === 0) break;
-        seen += got;
+        const before = seen;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, this.settings.fetchTimeoutMs);
+          progress = () => {
+            if (seen >= expected) {
+              clearTimeout(timer);
+              resolve();
+            }
+          };
+          if (seen >= expected) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        if (seen === before) break;
       }
       return { messages, rejected, heldSince };
     } finally {
-      // Best effort: a consumer left behind is removed by the server after INACTIVE_THRESHOLD_MS.
-      this.jsm.consumers.delete(STREAM_NAME, info.name).catch((err: unknown) => {
-        this.log.warn({ err, consumer: info.name }, "could not delete a history read's consumer; the server expires it");
-      });
+      // The server removes the consumer once nobody listens on its subject (INACTIVE_THRESHOLD_MS): no delete right needed.
+      sub.unsubscribe();
     }
+  }
+
+  /** Flow-control requests are answered (or the server stops sending); heartbeats are only a sign of life. */
+  private isControl(msg: Msg): boolean {
+    if (msg.headers?.code !== CONTROL_STATUS) return false;
+    if (msg.reply) msg.respond();
+    return true;
   }
 
   private decode(data: Uint8Array) {

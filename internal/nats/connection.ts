@@ -79,6 +79,7 @@ export async function connectionOptions(settings: NatsSettings, backoff: { next(
     options.authenticator = credsAuthenticator(await readFile(settings.credsFile));
   }
   if (settings.tls) options.tls = { ...settings.tls };
+  if (settings.inboxPrefix !== undefined) options.inboxPrefix = settings.inboxPrefix;
   return options;
 }
 

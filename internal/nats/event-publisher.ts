@@ -109,6 +109,8 @@ export interface EventPublisherOptions {
   checkTimeoutMs?: number;
   /** Most publishes awaiting their ack at once; more wait their turn in order. Default 512. */
   maxInFlight?: number;
+  /** The connection's inbox prefix (NatsSettings.inboxPrefix): the acks come there, where this user may subscribe. */
+  inboxPrefix?: string;
 }
 
 export const DEFAULT_MAX_IN_FLIGHT = 512;
@@ -218,7 +220,7 @@ export class EventPublisher implements StreamPublisher {
     private readonly options: EventPublisherOptions,
   ) {
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
-    this.inbox = createInbox();
+    this.inbox = createInbox(options.inboxPrefix);
     nc.subscribe(`${this.inbox}.*`, { callback: (err, msg) => this.onAck(err, msg) });
     // Built from a connected connection (connect() resolves once connected).
     this.isConnected = !nc.isClosed();

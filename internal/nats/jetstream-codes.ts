@@ -10,6 +10,7 @@
 // one write conflict here, and only here.
 
 import { JetStreamApiError } from "@nats-io/jetstream";
+import { PermissionViolationError } from "@nats-io/transport-node";
 
 export const JetStreamApiCode = {
   ConsumerNotFound: 10014,
@@ -37,4 +38,15 @@ export function isWriteConflict(err: unknown): boolean {
     err instanceof JetStreamApiError &&
     (err.code === JetStreamApiCode.StreamWrongLastSequence || err.code === JetStreamApiCode.StreamWrongLastSequenceUnknown)
   );
+}
+
+/**
+ * The server refused the subject to this user (deploy/nats/accounts.conf).
+ * nats.js wraps it in the failed request's error, as the cause.
+ */
+export function isPermissionViolation(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = e.cause) {
+    if (e instanceof PermissionViolationError) return true;
+  }
+  return false;
 }

@@ -1,5 +1,5 @@
 // The lease bucket (rockets_leases) as the sequencer's ownership protocol
-// needs it: compare-and-set writes, writes that expire on the server, reads
+// needs it (the LeaseStore port, internal/sequencer/lease-store.ts): compare-and-set writes, writes that expire on the server, reads
 // from the stream leader, and a watch over every key.
 //
 // Every conditional write names the revision it expects (create: the key must
@@ -19,33 +19,9 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvWatchEntry } from "@nats-io/kv";
 import type { NatsConnection, QueuedIterator } from "@nats-io/transport-node";
+import { LeaseConflictError, type BucketEntry, type BucketWatch, type LeaseStore } from "../sequencer/lease-store.js";
 import { isWriteConflict } from "./jetstream-codes.js";
 import { readFromLeader } from "./kv-leader-read.js";
-
-export class LeaseConflictError extends Error {
-  override name = "LeaseConflictError";
-  constructor(
-    readonly key: string,
-    readonly expectedRevision: number,
-  ) {
-    super(`key ${key} is no longer at revision ${expectedRevision}`);
-  }
-}
-
-/** One key's latest value as the watch sees it; `value` is null once deleted. */
-export interface BucketEntry {
-  key: string;
-  value: string | null;
-  revision: number;
-}
-
-export interface BucketWatch {
-  /** Resolves once the watch has delivered the bucket's contents as they were when it started. */
-  readonly caughtUp: Promise<void>;
-  /** Resolves when the watch ends (stopped, or the connection closed). */
-  readonly ended: Promise<void>;
-  stop(): void;
-}
 
 function conflictOr(err: unknown, key: string, revision: number): unknown {
   return isWriteConflict(err) ? new LeaseConflictError(key, revision) : err;
@@ -56,7 +32,8 @@ function ttlText(ms: number): string {
   return `${Math.max(1, Math.ceil(ms / 1000))}s`;
 }
 
-export class LeaseBucket {
+/** The sequencer's LeaseStore (internal/sequencer/lease-store.ts) on a JetStream KV bucket. */
+export class LeaseBucket implements LeaseStore {
   private constructor(
     private readonly kv: KV,
     private readonly js: JetStreamClient,

@@ -20,6 +20,11 @@
 //   Settings left unset adopt what the deployment has.
 // - Asking for more replicas than the servers can place (STREAM_REPLICAS=3
 //   on one server) is a configuration error too, said plainly.
+// - Creating is the sequencer's right alone where NATS users have
+//   permissions (deploy/nats/accounts.conf): ingest and the API only read
+//   what exists, so one started first on an empty NATS is refused the
+//   creation and says it waits for the sequencer (NotProvisionedError,
+//   retried like any transient start failure).
 
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, StoreCompression } from "@nats-io/jetstream";
 import type { JetStreamClient, JetStreamManager, StreamConfig } from "@nats-io/jetstream";
@@ -37,7 +42,7 @@ import {
 } from "../config/common.js";
 import type { Logger } from "../observability/logger.js";
 import { partitionOf } from "../domain/partition.js";
-import { isApiError, isWriteConflict, JetStreamApiCode } from "./jetstream-codes.js";
+import { isApiError, isPermissionViolation, isWriteConflict, JetStreamApiCode } from "./jetstream-codes.js";
 import { readFromLeader } from "./kv-leader-read.js";
 
 export const STREAM_NAME = "ROCKETS_EVENTS";
@@ -63,6 +68,21 @@ export function messageId(channel: string, messageNumber: number): string {
 
 export class TopologyConflictError extends Error {
   override name = "TopologyConflictError";
+}
+
+/** Something to provision is missing and this NATS user may not create it: another service (the sequencer) will. */
+export class NotProvisionedError extends Error {
+  override name = "NotProvisionedError";
+}
+
+/** A refused creation becomes the wait it is; anything else stays as it was. */
+function notProvisionedOr(err: unknown, what: string): unknown {
+  if (!isPermissionViolation(err)) return err;
+  return new NotProvisionedError(
+    `${what} does not exist yet and this service's NATS user may not create it; ` +
+      "waiting for the sequencer, which provisions the deployment (deploy/nats/accounts.conf)",
+    { cause: err },
+  );
 }
 
 export interface Topology {
@@ -117,7 +137,7 @@ export async function openBucket(kvm: Kvm, name: string, replicas: number, { his
   } catch (err) {
     // Exists (perhaps with other settings, which stay as they are).
     if (isApiError(err, JetStreamApiCode.StreamNameInUse)) return kvm.open(name);
-    throw replicasOr(err, replicas);
+    throw notProvisionedOr(replicasOr(err, replicas), `KV bucket ${name}`);
   }
 }
 
@@ -153,7 +173,7 @@ async function recordOnce(
       return value;
     } catch (err) {
       // Another service recorded it first: read theirs and compare.
-      if (!isWriteConflict(err)) throw err;
+      if (!isWriteConflict(err)) throw notProvisionedOr(err, `the deployment's ${key} record`);
     }
   }
 }
@@ -258,7 +278,7 @@ async function ensureStream(jsm: JetStreamManager, existing: StreamConfig | unde
   } catch (err) {
     // Created by a sibling meanwhile: compare against theirs.
     if (isApiError(err, JetStreamApiCode.StreamNameInUse)) return ensureStream(jsm, await streamConfig(jsm), replicas, settings, log);
-    throw replicasOr(err, replicas);
+    throw notProvisionedOr(replicasOr(err, replicas), `stream ${STREAM_NAME}`);
   }
 }
 

@@ -1,44 +1,44 @@
-// Partition ownership against a real lease bucket: even splits, graceful
-// hand-over, takeover after a crash, and an owner fenced off by a takeover.
+// The partition ownership protocol on the in-memory lease bucket (no
+// nats-server): even splits, graceful hand-over, takeover after a crash, an
+// owner fenced off by another writer, convergence from a stale view, the
+// unacquired gauge, and member keys that expire. The bucket is held to the
+// JetStream KV bucket's rules by lease-store.contract.test.ts; what depends
+// on the server itself runs in ownership-nats.test.ts.
 
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterEach, describe, expect, it } from "vitest";
 import { pino } from "pino";
-import { LeaseBucket, type BucketEntry, type BucketWatch } from "../nats/lease-bucket.js";
-import { openBucket } from "../nats/topology.js";
-import { NatsServer } from "../testing/nats-server.js";
-import { Ownership, type LeaseStore } from "./ownership.js";
+import { MemoryLeaseBucket, type MemoryLeaseClient } from "../testing/memory-lease-store.js";
+import type { BucketEntry, BucketWatch, LeaseStore } from "./lease-store.js";
 import { memberKey } from "./membership.js";
+import { Ownership } from "./ownership.js";
 import { encodeLease, leaseKey, leaseOwner } from "./partition-leases.js";
 
 const PARTITIONS = 8;
-const TTL_MS = 1500;
-const HEARTBEAT_MS = 200;
+const TTL_MS = 600;
+const HEARTBEAT_MS = 80;
 const log = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
-
-let server: NatsServer;
-let bucketCount = 0;
-let bucket = "";
-const connections: NatsConnection[] = [];
-const members: Member[] = [];
 
 interface Member {
   id: string;
-  nc: NatsConnection;
+  client: MemoryLeaseClient;
   ownership: Ownership;
   owned: Set<number>;
   events: string[];
 }
 
-/**
- * The real lease bucket, with a watch that never shows the listed keys'
- * changes after start: the stale view a lagging watch or replica gives.
- */
-class StaleWatchBucket implements LeaseStore {
+const members: Member[] = [];
+const buckets: MemoryLeaseBucket[] = [];
+
+function freshBucket(): MemoryLeaseBucket {
+  const bucket = new MemoryLeaseBucket();
+  buckets.push(bucket);
+  return bucket;
+}
+
+/** A store whose watch never shows the listed keys' changes after it caught up: the stale view a lagging watch gives. */
+class StaleWatch implements LeaseStore {
   constructor(
-    private readonly inner: LeaseBucket,
+    private readonly inner: LeaseStore,
     private readonly hidden: Set<string>,
   ) {}
   create = (key: string, value: string) => this.inner.create(key, value);
@@ -56,14 +56,17 @@ class StaleWatchBucket implements LeaseStore {
   }
 }
 
-async function join(id: string, releaseDelayMs = 0, wrap: (b: LeaseBucket) => LeaseStore = (b) => b): Promise<Member> {
-  const nc = await connect({ servers: server.url });
-  connections.push(nc);
-  await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
+async function join(
+  bucket: MemoryLeaseBucket,
+  id: string,
+  releaseDelayMs = 0,
+  wrap: (store: LeaseStore) => LeaseStore = (store) => store,
+): Promise<Member> {
+  const client = bucket.connect();
   const owned = new Set<number>();
   const events: string[] = [];
   const ownership = new Ownership(
-    wrap(await LeaseBucket.open(nc, bucket, 1000)),
+    wrap(client),
     { instanceId: id, partitions: PARTITIONS, leaseTtlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS },
     {
       acquired: (p) => {
@@ -85,7 +88,7 @@ async function join(id: string, releaseDelayMs = 0, wrap: (b: LeaseBucket) => Le
     log,
   );
   await ownership.start();
-  const member = { id, nc, ownership, owned, events };
+  const member = { id, client, ownership, owned, events };
   members.push(member);
   return member;
 }
@@ -93,6 +96,13 @@ async function join(id: string, releaseDelayMs = 0, wrap: (b: LeaseBucket) => Le
 async function leave(member: Member): Promise<void> {
   members.splice(members.indexOf(member), 1);
   await member.ownership.stop();
+}
+
+/** A crash: the member's connection vanishes without releasing anything. */
+async function crash(member: Member): Promise<void> {
+  members.splice(members.indexOf(member), 1);
+  member.client.close();
+  await member.ownership.stop().catch(() => undefined);
 }
 
 /** Waits until the given members own every partition between them, each exactly once, shares within one. */
@@ -107,123 +117,96 @@ async function balanced(group: Member[], timeoutMs: number): Promise<number> {
     if (Date.now() - started > timeoutMs) {
       throw new Error(`not balanced after ${timeoutMs} ms: ${group.map((m) => `${m.id}=${[...m.owned].sort()}`).join(" ")}`);
     }
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
-beforeAll(async () => {
-  server = await NatsServer.start();
-});
-
 afterEach(async () => {
   await Promise.all(members.splice(0).map((m) => m.ownership.stop().catch(() => undefined)));
-  await Promise.all(connections.splice(0).map((nc) => nc.close().catch(() => undefined)));
+  for (const b of buckets.splice(0)) b.dispose();
 });
 
-afterAll(async () => {
-  await server?.dispose();
-});
-
-async function freshBucket(): Promise<void> {
-  bucketCount += 1;
-  bucket = `leases_test_${bucketCount}`;
-}
-
-describe("partition ownership", () => {
+describe("partition ownership (in-memory lease bucket)", () => {
   it("splits the partitions evenly between two and then three members, one lease holder each", async () => {
-    await freshBucket();
-    const a = await join("seq-a");
-    const b = await join("seq-b");
-    await balanced([a, b], 5000);
-    const c = await join("seq-c");
-    await balanced([a, b, c], 5000);
+    const bucket = freshBucket();
+    const a = await join(bucket, "seq-a");
+    const b = await join(bucket, "seq-b");
+    await balanced([a, b], 3000);
+    const c = await join(bucket, "seq-c");
+    await balanced([a, b, c], 3000);
     expect([a, b, c].map((m) => m.owned.size).sort()).toEqual([2, 3, 3]);
-
     // The bucket agrees: every lease names the member that consumes the partition.
-    const nc = await connect({ servers: server.url });
-    connections.push(nc);
-    const kv = await new Kvm(jetstream(nc)).open(bucket);
+    const reader = bucket.connect();
     for (let p = 0; p < PARTITIONS; p += 1) {
-      const entry = await kv.get(leaseKey(p));
       const holder = [a, b, c].find((m) => m.owned.has(p))!;
-      expect(leaseOwner(entry!.string())).toBe(holder.id);
+      expect(leaseOwner((await reader.read(leaseKey(p))).value!)).toBe(holder.id);
     }
   });
 
   it("hands a leaving member's partitions over at once, after its in-flight work finished", async () => {
-    await freshBucket();
-    const a = await join("seq-a");
-    const b = await join("seq-b", 100);
-    await balanced([a, b], 5000);
+    const bucket = freshBucket();
+    const a = await join(bucket, "seq-a");
+    const b = await join(bucket, "seq-b", 50);
+    await balanced([a, b], 3000);
     const hadB = [...b.owned];
     await leave(b);
     // Well under the TTL: the leases were deleted, not left to expire.
-    expect(await balanced([a], 1000)).toBeLessThan(TTL_MS);
+    expect(await balanced([a], TTL_MS)).toBeLessThan(TTL_MS);
     for (const p of hadB) {
       expect(b.events.indexOf(`released ${p}`)).toBeGreaterThan(b.events.indexOf(`releasing ${p}`));
       expect(a.events).toContain(`acquired ${p}`);
     }
   });
 
-  it("takes over a crashed member's partitions once its leases expire", async () => {
-    await freshBucket();
-    const a = await join("seq-a");
-    const b = await join("seq-b");
-    await balanced([a, b], 5000);
-    // A crash: the connection vanishes without releasing anything.
-    members.splice(members.indexOf(b), 1);
-    await b.nc.close();
-    const took = await balanced([a], TTL_MS * 2 + 2000);
+  it("takes over a crashed member's partitions once its leases expire, not before", async () => {
+    const bucket = freshBucket();
+    const a = await join(bucket, "seq-a");
+    const b = await join(bucket, "seq-b");
+    await balanced([a, b], 3000);
+    await crash(b);
+    const took = await balanced([a], TTL_MS * 2 + 1000);
     expect(took).toBeGreaterThanOrEqual(TTL_MS - 2 * HEARTBEAT_MS);
-    await b.ownership.stop();
   });
 
   it("tells an owner it lost a partition as soon as another writer took the lease", async () => {
-    await freshBucket();
-    const a = await join("seq-a");
-    await balanced([a], 5000);
-    const nc = await connect({ servers: server.url });
-    connections.push(nc);
-    const kv = await new Kvm(jetstream(nc)).open(bucket);
-    const current = await kv.get(leaseKey(3));
-    await kv.update(leaseKey(3), encodeLease("intruder"), current!.revision);
-    const deadline = Date.now() + 2000;
-    while (!a.events.includes("lost 3") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const bucket = freshBucket();
+    const a = await join(bucket, "seq-a");
+    await balanced([a], 3000);
+    const intruder = bucket.connect();
+    const current = await intruder.read(leaseKey(3));
+    await intruder.update(leaseKey(3), encodeLease("intruder"), current.revision);
+    const deadline = Date.now() + 1000;
+    while (!a.events.includes("lost 3") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(a.events).toContain("lost 3");
     expect(a.owned.has(3)).toBe(false);
     // The intruder never renews, so the partition comes back to its assigned owner after the TTL.
-    await balanced([a], TTL_MS * 2 + 2000);
+    await balanced([a], TTL_MS * 2 + 1000);
   });
 
-  it("re-reads a refused claim's lease from the stream leader and retries until it holds, when its view of the key is stale", async () => {
-    await freshBucket();
-    const nc = await connect({ servers: server.url });
-    connections.push(nc);
-    const kv = await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
+  it("re-reads a refused claim's lease and retries until it holds, when its view of the key is stale", async () => {
+    const bucket = freshBucket();
+    const other = bucket.connect();
     // A dead owner's lease, renewed once more after the newcomer started watching, which its watch never shows.
-    const first = await kv.create(leaseKey(3), encodeLease("ghost"));
-    const a = await join("seq-a", 0, (b) => new StaleWatchBucket(b, new Set([leaseKey(3)])));
-    await kv.update(leaseKey(3), encodeLease("ghost"), first);
-    // Claims at the revision the watch showed are refused; only a read from the leader gets the real one.
-    await balanced([a], TTL_MS * 4 + 3000);
+    const first = await other.create(leaseKey(3), encodeLease("ghost"));
+    const a = await join(bucket, "seq-a", 0, (store) => new StaleWatch(store, new Set([leaseKey(3)])));
+    await other.update(leaseKey(3), encodeLease("ghost"), first);
+    await balanced([a], TTL_MS * 4 + 2000);
     expect(a.events).toContain("acquired 3");
-    expect(leaseOwner((await kv.get(leaseKey(3)))!.string())).toBe("seq-a");
+    expect(leaseOwner((await other.read(leaseKey(3))).value!)).toBe("seq-a");
   });
 
   it("counts a partition assigned here but held elsewhere past a lease TTL as unacquired, and takes it once free", async () => {
-    await freshBucket();
-    const nc = await connect({ servers: server.url });
-    connections.push(nc);
-    const kv = await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
+    const bucket = freshBucket();
+    const squatter = bucket.connect();
     // An owner that keeps renewing but is no member: the partition stays out of reach.
-    let revision = await kv.create(leaseKey(5), encodeLease("squatter"));
+    let revision = await squatter.create(leaseKey(5), encodeLease("squatter"));
     const renew = setInterval(() => {
-      void kv.update(leaseKey(5), encodeLease("squatter"), revision).then((r) => (revision = r), () => undefined);
+      void squatter.update(leaseKey(5), encodeLease("squatter"), revision).then((r) => (revision = r), () => undefined);
     }, HEARTBEAT_MS);
     try {
-      const a = await join("seq-a");
+      const a = await join(bucket, "seq-a");
       const deadline = Date.now() + TTL_MS * 3;
-      while (!a.ownership.unacquired().includes(5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      while (!a.ownership.unacquired().includes(5) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       expect(a.ownership.unacquired()).toEqual([5]);
       const view = a.ownership.clusterView();
       expect(view.members).toEqual(["seq-a"]);
@@ -234,27 +217,19 @@ describe("partition ownership", () => {
       clearInterval(renew);
     }
     const a = members[0]!;
-    await balanced([a], TTL_MS * 3 + 2000);
+    await balanced([a], TTL_MS * 3 + 1000);
     expect(a.ownership.unacquired()).toEqual([]);
   });
 
-  it("leaves no member key behind: the server deletes a crashed member's key after its TTL", async () => {
-    await freshBucket();
-    const b = await join("seq-b");
-    members.splice(members.indexOf(b), 1);
-    await b.nc.close();
-    await b.ownership.stop();
-    const nc = await connect({ servers: server.url });
-    connections.push(nc);
-    const kv = await new Kvm(jetstream(nc)).open(bucket);
-    // Written with a TTL of three lease TTLs (whole seconds), then gone with no one deleting it.
-    expect((await kv.get(memberKey("seq-b")))?.operation).toBe("PUT");
-    const deadline = Date.now() + TTL_MS * 3 + 5000;
-    let entry = await kv.get(memberKey("seq-b"));
-    while (entry?.operation === "PUT" && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      entry = await kv.get(memberKey("seq-b"));
-    }
-    expect(entry === null || entry.operation !== "PUT").toBe(true);
+  it("leaves no member key behind: a crashed member's key is deleted by its TTL", async () => {
+    const bucket = freshBucket();
+    const b = await join(bucket, "seq-b");
+    const reader = bucket.connect();
+    expect((await reader.read(memberKey("seq-b"))).value).not.toBeNull();
+    await crash(b);
+    // Written with a TTL of three lease TTLs, then gone with no one deleting it.
+    const deadline = Date.now() + TTL_MS * 3 + 1000;
+    while ((await reader.read(memberKey("seq-b"))).value !== null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect((await reader.read(memberKey("seq-b"))).value).toBeNull();
   });
 });

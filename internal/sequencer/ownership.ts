@@ -22,25 +22,12 @@
 //   acquired within a lease TTL is logged, counted (a gauge that alerts) and
 //   keeps being retried. Nothing waits on the watch alone.
 
-import type { BucketEntry, BucketWatch } from "../nats/lease-bucket.js";
-import { LeaseConflictError } from "../nats/lease-bucket.js";
+import { LeaseConflictError, type BucketEntry, type BucketWatch, type LeaseStore } from "./lease-store.js";
 import type { Logger } from "../observability/logger.js";
 import { INSTANCE_ID_PATTERN, memberKey, memberOfKey, MemberView } from "./membership.js";
 import { PartitionEvent } from "./metrics.js";
 import { partitionsFor } from "./partition-assignment.js";
 import { encodeLease, HeldState, leaseKey, LeaseView, partitionOfLeaseKey, type HeldLease } from "./partition-leases.js";
-
-/** The lease bucket (LeaseBucket); conditional writes throw LeaseConflictError. */
-export interface LeaseStore {
-  create(key: string, value: string): Promise<number>;
-  update(key: string, value: string, revision: number): Promise<number>;
-  /** Unconditional; with `ttlMs` the server deletes the key unless it is written again in time. */
-  put(key: string, value: string, ttlMs?: number): Promise<number>;
-  delete(key: string, revision: number): Promise<void>;
-  /** The key's latest entry as the stream's leader has it (value null when deleted or absent). */
-  read(key: string): Promise<BucketEntry>;
-  watch(onEntry: (entry: BucketEntry) => void): Promise<BucketWatch>;
-}
 
 /** One partition's lease as this instance sees it, for operators (GET /partitions). */
 export interface LeaseRecord {

@@ -9,7 +9,8 @@ import { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
 import { SequencerMetrics } from "./metrics.js";
-import { Ownership, type ClusterOwnership, type LeaseStore } from "./ownership.js";
+import type { LeaseStore } from "./lease-store.js";
+import { Ownership, type ClusterOwnership } from "./ownership.js";
 import { PartitionWorker, type PartitionSource } from "./partition-worker.js";
 
 export interface SequencerSettings {

@@ -8,10 +8,10 @@
 // be killed and started again on the same ports and store, as after a crash.
 
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { renderNatsConfig } from "../../scripts/start/nats-config.mjs";
@@ -76,6 +76,13 @@ export interface NatsServerOptions {
    * or a duration; unset is the server's default (every 2 minutes).
    */
   syncInterval?: string;
+  /**
+   * Configuration files to include as they are (deploy/nats/accounts.conf:
+   * the deployed users and permissions), copied beside the rendered file.
+   */
+  include?: string[];
+  /** The server's environment besides this process's (the passwords an included file reads as $VARIABLES). */
+  env?: Record<string, string>;
 }
 
 /** The configuration file's name inside the store directory. */
@@ -136,7 +143,13 @@ export class NatsServer {
         cluster: { name: cluster.name, port: cluster.port, routes: cluster.routes.map((p) => `nats-route://127.0.0.1:${p}`) },
       }),
     });
-    writeFileSync(file, text);
+    const includes = (this.options.include ?? []).map((path) => {
+      const name = `include-${basename(path)}`;
+      copyFileSync(path, join(this.storeDir, name));
+      // Relative: nats-server resolves an include against the including file's directory.
+      return `include ./${name}\n`;
+    });
+    writeFileSync(file, text + includes.join(""));
     return file;
   }
 
@@ -144,7 +157,8 @@ export class NatsServer {
   async launch(): Promise<void> {
     if (this.running) return;
     if (this.output) this.note(`--- nats-server ${this.serverName} started again on its store ---\n`);
-    const child = spawn(NATS_SERVER_BIN, ["-c", this.writeConfig()], { stdio: ["ignore", "pipe", "pipe"] });
+    const env = { ...process.env, ...this.options.env };
+    const child = spawn(NATS_SERVER_BIN, ["-c", this.writeConfig()], { stdio: ["ignore", "pipe", "pipe"], env });
     this.child = child;
     const keep = (chunk: Buffer) => this.note(chunk.toString());
     child.stdout?.on("data", keep);

@@ -20,10 +20,10 @@ interface CursorDocument {
   c: string;
 }
 
-/** Why a cursor was refused; the message is safe to show to the client. */
-export class InvalidCursorError extends Error {
-  override name = "InvalidCursorError";
-}
+/** A decoded cursor: the point to continue from, or why the cursor was refused (safe to show to the client). */
+export type DecodedCursor = { ok: true; after: Boundary } | { ok: false; reason: string };
+
+const NOT_A_CURSOR = "is not a cursor returned by this API";
 
 const filterTuple = (f: RocketFilter): CursorDocument["f"] => [f.status ?? null, f.type ?? null, f.mission ?? null];
 
@@ -32,14 +32,14 @@ export function encodeCursor(query: CursorQuery, at: Boundary): string {
   return Buffer.from(JSON.stringify(doc), "utf8").toString("base64url");
 }
 
-/** The point a cursor continues from; throws InvalidCursorError when it is malformed or made for another query. */
-export function decodeCursor(cursor: string, query: CursorQuery): Boundary {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new InvalidCursorError("is not a cursor returned by this API");
+/** The point a cursor continues from, or why it is refused: malformed, or made for another query. Never throws. */
+export function decodeCursor(cursor: string, query: CursorQuery): DecodedCursor {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return { ok: false, reason: NOT_A_CURSOR };
   let doc: Partial<CursorDocument>;
   try {
     doc = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as Partial<CursorDocument>;
   } catch {
-    throw new InvalidCursorError("is not a cursor returned by this API");
+    return { ok: false, reason: NOT_A_CURSOR };
   }
   if (
     typeof doc !== "object" ||
@@ -50,12 +50,12 @@ export function decodeCursor(cursor: string, query: CursorQuery): Boundary {
     typeof doc.s !== "string" ||
     typeof doc.d !== "boolean"
   ) {
-    throw new InvalidCursorError("is not a cursor returned by this API");
+    return { ok: false, reason: NOT_A_CURSOR };
   }
   const expected = filterTuple(query.filter);
   if (doc.s !== query.sort || doc.d !== query.descending || doc.f.length !== 3 || doc.f.some((v, i) => v !== expected[i])) {
-    throw new InvalidCursorError("was made for another sort, order or filter; repeat the query that returned it");
+    return { ok: false, reason: "was made for another sort, order or filter; repeat the query that returned it" };
   }
-  if (!isSortValueFor(query.sort, doc.k)) throw new InvalidCursorError("is not a cursor returned by this API");
-  return { value: doc.k, channel: doc.c };
+  if (!isSortValueFor(query.sort, doc.k)) return { ok: false, reason: NOT_A_CURSOR };
+  return { ok: true, after: { value: doc.k, channel: doc.c } };
 }

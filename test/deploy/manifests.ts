@@ -12,7 +12,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { basename, join, relative, resolve, sep } from "node:path";
 import ts from "typescript";
 import { parse, parseAllDocuments } from "yaml";
-import { ConfigMap, Namespace, Secret, Service } from "kubernetes-models/v1";
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from "kubernetes-models/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { Deployment, StatefulSet } from "kubernetes-models/apps/v1";
 import { HorizontalPodAutoscaler } from "kubernetes-models/autoscaling/v2";
 import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
@@ -143,6 +144,8 @@ const MODELS: Record<string, new (data: never) => Validating> = {
   "v1/Namespace": Namespace,
   "v1/Secret": Secret,
   "v1/Service": Service,
+  "v1/ServiceAccount": ServiceAccount,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy,
   "apps/v1/Deployment": Deployment,
   "apps/v1/StatefulSet": StatefulSet,
   "autoscaling/v2/HorizontalPodAutoscaler": HorizontalPodAutoscaler,
@@ -224,4 +227,67 @@ export function unknownFieldProblems(manifests: Manifest[]): string[] {
   } finally {
     rmSync(file, { force: true });
   }
+}
+
+interface EnvSource {
+  name: string;
+  value?: string;
+  valueFrom?: {
+    secretKeyRef?: { name: string; key: string };
+    configMapKeyRef?: { name: string; key: string };
+    fieldRef?: { fieldPath: string };
+  };
+}
+export interface EnvContainer {
+  env?: EnvSource[];
+  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
+}
+
+/** A ConfigMap's or Secret's data, Secrets decoded. */
+export function objectData(objects: K8sObject[], kind: "ConfigMap" | "Secret", name: string): Record<string, string> {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`no ${kind}/${name}`);
+  const data = (o as { data?: Record<string, string> }).data ?? {};
+  return kind === "Secret" ? Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, "base64").toString()])) : data;
+}
+
+/**
+ * The environment a container gets, as the kubelet builds it: envFrom
+ * sources, then env entries (values, Secret and ConfigMap keys; a fieldRef
+ * to the pod's name is `podName`).
+ */
+export function containerEnvironment(objects: K8sObject[], container: EnvContainer, podName: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const from of container.envFrom ?? []) {
+    if (from.configMapRef) Object.assign(env, objectData(objects, "ConfigMap", from.configMapRef.name));
+    if (from.secretRef) Object.assign(env, objectData(objects, "Secret", from.secretRef.name));
+  }
+  for (const e of container.env ?? []) {
+    const ref = e.valueFrom;
+    if (e.value !== undefined) env[e.name] = e.value;
+    else if (ref?.secretKeyRef) env[e.name] = objectData(objects, "Secret", ref.secretKeyRef.name)[ref.secretKeyRef.key]!;
+    else if (ref?.configMapKeyRef) env[e.name] = objectData(objects, "ConfigMap", ref.configMapKeyRef.name)[ref.configMapKeyRef.key]!;
+    else if (ref?.fieldRef?.fieldPath === "metadata.name") env[e.name] = podName;
+  }
+  return env;
+}
+
+/** The files a pod volume shows (a ConfigMap, or a projection of ConfigMaps), by file name. */
+export function volumeFiles(
+  objects: K8sObject[],
+  volume: { configMap?: { name: string }; projected?: { sources: Array<{ configMap?: { name: string } }> } },
+): Record<string, string> {
+  const maps = volume.configMap ? [volume.configMap] : (volume.projected?.sources ?? []).flatMap((s) => (s.configMap ? [s.configMap] : []));
+  return Object.assign({}, ...maps.map((m) => objectData(objects, "ConfigMap", m.name))) as Record<string, string>;
+}
+
+/**
+ * kustomize folds a long Secret value's base64 over several lines; the API
+ * server's base64 decoding ignores the line breaks, the schema's "byte"
+ * format does not: unfolded here as the API server reads it.
+ */
+export function unfoldSecretData(o: K8sObject): K8sObject {
+  const data = (o as { data?: Record<string, string> }).data;
+  if (o.kind !== "Secret" || data === undefined) return o;
+  return { ...o, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.replace(/\s+/g, "")])) };
 }

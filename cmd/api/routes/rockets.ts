@@ -9,7 +9,7 @@
 import type { FastifyInstance } from "fastify";
 import { checkChannel } from "../../../internal/domain/channel.js";
 import type { FleetView, ListQuery as ViewQuery } from "../../../internal/view/fleet-view.js";
-import { decodeCursor, encodeCursor, InvalidCursorError } from "../../../internal/view/cursor.js";
+import { decodeCursor, encodeCursor } from "../../../internal/view/cursor.js";
 import { invalidParameters, notLoaded, sendProblem, ProblemType, type ParameterProblem } from "../problems.js";
 import { JSON_CONTENT_TYPE, RocketJson } from "../rocket-json.js";
 import {
@@ -56,12 +56,9 @@ export function parseListQuery(q: ListQuery): ParsedListQuery {
   const filter = { status: q.status, type: q.type, mission: q.mission };
   const query: ViewQuery = { sort, descending, filter, limit: q.limit ?? DEFAULT_LIMIT };
   if (q.cursor !== undefined && errors.length === 0) {
-    try {
-      query.after = decodeCursor(q.cursor, query);
-    } catch (err) {
-      if (!(err instanceof InvalidCursorError)) throw err;
-      errors.push({ path: "cursor", reason: err.message });
-    }
+    const decoded = decodeCursor(q.cursor, query);
+    if (decoded.ok) query.after = decoded.after;
+    else errors.push({ path: "cursor", reason: decoded.reason });
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, query };
 }
