@@ -9,10 +9,13 @@ import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isPermissionViolation } from "../internal/nats/jetstream-codes.js";
 import { STATE_BUCKET, STREAM_NAME, TOPOLOGY_BUCKET } from "../internal/nats/topology.js";
+import { StreamChannelHistory } from "../internal/nats/channel-history.js";
 import { consumerName } from "../internal/nats/partition-consumer.js";
+import { StreamStoredNumbers } from "../internal/nats/stored-numbers.js";
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { ServiceProcess, type ServiceName } from "../internal/testing/service-process.js";
 import { runLaunch } from "../scripts/launch/launch.js";
@@ -42,6 +45,7 @@ const admin = (() => {
   return { user: decode("NATS_USER"), pass: decode("NATS_PASSWORD") };
 })();
 
+const log = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves once the server has refused `attempt` for this user's permissions; fails on success or any other error. */
@@ -138,13 +142,26 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
     expect(unexpected).toEqual([]);
   }, 90_000);
 
-  it("refuses ingest any read or write of the state, other inboxes, consumers and deletes", async () => {
+  it("refuses ingest any write or watch of the state, other inboxes, named consumers and deletes; it may read one state entry", async () => {
     const nc = await connectAs("ingest");
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     await refused(js.publish(`$KV.${STATE_BUCKET}.some-channel`, "{}"));
+    const state = await new Kvm(js).open(STATE_BUCKET, { allow_direct: true });
+    await refused(state.put("some-channel", "{}"));
+    // What a late resend's check reads: one channel's entry, by key, and that channel's stored messages.
+    expect(await state.get("no-such-channel")).toBeNull();
+    const launch = {
+      metadata: { channel: "permission-check", messageNumber: 1, messageTime: "2022-02-02T19:39:05Z", messageType: "RocketLaunched" },
+      message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
+    };
+    const seq = (await js.publish("rockets.events.0.permission-check", JSON.stringify(launch))).seq;
+    const numbers = new StreamStoredNumbers(state, new StreamChannelHistory(nc, jsm, { maxMessages: 100, fetchTimeoutMs: 2000 }, log, natsEnv("ingest").NATS_INBOX_PREFIX));
+    // The running sequencer applies it; ingest reads that back.
+    await expect.poll(() => numbers.appliedThrough("permission-check"), { timeout: 5000 }).toBe(1);
+    expect(await numbers.firstStored("permission-check", 1)).toEqual({ seq, message: launch });
     await refused(jsm.streams.getMessage(`KV_${STATE_BUCKET}`, { last_by_subj: `$KV.${STATE_BUCKET}.>` }));
-    await refused(jsm.direct.getMessage(`KV_${STATE_BUCKET}`, { last_by_subj: `$KV.${STATE_BUCKET}.>` }));
+    await refused(jsm.direct.getMessage(`KV_${STATE_BUCKET}`, { seq: 1 }));
     await refused(jsm.consumers.add(`KV_${STATE_BUCKET}`, { name: "peek", filter_subject: `$KV.${STATE_BUCKET}.>` }));
     await refused(jsm.consumers.add(STREAM_NAME, { name: "peek", filter_subject: "rockets.events.>" }));
     await refused(jsm.streams.delete(STREAM_NAME));

@@ -10,11 +10,11 @@
 // stored at the sequence it names is read back (from the stream leader) and
 // compared. A different message under a stored number is a conflict, never
 // accepted: the stored one is never replaced. Reading back costs one request
-// per duplicate, none for a new message. After the window the stream no
-// longer knows the id and stores a resend again as new: when its number was
-// already applied, ResendCheck finds the message first stored under it, the
-// new copy is removed, and the answer is duplicate or conflict as above,
-// never `accepted` (see resend-check.ts for what this costs and covers).
+// per duplicate, none for a new message. After the window the stream would
+// store a resend again as new: so before publishing, a message whose number
+// the channel already applied is judged against the message first stored
+// under that number, the same way, and not published (see resend-check.ts
+// for what this costs and covers).
 
 import { sameMessage, validateMessage, type Problem, type RocketMessage } from "../../internal/domain/message.js";
 import {
@@ -25,7 +25,7 @@ import {
 } from "../../internal/nats/event-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
-import type { ResendCheck, StoredUnder } from "./resend-check.js";
+import { ResendUncheckedError, type PriorCopy, type ResendCheck } from "./resend-check.js";
 
 export const ItemStatus = {
   accepted: "accepted",
@@ -66,6 +66,15 @@ export interface BatchIntakeResult {
 /** Most stored messages one batch reads back at once to judge its duplicates. */
 const MAX_READS_IN_FLIGHT = 32;
 
+/** Runs `task(0..count-1)`, at most MAX_READS_IN_FLIGHT at once. */
+async function inTurns(count: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, count) }, worker));
+}
+
 function summaryOf(stored: unknown): StoredSummary {
   const metadata = (stored as { metadata?: { messageType?: unknown; messageTime?: unknown } } | null)?.metadata;
   return {
@@ -79,7 +88,7 @@ export class MessageIntake {
     private readonly publisher: MessagePublisher,
     private readonly metrics: IngestMetrics,
     private readonly log: Logger,
-    /** Recognises resends after the duplicate window; without it they are answered as the stream says (accepted). */
+    /** Recognises resends after the duplicate window; without it they are answered as the stream says. */
     private readonly resends?: ResendCheck,
   ) {}
 
@@ -90,59 +99,11 @@ export class MessageIntake {
       this.metrics.message("invalid");
       return { status: "invalid", errors: validation.problems };
     }
-    const through = await this.appliedBefore([validation.value.metadata.channel]);
+    const prior = await this.priorCopy(validation.value);
+    if (prior !== undefined) return prior;
     const [result] = await this.publisher.publishMany([validation.value]);
     const outcome = this.outcomeOf(result!, true);
-    return this.judge(validation.value, outcome, through, true);
-  }
-
-  /**
-   * Judges what the stream said against what is stored: a duplicate by
-   * content, or a new copy of a number `through` (read before publishing)
-   * says was applied.
-   */
-  private judge(message: RocketMessage, outcome: IntakeResult, through: ReadonlyMap<string, number>, log: boolean): Promise<IntakeResult> | IntakeResult {
-    if (outcome.status === "duplicate") return this.judgeDuplicate(message, outcome.seq, log);
-    if (outcome.status === "accepted") {
-      const applied = through.get(message.metadata.channel);
-      if (this.resends !== undefined && applied !== undefined && message.metadata.messageNumber <= applied) {
-        return this.judgeLate(message, outcome.seq, this.resends);
-      }
-      return this.accepted(outcome.seq);
-    }
-    return outcome;
-  }
-
-  /**
-   * Each channel's applied number, read before its messages are published
-   * (see ResendCheck); a channel NATS could not answer for is left out, and
-   * its messages are taken as the stream answers.
-   */
-  private async appliedBefore(channels: readonly string[]): Promise<ReadonlyMap<string, number>> {
-    const through = new Map<string, number>();
-    const resends = this.resends;
-    if (resends === undefined) return through;
-    const distinct = [...new Set(channels)];
-    let next = 0;
-    let failed = 0;
-    let firstError: unknown;
-    const read = async () => {
-      while (next < distinct.length) {
-        const channel = distinct[next++]!;
-        try {
-          through.set(channel, await resends.appliedThrough(channel));
-        } catch (err) {
-          failed += 1;
-          firstError ??= err;
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, distinct.length) }, read));
-    if (failed > 0) {
-      this.metrics.resendCheckFailed(failed);
-      this.log.warn({ err: firstError, channels: failed }, "could not read applied numbers; late resends of these channels are taken as the stream answers");
-    }
-    return through;
+    return outcome.status === "duplicate" ? this.judgeDuplicate(validation.value, outcome.seq, true) : outcome;
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
@@ -161,37 +122,64 @@ export class MessageIntake {
       }
     }
     if (outcome.invalid > 0) this.metrics.message("invalid", outcome.invalid);
-    const through = await this.appliedBefore(valid.map((m) => m.metadata.channel));
-    const published = await this.publisher.publishMany(valid);
+    const results: (IntakeResult | undefined)[] = new Array(valid.length);
+    // Numbers already applied are answered from what is stored, and not published again.
+    await inTurns(valid.length, async (k) => {
+      results[k] = await this.priorCopy(valid[k]!);
+    });
+    const toPublish = valid.flatMap((_, k) => (results[k] === undefined ? [k] : []));
+    const published = await this.publisher.publishMany(toPublish.map((k) => valid[k]!));
     let logged = false;
-    const results: IntakeResult[] = [];
-    for (let k = 0; k < published.length; k++) {
+    published.forEach((result, i) => {
       // One log line per batch at most: a refusing stream refuses the whole batch.
-      const result = this.outcomeOf(published[k]!, !logged);
-      if (result.status === "unavailable") logged ||= result.reason === FailureReason.error;
-      results.push(result);
-    }
-    // Stored items are judged against what is stored, a bounded number at a time.
-    const stored = results.flatMap((r, k) => (r.status === "duplicate" || r.status === "accepted" ? [k] : []));
-    let next = 0;
-    const judge = async () => {
-      while (next < stored.length) {
-        const k = stored[next++]!;
-        results[k] = await this.judge(valid[k]!, results[k]!, through, !logged);
-        if (results[k]!.status === "unavailable") logged = true;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(MAX_READS_IN_FLIGHT, stored.length) }, judge));
+      const r = this.outcomeOf(result, !logged);
+      if (r.status === "unavailable") logged ||= r.reason === FailureReason.error;
+      results[toPublish[i]!] = r;
+    });
+    // Duplicates are judged against what is stored, a bounded number at a time.
+    const duplicates = toPublish.filter((k) => results[k]!.status === "duplicate");
+    await inTurns(duplicates.length, async (i) => {
+      const k = duplicates[i]!;
+      results[k] = await this.judgeDuplicate(valid[k]!, (results[k] as { seq: number }).seq, !logged);
+      if (results[k]!.status === "unavailable") logged = true;
+    });
     results.forEach((result, k) => {
       const index = positions[k]!;
-      outcome[result.status] += 1;
-      if (result.status === "unavailable") {
-        outcome.results[index] = { index, status: result.status, detail: result.detail };
+      outcome[result!.status] += 1;
+      if (result!.status === "unavailable") {
+        outcome.results[index] = { index, status: result!.status, detail: result!.detail };
       } else {
-        outcome.results[index] = { index, ...result };
+        outcome.results[index] = { index, ...result! };
       }
     });
     return outcome;
+  }
+
+  /**
+   * A message whose number the channel already applied (a resend after the
+   * duplicate window, or a retry): judged against the message first stored
+   * under the number, never published again. Undefined when the number is
+   * not applied, or when that cannot be told now (then the stream's own
+   * deduplication, and the sequencer, stand; counted).
+   */
+  private async priorCopy(message: RocketMessage): Promise<IntakeResult | undefined> {
+    if (this.resends === undefined) return undefined;
+    let prior: PriorCopy | undefined;
+    try {
+      prior = await this.resends.priorCopy(message);
+    } catch (err) {
+      const reason = err instanceof ResendUncheckedError ? err.reason : "unavailable";
+      this.metrics.resendUnchecked(reason);
+      if (reason === "unavailable") this.log.warn({ err }, "could not tell whether a message resends an applied number; publishing it");
+      return undefined;
+    }
+    if (prior === undefined) return undefined;
+    this.metrics.lateResend();
+    if (prior.kind === "expired") {
+      this.metrics.message(MessageResult.conflict);
+      return { status: "conflict", seq: 0, stored: summaryOf(undefined) };
+    }
+    return this.compared(message, prior.stored.seq, prior.stored.message);
   }
 
   /**
@@ -208,60 +196,20 @@ export class MessageIntake {
     } catch (err) {
       return this.failed(err, log);
     }
-    if (stored === undefined && this.resends !== undefined) {
-      // The copy the stream remembers is gone (a resend removed it, or retention): compare with the first one stored.
-      try {
-        const earlier = await this.resends.earlierCopy(message.metadata.channel, message.metadata.messageNumber, Number.MAX_SAFE_INTEGER);
-        if (earlier.kind === "stored") return this.compared(message, earlier.stored);
-      } catch (err) {
-        return this.failed(err, log);
-      }
+    if (stored === undefined) {
+      this.metrics.message(MessageResult.duplicate);
+      return { status: "duplicate", seq };
     }
-    return stored === undefined ? this.duplicate(seq) : this.compared(message, { seq, message: stored });
+    return this.compared(message, seq, stored);
   }
 
-  /**
-   * A message the stream stored as new at `seq` although its number was
-   * applied before it was published: a resend after the duplicate window.
-   * The copy just stored is removed, and the message is judged against the
-   * first one stored under its number.
-   */
-  private async judgeLate(message: RocketMessage, seq: number, resends: ResendCheck): Promise<IntakeResult> {
-    const { channel, messageNumber } = message.metadata;
-    this.metrics.lateResend();
-    // The sequencer drops this copy as a duplicate number whether or not it is removed; removing it keeps history clean.
-    resends.dropCopy(seq).catch((err: unknown) => this.log.warn({ err, seq }, "could not remove a resent copy; the sequencer ignores it"));
-    let earlier: Awaited<ReturnType<ResendCheck["earlierCopy"]>>;
-    try {
-      earlier = await resends.earlierCopy(channel, messageNumber, seq);
-    } catch (err) {
-      // The number is applied: this copy changes nothing. Whether it says the same cannot be told now.
-      this.metrics.resendCheckFailed();
-      this.log.warn({ err, channel, messageNumber }, "could not read what is stored under a resent number");
-      return this.duplicate(seq);
-    }
-    if (earlier.kind === "expired") {
-      this.metrics.message(MessageResult.conflict);
-      return { status: "conflict", seq, stored: summaryOf(undefined) };
-    }
-    return this.compared(message, earlier.stored);
-  }
-
-  private compared(message: RocketMessage, stored: StoredUnder): IntakeResult {
-    const v = validateMessage(stored.message);
+  /** The same message as the one stored at `seq` is a duplicate; any other is a conflict naming what is stored. */
+  private compared(message: RocketMessage, seq: number, stored: unknown): IntakeResult {
+    const v = validateMessage(stored);
     if (!v.ok || !sameMessage(v.value, message)) {
       this.metrics.message(MessageResult.conflict);
-      return { status: "conflict", seq: stored.seq, stored: summaryOf(stored.message) };
+      return { status: "conflict", seq, stored: summaryOf(stored) };
     }
-    return this.duplicate(stored.seq);
-  }
-
-  private accepted(seq: number): IntakeResult {
-    this.metrics.message(MessageResult.accepted);
-    return { status: "accepted", seq };
-  }
-
-  private duplicate(seq: number): IntakeResult {
     this.metrics.message(MessageResult.duplicate);
     return { status: "duplicate", seq };
   }
@@ -269,8 +217,9 @@ export class MessageIntake {
   private outcomeOf(result: PublishResult, log: boolean): IntakeResult {
     if (result.ok) {
       this.metrics.publishTook(result.seconds);
-      // Counted once judged (judge): a new copy of an applied number is not accepted.
-      return { status: result.ack.duplicate ? "duplicate" : "accepted", seq: result.ack.seq };
+      if (result.ack.duplicate) return { status: "duplicate", seq: result.ack.seq };
+      this.metrics.message(MessageResult.accepted);
+      return { status: "accepted", seq: result.ack.seq };
     }
     // An unavailable stream (not connected, connection lost, no stream) says nothing about its latency; a timeout does.
     if (!(result.error instanceof PublishUnavailableError) || result.error instanceof PublishTimeoutError) {

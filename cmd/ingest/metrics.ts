@@ -15,7 +15,7 @@ export class IngestMetrics {
   private readonly failures: Counter<"reason">;
   private readonly publishDuration: Histogram;
   private readonly lateResends: Counter;
-  private readonly resendCheckFailures: Counter;
+  private readonly resendsUnchecked: Counter<"reason">;
   private readonly byResult: Record<MessageResult, Counter.Internal>;
   private readonly byReason: Record<FailureReason, Counter.Internal>;
 
@@ -40,12 +40,13 @@ export class IngestMetrics {
     });
     this.lateResends = new Counter({
       name: `${METRIC_PREFIX}ingest_late_resends_total`,
-      help: "Messages the stream stored as new although their number was applied before (resent after the duplicate window); answered duplicate or conflict, the new copy removed",
+      help: "Messages whose number the channel had already applied (resent after the duplicate window, or retried): answered duplicate or conflict from what is stored, not published again",
       registers: [registry],
     });
-    this.resendCheckFailures = new Counter({
-      name: `${METRIC_PREFIX}ingest_resend_check_failures_total`,
-      help: "Late-resend checks that could not be made (NATS did not answer, or a channel too long to scan): answered as the stream said",
+    this.resendsUnchecked = new Counter({
+      name: `${METRIC_PREFIX}ingest_resends_unchecked_total`,
+      help: "Messages published without checking whether their number was applied, by reason: unavailable (NATS could not say), busy (too many stored-message reads at once)",
+      labelNames: ["reason"],
       registers: [registry],
     });
     new Gauge({
@@ -70,6 +71,7 @@ export class IngestMetrics {
     };
     // Every series exists from the start, so rate() and alerts see a 0 rather than nothing.
     for (const child of [...Object.values(this.byResult), ...Object.values(this.byReason)]) child.inc(0);
+    for (const reason of ["unavailable", "busy"]) this.resendsUnchecked.labels(reason).inc(0);
   }
 
   message(result: MessageResult, count = 1): void {
@@ -84,8 +86,8 @@ export class IngestMetrics {
     this.lateResends.inc();
   }
 
-  resendCheckFailed(count = 1): void {
-    this.resendCheckFailures.inc(count);
+  resendUnchecked(reason: "unavailable" | "busy"): void {
+    this.resendsUnchecked.inc({ reason });
   }
 
   publishTook(seconds: number): void {

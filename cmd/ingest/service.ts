@@ -18,13 +18,14 @@ import { SERVICE_NAME, shutdownDeadlineMs, type IngestConfig } from "./config.js
 import { IngestMetrics } from "./metrics.js";
 import { ResendCheck } from "./resend-check.js";
 import { StreamGateway } from "./stream-gateway.js";
+import { StreamChannelHistory } from "../../internal/nats/channel-history.js";
 import { StreamStoredNumbers } from "../../internal/nats/stored-numbers.js";
 import { STATE_BUCKET, STREAM_NAME } from "../../internal/nats/topology.js";
 
 const STREAM_CHECK_TIMEOUT_MS = 2000;
 const DRAIN_TIMEOUT_MS = 5000;
-/** A late resend's search for what is stored under its number: as bounded as the API's history read. */
-const RESEND_SCAN = { maxScan: 100_000, fetchTimeoutMs: 5000 };
+/** A late resend's read of what is stored under its number: bounded like the API's history read. */
+const RESEND_SCAN = { maxMessages: 100_000, fetchTimeoutMs: 5000 };
 
 export async function runIngest(config: IngestConfig): Promise<void> {
   const root = createLogger(SERVICE_NAME, config.logLevel);
@@ -75,7 +76,11 @@ export async function runIngest(config: IngestConfig): Promise<void> {
       });
       const stream = await provisioned.jsm.streams.info(STREAM_NAME);
       resends.attach({
-        numbers: new StreamStoredNumbers(await provisioned.kvm.open(STATE_BUCKET), provisioned.js, provisioned.jsm, RESEND_SCAN, log),
+        numbers: new StreamStoredNumbers(
+          // Direct gets: any replica may answer (a lagging one only leaves a resend to the stream's deduplication).
+          await provisioned.kvm.open(STATE_BUCKET, { allow_direct: true }),
+          new StreamChannelHistory(nc, provisioned.jsm, RESEND_SCAN, log, config.nats.inboxPrefix),
+        ),
         duplicateWindowMs: stream.config.duplicate_window / 1e6,
       });
       await gateway.attach(publisher);
