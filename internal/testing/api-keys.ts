@@ -1,8 +1,9 @@
 // Keys for tests that run the services with AUTH=on, the default: one key
 // per role, random for each test process, and a keys file holding their
-// digests, written once to a temp directory that only this user can read.
+// digests, written once to a temp directory that only this user can read
+// and removed when the process exits.
 
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateApiKey, keysFileLine, Scope } from "../http/api-keys.js";
@@ -34,8 +35,11 @@ let file: string | undefined;
 /** The keys file of TEST_KEYS (mode 0600), written on first use. */
 export function testKeysFile(): string {
   if (file === undefined) {
-    const path = join(mkdtempSync(join(tmpdir(), "rockets-keys-")), "keys");
+    const dir = mkdtempSync(join(tmpdir(), "rockets-keys-"));
+    const path = join(dir, "keys");
     writeFileSync(path, testKeysText(), { mode: 0o600 });
+    // Read by services only while they run, and they never outlive the process that started them.
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
     file = path;
   }
   return file;
