@@ -13,6 +13,8 @@ export interface LoadJob {
   durationSeconds: number;
   /** How many channels {channel} cycles through. */
   channels: number;
+  /** A key with the `read` scope, sent as Bearer. */
+  key: string;
 }
 
 export interface LoadResult {
@@ -30,6 +32,7 @@ async function run(job: LoadJob): Promise<LoadResult> {
     url: job.url,
     connections: job.connections,
     duration: job.durationSeconds,
+    headers: { authorization: `Bearer ${job.key}` },
     requests: [
       {
         method: "GET",

@@ -28,6 +28,8 @@ import { ViewFeed } from "../cmd/api/view-feed.js";
 import { Type } from "@sinclair/typebox";
 import { benchRocket, nextRocket, random } from "./api-fleet.js";
 import type { LoadJob, LoadResult } from "./api-load.js";
+import { ApiKeys, parseApiKeys } from "../internal/http/api-keys.js";
+import { TEST_KEYS, testKeysText } from "../internal/testing/api-keys.js";
 
 const RATIO_GOAL = 0.8;
 const P99_GOAL_MS = 5;
@@ -49,8 +51,8 @@ const CONNECTIONS = flag("connections", 10);
 const UPDATES_PER_SECOND = flag("updates-per-second", 2000);
 const ROUNDS = Math.max(1, flag("rounds", 3));
 
-function load(job: Omit<LoadJob, "channels" | "url"> & { url: string }): Promise<LoadResult> {
-  const full: LoadJob = { ...job, channels: ROCKETS };
+function load(job: Omit<LoadJob, "channels" | "url" | "key"> & { url: string }): Promise<LoadResult> {
+  const full: LoadJob = { ...job, channels: ROCKETS, key: TEST_KEYS.reader };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", join("bench", "api-load.ts"), JSON.stringify(full)], {
       cwd: REPO_ROOT,
@@ -121,7 +123,10 @@ async function main(): Promise<void> {
     `view: ${fmt(view.size)} rockets loaded through ViewFeed in ${fmt(loadMs)} ms (${fmt((ROCKETS * 1000) / loadMs)} states/s); heap ${fmt(heapMb)} MB`,
   );
 
-  const app = await buildApp({ view, registry, metrics, log, sse: { heartbeatMs: 15_000, maxClients: 10, maxQueuedBytes: 1 << 20 }, ready: () => undefined });
+  const app = await buildApp({ view, registry, metrics, log, sse: { heartbeatMs: 15_000, maxClients: 10, maxQueuedBytes: 1 << 20 }, ready: () => undefined,
+    // Measured as deployed: every request's key checked (AUTH=on).
+    auth: new ApiKeys(parseApiKeys(testKeysText()).entries),
+  });
   // The baseline: same app, same hooks, same response schema, a constant object.
   const constant = { ...rockets[0]!, pendingMessages: 0 };
   app.get("/bench/constant", { schema: { hide: true, response: { 200: Type.Ref(RocketSchema) } } }, () => constant);

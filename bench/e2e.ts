@@ -19,6 +19,7 @@ import { parseFlags } from "../scripts/launch/flags.js";
 import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
 import { summaryLine } from "../scripts/launch/progress.js";
 import { cpuSeconds } from "./process-cpu.js";
+import { TEST_KEYS } from "../internal/testing/api-keys.js";
 
 const RATIO_GOAL = 0.9;
 const SETTLE_GOAL_MS = 1000;
@@ -136,7 +137,8 @@ async function main(): Promise<void> {
     const meter = [...pids.values()].every((p) => p !== undefined) ? new CpuMeter(pids as Map<string, number>) : undefined;
     meter?.start();
     const system = await runLaunch(
-      { ...base, url: `${ingest!.url}/messages`, verifyUrl: api!.url, verifyTimeoutMs: Math.max(base.verifyTimeoutMs, 120_000) },
+      // The services run with AUTH=on and the test keys (internal/testing/service-process.ts), as deployed.
+      { ...base, url: `${ingest!.url}/messages`, verifyUrl: api!.url, verifyTimeoutMs: Math.max(base.verifyTimeoutMs, 120_000), key: TEST_KEYS.operator },
       { progress: true },
     );
     console.log(`whole system:   ${summaryLine(system)}`);

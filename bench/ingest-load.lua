@@ -3,7 +3,9 @@
 -- one per request or `batch` per request as a JSON array, with no
 -- Content-Type (as the rockets test program may send none).
 --
---   wrk -t1 -c64 -d5s -s bench/ingest-load.lua <url> -- <prefix> <batch>
+--   wrk -t1 -c64 -d5s -s bench/ingest-load.lua <url> -- <prefix> <batch> <key>
+--
+-- <key> is a key with the `write` scope, sent as Bearer (ingest runs with AUTH=on).
 --
 -- <prefix> must differ between runs (bench/ingest.ts passes a random one):
 -- message ids are <prefix>-<thread>-<rocket>:<number>, so a run never
@@ -23,6 +25,8 @@ end
 function init(args)
   prefix = (args[1] or "run") .. "-" .. id .. "-"
   batch = tonumber(args[2] or "1")
+  headers = {}
+  if args[3] then headers["Authorization"] = "Bearer " .. args[3] end
   n = 0
 end
 
@@ -58,7 +62,7 @@ function request()
     end
     body = "[" .. table.concat(items, ",") .. "]"
   end
-  return wrk.format("POST", "/messages", nil, body)
+  return wrk.format("POST", "/messages", headers, body)
 end
 
 function done(summary, latency, requests)

@@ -4,12 +4,14 @@
 // keep-alive connections and no Content-Type (as the rockets test program
 // may), and prints one JSON line with the figures.
 //
-//   node --import tsx bench/ingest-load.ts <url> <connections> <seconds> <batch>
+//   node --import tsx bench/ingest-load.ts <url> <connections> <seconds> <batch> <key>
+//
+// <key> is a key with the `write` scope, sent as Bearer (ingest runs with AUTH=on).
 
 import autocannon from "autocannon";
 import { messageSet } from "./ingest-messages.js";
 
-const [url = "", connections = "64", seconds = "10", batch = "1"] = process.argv.slice(2);
+const [url = "", connections = "64", seconds = "10", batch = "1", key] = process.argv.slice(2);
 const batchSize = Number(batch);
 const set = messageSet();
 let next = 0;
@@ -26,6 +28,7 @@ const result = await autocannon({
   connections: Number(connections),
   duration: Number(seconds),
   pipelining: 1,
+  headers: key === undefined ? {} : { authorization: `Bearer ${key}` },
   requests: [{ method: "POST", path: "/messages", setupRequest: (req) => ({ ...req, body: body() }) }],
 });
 

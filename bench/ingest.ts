@@ -35,6 +35,8 @@ import { messageId, provisionTopology, STREAM_NAME } from "../internal/nats/topo
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
 import { messageSet } from "./ingest-messages.js";
+import { TEST_KEYS } from "../internal/testing/api-keys.js";
+import { scrape as scrapeMetrics } from "../internal/testing/metrics.js";
 
 const env = process.env;
 const SECONDS = Number(env["BENCH_SECONDS"] ?? 5);
@@ -82,8 +84,8 @@ const LOADGEN = env["BENCH_LOADGEN"] ?? (spawnSync("wrk", ["--version"]).error =
 function runLoad(url: string, seconds: number, batch: number): Promise<LoadResult> {
   const [command, args] =
     LOADGEN === "wrk"
-      ? ["wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "-s", join("bench", "ingest-load.lua"), url, "--", randomUUID(), String(batch)]]
-      : [process.execPath, ["--import", "tsx", join("bench", "ingest-load.ts"), url, String(CONNECTIONS), String(seconds), String(batch)]];
+      ? ["wrk", ["-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "-s", join("bench", "ingest-load.lua"), url, "--", randomUUID(), String(batch), TEST_KEYS.writer]]
+      : [process.execPath, ["--import", "tsx", join("bench", "ingest-load.ts"), url, String(CONNECTIONS), String(seconds), String(batch), TEST_KEYS.writer]];
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
@@ -158,7 +160,7 @@ try {
   ingest = await ServiceProcess.start("ingest", { natsUrl: server.url, env: { LOG_LEVEL: "warn", WORKERS: INGEST_WORKERS } });
   const ingestUrl = ingest.url;
   const ingestCpuSeconds = async () => {
-    const text = await (await fetch(`${ingestUrl}/metrics`)).text();
+    const text = await scrapeMetrics(ingestUrl);
     const line = text.split("\n").find((l) => l.startsWith("process_cpu_seconds_total"));
     return Number(line?.slice(line.lastIndexOf(" ") + 1));
   };

@@ -28,6 +28,7 @@ import { makeTraffic, Rng, shuffle, subjectOf } from "../internal/testing/rocket
 import { ServiceProcess } from "../internal/testing/service-process.js";
 import type { RocketMessage } from "../internal/domain/message.js";
 import { cpuSeconds } from "./process-cpu.js";
+import { scrape as scrapeMetrics } from "../internal/testing/metrics.js";
 
 const env = process.env;
 const CHANNELS = Number(env["BENCH_CHANNELS"] ?? 1000);
@@ -38,7 +39,7 @@ const log = pino({ level: "warn" });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function scrape(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+  const text = await scrapeMetrics(url);
   const values = new Map<string, number>();
   for (const line of text.split("\n")) {
     if (line.startsWith("#") || line.trim() === "") continue;

@@ -14,6 +14,12 @@
 // 8081). DATA_DIR (./data) holds the nodes' stores. Everything else
 // (LOG_LEVEL, PARTITIONS, ...) is passed on to the services.
 //
+// Closed like `npm start`: services bind to 127.0.0.1 (HOST to change it)
+// and run with AUTH=on; the first run makes an API key (read, write,
+// metrics) in $DATA_DIR/cluster (api-keys: its digest; api-key: the key;
+// both mode 0600; start/local-keys.mjs) and every run prints it in a
+// ready-to-paste launch command. AUTH=off is warned about on every run.
+//
 // Durability as in Kubernetes: every node flushes each write to disk before
 // acknowledging it (sync_interval "always"), so a 2xx from ingest is on disk
 // on a majority; NATS_SYNC_INTERVAL (a duration like 100ms) trades that for
@@ -23,6 +29,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
+import { AUTH_OFF_WARNING, localKeys, serviceAuthEnv, urlWithKey } from "./start/local-keys.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { onStopSignals } from "./start/stop-signals.mjs";
@@ -70,13 +77,23 @@ const VARIABLES = {
   api: "API_PORT",
 };
 const clusterDir = resolve(env.DATA_DIR || join(ROOT, "data"), "cluster");
-const serviceHost = env.HOST || "0.0.0.0";
+// Only this machine by default, as for npm start.
+const serviceHost = env.HOST || "127.0.0.1";
 const probeHost = serviceHost === "0.0.0.0" || serviceHost === "::" ? "127.0.0.1" : serviceHost;
 
 ensureNodeModules();
 // The operator console each API serves at `/` (after the install: the build needs esbuild).
 await (await import("./build-console.mjs")).buildConsole();
 const natsBin = ensureNatsServer();
+
+let keys;
+try {
+  mkdirSync(clusterDir, { recursive: true });
+  keys = localKeys(clusterDir, env);
+} catch (err) {
+  fail(`cannot set up the API key in ${clusterDir}: ${err.message}`);
+}
+if (keys.auth === "off") for (const line of AUTH_OFF_WARNING) say(line);
 
 // Every port before anything starts: a half-started cluster is harder to clean up than a refusal.
 const taken = new Set();
@@ -139,6 +156,7 @@ const services = Object.entries(COUNTS).flatMap(([name, count]) =>
         HOST: serviceHost,
         PORT: String(ports[name][i]),
         ...(name === "sequencer" && { INSTANCE_ID: label }),
+        ...serviceAuthEnv(keys),
       },
       out: process.stdout,
       color,
@@ -191,7 +209,9 @@ if (!stopping) {
   if (!stopping) {
     const late = services.filter((_, i) => !ready[i]).map((s) => s.name);
     if (late.length) say(`not ready after 120 s: ${late.join(", ")} (see their logs above); still supervising`);
-    const list = (name, path) => ports[name].map((p) => `http://localhost:${p}${path}`).join("  ");
+    const host = serviceHost === "0.0.0.0" || serviceHost === "::" ? "localhost" : serviceHost.includes(":") ? `[${serviceHost}]` : serviceHost;
+    const list = (name, path) => ports[name].map((p) => `http://${host}:${p}${path}`).join("  ");
+    const key = keys.auth === "on" ? (keys.key ?? "<key>") : undefined;
     say("Rockets (3-node cluster, 3 replicas) is running:");
     say(`  ingest     POST ${list("ingest", "/messages")}`);
     say(`  API        ${list("api", "/rockets")}   (docs at /docs)`);
@@ -199,7 +219,9 @@ if (!stopping) {
     say(`  NATS       ${natsUrl}`);
     say(`  NATS monitoring  ${ports.natsMonitor.map((p) => `http://127.0.0.1:${p}/jsz`).join("  ")}`);
     say(`  data       ${clusterDir}`);
-    say(`Try: npm run launch -- http://localhost:${ports.ingest[0]}/messages --verify http://localhost:${ports.api[1]}`);
+    if (key) say(`  key        ${key}   (${keys.key ? `in ${join(clusterDir, "api-key")}` : "not known here: set ROCKETS_API_KEY to print it"})`);
+    say(`Try: npm run launch -- ${urlWithKey(`http://${host}:${ports.ingest[0]}/messages`, key)} --verify ${urlWithKey(`http://${host}:${ports.api[1]}`, key)}`);
+    if (!key) for (const line of AUTH_OFF_WARNING) say(line);
     say("Ctrl-C stops everything.");
   }
 }

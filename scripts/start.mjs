@@ -18,6 +18,12 @@
 //   refuses its configuration (exit 78) stops everything at once, exit 78.
 // - A crashed process is restarted with backoff, except for a refused
 //   configuration (start/supervisor.mjs).
+// - Closed by default: every service binds to 127.0.0.1 (HOST to change it)
+//   and runs with AUTH=on; the first start on a data directory makes its API
+//   key (start/local-keys.mjs: the digest in DATA_DIR/api-keys, the key in
+//   DATA_DIR/api-key, both mode 0600) and every start prints it in the
+//   console's address and a ready-to-paste launch command. AUTH=off is
+//   warned about loudly on every start.
 // - Ctrl-C or SIGTERM stops the services first (each drains its work), then
 //   nats-server, reports each as stopped, and exits 0 (1 if one did not stop
 //   cleanly). The copy of the same Ctrl-C that npm forwards is not taken for
@@ -25,7 +31,9 @@
 //
 // Environment: DATA_DIR, NATS_PORT (4222), NATS_MONITOR_PORT (8222),
 // INGEST_PORT (8088), SEQUENCER_PORT (9090), API_PORT (8080),
-// START_TIMEOUT_SECONDS (90); NATS_URL to use an existing NATS server instead
+// START_TIMEOUT_SECONDS (90); HOST (127.0.0.1); AUTH (on), AUTH_KEYS_FILE
+// (DATA_DIR/api-keys, made on first start), ROCKETS_API_KEY (the key to
+// print when AUTH_KEYS_FILE is your own); NATS_URL to use an existing NATS server instead
 // of starting one; NATS_SYNC_INTERVAL (JetStream's sync_interval, 100ms here;
 // `always` to survive power loss); everything else (LOG_LEVEL, PARTITIONS,
 // ...) is passed on to the services.
@@ -35,6 +43,7 @@ import { join, resolve } from "node:path";
 import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { DataDirInUseError, lockDataDir } from "./start/data-dir-lock.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
+import { AUTH_OFF_WARNING, localKeys, serviceAuthEnv, urlWithKey } from "./start/local-keys.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { checkStore } from "./start/store-health.mjs";
@@ -81,7 +90,8 @@ const ports = {
 const startTimeoutSeconds = seconds("START_TIMEOUT_SECONDS", 90);
 const externalNats = env.NATS_URL;
 const dataDir = resolve(env.DATA_DIR || join(ROOT, "data"));
-const serviceHost = env.HOST || "0.0.0.0";
+// Only this machine by default: a run that others should reach is a deployment (compose, Kubernetes), or HOST set on purpose.
+const serviceHost = env.HOST || "127.0.0.1";
 const probeHost = serviceHost === "0.0.0.0" || serviceHost === "::" ? "127.0.0.1" : serviceHost;
 const natsMonitorUrl = `http://127.0.0.1:${ports.natsMonitor}`;
 
@@ -154,8 +164,18 @@ ensureNodeModules();
 await (await import("./build-console.mjs")).buildConsole();
 const natsBin = externalNats ? undefined : ensureNatsServer();
 
+// The data directory also holds the API key, with or without a NATS of our own.
+prepareDataDir();
+let keys;
+try {
+  keys = localKeys(dataDir, env);
+} catch (err) {
+  fail(`cannot set up the API key in ${dataDir}: ${err.message}`);
+}
+if (keys.auth === "off") for (const line of AUTH_OFF_WARNING) complain(line);
+else if (keys.created) say(`made an API key for this data directory (read, write, metrics): ${keys.keysFile}, the key in ${join(dataDir, "api-key")}`);
+
 if (!externalNats) {
-  prepareDataDir();
   try {
     lock = lockDataDir(dataDir);
   } catch (err) {
@@ -214,7 +234,7 @@ services = ["ingest", "sequencer", "api"].map(
       cmd: process.execPath,
       args: ["--import", "tsx", join("cmd", name, "main.ts")],
       cwd: ROOT,
-      env: { ...env, NATS_URL: natsUrl, HOST: serviceHost, PORT: String(ports[name]) },
+      env: { ...env, NATS_URL: natsUrl, HOST: serviceHost, PORT: String(ports[name]), ...serviceAuthEnv(keys) },
       out: process.stdout,
       color,
       stopTimeoutMs: 20_000,
@@ -270,13 +290,24 @@ if (!stopping) {
     await sleep(250);
   }
   if (!stopping) {
+    const host = serviceHost === "0.0.0.0" || serviceHost === "::" ? "localhost" : serviceHost.includes(":") ? `[${serviceHost}]` : serviceHost;
+    const ingestUrl = `http://${host}:${ports.ingest}/messages`;
+    const apiUrl = `http://${host}:${ports.api}`;
+    const key = keys.auth === "on" ? (keys.key ?? "<key>") : undefined;
     say("Rockets is running:");
-    say(`  ingest     POST http://localhost:${ports.ingest}/messages`);
-    say(`  console    http://localhost:${ports.api}/`);
-    say(`  API        http://localhost:${ports.api}/rockets   (docs http://localhost:${ports.api}/docs)`);
-    say(`  sequencer  http://localhost:${ports.sequencer}/metrics`);
+    say(`  ingest     POST ${ingestUrl}`);
+    say(`  console    ${apiUrl}/${key ? "   (sign in with the key below)" : ""}`);
+    say(`  API        ${apiUrl}/rockets   (docs ${apiUrl}/docs)`);
+    say(`  sequencer  http://${host}:${ports.sequencer}/partitions   (and /metrics)`);
     say(`  NATS       ${natsUrl}${nats ? `   (monitoring ${natsMonitorUrl}, data ${dataDir})` : ""}`);
-    say(`Try: npm run launch -- http://localhost:${ports.ingest}/messages --verify http://localhost:${ports.api}`);
+    if (key) {
+      say(`  key        ${key}   (${keys.key ? `in ${join(dataDir, "api-key")}` : "not known here: set ROCKETS_API_KEY to print it"}; send it as Authorization: Bearer <key>)`);
+      say(`Try: npm run launch -- ${urlWithKey(ingestUrl, key)} --verify ${urlWithKey(apiUrl, key)}`);
+      say(`  or the operators' program: ./rockets launch "${urlWithKey(ingestUrl, key)}"`);
+    } else {
+      say(`Try: npm run launch -- ${ingestUrl} --verify ${apiUrl}`);
+      for (const line of AUTH_OFF_WARNING) complain(line);
+    }
     say("Ctrl-C stops everything.");
   }
 }

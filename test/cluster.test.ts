@@ -70,8 +70,12 @@ describe("npm run cluster", () => {
     for (const name of ["nats-1", "nats-2", "nats-3", "ingest-1", "ingest-2", "seq-1", "seq-2", "seq-3", "api-1", "api-2"]) {
       expect(cluster.output).toMatch(new RegExp(`^${name} +\\| started \\(pid \\d+\\)`, "m"));
     }
-    expect(cluster.output).toContain(`http://localhost:${port("INGEST_PORT", 1)}/messages`);
-    expect(cluster.output).toContain(`http://localhost:${port("API_PORT", 1)}/rockets`);
+    expect(cluster.output).toContain(`http://127.0.0.1:${port("INGEST_PORT", 1)}/messages`);
+    expect(cluster.output).toContain(`http://127.0.0.1:${port("API_PORT", 1)}/rockets`);
+    // Closed by default: a key made for this data directory, printed in the launch command.
+    const key = readFileSync(join(dataDir, "cluster", "api-key"), "utf8").trim();
+    expect(cluster.output).toContain(`npm run launch -- http://rockets:${key}@127.0.0.1:${port("INGEST_PORT", 0)}/messages`);
+    const auth = { authorization: `Bearer ${key}` };
 
     // Each node runs from its own config file and store, and all three form one JetStream cluster.
     for (const n of [1, 2, 3]) {
@@ -94,11 +98,12 @@ describe("npm run cluster", () => {
         metadata: { channel, messageNumber: 1, messageTime: "2025-04-02T09:21:50.458989221+02:00", messageType: "RocketLaunched" },
         message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
       }),
+      headers: auth,
     });
     expect(posted.status).toBe(202);
     for (const i of [0, 1]) {
       const rocket = await poll(`the rocket in api-${i + 1}`, 20_000, async () => {
-        const res = await fetch(`http://127.0.0.1:${port("API_PORT", i)}/rockets/${channel}`);
+        const res = await fetch(`http://127.0.0.1:${port("API_PORT", i)}/rockets/${channel}`, { headers: auth });
         return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
       });
       expect(rocket).toMatchObject({ channel, status: "launched", lastMessageNumber: 1 });
@@ -113,7 +118,7 @@ describe("npm run cluster", () => {
     const owned = await poll("every partition owned once", 30_000, async () => {
       const lists = await Promise.all(
         [0, 1, 2].map(async (i) => {
-          const res = await fetch(`http://127.0.0.1:${port("SEQUENCER_PORT", i)}/partitions`);
+          const res = await fetch(`http://127.0.0.1:${port("SEQUENCER_PORT", i)}/partitions`, { headers: auth });
           return ((await res.json()) as { partitions: number[] }).partitions;
         }),
       );

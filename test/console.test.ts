@@ -1,7 +1,8 @@
 // The operator console in a real browser (Debian's chromium driven by
 // playwright-core) against the real system: nats-server, ingest, sequencer
-// and API as processes, with traffic from the load program. Also the history
-// API over the real events stream.
+// and API as processes (AUTH=on, the default), with traffic from the load
+// program. The console asks for a read key once per tab and refuses a wrong
+// one. Also the history API over the real events stream.
 //
 // Screenshots go to $CONSOLE_SCREENSHOTS or a fresh temp folder (printed):
 // look at them when the console changes.
@@ -16,6 +17,7 @@ import { connect } from "@nats-io/transport-node";
 import { STREAM_NAME } from "../internal/nats/topology.js";
 import { buildConsole } from "../scripts/build-console.mjs";
 import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
+import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 import { RocketsSystem } from "./rockets-system.js";
 
 const CHROMIUM = process.env["CHROMIUM_BIN"] ?? "/usr/bin/chromium";
@@ -78,9 +80,9 @@ describe("the operator console in a browser, against the real system", () => {
   const errors: string[] = [];
   const foreign: string[] = [];
 
-  const api = async <T>(path: string): Promise<T> => (await (await fetch(`${system.apiUrl}${path}`)).json()) as T;
+  const api = async <T>(path: string): Promise<T> => (await (await fetch(`${system.apiUrl}${path}`, { headers: bearer(TEST_KEYS.reader) })).json()) as T;
   const post = async (body: unknown) => {
-    const res = await fetch(system.messagesUrl, { method: "POST", body: JSON.stringify(body) });
+    const res = await fetch(system.messagesUrl, { method: "POST", body: JSON.stringify(body), headers: bearer(TEST_KEYS.writer) });
     expect(res.status, await res.clone().text()).toBe(202);
   };
   const shot = async (name: string) => {
@@ -106,6 +108,7 @@ describe("the operator console in a browser, against the real system", () => {
       concurrency: 4,
       verifyUrl: system.apiUrl,
       verifyTimeoutMs: 60_000,
+      key: TEST_KEYS.operator,
     });
     system.expectExact(launch);
     // A rocket that waits on a gap: 4 never arrives (until a test sends it).
@@ -141,6 +144,36 @@ describe("the operator console in a browser, against the real system", () => {
     await system?.dispose();
     if (work) rmSync(work, { recursive: true, force: true });
   });
+
+  it("asks for a key before showing anything, says so for a key it does not know or one that cannot read, and keeps a read key for the tab", async () => {
+    await page.goto(`${system.apiUrl}/`);
+    await page.waitForSelector("[data-testid=login]");
+    expect(await page.$("[data-testid=fleet-table]")).toBeNull();
+    expect(await page.isHidden("[data-testid=login-error]")).toBe(true);
+    const signIn = async (key: string) => {
+      await page.fill("[data-testid=login-key]", key);
+      await page.click("[data-testid=login-submit]");
+    };
+    await signIn("not-a-key");
+    await page.waitForSelector("[data-testid=login-error]:not([hidden])");
+    expect(await page.textContent("[data-testid=login-error]")).toMatch(/does not know that key/);
+    await signIn(TEST_KEYS.writer);
+    await page.waitForFunction(() => /cannot read/.test(document.querySelector("[data-testid=login-error]")?.textContent ?? ""));
+    expect(await page.$("[data-testid=fleet-table]")).toBeNull();
+    await shot("login-refused");
+    await signIn(TEST_KEYS.reader);
+    await page.waitForSelector("[data-testid=connection][data-state=live]", { timeout: 10_000 });
+    await page.waitForSelector("[data-testid=fleet-table] tbody tr[data-channel]");
+    // Asked once: a reload in the same tab goes straight to the fleet.
+    await page.reload();
+    await page.waitForSelector("[data-testid=connection][data-state=live]", { timeout: 10_000 });
+    expect(await page.$("[data-testid=login]")).toBeNull();
+    // The key is never in a URL the page requested, nor in its address.
+    expect(page.url()).not.toContain(TEST_KEYS.reader);
+    // The browser reports the refused answers of the sign-in as failed loads; nothing else may be said.
+    const refused = errors.splice(0);
+    expect(refused.filter((e) => !/status of 40[13]/.test(e))).toEqual([]);
+  }, 60_000);
 
   it("loads with no console error and no request to another host, and shows every rocket live, one page at a time", async () => {
     await page.goto(`${system.apiUrl}/`);
@@ -325,6 +358,7 @@ describe("the history API over the real events stream", () => {
       concurrency: 4,
       verifyUrl: system.apiUrl,
       verifyTimeoutMs: 60_000,
+      key: TEST_KEYS.operator,
     });
     system.expectExact(launch);
   }, 120_000);
@@ -334,7 +368,7 @@ describe("the history API over the real events stream", () => {
 
   it("folds each rocket's stored history, reordered and duplicated as it arrived, into the state the sequencer stored", async () => {
     for (const [channel, final] of launch.expected) {
-      const history = (await (await fetch(`${system.apiUrl}/rockets/${channel}/events?limit=10000`)).json()) as {
+      const history = (await (await fetch(`${system.apiUrl}/rockets/${channel}/events?limit=10000`, { headers: bearer(TEST_KEYS.reader) })).json()) as {
         complete: boolean;
         lastApplied: number;
         waitingFor: unknown[];
@@ -348,12 +382,12 @@ describe("the history API over the real events stream", () => {
       const applied = history.events.filter((e) => e.outcome !== "duplicate").map((e) => e.messageNumber);
       expect(applied.sort((a, b) => a - b)).toEqual(Array.from({ length: final.lastMessageNumber }, (_, i) => i + 1));
       // The rocket at its last message, and as of now, is the rocket the API serves.
-      const at = (await (await fetch(`${system.apiUrl}/rockets/${channel}?at=${final.lastMessageNumber}`)).json()) as object;
+      const at = (await (await fetch(`${system.apiUrl}/rockets/${channel}?at=${final.lastMessageNumber}`, { headers: bearer(TEST_KEYS.reader) })).json()) as object;
       expect(at).toEqual({ ...final, pendingMessages: 0 });
-      const asOf = (await (await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date().toISOString())}`)).json()) as object;
-      expect(asOf).toEqual(await (await fetch(`${system.apiUrl}/rockets/${channel}`)).json());
+      const asOf = (await (await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date().toISOString())}`, { headers: bearer(TEST_KEYS.reader) })).json()) as object;
+      expect(asOf).toEqual(await (await fetch(`${system.apiUrl}/rockets/${channel}`, { headers: bearer(TEST_KEYS.reader) })).json());
       // Before the first message arrived, there was no rocket.
-      const before = await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date(Date.parse(history.events[0]!.receivedAt) - 1).toISOString())}`);
+      const before = await fetch(`${system.apiUrl}/rockets/${channel}?asOf=${encodeURIComponent(new Date(Date.parse(history.events[0]!.receivedAt) - 1).toISOString())}`, { headers: bearer(TEST_KEYS.reader) });
       expect(before.status).toBe(404);
     }
   }, 60_000);
@@ -361,7 +395,7 @@ describe("the history API over the real events stream", () => {
   it("after retention removed the start of a history, says which numbers are gone instead of answering a wrong state", async () => {
     await trimStream(system.nats.url, 300);
     for (const [channel, final] of launch.expected) {
-      const history = (await (await fetch(`${system.apiUrl}/rockets/${channel}/events?limit=10000`)).json()) as {
+      const history = (await (await fetch(`${system.apiUrl}/rockets/${channel}/events?limit=10000`, { headers: bearer(TEST_KEYS.reader) })).json()) as {
         complete: boolean;
         missing: { from: number; to: number }[];
         heldSince: string;
@@ -372,13 +406,13 @@ describe("the history API over the real events stream", () => {
       expect(history.missing[0]!.from).toBe(1);
       expect(history.events.every((e) => e.outcome === null && e.speedAfter === null)).toBe(true);
       for (const url of [`?at=${final.lastMessageNumber}`, `?asOf=${encodeURIComponent(new Date().toISOString())}`]) {
-        const res = await fetch(`${system.apiUrl}/rockets/${channel}${url}`);
+        const res = await fetch(`${system.apiUrl}/rockets/${channel}${url}`, { headers: bearer(TEST_KEYS.reader) });
         expect(res.status, url).toBe(410);
         expect(res.headers.get("content-type")).toContain("application/problem+json");
         expect(await res.json()).toMatchObject({ type: "urn:rockets:problem:history-truncated", missing: history.missing.slice(0, 100), heldSince: history.heldSince });
       }
       // The current state is untouched.
-      expect(await (await fetch(`${system.apiUrl}/rockets/${channel}`)).json()).toMatchObject({ lastMessageNumber: final.lastMessageNumber, speed: final.speed });
+      expect(await (await fetch(`${system.apiUrl}/rockets/${channel}`, { headers: bearer(TEST_KEYS.reader) })).json()).toMatchObject({ lastMessageNumber: final.lastMessageNumber, speed: final.speed });
     }
   }, 60_000);
 });

@@ -17,6 +17,7 @@ interface PrometheusConfig {
   rule_files: string[];
   scrape_configs: Array<{
     job_name: string;
+    authorization?: { type?: string; credentials_file?: string };
     static_configs?: Array<{ targets: string[] }>;
     dns_sd_configs?: Array<{ names: string[]; type: string; port: number }>;
   }>;
@@ -168,6 +169,27 @@ describe("docker-compose.yml", () => {
     const sd = jobs["sequencer"]!.dns_sd_configs![0]!;
     expect(sd).toMatchObject({ names: ["sequencer"], type: "A" });
     expect(published("sequencer")).toContain(sd.port);
+  });
+
+  it("mounts the API keys file read-only where each service's AUTH_KEYS_FILE points, and Prometheus sends the mounted metrics key", () => {
+    for (const name of SERVICES) {
+      const service = compose.services[name]!;
+      const keysFile = service.environment?.["AUTH_KEYS_FILE"];
+      expect(keysFile, `${name}: AUTH_KEYS_FILE`).toBeTruthy();
+      expect(service.environment?.["AUTH"] ?? "on", `${name}: AUTH`).toBe("on");
+      const mount = service.volumes?.find((v) => v.split(":")[1] === keysFile);
+      expect(mount, `${name}: a volume at ${keysFile}`).toBeDefined();
+      expect(mount!.split(":")[2], `${name}: read-only`).toBe("ro");
+      expect(existsSync(join(ROOT, mount!.split(":")[0]!)), `${name}: ${mount}`).toBe(true);
+    }
+    const prometheus = compose.services["prometheus"]!;
+    const config = readYaml<PrometheusConfig>(join(ROOT, "deploy", "prometheus", "prometheus.yml"));
+    for (const job of config.scrape_configs.filter((j) => (SERVICES as readonly string[]).includes(j.job_name))) {
+      const file = job.authorization?.credentials_file;
+      expect(file, `${job.job_name}: authorization.credentials_file`).toBeTruthy();
+      const mount = prometheus.volumes?.find((v) => v.split(":")[1] === file);
+      expect(mount, `prometheus: a volume at ${file}`).toMatch(/^\.\/deploy\/keys\/metrics-key:.*:ro$/);
+    }
   });
 
   it("provisions Grafana with the Prometheus datasource and the dashboard directory it mounts", () => {

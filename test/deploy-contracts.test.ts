@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { containerPort, readCompose } from "./deploy/compose.js";
 import { loadKustomization, ROOT, type K8sObject } from "./deploy/manifests.js";
 import { imageName, serviceContracts, SERVICES, type Service, type ServiceContract } from "./deploy/service-contracts.js";
+import { testKeysFile } from "../internal/testing/api-keys.js";
 
 interface Container {
   name: string;
@@ -96,14 +97,30 @@ describe("deployment files agree with the code", () => {
   });
 
   it("give each service an environment its configuration accepts, reaching NATS by name", () => {
+    // The keys file is mounted at AUTH_KEYS_FILE (checked in deploy-compose and deploy-k8s); here a real one stands in for it.
+    const withKeys = (env: Record<string, string>) => ({ ...env, AUTH_KEYS_FILE: testKeysFile() });
     for (const service of SERVICES) {
       const contract = contracts[service];
       const composeEnv = compose.services[service]!.environment ?? {};
-      expect(() => contract.loadConfig(composeEnv), `compose ${service}`).not.toThrow();
+      expect(composeEnv["AUTH"] ?? "on", `compose ${service}: AUTH`).toBe("on");
+      expect(composeEnv["AUTH_KEYS_FILE"], `compose ${service}: AUTH_KEYS_FILE`).toBeTruthy();
+      expect(() => contract.loadConfig(withKeys(composeEnv)), `compose ${service}`).not.toThrow();
       expect(new URL(composeEnv["NATS_URL"]!.split(",")[0]!).hostname).toBe("nats");
       const k8sEnv = k8sEnvironment(find<Workload>("Deployment", service).spec.template.spec.containers[0]!);
-      expect(() => contract.loadConfig(k8sEnv), `k8s ${service}`).not.toThrow();
+      expect(k8sEnv["AUTH"] ?? "on", `k8s ${service}: AUTH`).toBe("on");
+      expect(k8sEnv["AUTH_KEYS_FILE"], `k8s ${service}: AUTH_KEYS_FILE`).toBeTruthy();
+      expect(() => contract.loadConfig(withKeys(k8sEnv)), `k8s ${service}`).not.toThrow();
       expect(k8sEnv["NATS_USER"], "credentials from the Secret").toBeTruthy();
+    }
+  });
+
+  it("ship placeholder keys files that every service refuses until they are replaced", () => {
+    for (const placeholder of ["deploy/keys/keys", "deploy/k8s/keys/keys"]) {
+      const text = readFileSync(join(ROOT, placeholder), "utf8");
+      expect(text, placeholder).toMatch(/REPLACE THIS FILE/);
+      for (const service of SERVICES) {
+        expect(() => contracts[service].loadConfig({ AUTH_KEYS_FILE: join(ROOT, placeholder) }), `${service} on ${placeholder}`).toThrow(/lists no key/);
+      }
     }
   });
 

@@ -12,6 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort, NatsServer } from "../internal/testing/nats-server.js";
 import { ROOT } from "./deploy/manifests.js";
 import { SERVICES } from "./deploy/service-contracts.js";
+import { testAuthEnv } from "../internal/testing/api-keys.js";
+import { scrape } from "../internal/testing/metrics.js";
 
 interface Instruction {
   op: string;
@@ -176,7 +178,7 @@ describe("the image's command: compiled services started through deploy/docker/e
     const port = await freePort();
     const child = spawn("sh", [join(ROOT, "deploy", "docker", "entrypoint.sh"), service], {
       cwd: appDir,
-      env: { ...process.env, APP_DIR: appDir, NATS_URL: nats.url, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", NODE_ENV: "production" },
+      env: { ...process.env, ...testAuthEnv(), APP_DIR: appDir, NATS_URL: nats.url, HOST: "127.0.0.1", PORT: String(port), LOG_LEVEL: "warn", NODE_ENV: "production" },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
@@ -192,7 +194,7 @@ describe("the image's command: compiled services started through deploy/docker/e
         if (child.exitCode !== null || Date.now() > deadline) throw new Error(`${service} did not become ready:\n${output}`);
         await new Promise((r) => setTimeout(r, 100));
       }
-      metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      metrics = await scrape(`http://127.0.0.1:${port}`);
     } finally {
       child.kill("SIGTERM");
     }

@@ -16,7 +16,7 @@ import { readNats } from "../internal/config/common.js";
 import { EnvReader } from "../internal/config/env-reader.js";
 import { connectionOptions } from "../internal/nats/connection.js";
 import { assertNatsServerInstalled, freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
-import { containerEnvironment, ROOT, schemaProblem, volumeFiles, type EnvContainer, type K8sObject } from "./deploy/manifests.js";
+import { containerEnvironment, ROOT, schemaProblem, unfoldSecretData, volumeFiles, type EnvContainer, type K8sObject } from "./deploy/manifests.js";
 
 const OVERLAY = join(ROOT, "deploy", "overlays", "secure");
 
@@ -42,7 +42,7 @@ const kubectl = spawnSync("kubectl", ["version", "--client"], { encoding: "utf8"
 function build(): K8sObject[] {
   const out = spawnSync("kubectl", ["kustomize", OVERLAY], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
   if (out.status !== 0) throw new Error(`kubectl kustomize ${OVERLAY} failed:\n${out.stderr}`);
-  return parseAllDocuments(out.stdout).map((d) => d.toJS() as K8sObject);
+  return parseAllDocuments(out.stdout).map((d) => unfoldSecretData(d.toJS() as K8sObject));
 }
 
 /** A DNS name matched by a certificate name (a leading `*.` matches one label). */

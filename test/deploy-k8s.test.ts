@@ -18,6 +18,7 @@ import {
   loadKustomization,
   volumeFiles,
   schemaProblem,
+  unfoldSecretData,
   unknownFieldProblems,
   type K8sObject,
   type Manifest,
@@ -48,7 +49,7 @@ interface Container {
     allowPrivilegeEscalation?: boolean;
     capabilities?: { drop?: string[]; add?: string[] };
   };
-  volumeMounts?: Array<{ name: string; mountPath: string }>;
+  volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
 interface PodSpec {
   containers: Container[];
@@ -173,7 +174,7 @@ describe("Kubernetes base deploy/k8s", () => {
     const build = spawnSync("kubectl", ["kustomize", K8S_DIR], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
     expect(build.stderr).toBe("");
     expect(build.status).toBe(0);
-    const rendered = parseAllDocuments(build.stdout).map((d) => d.toJS() as K8sObject);
+    const rendered = parseAllDocuments(build.stdout).map((d) => unfoldSecretData(d.toJS() as K8sObject));
     const renderedManifests: Manifest[] = rendered.map((object) => ({ source: "kubectl kustomize", object, generated: false }));
     expect(renderedManifests.map(schemaProblem).filter((p) => p !== undefined)).toEqual([]);
 
@@ -216,6 +217,7 @@ describe("Kubernetes base deploy/k8s", () => {
         for (const map of [v.configMap, ...(v.projected?.sources ?? []).map((s) => s.configMap)]) {
           if (map && !exists("ConfigMap", map.name)) problems.push(`${where}: volume ${v.name} needs ConfigMap ${map.name}`);
         }
+        if (v.secret && !exists("Secret", v.secret.secretName)) problems.push(`${where}: volume ${v.name} needs Secret ${v.secret.secretName}`);
       }
       const account = w.spec.template.spec.serviceAccountName;
       if (account !== undefined && !exists("ServiceAccount", account)) problems.push(`${where}: no ServiceAccount ${account}`);
@@ -259,6 +261,32 @@ describe("Kubernetes base deploy/k8s", () => {
       if (pm.spec.jobLabel && !pods.every((w) => w.spec.template.metadata.labels[pm.spec.jobLabel!])) problems.push(`PodMonitor/${pm.metadata.name}: pods lack ${pm.spec.jobLabel}`);
     }
     expect(problems).toEqual([]);
+  });
+
+  it("mounts the API keys Secret read-only where each service's AUTH_KEYS_FILE points, and the monitors send the metrics key", () => {
+    const secret = named("Secret", "rockets-api-keys");
+    for (const name of ["ingest", "sequencer", "api"]) {
+      const pod = named<Workload>("Deployment", name).spec.template.spec;
+      const container = pod.containers[0]!;
+      const keysFile = container.env?.find((e) => e.name === "AUTH_KEYS_FILE")?.value;
+      expect(keysFile, `${name}: AUTH_KEYS_FILE`).toBeTruthy();
+      expect(container.env?.find((e) => e.name === "AUTH")?.value ?? "on", `${name}: AUTH`).toBe("on");
+      const mount = container.volumeMounts?.find((m) => keysFile!.startsWith(`${m.mountPath}/`));
+      expect(mount, `${name}: a mount holding ${keysFile}`).toBeDefined();
+      expect(mount!.readOnly, `${name}: read-only`).toBe(true);
+      const volume = pod.volumes?.find((v) => v.name === mount!.name);
+      expect(volume?.secret?.secretName, `${name}: from the Secret`).toBe("rockets-api-keys");
+      expect(Object.keys(dataOf(secret)), `${name}: the Secret holds the file`).toContain(keysFile!.slice(mount!.mountPath.length + 1));
+    }
+    type Endpoint = { port: string; authorization?: { type?: string; credentials?: { name: string; key: string } } };
+    const monitors = objects.filter((o) => o.kind === "ServiceMonitor" || o.kind === "PodMonitor") as Array<K8sObject & { spec: { endpoints?: Endpoint[]; podMetricsEndpoints?: Endpoint[] } }>;
+    for (const m of monitors.filter((o) => ["ingest", "sequencer", "api"].includes(o.metadata.name))) {
+      for (const e of [...(m.spec.endpoints ?? []), ...(m.spec.podMetricsEndpoints ?? [])]) {
+        expect(e.authorization?.type, `${m.kind}/${m.metadata.name}`).toBe("Bearer");
+        const ref = e.authorization!.credentials!;
+        expect(Object.keys(dataOf(named("Secret", ref.name))), `${m.kind}/${m.metadata.name}: ${ref.name}/${ref.key}`).toContain(ref.key);
+      }
+    }
   });
 
   it("runs every container as non-root with a read-only root filesystem, no privilege escalation and no capabilities", () => {

@@ -21,6 +21,8 @@ import { makeTraffic, Rng, shuffle, subjectOf } from "../internal/testing/rocket
 import { ServiceProcess, type ServiceName } from "../internal/testing/service-process.js";
 import { readCompose } from "./deploy/compose.js";
 import { readYaml, ROOT } from "./deploy/manifests.js";
+import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
+import { scrape } from "../internal/testing/metrics.js";
 
 const PROMETHEUS_DIR = join(ROOT, "deploy", "prometheus");
 const DASHBOARD = join(ROOT, "deploy", "grafana", "dashboards", "rockets.json");
@@ -92,7 +94,7 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
   }
 
   async function metricSum(service: ServiceProcess, name: string, labels = ""): Promise<number> {
-    const text = await (await fetch(`${service.url}/metrics`)).text();
+    const text = await scrape(service.url);
     let sum = 0;
     for (const line of text.split("\n")) {
       if (line.startsWith(`${name}{`) && line.includes(labels)) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
@@ -108,7 +110,7 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
     const order = shuffle([...messages, ...messages.filter(() => rng.next() < 0.15)], rng);
     sent = { distinct: messages.length, channels: traffic.byChannel.size };
     const post = async (body: unknown) =>
-      fetch(`${services.ingest.url}/messages`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } });
+      fetch(`${services.ingest.url}/messages`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json", ...bearer(TEST_KEYS.writer) } });
     // Spread over a few seconds, so that several scrapes see the counters move.
     for (let i = 0; i < order.length; i += 8) {
       const answers = await Promise.all(order.slice(i, i + 8).map(post));
@@ -136,9 +138,9 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
     // Reads spread over a few scrapes too.
     for (let round = 0; round < 12; round += 1) {
       for (const channel of [...traffic.byChannel.keys()].slice(0, 2)) {
-        expect((await fetch(`${services.api.url}/rockets/${channel}`)).status).toBe(200);
+        expect((await fetch(`${services.api.url}/rockets/${channel}`, { headers: bearer(TEST_KEYS.reader) })).status).toBe(200);
       }
-      expect((await fetch(`${services.api.url}/rockets`)).status).toBe(200);
+      expect((await fetch(`${services.api.url}/rockets`, { headers: bearer(TEST_KEYS.reader) })).status).toBe(200);
       await sleep(250);
     }
   }
@@ -155,7 +157,12 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
     // processes here and a 1 s scrape and evaluation interval.
     const promPort = await freePort();
     promUrl = `http://127.0.0.1:${promPort}`;
-    const source = readYaml<{ rule_files: string[]; scrape_configs: Array<{ job_name: string; metrics_path?: string }> }>(join(PROMETHEUS_DIR, "prometheus.yml"));
+    const source = readYaml<{ rule_files: string[]; scrape_configs: Array<{ job_name: string; metrics_path?: string; authorization?: { credentials_file?: string } }> }>(
+      join(PROMETHEUS_DIR, "prometheus.yml"),
+    );
+    // The metrics key compose mounts for Prometheus, here the test scraper's.
+    const keyFile = join(dir, "metrics-key");
+    writeFileSync(keyFile, `${TEST_KEYS.scraper}\n`, { mode: 0o600 });
     const local: Record<string, string | undefined> = {
       ingest: `127.0.0.1:${services.ingest.port}`,
       sequencer: `127.0.0.1:${services.sequencer.port}`,
@@ -169,7 +176,12 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
       rule_files: source.rule_files.map((f) => join(PROMETHEUS_DIR, f)),
       scrape_configs: source.scrape_configs
         .filter((j) => local[j.job_name] !== undefined)
-        .map((j) => ({ job_name: j.job_name, metrics_path: j.metrics_path ?? "/metrics", static_configs: [{ targets: [local[j.job_name]] }] })),
+        .map((j) => ({
+          job_name: j.job_name,
+          metrics_path: j.metrics_path ?? "/metrics",
+          ...(j.authorization?.credentials_file && { authorization: { ...j.authorization, credentials_file: keyFile } }),
+          static_configs: [{ targets: [local[j.job_name]] }],
+        })),
     };
     writeFileSync(join(dir, "prometheus.yml"), stringify(config));
     prometheus = spawn(
@@ -275,11 +287,13 @@ describe("dashboard and alert rules on a real Prometheus scraping the running se
     }
   });
 
-  it("answers the Kubernetes probe and scrape paths on the running services", async () => {
+  it("answers the Kubernetes probe and scrape paths on the running services: probes open, /metrics with the metrics key only", async () => {
     for (const service of Object.values(services)) {
-      for (const path of ["/readyz", "/healthz", "/metrics"]) {
+      for (const path of ["/readyz", "/healthz"]) {
         expect((await fetch(`${service.url}${path}`)).status, `${service.name} ${path}`).toBe(200);
       }
+      expect((await fetch(`${service.url}/metrics`)).status, `${service.name} /metrics without a key`).toBe(401);
+      expect((await fetch(`${service.url}/metrics`, { headers: bearer(TEST_KEYS.scraper) })).status, `${service.name} /metrics`).toBe(200);
     }
   });
 });

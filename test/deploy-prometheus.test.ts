@@ -3,11 +3,13 @@
 // rule file, and every alert says how bad it is and where its runbook is.
 
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { PROMETHEUS_RULE_FILE, renderPrometheusRule, RULES_FILE } from "../deploy/prometheus/prometheus-rule.js";
+import { readCompose } from "./deploy/compose.js";
 import { readYaml, ROOT } from "./deploy/manifests.js";
 
 const PROMETHEUS_DIR = join(ROOT, "deploy", "prometheus");
@@ -21,7 +23,11 @@ interface AlertRule {
 }
 
 function promtool(...args: string[]): { status: number | null; output: string } {
-  const run = spawnSync("promtool", args, { cwd: PROMETHEUS_DIR, encoding: "utf8" });
+  return promtoolIn(PROMETHEUS_DIR, ...args);
+}
+
+function promtoolIn(cwd: string, ...args: string[]): { status: number | null; output: string } {
+  const run = spawnSync("promtool", args, { cwd, encoding: "utf8" });
   if (run.error) {
     throw new Error("promtool is not installed. Install Debian's Prometheus: `sudo apt-get install -y prometheus` (scripts/prereqs.mjs does it for npm test).");
   }
@@ -30,9 +36,33 @@ function promtool(...args: string[]): { status: number | null; output: string } 
 
 const rules = readYaml<{ groups: Array<{ name: string; rules: AlertRule[] }> }>(RULES_FILE).groups.flatMap((g) => g.rules);
 
+/**
+ * deploy/prometheus as compose mounts it, in a temp directory: the files the
+ * config names by their container path (the metrics key) mapped to the files
+ * compose mounts there, which promtool requires to exist.
+ */
+function asMounted(): string {
+  const dir = mkdtempSync(join(tmpdir(), "rockets-prometheus-config-"));
+  cpSync(PROMETHEUS_DIR, dir, { recursive: true });
+  const mounts = (readCompose().services["prometheus"]!.volumes ?? []).map((v) => v.split(":"));
+  let text = readFileSync(join(dir, "prometheus.yml"), "utf8");
+  for (const [host, container] of mounts) {
+    if (host!.startsWith("./") && container !== "/etc/prometheus") text = text.replaceAll(container!, join(ROOT, host!));
+  }
+  writeFileSync(join(dir, "prometheus.yml"), text);
+  return dir;
+}
+
 describe("Prometheus configuration deploy/prometheus", () => {
-  it("passes `promtool check config`, rule files included", () => {
-    const { status, output } = promtool("check", "config", "prometheus.yml");
+  it("passes `promtool check config`, rule files and the mounted metrics key included", () => {
+    const dir = asMounted();
+    let checked: ReturnType<typeof promtool>;
+    try {
+      checked = promtoolIn(dir, "check", "config", "prometheus.yml");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const { status, output } = checked;
     expect(output).toMatch(/SUCCESS: prometheus.yml is valid/);
     expect(output).toMatch(/SUCCESS: \d+ rules found/);
     expect(status, output).toBe(0);

@@ -9,6 +9,7 @@ import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
 import { verifyFleet } from "../scripts/launch/verifier.js";
 import { metricValue } from "../internal/testing/metrics.js";
 import { FAST_FAILOVER_ENV, RocketsSystem, sleep, whenSent } from "./rockets-system.js";
+import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 
 // Sized to take seconds on a quiet 2-core machine (about a minute when it is
 // heavily shared); keep-alive and 8 in flight keep the client's share of the
@@ -27,6 +28,7 @@ function load(system: RocketsSystem, seed: number): LaunchInput {
     keepAlive: true,
     verifyUrl: system.apiUrl,
     verifyTimeoutMs: 90_000,
+    key: TEST_KEYS.operator,
   };
 }
 
@@ -73,6 +75,7 @@ describe("faults during a load, one sequencer and one API", () => {
         metadata: { channel: "probe-while-nats-down", messageNumber: 1, messageTime: "2025-04-02T09:21:50Z", messageType: "RocketLaunched" },
         message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
       }),
+      headers: bearer(TEST_KEYS.writer),
     });
     expect(probe.status).toBe(503);
     expect(probe.headers.get("retry-after")).toMatch(/^\d+$/);
@@ -106,7 +109,7 @@ describe("faults during a load, two sequencers and two APIs", () => {
     // The survivor owns every partition now.
     expect(await metricValue(system.sequencers[1]!.url, "rockets_sequencer_partitions_owned")).toBe(Number(FAST_FAILOVER_ENV.PARTITIONS));
     // The second API instance shows the same fleet.
-    const second = await verifyFleet({ apiUrl: system.apis[1]!.url, expected: result.expected, timeoutMs: 30_000 });
+    const second = await verifyFleet({ apiUrl: system.apis[1]!.url, key: TEST_KEYS.reader, expected: result.expected, timeoutMs: 30_000 });
     expect(second.mismatches.slice(0, 5)).toEqual([]);
   }, 180_000);
 });

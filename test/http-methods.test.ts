@@ -28,11 +28,13 @@ beforeAll(async () => {
     metrics: new IngestMetrics(ingestRegistry, () => false),
     log,
     limits: { bodyLimitBytes: 65_536, batchBodyLimitBytes: 1_048_576, maxBatch: 1000, retryAfterSeconds: 1 },
+    auth: undefined,
   });
   apps.sequencer = buildSequencer({
     registry: createRegistry("sequencer"),
     readiness: () => "starting",
     ownership: () => ({ instanceId: "s1", partitions: [1, 2] }),
+    auth: undefined,
   });
   apps.api = (await testApp(new FleetView())).app;
   await Promise.all(Object.values(apps).map((a) => a.ready()));

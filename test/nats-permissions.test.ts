@@ -23,6 +23,7 @@ import { ServiceProcess, type ServiceName } from "../internal/testing/service-pr
 import { runLaunch } from "../scripts/launch/launch.js";
 import { containerEnvironment, loadKustomization, ROOT, type EnvContainer, type K8sObject } from "./deploy/manifests.js";
 import { FAST_FAILOVER_ENV } from "./rockets-system.js";
+import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 
 interface Workload extends K8sObject {
   spec: { template: { spec: { containers: Array<EnvContainer & { name: string }> } } };
@@ -115,11 +116,12 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
       concurrency: 4,
       verifyUrl: api.url,
       verifyTimeoutMs: 30_000,
+      key: TEST_KEYS.operator,
     });
     expect(result.verify?.ok, result.mismatches.map((m) => m.problems.join("; ")).join("\n")).toBe(true);
 
     const [channel] = [...result.expected.keys()];
-    const history = await fetch(`${api.url}/rockets/${channel}/events`);
+    const history = await fetch(`${api.url}/rockets/${channel}/events`, { headers: bearer(TEST_KEYS.reader) });
     expect(history.status).toBe(200);
     const body = (await history.json()) as { total: number; lastApplied: number };
     expect(body.total).toBeGreaterThan(0);
@@ -130,7 +132,7 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
       metadata: { channel, messageNumber: 1, messageTime: "2022-02-02T19:39:05.86337+01:00", messageType: "RocketLaunched" },
       message: { type: "Not-The-Stored-One", launchSpeed: 1, mission: "NONE" },
     };
-    const conflict = await fetch(`${ingest.url}/messages`, { method: "POST", body: JSON.stringify(changed) });
+    const conflict = await fetch(`${ingest.url}/messages`, { method: "POST", body: JSON.stringify(changed), headers: bearer(TEST_KEYS.writer) });
     expect(conflict.status).toBe(409);
 
     // The server refused nothing the services did, but ingest's creation attempts while it waited.

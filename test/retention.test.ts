@@ -12,6 +12,7 @@ import { runLaunch, type LaunchInput } from "../scripts/launch/launch.js";
 import { verifyFleet } from "../scripts/launch/verifier.js";
 import { changeTopology, STREAM_NAME } from "../internal/nats/topology.js";
 import { RocketsSystem } from "./rockets-system.js";
+import { TEST_KEYS } from "../internal/testing/api-keys.js";
 
 const TRIMMED_BYTES = 2 ** 20;
 
@@ -27,6 +28,7 @@ function load(system: RocketsSystem, seed: number, maxMessages: number): LaunchI
     keepAlive: true,
     verifyUrl: system.apiUrl,
     verifyTimeoutMs: 60_000,
+    key: TEST_KEYS.operator,
   };
 }
 
@@ -64,7 +66,7 @@ describe("retention of the events stream", () => {
     await system.apis[0]!.stop("SIGTERM");
     await system.sequencers[0]!.launch();
     await system.apis[0]!.launch();
-    const again = await verifyFleet({ apiUrl: system.apiUrl, expected: first.expected, timeoutMs: 30_000 });
+    const again = await verifyFleet({ apiUrl: system.apiUrl, key: TEST_KEYS.reader, expected: first.expected, timeoutMs: 30_000 });
     expect(again.mismatches.slice(0, 5)).toEqual([]);
 
     // The same rockets go on (the test program's same seed resends the same messages: all duplicates

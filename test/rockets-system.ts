@@ -1,6 +1,10 @@
 // The whole system for whole-system tests: a real nats-server and the three
 // services as real processes, configured the way an operator would (small
-// partition count and short leases so failover fits in a test's time).
+// partition count and short leases so failover fits in a test's time). They
+// run with AUTH=on, the default, holding the test keys
+// (internal/testing/api-keys.ts): tests send TEST_KEYS.writer to post,
+// TEST_KEYS.reader to read (or TEST_KEYS.operator for both, as runLaunch's
+// `key`) and scrape with TEST_KEYS.scraper.
 
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { ServiceProcess, type ServiceName } from "../internal/testing/service-process.js";

@@ -1,5 +1,6 @@
-// docs/security.md's Limits section against the code: every bound a client
-// can run into is listed with the default the configuration really has.
+// docs/security.md against the code: every bound a client can run into is
+// listed in Limits with the default the configuration really has, and Keys
+// names every scope the services check.
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { loadConfig as loadApi } from "../cmd/api/config.js";
 import { loadConfig as loadIngest } from "../cmd/ingest/config.js";
 import { loadConfig as loadSequencer } from "../cmd/sequencer/config.js";
+import { SCOPES } from "../internal/http/api-keys.js";
 import { ROOT } from "./deploy/manifests.js";
 import { DEFAULT_STATE_MAX_BYTES } from "../internal/config/common.js";
 
@@ -21,9 +23,9 @@ function defaultOf(variable: string): string | undefined {
 
 describe("docs/security.md", () => {
   it("lists every HTTP, rate, event stream and body limit with the default the configuration has", () => {
-    const ingest = loadIngest({});
-    const api = loadApi({});
-    const sequencer = loadSequencer({});
+    const ingest = loadIngest({ AUTH: "off" });
+    const api = loadApi({ AUTH: "off" });
+    const sequencer = loadSequencer({ AUTH: "off" });
     const expected: Record<string, number> = {
       HTTP_HEADERS_TIMEOUT_MS: ingest.http.headersTimeoutMs,
       HTTP_REQUEST_TIMEOUT_MS: ingest.http.requestTimeoutMs,
@@ -57,5 +59,15 @@ describe("docs/security.md", () => {
     const rate = limits.split("\n").find((l) => l.includes("`RATE_LIMIT_MAX` per `RATE_LIMIT_WINDOW_SECONDS`"));
     expect(rate).toContain(`${ingest.rateLimit.max} per ${ingest.rateLimit.windowSeconds} s`);
     expect(defaultOf("STATE_MAX_BYTES")).toBe(`${DEFAULT_STATE_MAX_BYTES / 2 ** 30}GiB`);
+  });
+
+  it("describes every key scope the services check, how keys are made and rotated, AUTH=off and the threat model", () => {
+    const keys = doc.slice(doc.indexOf("## Keys"), doc.indexOf("## Limits"));
+    for (const scope of SCOPES) expect(keys, scope).toMatch(new RegExp(`^\\| \`${scope}\` \\|`, "m"));
+    for (const section of ["## Keys", "### Creating a key", "### Rotating a key", "## What AUTH=off exposes", "## Threat model"]) expect(doc).toContain(section);
+    expect(keys).toContain("npm run keys -- add <name> <scopes>");
+    // The defaults the doc states are the configuration's.
+    expect(() => loadIngest({})).toThrow(/AUTH_KEYS_FILE must name the API keys file/);
+    expect(keys).toContain("`AUTH=on`, the default");
   });
 });

@@ -15,6 +15,7 @@ import { NatsServer } from "../internal/testing/nats-server.js";
 import { makeTraffic, shuffledWithDuplicates, subjectOf } from "../internal/testing/rocket-traffic.js";
 import { ServiceProcess } from "../internal/testing/service-process.js";
 import type { RocketMessage } from "../internal/domain/message.js";
+import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 
 const PARTITIONS = 8;
 const LEASE_TTL_MS = 4000;
@@ -47,7 +48,7 @@ async function startInstance(id: string): Promise<ServiceProcess> {
 }
 
 async function ownedBy(instance: ServiceProcess): Promise<number[]> {
-  const res = await fetch(`${instance.url}/partitions`);
+  const res = await fetch(`${instance.url}/partitions`, { headers: bearer(TEST_KEYS.scraper) });
   return ((await res.json()) as { partitions: number[] }).partitions;
 }
 

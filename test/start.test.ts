@@ -6,13 +6,14 @@
 
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { afterAll, describe, expect, it } from "vitest";
+import { basicFromUrl } from "../internal/testing/api-keys.js";
 import { freePort, NatsServer } from "../internal/testing/nats-server.js";
 import { poll, ScriptProcess } from "./script-process.js";
 
@@ -53,16 +54,27 @@ describe("npm start", () => {
       metadata: { channel, messageNumber: 1, messageTime: "2025-04-02T09:21:50.458989221+02:00", messageType: "RocketLaunched" },
       message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" },
     };
+    let key = "";
     const readRocket = async () => {
-      const res = await fetch(`${api}/rockets/${channel}`);
+      const res = await fetch(`${api}/rockets/${channel}`, { headers: { authorization: `Bearer ${key}` } });
       return res.status === 200 ? ((await res.json()) as Record<string, unknown>) : undefined;
     };
 
     const first = ScriptProcess.launch("scripts/start.mjs", env);
     started.push(first);
     await first.waitForOutput(/Rockets is running/, 90_000);
-    expect(first.output).toContain(`http://localhost:${env.INGEST_PORT}/messages`);
-    expect(first.output).toContain(`http://localhost:${env.API_PORT}/rockets`);
+    // Closed by default: bound to this machine only, with a key made for this data directory, readable only by this user.
+    expect(first.output).toContain(`http://127.0.0.1:${env.INGEST_PORT}/messages`);
+    expect(first.output).toContain(`http://127.0.0.1:${env.API_PORT}/rockets`);
+    expect(first.output).toMatch(/^ingest +\| .*ingest listening.*host=127\.0\.0\.1/m);
+    expect(first.output).not.toMatch(/AUTH=off/);
+    key = readFileSync(join(dataDir, "api-key"), "utf8").trim();
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    for (const file of ["api-key", "api-keys"]) expect(statSync(join(dataDir, file)).mode & 0o777, file).toBe(0o600);
+    expect(readFileSync(join(dataDir, "api-keys"), "utf8")).not.toContain(key);
+    const printedUrl = `http://rockets:${key}@127.0.0.1:${env.INGEST_PORT}/messages`;
+    expect(first.output).toContain(`Try: npm run launch -- ${printedUrl} --verify http://rockets:${key}@127.0.0.1:${env.API_PORT}`);
+    expect(first.output).toContain(`./rockets launch "${printedUrl}"`);
     // Each service's lines carry its name; pino's JSON is turned into readable text.
     for (const name of ["nats", "ingest", "sequencer", "api"]) expect(first.output).toMatch(new RegExp(`^${name} +\\| `, "m"));
     expect(first.output).not.toMatch(/^(ingest|sequencer|api) +\| \{"level"/m);
@@ -79,8 +91,11 @@ describe("npm start", () => {
     expect(second.output).toMatch(/stop it first/);
     expect(second.output).not.toMatch(/started \(pid/);
 
-    // The test program's way: no Content-Type header.
-    const posted = await fetch(`${ingest}/messages`, { method: "POST", body: JSON.stringify(launched), headers: { "content-type": "" } });
+    // Nothing is taken without the key.
+    expect((await fetch(`${ingest}/messages`, { method: "POST", body: JSON.stringify(launched) })).status).toBe(401);
+    expect((await fetch(`${api}/rockets`)).status).toBe(401);
+    // The test program's way: the printed URL's userinfo as Basic auth, no Content-Type header.
+    const posted = await fetch(`${ingest}/messages`, { method: "POST", body: JSON.stringify(launched), headers: { "content-type": "", ...basicFromUrl(printedUrl) } });
     expect(posted.status).toBe(202);
     const rocket = await poll("the launched rocket in the API", 15_000, readRocket);
     expect(rocket).toMatchObject({ channel, type: "Falcon-9", mission: "ARTEMIS", speed: 500, status: "launched", lastMessageNumber: 1 });
@@ -104,10 +119,15 @@ describe("npm start", () => {
 
     // A start that died without cleaning up left its lock: the next one takes it over.
     writeFileSync(join(dataDir, ".rockets.lock"), JSON.stringify({ pid: await deadPid(), host: hostname(), startedAt: new Date().toISOString() }));
-    const third = ScriptProcess.launchWithNpm("start", env);
+    // With AUTH=off it says loudly, on every start, what that exposes; and then takes requests without a key.
+    const third = ScriptProcess.launchWithNpm("start", { ...env, AUTH: "off" });
     started.push(third);
     await third.waitForOutput(/Rockets is running/, 90_000);
     expect(third.output).toMatch(/took over .*\.rockets\.lock/);
+    expect(third.output.match(/WARNING: AUTH=off - authentication is OFF/g)).toHaveLength(2);
+    expect(third.output).toMatch(/anyone who can reach these ports can post messages/);
+    expect(third.output).not.toContain(key);
+    expect((await fetch(`${api}/rockets/${channel}`)).status).toBe(200);
     expect(await poll("the rocket after a restart", 15_000, readRocket)).toMatchObject({ channel, status: "launched", lastMessageNumber: 1 });
 
     // Ctrl-C in the terminal reaches npm and the start alike: one clean stop, exit 0, every process reported stopped.

@@ -8,6 +8,7 @@ import { summaryLine } from "../scripts/launch/progress.js";
 import { runLaunch } from "../scripts/launch/launch.js";
 import { metricValue } from "../internal/testing/metrics.js";
 import { RocketsSystem } from "./rockets-system.js";
+import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 
 describe("the whole system", () => {
   let system: RocketsSystem;
@@ -29,6 +30,7 @@ describe("the whole system", () => {
       concurrency: 8,
       verifyUrl: system.apiUrl,
       verifyTimeoutMs: 60_000,
+      key: TEST_KEYS.operator,
     });
     console.info(summaryLine(result));
     system.expectExact(result);
@@ -44,7 +46,7 @@ describe("the whole system", () => {
     expect(await metricValue(ingest, "rockets_ingest_messages_total", { result: "duplicate" })).toBe(result.duplicates);
 
     // The API shows exactly these rockets and nothing else.
-    const page = (await (await fetch(`${system.apiUrl}/rockets?limit=1`)).json()) as { total: number };
+    const page = (await (await fetch(`${system.apiUrl}/rockets?limit=1`, { headers: bearer(TEST_KEYS.reader) })).json()) as { total: number };
     expect(page.total).toBe(300);
   }, 120_000);
 });

@@ -1,12 +1,16 @@
 // Builds the query API's fastify app over a fleet view. It never listens
 // (main.ts does) and never talks to NATS itself: current state comes from the
 // view, which the KV watch keeps current; history comes through the
-// ChannelHistorySource port (the events stream in production).
+// ChannelHistorySource port (the events stream in production). Its data
+// routes need a key with the `read` scope unless AUTH=off; the console's
+// static files and the API reference stay open (internal/http/api-auth.ts).
 
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { Registry } from "prom-client";
+import { registerApiAuth, withServiceRoutes } from "../../internal/http/api-auth.js";
+import { Scope, type ApiKeys } from "../../internal/http/api-keys.js";
 import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
@@ -37,7 +41,17 @@ export interface AppDeps {
   http?: HttpBounds;
   /** Undefined when ready; else why not (the view is loading, the process is stopping). */
   ready: Readiness;
+  /** The keys that may read (scope `read`) and scrape (`metrics`); undefined only with AUTH=off. */
+  auth: ApiKeys | undefined;
 }
+
+/**
+ * What anyone may fetch: the console's page and static files (so that its
+ * login form can load; they hold no data) and the API reference. Every other
+ * route, rockets, histories, summaries and event streams, needs `read`.
+ */
+const OPEN_ROUTES = new Set(["/", "/assets/:file", "/openapi.json", "/docs"]);
+const API_ACCESS = withServiceRoutes((route) => (OPEN_ROUTES.has(route) || route.startsWith("/docs/") ? undefined : Scope.read));
 
 const NO_HISTORY: ChannelHistorySource = {
   read: () => Promise.reject(new Error("this instance reads no events stream")),
@@ -93,6 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const routes = trackRouteMethods(app);
   registerRequestBounds(app, { bounds: http, refused: createRefusalCounter(deps.registry), retryAfterSeconds: 1, exempt: STREAM_ROUTES });
+  if (deps.auth !== undefined) registerApiAuth(app, deps.auth, API_ACCESS);
 
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
   await app.register(swagger, {

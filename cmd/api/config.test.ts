@@ -4,7 +4,7 @@ import { loadConfig } from "./config.js";
 
 describe("api configuration", () => {
   it("defaults to port 8080, 15 s heartbeats and bounded event streams", () => {
-    const config = loadConfig({});
+    const config = loadConfig({ AUTH: "off" });
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 8080 });
     expect(config.sse).toEqual({ heartbeatMs: 15_000, maxClients: 256, maxClientsPerClient: 32, maxQueuedBytes: 1_048_576 });
     expect(config.http).toEqual({
@@ -20,8 +20,8 @@ describe("api configuration", () => {
   });
 
   it("reads the history limit", () => {
-    expect(loadConfig({ HISTORY_MAX_MESSAGES: "5000" }).history.maxMessages).toBe(5000);
-    expect(() => loadConfig({ HISTORY_MAX_MESSAGES: "0" })).toThrow(ConfigError);
+    expect(loadConfig({ AUTH: "off", HISTORY_MAX_MESSAGES: "5000" }).history.maxMessages).toBe(5000);
+    expect(() => loadConfig({ AUTH: "off", HISTORY_MAX_MESSAGES: "0" })).toThrow(ConfigError);
   });
 
   it("reads how many types and missions the summary lists, 20 by default", () => {
@@ -31,23 +31,23 @@ describe("api configuration", () => {
   });
 
   it("reads the event stream limits", () => {
-    const config = loadConfig({ SSE_HEARTBEAT_SECONDS: "5", SSE_MAX_CLIENTS: "10", SSE_MAX_CLIENTS_PER_CLIENT: "3", SSE_MAX_QUEUED_BYTES: "65536", PORT: "9000" });
+    const config = loadConfig({ AUTH: "off", SSE_HEARTBEAT_SECONDS: "5", SSE_MAX_CLIENTS: "10", SSE_MAX_CLIENTS_PER_CLIENT: "3", SSE_MAX_QUEUED_BYTES: "65536", PORT: "9000" });
     expect(config.sse).toEqual({ heartbeatMs: 5000, maxClients: 10, maxClientsPerClient: 3, maxQueuedBytes: 65_536 });
     expect(config.listen.port).toBe(9000);
   });
 
   it("reads the HTTP server's timeouts and limits, and refuses a headers timeout longer than the request timeout", () => {
     const env = { HTTP_HEADERS_TIMEOUT_MS: "2000", HTTP_REQUEST_TIMEOUT_MS: "3000", HTTP_KEEP_ALIVE_TIMEOUT_MS: "1000", HTTP_IDLE_TIMEOUT_MS: "4000" };
-    const config = loadConfig({ ...env, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_IN_FLIGHT: "10" });
+    const config = loadConfig({ AUTH: "off", ...env, HTTP_MAX_CONNECTIONS: "100", HTTP_MAX_IN_FLIGHT: "10" });
     expect(config.http).toEqual({ headersTimeoutMs: 2000, requestTimeoutMs: 3000, keepAliveTimeoutMs: 1000, idleTimeoutMs: 4000, maxConnections: 100, maxInFlight: 10 });
-    expect(() => loadConfig({ HTTP_HEADERS_TIMEOUT_MS: "20000", HTTP_REQUEST_TIMEOUT_MS: "15000" })).toThrow(/HTTP_HEADERS_TIMEOUT_MS \(20000\) must be at most HTTP_REQUEST_TIMEOUT_MS/);
-    expect(() => loadConfig({ HTTP_MAX_IN_FLIGHT: "0" })).toThrow(/HTTP_MAX_IN_FLIGHT/);
+    expect(() => loadConfig({ AUTH: "off", HTTP_HEADERS_TIMEOUT_MS: "20000", HTTP_REQUEST_TIMEOUT_MS: "15000" })).toThrow(/HTTP_HEADERS_TIMEOUT_MS \(20000\) must be at most HTTP_REQUEST_TIMEOUT_MS/);
+    expect(() => loadConfig({ AUTH: "off", HTTP_MAX_IN_FLIGHT: "0" })).toThrow(/HTTP_MAX_IN_FLIGHT/);
   });
 
   it("lists every invalid setting at once", () => {
     let error: unknown;
     try {
-      loadConfig({ SSE_HEARTBEAT_SECONDS: "0", SSE_MAX_CLIENTS: "many", LOG_LEVEL: "loud" });
+      loadConfig({ AUTH: "off", SSE_HEARTBEAT_SECONDS: "0", SSE_MAX_CLIENTS: "many", LOG_LEVEL: "loud" });
     } catch (err) {
       error = err;
     }

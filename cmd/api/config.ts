@@ -2,8 +2,8 @@
 // settings plus its Server-Sent Events, history and summary limits, read once
 // at start with every problem listed together.
 
-import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
-import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
+import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
 import { DEFAULT_SUMMARY_TOP_LABELS } from "../../internal/view/fleet-summary.js";
@@ -41,6 +41,8 @@ export interface ApiConfig {
   nats: NatsSettings;
   topology: TopologySettings;
   listen: ListenSettings;
+  /** Which keys may call which routes (AUTH, AUTH_KEYS_FILE); on by default. */
+  auth: AuthSettings;
   logLevel: LogLevel;
   /** The HTTP server's timeouts, connection and in-flight limits. */
   http: HttpBounds;
@@ -58,6 +60,7 @@ export function loadConfig(env: Env): ApiConfig {
     nats: readNats(r, SERVICE_NAME),
     topology: readTopology(r),
     listen: readListen(r, DEFAULT_PORT),
+    auth: readAuth(r),
     logLevel: readLogLevel(r),
     http: readHttpBounds(r),
     sse: {

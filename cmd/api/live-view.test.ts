@@ -23,6 +23,8 @@ import { buildApp } from "./app.js";
 import { createApiMetrics } from "./metrics.js";
 import { TEST_SSE } from "./test-fixtures.js";
 import { ViewFeed } from "./view-feed.js";
+import { bearer, TEST_KEYS } from "../../internal/testing/api-keys.js";
+import { scrape } from "../../internal/testing/metrics.js";
 
 const log = pino({ level: "silent" });
 const TYPES = ["Falcon-9", "Atlas-H", "Titan-IV", "New-Shepard"];
@@ -91,7 +93,7 @@ describe("query API over a live view of the state bucket (real nats-server)", ()
     const registry = createRegistry("api");
     const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
     const watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
-    const app = await buildApp({ view, registry, metrics, log, sse: TEST_SSE, ready: () => (view.ready ? undefined : "loading") });
+    const app = await buildApp({ view, registry, metrics, log, sse: TEST_SSE, ready: () => (view.ready ? undefined : "loading"), auth: undefined });
     await app.ready();
     const instance = { view, app, registry, watcher };
     instances.push(instance);
@@ -293,10 +295,10 @@ describe("api service process", () => {
     await new ChannelStateStore(kv).save(r.channel, stateOf(r), 0);
     const api = await ServiceProcess.start("api", { natsUrl: server.url });
     try {
-      const res = await fetch(`${api.url}/rockets/${r.channel}`);
+      const res = await fetch(`${api.url}/rockets/${r.channel}`, { headers: bearer(TEST_KEYS.reader) });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({ ...r, pendingMessages: 0 });
-      const metrics = await (await fetch(`${api.url}/metrics`)).text();
+      const metrics = await scrape(api.url);
       expect(metrics).toMatch(/rockets_api_rockets_in_view\{service="api"\} 1/);
     } finally {
       expect(await api.stop("SIGTERM")).toBe(0);

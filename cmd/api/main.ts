@@ -5,6 +5,7 @@
 // SIGTERM/SIGINT: not ready -> close event streams and stop accepting
 // requests -> finish in-flight ones -> stop the watch -> drain NATS -> exit 0.
 
+import { authKeys } from "../../internal/config/common.js";
 import type { ChannelHistorySource } from "../../internal/domain/history.js";
 import { StreamChannelHistory } from "../../internal/nats/channel-history.js";
 import { ChannelStateWatcher } from "../../internal/nats/channel-state-watcher.js";
@@ -48,6 +49,7 @@ const app = await buildApp({
   log,
   sse: config.sse,
   http: config.http,
+  auth: authKeys(config.auth),
   ready: () => (stopping ? "shutting down" : view.ready ? undefined : (waitingForNats ?? "loading the view of the state bucket")),
 });
 

@@ -1,6 +1,7 @@
 // Builders shared by the API's tests and benchmark: rockets, a loaded view,
 // stored histories, and an app over them with a fresh registry.
 
+import type { ApiKeys } from "../../internal/http/api-keys.js";
 import { pino } from "pino";
 import type { ChannelHistorySource, StoredHistory } from "../../internal/domain/history.js";
 import { DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../../internal/http/request-bounds.js";
@@ -48,6 +49,7 @@ export async function testApp(
   history?: ChannelHistorySource,
   console?: Map<string, ConsoleAsset>,
   http?: Partial<HttpBounds>,
+  auth?: ApiKeys,
 ): Promise<TestApp> {
   const registry = createRegistry("api");
   const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready, summary: () => view.summary() });
@@ -61,6 +63,8 @@ export async function testApp(
     history,
     console,
     http: http && { ...DEFAULT_HTTP_BOUNDS, ...http },
+    // Without keys unless a test gives them: the tests of what the routes answer are not about who may ask.
+    auth,
   });
   await app.ready();
   return { app, registry, metrics };

@@ -48,7 +48,7 @@ async function startHarness(publishTimeoutMs = 2000): Promise<Harness> {
   await gateway.attach(new EventPublisher(nc, provisioned.jsm, provisioned.topology, { timeoutMs: publishTimeoutMs, checkTimeoutMs: 500 }));
   const registry = createRegistry("ingest");
   const metrics = new IngestMetrics(registry, () => gateway.connected);
-  const app = buildApp({ publisher: gateway, readiness: () => gateway.notReadyReason(), registry, metrics, log, limits });
+  const app = buildApp({ publisher: gateway, readiness: () => gateway.notReadyReason(), registry, metrics, log, limits, auth: undefined });
   await app.ready();
   return { server, nc, provisioned, gateway, app };
 }

@@ -1,4 +1,6 @@
 // Builds the ingest HTTP app; never listens (main.ts does, tests inject).
+// Posting needs a key with the `write` scope, scraping one with `metrics`
+// (internal/http/api-auth.ts), unless AUTH=off.
 // Its server keeps the timeouts, connection and in-flight limits every service
 // keeps (internal/http/request-bounds.ts), and POST /messages is rate-limited
 // per client by @fastify/rate-limit: 429 with Retry-After and a problem
@@ -8,6 +10,8 @@ import rateLimit from "@fastify/rate-limit";
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { MetricsSource } from "../../internal/observability/cluster-metrics.js";
+import { registerApiAuth, withServiceRoutes } from "../../internal/http/api-auth.js";
+import { Scope, type ApiKeys } from "../../internal/http/api-keys.js";
 import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, HttpLimit, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceIndex } from "../../internal/http/service-index.js";
@@ -45,9 +49,17 @@ export interface IngestDeps {
   metrics: IngestMetrics;
   log: Logger;
   limits: IngestLimits;
+  /** The keys that may post (scope `write`) and scrape (`metrics`); undefined only with AUTH=off. */
+  auth: ApiKeys | undefined;
   /** Recognises resends after the stream's duplicate window (answered duplicate/conflict, not accepted). */
   resends?: ResendCheck;
 }
+
+/**
+ * Posting needs `write`; the index, the API reference and the probes stay
+ * open (they describe the service, they reveal no rocket).
+ */
+const INGEST_ACCESS = withServiceRoutes((route, method) => (route === RATE_LIMITED_ROUTE && method === "POST" ? Scope.write : undefined));
 
 export function buildApp(deps: IngestDeps): FastifyInstance {
   const { log, limits } = deps;
@@ -63,6 +75,7 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
   const routes = trackRouteMethods(app);
   const refused = createRefusalCounter(deps.registry);
   registerRequestBounds(app, { bounds: http, refused, retryAfterSeconds: limits.retryAfterSeconds });
+  if (deps.auth !== undefined) registerApiAuth(app, deps.auth, INGEST_ACCESS);
   if (limits.rateLimit !== undefined && limits.rateLimit.max > 0) registerRateLimit(app, limits.rateLimit, () => refused.inc({ limit: HttpLimit.rate }));
 
   // Once closing, every answer also closes its connection: a keep-alive

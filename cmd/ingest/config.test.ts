@@ -4,7 +4,7 @@ import { loadConfig } from "./config.js";
 
 describe("ingest loadConfig", () => {
   it("defaults to port 8088, 64 KiB messages, batches of 1000 and a 5 s publish timeout", () => {
-    const config = loadConfig({});
+    const config = loadConfig({ AUTH: "off" });
     expect(config.listen).toEqual({ host: "0.0.0.0", port: 8088 });
     expect(config).toMatchObject({
       bodyLimitBytes: 65_536,
@@ -20,15 +20,16 @@ describe("ingest loadConfig", () => {
   });
 
   it("limits each client to 100,000 requests per 10 s by default, settable and off at 0", () => {
-    expect(loadConfig({}).rateLimit).toEqual({ max: 300_000, windowSeconds: 10 });
-    expect(loadConfig({ RATE_LIMIT_MAX: "50", RATE_LIMIT_WINDOW_SECONDS: "2" }).rateLimit).toEqual({ max: 50, windowSeconds: 2 });
-    expect(loadConfig({ RATE_LIMIT_MAX: "0" }).rateLimit.max).toBe(0);
-    expect(() => loadConfig({ RATE_LIMIT_WINDOW_SECONDS: "0" })).toThrow(/RATE_LIMIT_WINDOW_SECONDS/);
-    expect(loadConfig({ HTTP_REQUEST_TIMEOUT_MS: "4000" }).http.requestTimeoutMs).toBe(4000);
+    expect(loadConfig({ AUTH: "off" }).rateLimit).toEqual({ max: 300_000, windowSeconds: 10 });
+    expect(loadConfig({ AUTH: "off", RATE_LIMIT_MAX: "50", RATE_LIMIT_WINDOW_SECONDS: "2" }).rateLimit).toEqual({ max: 50, windowSeconds: 2 });
+    expect(loadConfig({ AUTH: "off", RATE_LIMIT_MAX: "0" }).rateLimit.max).toBe(0);
+    expect(() => loadConfig({ AUTH: "off", RATE_LIMIT_WINDOW_SECONDS: "0" })).toThrow(/RATE_LIMIT_WINDOW_SECONDS/);
+    expect(loadConfig({ AUTH: "off", HTTP_REQUEST_TIMEOUT_MS: "4000" }).http.requestTimeoutMs).toBe(4000);
   });
 
   it("reads its own settings next to the shared ones", () => {
     const config = loadConfig({
+      AUTH: "off",
       NATS_URL: "nats://a:4222,nats://b:4222",
       PORT: "9000",
       BODY_LIMIT_BYTES: "2048",
@@ -44,7 +45,7 @@ describe("ingest loadConfig", () => {
   it("lists every problem at once", () => {
     let caught: unknown;
     try {
-      loadConfig({ MAX_BATCH: "0", PUBLISH_TIMEOUT_MS: "soon", BODY_LIMIT_BYTES: "-1", PORT: "99999", NATS_TOKEN: "t", NATS_USER: "u", NATS_PASSWORD: "p" });
+      loadConfig({ AUTH: "off", MAX_BATCH: "0", PUBLISH_TIMEOUT_MS: "soon", BODY_LIMIT_BYTES: "-1", PORT: "99999", NATS_TOKEN: "t", NATS_USER: "u", NATS_PASSWORD: "p" });
     } catch (err) {
       caught = err;
     }

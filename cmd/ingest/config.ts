@@ -2,8 +2,8 @@
 // log settings plus its own limits, read once at start with every problem
 // listed together.
 
-import { readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
-import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
+import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
 
@@ -14,6 +14,8 @@ export interface IngestConfig {
   nats: NatsSettings;
   topology: TopologySettings;
   listen: ListenSettings;
+  /** Which keys may call which routes (AUTH, AUTH_KEYS_FILE); on by default. */
+  auth: AuthSettings;
   logLevel: LogLevel;
   /** Largest body accepted for a single message (413 above it). */
   bodyLimitBytes: number;
@@ -59,6 +61,7 @@ export function loadConfig(env: Env): IngestConfig {
     nats: readNats(r, SERVICE_NAME),
     topology: readTopology(r),
     listen: readListen(r, DEFAULT_PORT),
+    auth: readAuth(r),
     logLevel: readLogLevel(r),
     bodyLimitBytes: r.int("BODY_LIMIT_BYTES", 65_536, { min: 1024, max: 16 * 1024 * 1024 }),
     batchBodyLimitBytes: r.int("BATCH_BODY_LIMIT_BYTES", 1_048_576, { min: 1024, max: 64 * 1024 * 1024 }),

@@ -74,6 +74,7 @@ describe("a resend after the duplicate window (real nats-server)", () => {
       metrics: new IngestMetrics(registry, () => gateway.connected),
       log,
       limits: { bodyLimitBytes: 65_536, batchBodyLimitBytes: 1_048_576, maxBatch: 1000, retryAfterSeconds: 1 },
+      auth: undefined,
       resends,
     });
     await app.ready();

@@ -11,6 +11,7 @@ import { STREAM_NAME } from "../../internal/nats/topology.js";
 import { freePort, NatsServer } from "../../internal/testing/nats-server.js";
 import { metricValue } from "../../internal/testing/metrics.js";
 import { ServiceProcess } from "../../internal/testing/service-process.js";
+import { bearer, TEST_KEYS } from "../../internal/testing/api-keys.js";
 
 function launched(channel: string) {
   return {
@@ -35,7 +36,7 @@ function responseOf(socket: Socket): Promise<string> {
 /** POSTs on a connection of its own (no keep-alive pool), so that successive calls reach different cluster workers. */
 function postAlone(url: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}/messages`, { method: "POST", agent: false }, (res) => {
+    const req = request(`${url}/messages`, { method: "POST", agent: false, headers: bearer(TEST_KEYS.writer) }, (res) => {
       res.resume();
       res.on("end", () => resolve(res.statusCode ?? 0));
     });
@@ -73,7 +74,7 @@ describe("ingest process", () => {
     // body sent, on a keep-alive connection the server has to close itself.
     const socket = connectTcp(ingest.port, "127.0.0.1");
     const response = responseOf(socket);
-    socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
+    socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_KEYS.writer}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`);
     socket.write(body.slice(0, half));
     await sleep(200);
     const exited = ingest.stop("SIGTERM");
@@ -102,13 +103,13 @@ describe("ingest process", () => {
     try {
       await expect.poll(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.status, { timeout: 20_000 }).toBe(200);
       expect((await fetch(`${url}/readyz`)).status).toBe(503);
-      const early = await fetch(`${url}/messages`, { method: "POST", body: JSON.stringify(launched(randomUUID())) });
+      const early = await fetch(`${url}/messages`, { method: "POST", body: JSON.stringify(launched(randomUUID())), headers: bearer(TEST_KEYS.writer) });
       expect(early.status).toBe(503);
       expect(early.headers.get("retry-after")).toBe("1");
 
       server = await NatsServer.start({ port: natsPort });
       const ingest = await started;
-      const res = await fetch(`${ingest.url}/messages`, { method: "POST", body: JSON.stringify(launched(randomUUID())) });
+      const res = await fetch(`${ingest.url}/messages`, { method: "POST", body: JSON.stringify(launched(randomUUID())), headers: bearer(TEST_KEYS.writer) });
       expect(res.status).toBe(202);
       expect(await ingest.stop("SIGTERM")).toBe(0);
     } finally {
@@ -125,7 +126,7 @@ describe("ingest process", () => {
       const socket = connectTcp(ingest.port, "127.0.0.1");
       const response = responseOf(socket);
       const started = performance.now();
-      socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
+      socket.write(`POST /messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_KEYS.writer}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body.slice(0, 10)}`);
       expect(await response).toMatch(/^HTTP\/1\.1 408 /);
       expect(performance.now() - started).toBeLessThan(800 + 1500);
       // The stalled request counted against this client's rate, then one more fits.

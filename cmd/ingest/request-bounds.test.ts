@@ -33,7 +33,7 @@ async function serve(rateLimit: RateLimitSettings | undefined, http: Partial<Htt
   const registry = createRegistry("ingest");
   const gateway = new StreamGateway(log);
   const limits: IngestLimits = { bodyLimitBytes: 65_536, batchBodyLimitBytes: 1_048_576, maxBatch: 1000, retryAfterSeconds: 1, rateLimit, http: { ...DEFAULT_HTTP_BOUNDS, ...http } };
-  const app = buildApp({ publisher: gateway, readiness: () => undefined, registry, metrics: new IngestMetrics(registry, () => false), log, limits });
+  const app = buildApp({ publisher: gateway, readiness: () => undefined, registry, metrics: new IngestMetrics(registry, () => false), log, limits, auth: undefined });
   apps.push(app);
   await app.listen({ host: "127.0.0.1", port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
@@ -63,7 +63,7 @@ describe("ingest request bounds (real server on loopback)", () => {
   });
 
   it("by default allows one client twice the operators' program's ~5,000 messages/s, and limits none of a fast burst", async () => {
-    const defaults = loadConfig({}).rateLimit;
+    const defaults = loadConfig({ AUTH: "off" }).rateLimit;
     expect(defaults.max / defaults.windowSeconds).toBeGreaterThanOrEqual(2 * 5000);
     const { base, refused } = await serve(defaults);
     // 600 requests as fast as 24 connections can send them: the default allows 10,000/s on average, sustained over 10 s.

@@ -5,6 +5,7 @@
 // as each of several workers.
 
 import cluster from "node:cluster";
+import { authKeys } from "../../internal/config/common.js";
 import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
 import { EventPublisher } from "../../internal/nats/event-publisher.js";
 import { clusterMetricsSource } from "../../internal/observability/cluster-metrics.js";
@@ -44,6 +45,7 @@ export async function runIngest(config: IngestConfig): Promise<void> {
     metrics,
     log,
     limits: config,
+    auth: authKeys(config.auth),
     resends,
   });
 

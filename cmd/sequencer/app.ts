@@ -4,10 +4,13 @@
 // not yet acquired), and / listing them. Errors are problem documents like
 // every service's (404; 405 with Allow for a known path asked with another
 // method). Its HTTP server keeps the timeouts and limits every service
-// keeps (internal/http/request-bounds.ts). Never listens (main.ts does).
+// keeps (internal/http/request-bounds.ts). /metrics and /partitions need a
+// key with the `metrics` scope unless AUTH=off. Never listens (main.ts does).
 
 import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
+import { registerApiAuth, withServiceRoutes } from "../../internal/http/api-auth.js";
+import { Scope, type ApiKeys } from "../../internal/http/api-keys.js";
 import { sendProblem } from "../../internal/http/problem-document.js";
 import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
@@ -25,13 +28,19 @@ export interface OpsDeps {
   ownership(): OwnershipView;
   /** Timeouts and limits of the ops server; DEFAULT_HTTP_BOUNDS when not given. */
   http?: HttpBounds;
+  /** The keys that may read the ops routes (scope `metrics`); undefined only with AUTH=off. */
+  auth: ApiKeys | undefined;
 }
+
+/** The ops routes are for operators and Prometheus: `metrics`. Only the probes and the index stay open. */
+const OPS_ACCESS = withServiceRoutes((route) => (route === "/" ? undefined : Scope.metrics));
 
 export function buildApp(deps: OpsDeps): FastifyInstance {
   const http = deps.http ?? DEFAULT_HTTP_BOUNDS;
   const app = fastify({ logger: false, return503OnClosing: true, ...serverTimeoutOptions(http) });
   const routes = trackRouteMethods(app);
   registerRequestBounds(app, { bounds: http, refused: createRefusalCounter(deps.registry), retryAfterSeconds: 1 });
+  if (deps.auth !== undefined) registerApiAuth(app, deps.auth, OPS_ACCESS);
   registerServiceRoutes(app, deps.registry, deps.readiness);
   app.get("/partitions", async () => deps.ownership());
   registerServiceIndex(app, {

@@ -4,7 +4,7 @@ import { defaultInstanceId, loadConfig } from "./config.js";
 
 describe("sequencer config", () => {
   it("defaults to the ops port, a 10,000-message buffer and a 5 s lease with 1 s heartbeats", () => {
-    const c = loadConfig({});
+    const c = loadConfig({ AUTH: "off" });
     expect(c.listen.port).toBe(9090);
     expect(c.maxPendingPerChannel).toBe(10_000);
     expect(c.leaseTtlMs).toBe(5000);
@@ -16,6 +16,7 @@ describe("sequencer config", () => {
 
   it("reads every sequencer setting", () => {
     const c = loadConfig({
+      AUTH: "off",
       INSTANCE_ID: "seq-7",
       MAX_PENDING_PER_CHANNEL: "50",
       LEASE_TTL_MS: "3000",
@@ -84,7 +85,7 @@ describe("sequencer config", () => {
   it("lists every problem at once, including an unusable instance id and a heartbeat too slow for the lease", () => {
     let caught: unknown;
     try {
-      loadConfig({ INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500" });
+      loadConfig({ AUTH: "off", INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500" });
     } catch (err) {
       caught = err;
     }

@@ -3,8 +3,8 @@
 // with every problem listed together.
 
 import { hostname } from "node:os";
-import { DEFAULT_MAX_AGE_SECONDS, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
-import type { ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
+import { DEFAULT_MAX_AGE_SECONDS, readAuth, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
 import { GapPolicy } from "../../internal/sequencer/channel-actor.js";
@@ -19,6 +19,8 @@ export interface SequencerConfig {
   nats: NatsSettings;
   topology: TopologySettings;
   listen: ListenSettings;
+  /** Which keys may call which routes (AUTH, AUTH_KEYS_FILE); on by default. */
+  auth: AuthSettings;
   logLevel: LogLevel;
   /** The ops server's timeouts, connection and in-flight limits. */
   http: HttpBounds;
@@ -75,6 +77,7 @@ export function loadConfig(env: Env): SequencerConfig {
     nats: readNats(r, SERVICE_NAME),
     topology: readTopology(r),
     listen: readListen(r, DEFAULT_PORT),
+    auth: readAuth(r),
     logLevel: readLogLevel(r),
     http: readHttpBounds(r),
     instanceId: r.string("INSTANCE_ID", defaultInstanceId()),

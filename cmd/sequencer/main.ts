@@ -3,6 +3,7 @@
 // SIGTERM/SIGINT: not ready -> stop pulling -> finish in-flight state writes
 // -> release every lease and leave -> drain NATS -> exit 0.
 
+import { authKeys } from "../../internal/config/common.js";
 import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
@@ -27,6 +28,7 @@ let waitingForNats: string | undefined = "connecting to NATS";
 
 const app = buildApp({
   registry,
+  auth: authKeys(config.auth),
   http: config.http,
   readiness: () => {
     if (stopping) return "shutting down";

@@ -20,7 +20,7 @@ const MIN_LEASE_TIMEOUT_MS = 500;
 /** A fetch that finds nothing ends after this; it bounds how long a release waits for the current pull. */
 const FETCH_EXPIRES_MS = 1000;
 
-export type RuntimeConfig = Omit<SequencerConfig, "nats" | "listen" | "logLevel" | "topology" | "shutdownTimeoutMs" | "http">;
+export type RuntimeConfig = Omit<SequencerConfig, "nats" | "listen" | "logLevel" | "topology" | "shutdownTimeoutMs" | "http" | "auth">;
 
 export async function createSequencer(
   nc: NatsConnection,

@@ -1,7 +1,8 @@
 // Settings every service shares: how to reach NATS, the topology it expects,
 // logging, and where it listens.
 
-import { accessSync, constants } from "node:fs";
+import { accessSync, constants, readFileSync } from "node:fs";
+import { ApiKeys, parseApiKeys } from "../http/api-keys.js";
 import { DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../http/request-bounds.js";
 import type { EnvReader } from "./env-reader.js";
 
@@ -165,6 +166,41 @@ export function readHttpBounds(r: EnvReader): HttpBounds {
   }
   return bounds;
 }
+
+/**
+ * Who may call the HTTP routes (internal/http/api-auth.ts). `AUTH=on`, the
+ * default everywhere, needs AUTH_KEYS_FILE; the file is read and checked
+ * here, once, so that a missing or malformed file is a configuration error
+ * naming every bad line (exit 78), never a service that starts and refuses
+ * everyone. The file is read again only on restart (that is how keys are
+ * reloaded: docs/security.md).
+ */
+export type AuthSettings = { mode: "off" } | { mode: "on"; keysFile: string; keys: ApiKeys };
+
+export const AUTH_MODES = ["on", "off"] as const;
+
+export function readAuth(r: EnvReader, readText: (path: string) => string = (path) => readFileSync(path, "utf8")): AuthSettings {
+  const mode = r.oneOf("AUTH", "on", AUTH_MODES);
+  const keysFile = r.string("AUTH_KEYS_FILE");
+  if (mode === "off") return { mode };
+  if (keysFile === undefined) {
+    r.problem("AUTH_KEYS_FILE must name the API keys file (lines of <name> <scopes> <sha256 hex of the key>; see docs/security.md), or set AUTH=off");
+    return { mode, keysFile: "", keys: new ApiKeys([]) };
+  }
+  let text: string;
+  try {
+    text = readText(keysFile);
+  } catch (err) {
+    r.problem(`AUTH_KEYS_FILE "${keysFile}" cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    return { mode, keysFile, keys: new ApiKeys([]) };
+  }
+  const parsed = parseApiKeys(text);
+  for (const problem of parsed.problems) r.problem(`AUTH_KEYS_FILE "${keysFile}" ${problem}`);
+  return { mode, keysFile, keys: new ApiKeys(parsed.entries) };
+}
+
+/** The keys a service's app checks, or undefined when AUTH=off. */
+export const authKeys = (auth: AuthSettings): ApiKeys | undefined => (auth.mode === "on" ? auth.keys : undefined);
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];

@@ -2,11 +2,14 @@
 // run them (`node --import tsx cmd/<service>/main.ts`), configured through the
 // environment. Whole-system and fault tests kill them with real signals, and
 // pause and resume them (SIGSTOP, SIGCONT) as a stalled VM or GC pause would.
+// They run with AUTH=on, the default, holding the test keys
+// (internal/testing/api-keys.ts) unless a test's env says otherwise.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { testAuthEnv } from "./api-keys.js";
 import { freePort } from "./nats-server.js";
 
 export const REPO_ROOT = join(fileURLToPath(new URL(".", import.meta.url)), "..", "..");
@@ -95,6 +98,7 @@ export class ServiceProcess {
       HOST: "127.0.0.1",
       PORT: String(this.port),
       LOG_LEVEL: process.env["SERVICE_LOG_LEVEL"] ?? "info",
+      ...testAuthEnv(),
       ...this.options.env,
     };
     const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), "--import", "tsx", join("cmd", this.name, "main.ts")], {

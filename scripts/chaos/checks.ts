@@ -20,6 +20,7 @@ import { LEASE_BUCKET, STATE_BUCKET, STREAM_NAME, TOPOLOGY_BUCKET } from "../../
 import type { NatsServer } from "../../internal/testing/nats-server.js";
 import { verifyFleet } from "../launch/verifier.js";
 import type { Member } from "./chaos-cluster.js";
+import { bearer, TEST_KEYS } from "../../internal/testing/api-keys.js";
 
 export interface CheckOutcome {
   name: string;
@@ -86,7 +87,7 @@ export async function readOwnership(sequencers: readonly Member[]): Promise<Owne
       continue;
     }
     try {
-      const res = await fetch(`${m.process.url}/partitions`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`${m.process.url}/partitions`, { signal: AbortSignal.timeout(2000), headers: bearer(TEST_KEYS.scraper) });
       owned.push({ label: m.label, partitions: ((await res.json()) as { partitions: number[] }).partitions, up: !m.starting });
     } catch (err) {
       if (!m.starting) throw new Error(`${m.label} GET /partitions failed: ${errorText(err)}`);
@@ -131,12 +132,12 @@ export async function checkConsumers(jsm: JetStreamManager, partitions: number):
 export async function checkApi(api: Member, expected: ReadonlyMap<string, Rocket>): Promise<CheckOutcome> {
   const name = api.label;
   try {
-    const verdict = await verifyFleet({ apiUrl: api.process.url, expected, timeoutMs: 0 });
+    const verdict = await verifyFleet({ apiUrl: api.process.url, key: TEST_KEYS.reader, expected, timeoutMs: 0 });
     if (!verdict.ok) {
       const first = verdict.mismatches[0]!;
       return { name, ok: false, detail: `${verdict.mismatches.length} of ${expected.size} rockets off, e.g. ${first.channel}: ${first.problems.join("; ")}` };
     }
-    const res = await fetch(`${api.process.url}/rockets/summary`, { signal: AbortSignal.timeout(5000) });
+    const res = await fetch(`${api.process.url}/rockets/summary`, { signal: AbortSignal.timeout(5000), headers: bearer(TEST_KEYS.reader) });
     const total = ((await res.json()) as { total: number }).total;
     if (total !== expected.size) return { name, ok: false, detail: `shows ${total} rockets, ${expected.size} were sent` };
     return { name, ok: true, detail: `${expected.size} rockets exact, none pending` };

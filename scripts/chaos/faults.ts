@@ -13,6 +13,7 @@ import { STREAM_NAME } from "../../internal/nats/topology.js";
 import type { ChaosCluster, Member } from "./chaos-cluster.js";
 import { FaultKind, type PlannedFault } from "./fault-plan.js";
 import { sleepUnlessAborted } from "../launch/abortable-sleep.js";
+import { bearer, TEST_KEYS } from "../../internal/testing/api-keys.js";
 
 export interface FaultRecord {
   kind: FaultKind;
@@ -119,7 +120,7 @@ export class FaultInjector {
     const owned = await Promise.all(
       up.map(async (m) => {
         try {
-          const res = await fetch(`${m.process.url}/partitions`, { signal: AbortSignal.timeout(2000) });
+          const res = await fetch(`${m.process.url}/partitions`, { signal: AbortSignal.timeout(2000), headers: bearer(TEST_KEYS.scraper) });
           return ((await res.json()) as { partitions: number[] }).partitions.length;
         } catch {
           return -1;

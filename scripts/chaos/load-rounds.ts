@@ -14,6 +14,7 @@ import type { Rocket } from "../../internal/domain/mod.js";
 import { messageId } from "../../internal/nats/topology.js";
 import { runLaunch } from "../launch/launch.js";
 import { AbortedError } from "../launch/sender.js";
+import { TEST_KEYS } from "../../internal/testing/api-keys.js";
 
 export interface RoundOptions {
   messagesPerRound: number;
@@ -77,6 +78,8 @@ export class LoadRounds {
             reorderWindow: this.options.reorderWindow,
             concurrency: this.options.concurrency,
             keepAlive: true,
+            // The services run with AUTH=on and the test keys (internal/testing/service-process.ts).
+            key: TEST_KEYS.writer,
           },
           { signal: this.signal },
         );

@@ -1,5 +1,5 @@
 // One POST on a fresh TCP connection, written by hand: the request line,
-// Host, Content-Length and `Connection: close`, then the body - no
+// Host, Authorization (when given), Content-Length and `Connection: close`, then the body - no
 // Content-Type, as the operators' test program may send. It costs about half
 // the client CPU of http.request with a throwaway agent, which matters when
 // the load program shares two cores with the system it measures.
@@ -18,10 +18,11 @@ export interface PostTarget {
   head: Buffer;
 }
 
-export function postTarget(url: URL, contentLength: number): PostTarget {
+export function postTarget(url: URL, contentLength: number, authorization?: string): PostTarget {
   const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
   const head =
     `POST ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
+    (authorization === undefined ? "" : `Authorization: ${authorization}\r\n`) +
     `Content-Length: ${contentLength}\r\nConnection: close\r\n\r\n`;
   return { host, port: Number(url.port || 80), head: Buffer.from(head, "latin1") };
 }
@@ -31,8 +32,8 @@ const MAX_HEAD = 8192;
 /** How long to wait for the server's FIN once its response head is in. */
 const LINGER_MS = 1000;
 
-export function postOnNewConnection(url: URL, body: Buffer, timeoutMs: number): Promise<Attempt> {
-  const target = postTarget(url, body.length);
+export function postOnNewConnection(url: URL, body: Buffer, timeoutMs: number, authorization?: string): Promise<Attempt> {
+  const target = postTarget(url, body.length, authorization);
   return new Promise((resolve) => {
     let settled = false;
     let head = "";

@@ -46,6 +46,13 @@ describe("parseFlags", () => {
     expect(o).toMatchObject({ rockets: 300, duplicateRate: 0.05, reorderWindow: 200, keepAlive: true, verifyUrl: "http://localhost:8080", verifyTimeoutMs: 30_000 });
   });
 
+  it("takes a key by --key, or in the target URL's userinfo as the test program does", () => {
+    expect(ok([URL, "--key", "k-1_x"]).key).toBe("k-1_x");
+    expect(ok([URL]).key).toBeUndefined();
+    const withKey = "http://rockets:k-1_x@localhost:8088/messages";
+    expect(ok([withKey, "--verify", "http://console:k2@localhost:8080"])).toMatchObject({ url: withKey, verifyUrl: "http://console:k2@localhost:8080" });
+  });
+
   it("reads a boolean given explicitly", () => {
     expect(ok([URL, "--keep-alive=false"]).keepAlive).toBe(false);
   });

@@ -24,6 +24,12 @@ export interface LaunchOptions {
   /** The API to check the final state against, when set. */
   verifyUrl: string | undefined;
   verifyTimeoutMs: number;
+  /**
+   * The API key, sent as Bearer to the target and to --verify where their
+   * URL has no userinfo (which is sent as Basic auth, like Go does).
+   * main.ts falls back to ROCKETS_API_KEY.
+   */
+  key: string | undefined;
 }
 
 export const DEFAULTS = {
@@ -37,12 +43,14 @@ export const DEFAULTS = {
   reorderWindow: 0,
   keepAlive: false,
   verifyTimeoutMs: 60_000,
-} as const satisfies Omit<LaunchOptions, "url" | "verifyUrl">;
+} as const satisfies Omit<LaunchOptions, "url" | "verifyUrl" | "key">;
 
 export const USAGE = `usage: npm run launch -- <url> [flags]
 
 Sends deterministic rocket messages to <url> (e.g. http://localhost:8088/messages)
 like the operators' test program, and optionally checks the final state.
+A key goes in the URL as the operators' program takes it
+(http://rockets:<key>@localhost:8088/messages, sent as Basic auth) or by --key.
 
   --message-delay duration    pause after each message per sender (default 0)
   --concurrency-level int     messages in flight (default 3)
@@ -56,6 +64,8 @@ like the operators' test program, and optionally checks the final state.
   --verify url                API base URL (e.g. http://localhost:8080): wait until
                               every rocket shows its expected final state
   --verify-timeout duration   how long to wait for that (default 1m0s)
+  --key string                API key sent as Bearer where a URL has no userinfo
+                              (default $ROCKETS_API_KEY); never printed
 `;
 
 export type ParsedFlags = { ok: true; options: LaunchOptions } | { ok: false; problems: string[]; help?: boolean };
@@ -98,6 +108,7 @@ const FLAGS: Record<string, FlagSpec> = {
   "keep-alive": { key: "keepAlive", kind: "bool" },
   verify: { key: "verifyUrl", kind: "url" },
   "verify-timeout": { key: "verifyTimeoutMs", kind: "duration" },
+  key: { key: "key", kind: "string" },
 };
 
 function isHttpUrl(text: string): boolean {
@@ -140,7 +151,7 @@ function convert(name: string, spec: FlagSpec, raw: string, problems: string[]):
 }
 
 export function parseFlags(argv: readonly string[]): ParsedFlags {
-  const options: Record<string, unknown> = { ...DEFAULTS, verifyUrl: undefined };
+  const options: Record<string, unknown> = { ...DEFAULTS, verifyUrl: undefined, key: undefined };
   const problems: string[] = [];
   const positional: string[] = [];
   for (let i = 0; i < argv.length; i++) {

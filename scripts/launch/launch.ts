@@ -9,6 +9,8 @@
 // API is asked first whether it already holds these rockets: a system that
 // kept an earlier launch's data holds state this launch did not send, which
 // is the usual reason a verification fails, and is said before and after.
+// Keys travel as the operators' program sends them (URL userinfo as Basic
+// auth) or as Bearer from --key, and are never printed (credentials.ts).
 
 import type { Rocket } from "../../internal/domain/mod.js";
 import { DEFAULTS, type LaunchOptions } from "./flags.js";
@@ -18,6 +20,10 @@ import { ProgressBar, type Summary } from "./progress.js";
 import { Sender } from "./sender.js";
 import { TargetWatch } from "./target-watch.js";
 import { currentRockets, verifyFleet, type Mismatch } from "./verifier.js";
+import { targetOf } from "./credentials.js";
+
+/** A URL as printed: never with its password (the key). */
+const shown = (url: string) => targetOf(url).display;
 
 const RETRY_DELAY_MS = 500;
 /** How often a verification still waiting says how far it got. */
@@ -54,33 +60,34 @@ export function existingDataHint(result: Pick<LaunchResult, "preexisting" | "ver
 export type LaunchInput = Partial<LaunchOptions> & { url: string };
 
 export async function runLaunch(input: LaunchInput, hooks: LaunchHooks = {}): Promise<LaunchResult> {
-  const options: LaunchOptions = { ...DEFAULTS, verifyUrl: undefined, ...input };
+  const options: LaunchOptions = { ...DEFAULTS, verifyUrl: undefined, key: undefined, ...input };
   const log = hooks.log ?? silentLog;
   const plan = planLaunch(options);
   log.info(
     `sending ${plan.sends.length} messages (${plan.messages} distinct, ${plan.duplicates} duplicates) ` +
-      `for ${plan.expected.size} rockets to ${options.url}, concurrency ${options.concurrency}`,
+      `for ${plan.expected.size} rockets to ${shown(options.url)}, concurrency ${options.concurrency}`,
   );
 
   let preexisting: number | undefined;
   if (options.verifyUrl) {
     try {
-      const held = await currentRockets(options.verifyUrl, [...plan.expected.keys()], hooks.signal);
+      const held = await currentRockets(options.verifyUrl, [...plan.expected.keys()], hooks.signal, options.key);
       preexisting = [...held.values()].filter((r) => r !== undefined).length;
       if (preexisting > 0) {
         log.warn(
-          `${preexisting} of these ${plan.expected.size} rockets already exist at ${options.verifyUrl} (from an earlier launch with --seed ${options.seed}?). ` +
+          `${preexisting} of these ${plan.expected.size} rockets already exist at ${shown(options.verifyUrl)} (from an earlier launch with --seed ${options.seed}?). ` +
             "--verify can only match if that launch sent exactly these messages; for a clean check use another --seed or a fresh DATA_DIR.",
         );
       }
     } catch (err) {
-      log.warn(`could not ask ${options.verifyUrl} for earlier data (${err instanceof Error ? err.message : String(err)}); verifying at the end anyway`);
+      log.warn(`could not ask ${shown(options.verifyUrl)} for earlier data (${err instanceof Error ? err.message : String(err)}); verifying at the end anyway`);
     }
   }
 
-  const watch = new TargetWatch(options.url, log, RETRY_DELAY_MS);
+  const watch = new TargetWatch(shown(options.url), log, RETRY_DELAY_MS);
   const sender = new Sender({
     url: options.url,
+    key: options.key,
     concurrency: options.concurrency,
     messageDelayMs: options.messageDelayMs,
     keepAlive: options.keepAlive,
@@ -115,11 +122,12 @@ export async function runLaunch(input: LaunchInput, hooks: LaunchHooks = {}): Pr
     preexisting,
   };
   if (options.verifyUrl) {
-    log.info(`verifying ${plan.expected.size} rockets against ${options.verifyUrl}`);
+    log.info(`verifying ${plan.expected.size} rockets against ${shown(options.verifyUrl)}`);
     const verifyStart = performance.now();
     let reportAt = verifyStart + VERIFY_PROGRESS_EVERY_MS;
     const verdict = await verifyFleet({
       apiUrl: options.verifyUrl,
+      key: options.key,
       expected: plan.expected,
       timeoutMs: options.verifyTimeoutMs,
       signal: hooks.signal,

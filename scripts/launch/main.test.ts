@@ -1,7 +1,8 @@
 // The load program's command line as a person meets it: pointed at nothing,
 // it says so at once instead of retrying silently; verifying against a
 // system that kept an earlier launch's rockets, it says why they cannot
-// match and what to do.
+// match and what to do; given a URL with a key in its userinfo, it sends
+// the key as Go's client does (Basic auth) and never prints it.
 
 import { spawn, type ChildProcess } from "node:child_process";
 import http from "node:http";
@@ -73,5 +74,31 @@ describe("npm run launch", () => {
       /ERROR +4 of these 4 rockets were already in the API before this launch .* use another --seed \(e\.g\. --seed 8\), or restart the system on a fresh DATA_DIR/,
     );
     expect(run.out.stdout).toMatch(/NOT settled after .* \(0\/4 rockets exact\)/);
+  }, 30_000);
+
+  it("sends a key in the URL's userinfo as Basic auth, like Go's client, --key as Bearer, and prints neither", async () => {
+    const key = "k3y-with_chars-0123456789abcdefABCDEF0123456";
+    const seen: Array<{ method: string; url: string; authorization: string | undefined }> = [];
+    server = http.createServer((req, res) => {
+      seen.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization });
+      req.resume();
+      req.on("end", () => res.writeHead(req.method === "POST" ? 202 : 404).end("{}"));
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const port = (server.address() as AddressInfo).port;
+    const run = launch([`http://rockets:${key}@127.0.0.1:${port}/messages`, "--max-messages", "5", "--rockets", "1"]);
+    expect(await run.exited).toBe(0);
+    const basic = `Basic ${Buffer.from(`rockets:${key}`).toString("base64")}`;
+    expect(seen.filter((r) => r.method === "POST")).toHaveLength(5);
+    expect(seen.every((r) => r.url === "/messages" && r.authorization === basic)).toBe(true);
+    expect(run.out.stdout + run.out.stderr).not.toContain(key);
+
+    seen.length = 0;
+    const bearer = launch([`http://127.0.0.1:${port}/messages`, "--max-messages", "3", "--rockets", "1", "--key", key, "--verify", `http://127.0.0.1:${port}`, "--verify-timeout", "200ms"]);
+    await bearer.exited;
+    expect(seen.filter((r) => r.method === "POST")).toHaveLength(3);
+    expect(seen.filter((r) => r.method === "GET").length).toBeGreaterThan(0);
+    expect(seen.every((r) => r.authorization === `Bearer ${key}`)).toBe(true);
+    expect(bearer.out.stdout + bearer.out.stderr).not.toContain(key);
   }, 30_000);
 });

@@ -16,7 +16,7 @@ async function main(): Promise<number> {
     process.stderr.write(USAGE);
     return parsed.help ? 0 : 2;
   }
-  const options = parsed.options;
+  const options = { ...parsed.options, key: parsed.options.key ?? (process.env["ROCKETS_API_KEY"] || undefined) };
   const log = createLog(options.logLevel);
   const abort = new AbortController();
   const stop = () => abort.abort();

@@ -8,11 +8,15 @@
 import http from "node:http";
 import https from "node:https";
 import type { RocketMessage } from "../../internal/domain/mod.js";
+import { targetOf } from "./credentials.js";
 import { postOnNewConnection, type Attempt } from "./connection-per-post.js";
 import { sleepUnlessAborted } from "./abortable-sleep.js";
 
 export interface SenderOptions {
+  /** May carry userinfo, sent as Basic auth the way Go does (credentials.ts). */
   url: string;
+  /** Sent as Bearer when the URL carries no userinfo. */
+  key?: string;
   concurrency: number;
   messageDelayMs: number;
   keepAlive: boolean;
@@ -46,13 +50,14 @@ export class AbortedError extends Error {
 export class Sender {
   readonly stats: SendStats = { sent: 0, retries: 0, failures: new Map(), startedAt: 0, lastPostAt: 0 };
   private readonly target: URL;
+  private readonly authorization: string | undefined;
   private readonly client: typeof http | typeof https;
   private readonly agent: http.Agent | false;
   private readonly retryDelayMs: number;
   private readonly requestTimeoutMs: number;
 
   constructor(private readonly options: SenderOptions) {
-    this.target = new URL(options.url);
+    ({ url: this.target, authorization: this.authorization } = targetOf(options.url, options.key));
     this.client = this.target.protocol === "https:" ? https : http;
     this.agent = options.keepAlive
       ? new this.client.Agent({ keepAlive: true, maxSockets: options.concurrency })
@@ -99,7 +104,7 @@ export class Sender {
   }
 
   private post(body: Buffer): Promise<Attempt> {
-    if (!this.agent && this.target.protocol === "http:") return postOnNewConnection(this.target, body, this.requestTimeoutMs);
+    if (!this.agent && this.target.protocol === "http:") return postOnNewConnection(this.target, body, this.requestTimeoutMs, this.authorization);
     return new Promise((resolve) => {
       let settled = false;
       const finish = (attempt: Attempt) => {
@@ -111,7 +116,7 @@ export class Sender {
       const req = this.client.request(this.target, {
         method: "POST",
         agent: this.agent,
-        headers: { "Content-Length": body.length },
+        headers: { "Content-Length": body.length, ...(this.authorization === undefined ? {} : { Authorization: this.authorization }) },
       });
       const timer = setTimeout(() => {
         finish({ ok: false, why: "timeout" });

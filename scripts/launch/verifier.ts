@@ -9,10 +9,13 @@
 // thousands of them (and MaxListenersExceededWarning lines).
 
 import type { Rocket } from "../../internal/domain/mod.js";
+import { bareUrl, targetOf } from "./credentials.js";
 
 export interface VerifyOptions {
-  /** API base URL, e.g. http://localhost:8080. */
+  /** API base URL, e.g. http://localhost:8080; userinfo in it is sent as Basic auth. */
   apiUrl: string;
+  /** A key with the `read` scope, sent as Bearer when the URL has no userinfo. */
+  key?: string;
   expected: ReadonlyMap<string, Rocket>;
   timeoutMs: number;
   pollIntervalMs?: number;
@@ -57,14 +60,14 @@ const PARALLEL_GETS = 8;
 /** A request the API has not answered in this long is abandoned (and the poll retried). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-async function getJson(url: string, signal?: AbortSignal): Promise<{ status: number; body: unknown }> {
+async function getJson(url: string, signal: AbortSignal | undefined, authorization: string | undefined): Promise<{ status: number; body: unknown }> {
   if (signal?.aborted) throw signal.reason;
   const request = new AbortController();
   const abort = () => request.abort(signal?.reason);
   signal?.addEventListener("abort", abort, { once: true });
   const timer = setTimeout(() => request.abort(new Error(`no answer from ${url} within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
   try {
-    const res = await fetch(url, { signal: request.signal });
+    const res = await fetch(url, { signal: request.signal, headers: authorization === undefined ? {} : { authorization } });
     const text = await res.text();
     let body: unknown;
     try {
@@ -81,13 +84,19 @@ async function getJson(url: string, signal?: AbortSignal): Promise<{ status: num
 
 export type Seen = Map<string, Record<string, unknown> | undefined>;
 
-async function sweepList(apiUrl: string, wanted: ReadonlySet<string>, signal?: AbortSignal): Promise<Seen> {
+/** The API's base URL without userinfo, and the Authorization header to send it. */
+interface Api {
+  base: string;
+  authorization: string | undefined;
+}
+
+async function sweepList(api: Api, wanted: ReadonlySet<string>, signal?: AbortSignal): Promise<Seen> {
   const seen: Seen = new Map();
   let cursor: string | null = null;
   do {
     const query = new URLSearchParams({ limit: String(PAGE_LIMIT) });
     if (cursor) query.set("cursor", cursor);
-    const { status, body } = await getJson(`${apiUrl}/rockets?${query}`, signal);
+    const { status, body } = await getJson(`${api.base}/rockets?${query}`, signal, api.authorization);
     if (status !== 200) throw new Error(`GET /rockets answered ${status}: ${JSON.stringify(body)}`);
     const page = body as { rockets: Record<string, unknown>[]; nextCursor: string | null };
     for (const rocket of page.rockets) {
@@ -99,13 +108,13 @@ async function sweepList(apiUrl: string, wanted: ReadonlySet<string>, signal?: A
   return seen;
 }
 
-async function getEach(apiUrl: string, channels: readonly string[], signal?: AbortSignal): Promise<Seen> {
+async function getEach(api: Api, channels: readonly string[], signal?: AbortSignal): Promise<Seen> {
   const seen: Seen = new Map();
   let next = 0;
   const worker = async () => {
     while (next < channels.length) {
       const channel = channels[next++]!;
-      const { status, body } = await getJson(`${apiUrl}/rockets/${encodeURIComponent(channel)}`, signal);
+      const { status, body } = await getJson(`${api.base}/rockets/${encodeURIComponent(channel)}`, signal, api.authorization);
       if (status === 200) seen.set(channel, body as Record<string, unknown>);
       else if (status === 404) seen.set(channel, undefined);
       else throw new Error(`GET /rockets/${channel} answered ${status}: ${JSON.stringify(body)}`);
@@ -115,9 +124,15 @@ async function getEach(apiUrl: string, channels: readonly string[], signal?: Abo
   return seen;
 }
 
-/** What the API holds now for each of `channels`: the rocket, or undefined when it has none. */
-export async function currentRockets(apiUrl: string, channels: readonly string[], signal?: AbortSignal): Promise<Seen> {
-  return channels.length > LIST_SWEEP_THRESHOLD ? sweepList(apiUrl, new Set(channels), signal) : getEach(apiUrl, channels, signal);
+/**
+ * What the API holds now for each of `channels`: the rocket, or undefined
+ * when it has none. `apiUrl` may carry userinfo (sent as Basic auth), else
+ * `key` is sent as Bearer.
+ */
+export async function currentRockets(apiUrl: string, channels: readonly string[], signal?: AbortSignal, key?: string): Promise<Seen> {
+  const target = targetOf(apiUrl, key);
+  const api = { base: bareUrl(target), authorization: target.authorization };
+  return channels.length > LIST_SWEEP_THRESHOLD ? sweepList(api, new Set(channels), signal) : getEach(api, channels, signal);
 }
 
 export async function verifyFleet(options: VerifyOptions): Promise<VerifyResult> {
@@ -129,7 +144,7 @@ export async function verifyFleet(options: VerifyOptions): Promise<VerifyResult>
   for (;;) {
     try {
       const channels = [...off.keys()];
-      const seen = await currentRockets(apiUrl, channels, signal);
+      const seen = await currentRockets(apiUrl, channels, signal, options.key);
       for (const channel of channels) {
         const problems = compareRocket(expected.get(channel)!, seen.get(channel));
         if (problems.length === 0) off.delete(channel);

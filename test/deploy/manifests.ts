@@ -280,3 +280,14 @@ export function volumeFiles(
   const maps = volume.configMap ? [volume.configMap] : (volume.projected?.sources ?? []).flatMap((s) => (s.configMap ? [s.configMap] : []));
   return Object.assign({}, ...maps.map((m) => objectData(objects, "ConfigMap", m.name))) as Record<string, string>;
 }
+
+/**
+ * kustomize folds a long Secret value's base64 over several lines; the API
+ * server's base64 decoding ignores the line breaks, the schema's "byte"
+ * format does not: unfolded here as the API server reads it.
+ */
+export function unfoldSecretData(o: K8sObject): K8sObject {
+  const data = (o as { data?: Record<string, string> }).data;
+  if (o.kind !== "Secret" || data === undefined) return o;
+  return { ...o, data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, v.replace(/\s+/g, "")])) };
+}

@@ -7,7 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Env } from "../../internal/config/env-reader.js";
+import { ConfigError, type Env } from "../../internal/config/env-reader.js";
 import { ROOT } from "./manifests.js";
 
 export const SERVICES = ["ingest", "sequencer", "api"] as const;
@@ -46,8 +46,14 @@ export async function serviceContract(name: Service): Promise<ServiceContract> {
       return undefined;
     },
   });
-  const defaults = module.loadConfig(recorder);
-  const defaultPort = module.DEFAULT_PORT ?? defaults.listen?.port;
+  // An empty environment is refused (AUTH is on by default and needs AUTH_KEYS_FILE): the names asked for are what counts.
+  let defaults: { listen?: { port?: number } } | undefined;
+  try {
+    defaults = module.loadConfig(recorder);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+  }
+  const defaultPort = module.DEFAULT_PORT ?? defaults?.listen?.port;
   if (typeof defaultPort !== "number") throw new Error(`cmd/${name}/config.ts exports no DEFAULT_PORT and its config has no listen.port`);
   const env = new Set([...observed, ...scannedNames([`cmd/${name}/config.ts`, "internal/config/common.ts"])]);
   return { name, defaultPort, env, loadConfig: (e) => module.loadConfig(e) };

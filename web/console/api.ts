@@ -1,9 +1,11 @@
 // The query API as the console uses it: same-origin JSON reads (the console
 // is served by the API itself, so it never talks to another host) and the
-// wire shapes of its answers. Shapes the server defines are imported as
+// wire shapes of its answers. Every read carries the session's key
+// (session.ts); an answer of 401 or 403 forgets it and brings the login back. Shapes the server defines are imported as
 // types (erased from the bundle), so console and API cannot drift apart.
 
 import type { Summary } from "../../internal/view/fleet-view.js";
+import { keyRefused, session } from "./session.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
 
 /** A rocket as GET /rockets and the event stream send it: the view's own type, so the two cannot drift apart. */
@@ -71,7 +73,8 @@ export class ApiError extends Error {
 }
 
 async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, { headers: { accept: "application/json" }, signal });
+  const res = await fetch(path, { headers: { accept: "application/json", ...session.headers() }, signal });
+  if (res.status === 401 || res.status === 403) keyRefused();
   if (!res.ok) {
     const problem = res.headers.get("content-type")?.includes("json") ? ((await res.json()) as { title?: string; detail?: string }) : undefined;
     throw new ApiError(res.status, problem);
@@ -93,3 +96,19 @@ export const api = {
   history: (channel: string, cursor: string | undefined, signal?: AbortSignal) =>
     getJson<RocketHistory>(`/rockets/${encodeURIComponent(channel)}/events${query({ order: "messageNumber", limit: 5000, cursor })}`, signal),
 };
+
+/** What the API says to a key: `ok`, `unknown` (401: no such key) or `forbidden` (403: it cannot read). */
+export type KeyCheck = "ok" | "unknown" | "forbidden" | "unavailable";
+
+/** Asks the API whether `key` (or no key) may read, without touching the session. */
+export async function checkKey(key: string | undefined): Promise<KeyCheck> {
+  try {
+    const res = await fetch("/rockets/summary", { headers: { accept: "application/json", ...(key ? { authorization: `Bearer ${key}` } : {}) } });
+    if (res.status === 401) return "unknown";
+    if (res.status === 403) return "forbidden";
+    // Anything else (the view still loading: 503) means the key itself was taken.
+    return "ok";
+  } catch {
+    return "unavailable";
+  }
+}

@@ -1,10 +1,17 @@
 // The fleet's live event stream, kept open for as long as the console runs.
 //
+// Read with fetch rather than EventSource: EventSource cannot send an
+// Authorization header, and the stream needs the session's key like every
+// other read (a key in the URL would end up in logs and proxies). The
+// Server-Sent Events framing is parsed here (event, data, id, retry;
+// comments are heartbeats).
+//
 // Guarantees:
-// - Recovers by itself: the browser's EventSource reconnects after a dropped
-//   connection (sending Last-Event-ID, so the API replays what was missed);
-//   when the browser gives up on it (an error status, e.g. 503 while the API
-//   is busy), a new one is opened with backoff, resuming from the last id.
+// - Recovers by itself: a stream that fails or ends is opened again, after
+//   the server's `retry` delay at first and with backoff while it keeps
+//   failing, resuming from the last event id (sent as Last-Event-ID, so the
+//   API replays what was missed). A 401 or 403 is not retried: the key is
+//   forgotten and the console asks for one (session.ts).
 // - Says where it stands: `live` once the API said the stream is caught up
 //   (event: synced), `reconnecting` from the moment it drops, `offline` when
 //   the browser is offline or nothing has answered for OFFLINE_AFTER_MS.
@@ -12,6 +19,7 @@
 //   resumed sync are passed on, so the page re-reads what it shows.
 
 import type { Rocket } from "./api.js";
+import { keyRefused, session } from "./session.js";
 
 export type ConnectionState = "connecting" | "live" | "reconnecting" | "offline";
 
@@ -25,14 +33,52 @@ export interface LiveHandlers {
   state(state: ConnectionState): void;
 }
 
+interface StreamEvent {
+  event: string;
+  data: string;
+  id: string | undefined;
+}
+
 const OFFLINE_AFTER_MS = 15_000;
 const MAX_BACKOFF_MS = 10_000;
 
+/** Splits a stream's text into events as they complete; keeps the unfinished rest. */
+export class EventParser {
+  private buffer = "";
+  /** The server's reconnection delay (`retry:`), when it sent one. */
+  retryMs: number | undefined;
+
+  push(text: string): StreamEvent[] {
+    this.buffer += text.replace(/\r\n?/g, "\n");
+    const events: StreamEvent[] = [];
+    let end: number;
+    while ((end = this.buffer.indexOf("\n\n")) >= 0) {
+      const block = this.buffer.slice(0, end);
+      this.buffer = this.buffer.slice(end + 2);
+      let event = "message";
+      const data: string[] = [];
+      let id: string | undefined;
+      for (const line of block.split("\n")) {
+        if (line === "" || line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        const value = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+        if (field === "event") event = value;
+        else if (field === "data") data.push(value);
+        else if (field === "id") id = value;
+        else if (field === "retry" && /^\d+$/.test(value)) this.retryMs = Number(value);
+      }
+      if (data.length > 0 || id !== undefined) events.push({ event, data: data.join("\n"), id });
+    }
+    return events;
+  }
+}
+
 export class LiveStream {
-  private source: EventSource | undefined;
+  private aborter: AbortController | undefined;
   private lastId: string | undefined;
   private everSynced = false;
-  private failingSince: number | undefined;
+  private retryMs = 2000;
   private reopenTimer: number | undefined;
   private offlineTimer: number | undefined;
   private attempts = 0;
@@ -51,51 +97,82 @@ export class LiveStream {
   }
 
   start(): void {
-    this.open();
+    void this.open();
   }
 
-  private open(): void {
-    this.source?.close();
-    const url = this.lastId === undefined ? this.url : `${this.url}${this.url.includes("?") ? "&" : "?"}lastEventId=${this.lastId}`;
-    const source = new EventSource(url);
-    this.source = source;
-    source.addEventListener("rocket", (e) => {
-      this.lastId = (e as MessageEvent<string>).lastEventId || this.lastId;
-      this.handlers.rocket(JSON.parse((e as MessageEvent<string>).data) as Rocket);
-    });
-    source.addEventListener("removed", (e) => {
-      this.lastId = (e as MessageEvent<string>).lastEventId || this.lastId;
-      this.handlers.removed((JSON.parse((e as MessageEvent<string>).data) as { channel: string }).channel);
-    });
-    source.addEventListener("reload", () => this.handlers.reload());
-    source.addEventListener("synced", (e) => {
-      this.lastId = (e as MessageEvent<string>).lastEventId || this.lastId;
-      this.attempts = 0;
-      this.failingSince = undefined;
-      window.clearTimeout(this.offlineTimer);
-      this.setState("live");
-      this.handlers.synced(this.everSynced);
-      this.everSynced = true;
-    });
-    source.onerror = () => {
-      if (this.source !== source) return;
-      this.failingSince ??= Date.now();
-      this.setState(navigator.onLine ? "reconnecting" : "offline");
+  stop(): void {
+    window.clearTimeout(this.reopenTimer);
+    this.aborter?.abort();
+    this.aborter = undefined;
+  }
+
+  private async open(): Promise<void> {
+    this.aborter?.abort();
+    const aborter = new AbortController();
+    this.aborter = aborter;
+    const headers: Record<string, string> = { accept: "text/event-stream", ...session.headers() };
+    if (this.lastId !== undefined) headers["last-event-id"] = this.lastId;
+    try {
+      const res = await fetch(this.url, { headers, signal: aborter.signal, cache: "no-store" });
+      if (res.status === 401 || res.status === 403) {
+        this.stop();
+        keyRefused();
+        return;
+      }
+      if (!res.ok || res.body === null) throw new Error(`HTTP ${res.status}`);
+      const parser = new EventParser();
+      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        for (const e of parser.push(value)) this.dispatch(e);
+        if (parser.retryMs !== undefined) this.retryMs = parser.retryMs;
+      }
+    } catch {
+      // Failed or cut; below it is treated like a stream that ended.
+    }
+    if (this.aborter !== aborter) return;
+    this.dropped();
+  }
+
+  private dispatch(e: StreamEvent): void {
+    if (e.id !== undefined && e.id !== "") this.lastId = e.id;
+    switch (e.event) {
+      case "rocket":
+        this.handlers.rocket(JSON.parse(e.data) as Rocket);
+        break;
+      case "removed":
+        this.handlers.removed((JSON.parse(e.data) as { channel: string }).channel);
+        break;
+      case "reload":
+        this.handlers.reload();
+        break;
+      case "synced":
+        this.attempts = 0;
+        window.clearTimeout(this.offlineTimer);
+        this.setState("live");
+        this.handlers.synced(this.everSynced);
+        this.everSynced = true;
+        break;
+    }
+  }
+
+  private dropped(): void {
+    this.setState(navigator.onLine ? "reconnecting" : "offline");
+    if (this.attempts === 0) {
       window.clearTimeout(this.offlineTimer);
       this.offlineTimer = window.setTimeout(() => {
         if (this.current === "reconnecting") this.setState("offline");
       }, OFFLINE_AFTER_MS);
-      // CONNECTING: the browser retries by itself. CLOSED: it gave up; open a new one.
-      if (source.readyState === EventSource.CLOSED) {
-        this.attempts += 1;
-        this.reopenSoon(Math.min(MAX_BACKOFF_MS, 500 * 2 ** Math.min(this.attempts, 5)));
-      }
-    };
+    }
+    this.attempts += 1;
+    // The server's delay first, as EventSource would; longer while it keeps failing.
+    this.reopenSoon(this.attempts === 1 ? this.retryMs : Math.min(MAX_BACKOFF_MS, this.retryMs * 2 ** Math.min(this.attempts - 1, 5)));
   }
 
   private reopenSoon(delayMs: number): void {
     window.clearTimeout(this.reopenTimer);
-    this.reopenTimer = window.setTimeout(() => this.open(), delayMs);
+    this.reopenTimer = window.setTimeout(() => void this.open(), delayMs);
   }
 
   private setState(state: ConnectionState): void {

@@ -2,11 +2,16 @@
 // only from that same API (no other host, no CDN; the API's
 // Content-Security-Policy enforces it). The fleet stream stays open while
 // the console runs and feeds whichever page is shown; the connection pill
-// in the header says whether what you see is live.
+// in the header says whether what you see is live. Before anything is
+// read, the API must take this session's key: without one (or with one it
+// refuses) the sign-in form asks for it (login.ts); a key refused later
+// brings the form back.
 
 import "./console.css";
 import { FleetPage } from "./fleet-page.js";
 import { h } from "./dom.js";
+import { signIn } from "./login.js";
+import { whenKeyRefused } from "./session.js";
 import { LiveStream, type ConnectionState } from "./live.js";
 import { RocketPage } from "./rocket-page.js";
 
@@ -65,6 +70,25 @@ const live = new LiveStream("/rockets/stream", {
   },
 });
 
-window.addEventListener("hashchange", route);
-route();
-live.start();
+let running = false;
+
+async function run(refused = false): Promise<void> {
+  await signIn(outlet, refused);
+  running = true;
+  route();
+  live.start();
+}
+
+whenKeyRefused(() => {
+  if (!running) return;
+  running = false;
+  live.stop();
+  page?.destroy();
+  page = undefined;
+  void run(true);
+});
+
+window.addEventListener("hashchange", () => {
+  if (running) route();
+});
+void run();
