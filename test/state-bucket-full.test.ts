@@ -10,6 +10,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { join } from "node:path";
 import { runLaunch } from "../scripts/launch/launch.js";
+import { TEST_KEYS } from "../internal/testing/api-keys.js";
 import { metricValue } from "../internal/testing/metrics.js";
 import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
 import { RocketsSystem, sleep } from "./rockets-system.js";
@@ -35,6 +36,7 @@ describe("a full state bucket", () => {
       duplicateRate: 0.05,
       reorderWindow: 20,
       concurrency: 8,
+      key: TEST_KEYS.operator,
       verifyUrl: system.apiUrl,
       verifyTimeoutMs: 60_000,
     });

@@ -25,9 +25,9 @@ describe("api configuration", () => {
   });
 
   it("reads how many types and missions the summary lists, 20 by default", () => {
-    expect(loadConfig({}).summaryTopLabels).toBe(20);
-    expect(loadConfig({ SUMMARY_TOP_LABELS: "5" }).summaryTopLabels).toBe(5);
-    expect(() => loadConfig({ SUMMARY_TOP_LABELS: "5000" })).toThrow(/SUMMARY_TOP_LABELS/);
+    expect(loadConfig({ AUTH: "off" }).summaryTopLabels).toBe(20);
+    expect(loadConfig({ AUTH: "off", SUMMARY_TOP_LABELS: "5" }).summaryTopLabels).toBe(5);
+    expect(() => loadConfig({ AUTH: "off", SUMMARY_TOP_LABELS: "5000" })).toThrow(/SUMMARY_TOP_LABELS/);
   });
 
   it("reads the event stream limits", () => {

@@ -59,7 +59,7 @@ describe("sequencer config", () => {
   });
 
   it("waits on gaps by default, reviewing them after a day, with bounded memory and unlaunched channels", () => {
-    expect(loadConfig({})).toMatchObject({
+    expect(loadConfig({ AUTH: "off" })).toMatchObject({
       gapPolicy: "wait",
       gapDeadlineSeconds: 86_400,
       maxBufferedMessages: 200_000,
@@ -71,15 +71,15 @@ describe("sequencer config", () => {
   it("refuses a gap deadline at or past the stream's retention, and an unknown policy", () => {
     let caught: unknown;
     try {
-      loadConfig({ GAP_DEADLINE_SECONDS: "7d", GAP_POLICY: "drop" });
+      loadConfig({ AUTH: "off", GAP_DEADLINE_SECONDS: "7d", GAP_POLICY: "drop" });
     } catch (err) {
       caught = err;
     }
     const problems = (caught as ConfigError).problems.join("\n");
     expect(problems).toMatch(/GAP_DEADLINE_SECONDS \(604800s\) must be shorter than the stream's retention STREAM_MAX_AGE \(604800s\)/);
     expect(problems).toMatch(/GAP_POLICY must be one of wait, skip, got "drop"/);
-    expect(() => loadConfig({ GAP_DEADLINE_SECONDS: "2d", STREAM_MAX_AGE: "1d" })).toThrow(/must be shorter than the stream's retention/);
-    expect(loadConfig({ GAP_DEADLINE_SECONDS: "2d", STREAM_MAX_AGE: "3d" }).gapDeadlineSeconds).toBe(172_800);
+    expect(() => loadConfig({ AUTH: "off", GAP_DEADLINE_SECONDS: "2d", STREAM_MAX_AGE: "1d" })).toThrow(/must be shorter than the stream's retention/);
+    expect(loadConfig({ AUTH: "off", GAP_DEADLINE_SECONDS: "2d", STREAM_MAX_AGE: "3d" }).gapDeadlineSeconds).toBe(172_800);
   });
 
   it("lists every problem at once, including an unusable instance id and a heartbeat too slow for the lease", () => {

@@ -4,11 +4,13 @@
 // they would be on a network. Linux routes all of 127.0.0.0/8 to loopback, so
 // binding a local address needs no setup; nothing leaves the machine.
 //
-// requestHeaders() is the one place request headers are built: when the
-// services require a key, give it once (HOSTILE_API_KEY, or --key) and
-// every request carries it.
+// requestHeaders() is the one place request headers are built. Every
+// request carries a key: by default the test harness's operator key, which
+// the system the suite starts accepts (AUTH=on, internal/testing/api-keys.ts);
+// another can be given once (HOSTILE_API_KEY, or --key).
 
 import http from "node:http";
+import { TEST_KEYS } from "../../internal/testing/api-keys.js";
 
 export const LEGIT_ADDRESS = "127.0.0.1";
 
@@ -17,7 +19,7 @@ export function attackerAddress(index: number): string {
   return `127.0.0.${10 + index}`;
 }
 
-let apiKey: string | undefined;
+let apiKey: string | undefined = TEST_KEYS.operator;
 
 /** Sets the key every request carries from now on (undefined: none). */
 export function useApiKey(key: string | undefined): void {

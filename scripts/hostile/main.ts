@@ -42,7 +42,7 @@ function parse(argv: string[]): Args {
 
 async function main(): Promise<number> {
   const args = parse(process.argv.slice(2));
-  useApiKey(args.key);
+  if (args.key !== undefined) useApiKey(args.key);
   const started = Date.now();
   const results = await runHostile(args.short ? SHORT : FULL, {
     only: args.only,
