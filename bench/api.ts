@@ -17,7 +17,7 @@ import { join } from "node:path";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
 import type { Rocket } from "../internal/domain/rocket.js";
-import { decodeChannelState, encodeChannelState } from "../internal/nats/channel-state-store.js";
+import { decodeChannelState, encodeChannelState } from "../internal/sequencer/state-encoding.js";
 import { createRegistry } from "../internal/observability/metrics.js";
 import { REPO_ROOT } from "../internal/testing/service-process.js";
 import { FleetView } from "../internal/view/fleet-view.js";

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { validateMessage, type RocketMessage } from "../domain/message.js";
 import { apply } from "../domain/rocket.js";
-import { decodeChannelState, encodeChannelState, StateDecodeError } from "./channel-state-store.js";
+import { StateDecodeError } from "../sequencer/channel-states.js";
+import { decodeChannelState, encodeChannelState } from "../sequencer/state-encoding.js";
 
 const CHANNEL = "c0ffee00-0000-4000-8000-0000000000bb";
 

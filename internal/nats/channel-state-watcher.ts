@@ -14,7 +14,9 @@
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { ChannelState } from "../domain/sequencing.js";
 import type { Logger } from "../observability/logger.js";
-import { channelForKey, decodeChannelState, StateDecodeError } from "./channel-state-store.js";
+import { StateDecodeError } from "../sequencer/channel-states.js";
+import { decodeChannelState } from "../sequencer/state-encoding.js";
+import { channelForKey } from "./channel-state-store.js";
 import { ReconnectBackoff } from "./connection.js";
 
 export interface StateChange {

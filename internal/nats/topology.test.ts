@@ -3,7 +3,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { NatsServer } from "../testing/nats-server.js";
 import { changeTopology, describeTopology, provisionTopology, STREAM_NAME, TopologyConflictError, TOPOLOGY_BUCKET } from "./topology.js";
-import { ChannelStateStore, channelForKey, keyForChannel, RevisionConflictError } from "./channel-state-store.js";
+import { RevisionConflictError, StateStoreFullError } from "../sequencer/channel-states.js";
+import { ChannelStateStore, channelForKey, keyForChannel } from "./channel-state-store.js";
 import { STATE_BUCKET } from "./topology.js";
 import { emptyChannelState } from "../domain/sequencing.js";
 import { DEFAULT_STATE_MAX_BYTES } from "../config/common.js";
@@ -131,7 +132,9 @@ describe("topology provisioning (real nats-server)", () => {
         }
       }
       expect(written).toBeGreaterThan(10);
-      expect(isStoreFull(refused), String(refused)).toBe(true);
+      // The port's error, carrying the server's refusal.
+      expect(refused, String(refused)).toBeInstanceOf(StateStoreFullError);
+      expect(isStoreFull((refused as Error).cause), String((refused as Error).cause)).toBe(true);
       await changeTopology(c, { stateMaxBytes: 2 ** 20 }, log);
       await expect(store.save(`full-${written}`, emptyChannelState(), 0)).resolves.toBeGreaterThan(0);
     } finally {

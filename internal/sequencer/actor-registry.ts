@@ -27,8 +27,7 @@
 //   with an open gap is not evicted for idleness (only by the MAX_ACTORS cap),
 //   so its deadline is kept; its memory is bounded by the buffered bounds.
 
-import type { StateDecodeError } from "../nats/channel-state-store.js";
-import { isStoreFull } from "../nats/jetstream-codes.js";
+import { StateStoreFullError, type ChannelStates, type StateDecodeError } from "./channel-states.js";
 import type { Logger } from "../observability/logger.js";
 import {
   ChannelActor,
@@ -37,7 +36,6 @@ import {
   type ActorEnvironment,
   type ActorObserver,
   type ActorSettings,
-  type ChannelStates,
   type Delivery,
   type ParkedMessages,
 } from "./channel-actor.js";
@@ -114,7 +112,7 @@ export class ActorRegistry {
       },
       failed: (channel, err, messages) => {
         // The bucket is full (STATE_MAX_BYTES): counted for its alert; the messages are nak'ed like any failed write.
-        if (isStoreFull(err)) metrics.stateWriteRefused();
+        if (err instanceof StateStoreFullError) metrics.stateWriteRefused();
         this.logFailure(channel, err, messages);
       },
       unreadableState: (channel, err, messages) => {

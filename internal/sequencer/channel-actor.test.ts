@@ -8,9 +8,11 @@ import { pino } from "pino";
 import type { RocketMessage } from "../domain/message.js";
 import { apply, type Rocket } from "../domain/rocket.js";
 import type { ChannelState } from "../domain/sequencing.js";
-import { encodeChannelState, encodeChannelStateFrom, keyForChannel, type ChannelStateStore } from "../nats/channel-state-store.js";
+import { keyForChannel, type ChannelStateStore } from "../nats/channel-state-store.js";
+import { encodeChannelState, encodeChannelStateFrom } from "./state-encoding.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
-import { GapPolicy, messageJson, type ChannelStates } from "./channel-actor.js";
+import { GapPolicy, messageJson } from "./channel-actor.js";
+import type { ChannelStates } from "./channel-states.js";
 import { settledAll, StreamFixture, until, type TestDelivery } from "./stream.fixture.js";
 
 let fx: StreamFixture;

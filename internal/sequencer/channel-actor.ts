@@ -49,7 +49,8 @@ import type { RocketMessage } from "../domain/message.js";
 import { sequenceBatch } from "../domain/sequence-batch.js";
 import { skipGap } from "../domain/gap-skip.js";
 import { emptyChannelState, Outcome, type ChannelState, type ParkedGap } from "../domain/sequencing.js";
-import { encodeChannelStateFrom, RevisionConflictError, StateDecodeError, type StoredChannelState } from "../nats/channel-state-store.js";
+import { RevisionConflictError, StateDecodeError, type ChannelStates } from "./channel-states.js";
+import { encodeChannelStateFrom } from "./state-encoding.js";
 import type { Limiter } from "./limiter.js";
 import { MessageOutcome } from "./metrics.js";
 
@@ -60,17 +61,6 @@ export interface Delivery {
   readonly seq: number;
   ack(): void;
   nak(delayMs?: number): void;
-}
-
-/** Channel state in KV, written with an expected revision (ChannelStateStore). */
-export interface ChannelStates {
-  load(channel: string): Promise<StoredChannelState | null>;
-  /** Throws RevisionConflictError when the entry is no longer at `revision` (0: must not exist). */
-  save(channel: string, state: ChannelState, revision: number, encode: (state: ChannelState) => Uint8Array): Promise<number>;
-  /** Deletes the entry if it is still at `revision`; throws RevisionConflictError otherwise. */
-  remove(channel: string, revision: number): Promise<void>;
-  /** Hands over every channel with a gap record and no launch (when its gap began, wall-clock ms), in one pass. */
-  scanUnlaunched?(onFound: (channel: string, since: number) => void, signal?: AbortSignal): Promise<void>;
 }
 
 /** The channel's messages as the events stream holds them (StreamParkedMessages, decoded). */

@@ -15,7 +15,8 @@ import { eventSubject, openBucket, provisionTopology } from "../nats/topology.js
 import type { Logger } from "../observability/logger.js";
 import { NatsServer } from "../testing/nats-server.js";
 import { ActorRegistry, type RegistrySettings } from "./actor-registry.js";
-import { GapPolicy, type ChannelStates, type Delivery } from "./channel-actor.js";
+import { GapPolicy, type Delivery } from "./channel-actor.js";
+import type { ChannelStates } from "./channel-states.js";
 import { Limiter } from "./limiter.js";
 import { SequencerMetrics } from "./metrics.js";
 import { decodedParked } from "./partition-worker.js";
