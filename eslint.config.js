@@ -28,4 +28,14 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["node:*", "@nats-io/*", "fastify", "pino", "prom-client", "../*/**", "../../*"] }],
     },
   },
+  {
+    // The sequencer's and the view's cores hold their ports (interfaces, entry
+    // types, errors, the state format); internal/nats implements them and is
+    // wired in by cmd/. Their tests may run on real NATS.
+    files: ["internal/sequencer/**/*.ts", "internal/view/**/*.ts"],
+    ignores: ["**/*.test.ts", "**/*.fixture.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: ["@nats-io/*", "../nats/*", "**/internal/nats/*"] }],
+    },
+  },
 );

@@ -17,3 +17,15 @@ export function fnv1a32(text: string): number {
 export function partitionOf(channel: string, partitions: number): number {
   return fnv1a32(channel) % partitions;
 }
+
+/** Every event's subject starts with this; the events stream takes `rockets.events.>`. */
+export const SUBJECT_PREFIX = "rockets.events";
+
+/**
+ * The subject a channel's events are stored under: its partition, then the
+ * channel itself, so a partition is one wildcard (`rockets.events.<p>.*`) and
+ * a channel's history one filter (`rockets.events.*.<channel>`).
+ */
+export function eventSubject(partition: number, channel: string): string {
+  return `${SUBJECT_PREFIX}.${partition}.${channel}`;
+}

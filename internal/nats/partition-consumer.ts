@@ -27,6 +27,7 @@ import {
 } from "@nats-io/jetstream";
 import { nanos } from "@nats-io/transport-node";
 import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
+import type { ConsumerPosition, StreamDelivery } from "../sequencer/partition-worker.js";
 import { partitionFilter, STREAM_NAME } from "./topology.js";
 
 export interface PartitionConsumerSettings {
@@ -37,27 +38,6 @@ export interface PartitionConsumerSettings {
 }
 
 /** A message delivered from the stream; settle it exactly once. */
-export interface StreamDelivery {
-  readonly subject: string;
-  /** The message's sequence in the events stream: where it can be read back while it is parked. */
-  readonly seq: number;
-  readonly data: Uint8Array;
-  /** `pending`: the partition's undelivered messages when this one was sent (the lag, for free). */
-  readonly info: { readonly pending: number };
-  ack(): void;
-  /** Hands the message back for redelivery, after `delayMs` when given. */
-  nak(delayMs?: number): void;
-  /** Never redeliver this message. (No reason: 2.9 ignores a "+TERM <reason>" ack.) */
-  term(): void;
-}
-
-export interface ConsumerPosition {
-  /** Messages in the partition not yet delivered to anyone: the consumer's lag. */
-  pending: number;
-  /** Messages delivered and not yet acknowledged. */
-  ackPending: number;
-}
-
 export function consumerName(partition: number): string {
   return `sequencer-p${partition}`;
 }

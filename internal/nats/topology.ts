@@ -47,18 +47,17 @@ import type { Logger } from "../observability/logger.js";
 import { partitionOf } from "../domain/partition.js";
 import { isApiError, isPermissionViolation, isWriteConflict, JetStreamApiCode } from "./jetstream-codes.js";
 import { readFromLeader } from "./kv-leader-read.js";
+import { eventSubject, SUBJECT_PREFIX } from "../domain/partition.js";
+
+// Where events are addressed is the domain's (every service agrees on it); re-exported for the adapters.
+export { eventSubject, SUBJECT_PREFIX };
 
 export const STREAM_NAME = "ROCKETS_EVENTS";
-export const SUBJECT_PREFIX = "rockets.events";
 export const STATE_BUCKET = "rockets_state";
 export const LEASE_BUCKET = "rockets_leases";
 export const TOPOLOGY_BUCKET = "rockets_topology";
 const PARTITIONS_KEY = "partitions";
 const REPLICAS_KEY = "replicas";
-
-export function eventSubject(partition: number, channel: string): string {
-  return `${SUBJECT_PREFIX}.${partition}.${channel}`;
-}
 
 export function partitionFilter(partition: number): string {
   return `${SUBJECT_PREFIX}.${partition}.*`;

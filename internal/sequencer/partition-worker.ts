@@ -18,13 +18,34 @@
 
 import { Buffer } from "node:buffer";
 import { validateMessage, type Problem, type RocketMessage } from "../domain/message.js";
-import type { ConsumerPosition, StreamDelivery } from "../nats/partition-consumer.js";
-import { eventSubject } from "../nats/topology.js";
+import { eventSubject } from "../domain/partition.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import { keepJson, type Delivery, type ParkedMessages } from "./channel-actor.js";
 import { FetchOutage } from "./fetch-outage.js";
 import { MessageOutcome, type SequencerMetrics } from "./metrics.js";
+
+/** One message delivered by the partition's consumer (implemented by internal/nats/partition-consumer.ts). */
+export interface StreamDelivery {
+  readonly subject: string;
+  /** The message's sequence in the events stream: where it can be read back while it is parked. */
+  readonly seq: number;
+  readonly data: Uint8Array;
+  /** `pending`: the partition's undelivered messages when this one was sent (the lag, for free). */
+  readonly info: { readonly pending: number };
+  ack(): void;
+  /** Hands the message back for redelivery, after `delayMs` when given. */
+  nak(delayMs?: number): void;
+  /** Never redeliver this message. (No reason: 2.9 ignores a "+TERM <reason>" ack.) */
+  term(): void;
+}
+
+export interface ConsumerPosition {
+  /** Messages in the partition not yet delivered to anyone: the consumer's lag. */
+  pending: number;
+  /** Messages delivered and not yet acknowledged. */
+  ackPending: number;
+}
 
 /** The partition's durable consumer (PartitionConsumer). */
 export interface PartitionSource {
