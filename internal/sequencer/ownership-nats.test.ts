@@ -8,106 +8,38 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { jetstream } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { LeaseBucket } from "../nats/lease-bucket.js";
 import { openBucket } from "../nats/topology.js";
 import { NatsServer } from "../testing/nats-server.js";
-import type { BucketEntry, BucketWatch, LeaseStore } from "./lease-store.js";
-import { Ownership } from "./ownership.js";
+import type { LeaseStore } from "./lease-store.js";
+import { balanced as balancedIn, StaleWatch, startMember, type Member } from "./ownership.fixture.js";
 import { encodeLease, leaseKey, leaseOwner } from "./partition-leases.js";
 
 const PARTITIONS = 8;
 const TTL_MS = 1500;
 const HEARTBEAT_MS = 200;
-const log = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
+const TIMING = { partitions: PARTITIONS, leaseTtlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS };
 
 let server: NatsServer;
 let bucketCount = 0;
 let bucket = "";
 const connections: NatsConnection[] = [];
-const members: Member[] = [];
+const members: NatsMember[] = [];
 
-interface Member {
-  id: string;
+interface NatsMember extends Member {
   nc: NatsConnection;
-  ownership: Ownership;
-  owned: Set<number>;
-  events: string[];
 }
 
-/**
- * The real lease bucket, with a watch that never shows the listed keys'
- * changes after start: the stale view a lagging watch or replica gives.
- */
-class StaleWatchBucket implements LeaseStore {
-  constructor(
-    private readonly inner: LeaseBucket,
-    private readonly hidden: Set<string>,
-  ) {}
-  create = (key: string, value: string) => this.inner.create(key, value);
-  update = (key: string, value: string, revision: number) => this.inner.update(key, value, revision);
-  put = (key: string, value: string, ttlMs?: number) => this.inner.put(key, value, ttlMs);
-  delete = (key: string, revision: number) => this.inner.delete(key, revision);
-  read = (key: string) => this.inner.read(key);
-  async watch(onEntry: (entry: BucketEntry) => void): Promise<BucketWatch> {
-    let caughtUp = false;
-    const watch = await this.inner.watch((e) => {
-      if (!caughtUp || !this.hidden.has(e.key)) onEntry(e);
-    });
-    void watch.caughtUp.then(() => (caughtUp = true));
-    return watch;
-  }
-}
-
-async function join(id: string, releaseDelayMs = 0, wrap: (b: LeaseBucket) => LeaseStore = (b) => b): Promise<Member> {
+async function join(id: string, wrap: (b: LeaseBucket) => LeaseStore = (b) => b): Promise<NatsMember> {
   const nc = await connect({ servers: server.url });
   connections.push(nc);
   await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
-  const owned = new Set<number>();
-  const events: string[] = [];
-  const ownership = new Ownership(
-    wrap(await LeaseBucket.open(nc, bucket, 1000)),
-    { instanceId: id, partitions: PARTITIONS, leaseTtlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS },
-    {
-      acquired: (p) => {
-        owned.add(p);
-        events.push(`acquired ${p}`);
-      },
-      release: async (p) => {
-        events.push(`releasing ${p}`);
-        await new Promise((r) => setTimeout(r, releaseDelayMs));
-        owned.delete(p);
-        events.push(`released ${p}`);
-      },
-      lost: (p) => {
-        owned.delete(p);
-        events.push(`lost ${p}`);
-      },
-      event: () => undefined,
-    },
-    log,
-  );
-  await ownership.start();
-  const member = { id, nc, ownership, owned, events };
+  const member = { ...(await startMember(wrap(await LeaseBucket.open(nc, bucket, 1000)), id, TIMING)), nc };
   members.push(member);
   return member;
 }
 
-/** Waits until the given members own every partition between them, each exactly once, shares within one. */
-async function balanced(group: Member[], timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    const all = group.flatMap((m) => [...m.owned]);
-    const shares = group.map((m) => m.owned.size);
-    if (all.length === PARTITIONS && new Set(all).size === PARTITIONS && Math.max(...shares) - Math.min(...shares) <= 1) {
-      return Date.now() - started;
-    }
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`not balanced after ${timeoutMs} ms: ${group.map((m) => `${m.id}=${[...m.owned].sort()}`).join(" ")}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const balanced = (group: Member[], timeoutMs: number) => balancedIn(group, PARTITIONS, timeoutMs);
 
 beforeAll(async () => {
   server = await NatsServer.start();
@@ -168,7 +100,7 @@ describe("partition ownership", () => {
     const kv = await openBucket(new Kvm(jetstream(nc)), bucket, 1, { markerTtlMs: 60_000 });
     // A dead owner's lease, renewed once more after the newcomer started watching, which its watch never shows.
     const first = await kv.create(leaseKey(3), encodeLease("ghost"));
-    const a = await join("seq-a", 0, (b) => new StaleWatchBucket(b, new Set([leaseKey(3)])));
+    const a = await join("seq-a", (b) => new StaleWatch(b, new Set([leaseKey(3)])));
     await kv.update(leaseKey(3), encodeLease("ghost"), first);
     // Claims at the revision the watch showed are refused; only a read from the leader gets the real one.
     await balanced([a], TTL_MS * 4 + 3000);

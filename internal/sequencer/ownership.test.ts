@@ -6,27 +6,18 @@
 // on the server itself runs in ownership-nats.test.ts.
 
 import { afterEach, describe, expect, it } from "vitest";
-import { pino } from "pino";
 import { MemoryLeaseBucket, type MemoryLeaseClient } from "../testing/memory-lease-store.js";
-import type { BucketEntry, BucketWatch, LeaseStore } from "./lease-store.js";
+import type { LeaseStore } from "./lease-store.js";
 import { memberKey } from "./membership.js";
-import { Ownership } from "./ownership.js";
+import { balanced as balancedIn, StaleWatch, startMember, type Member } from "./ownership.fixture.js";
 import { encodeLease, leaseKey, leaseOwner } from "./partition-leases.js";
 
 const PARTITIONS = 8;
 const TTL_MS = 600;
 const HEARTBEAT_MS = 80;
-const log = pino({ level: process.env["TEST_LOG_LEVEL"] ?? "silent" });
+const TIMING = { partitions: PARTITIONS, leaseTtlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS };
 
-interface Member {
-  id: string;
-  client: MemoryLeaseClient;
-  ownership: Ownership;
-  owned: Set<number>;
-  events: string[];
-}
-
-const members: Member[] = [];
+const members: MemoryMember[] = [];
 const buckets: MemoryLeaseBucket[] = [];
 
 function freshBucket(): MemoryLeaseBucket {
@@ -35,25 +26,8 @@ function freshBucket(): MemoryLeaseBucket {
   return bucket;
 }
 
-/** A store whose watch never shows the listed keys' changes after it caught up: the stale view a lagging watch gives. */
-class StaleWatch implements LeaseStore {
-  constructor(
-    private readonly inner: LeaseStore,
-    private readonly hidden: Set<string>,
-  ) {}
-  create = (key: string, value: string) => this.inner.create(key, value);
-  update = (key: string, value: string, revision: number) => this.inner.update(key, value, revision);
-  put = (key: string, value: string, ttlMs?: number) => this.inner.put(key, value, ttlMs);
-  delete = (key: string, revision: number) => this.inner.delete(key, revision);
-  read = (key: string) => this.inner.read(key);
-  async watch(onEntry: (entry: BucketEntry) => void): Promise<BucketWatch> {
-    let caughtUp = false;
-    const watch = await this.inner.watch((e) => {
-      if (!caughtUp || !this.hidden.has(e.key)) onEntry(e);
-    });
-    void watch.caughtUp.then(() => (caughtUp = true));
-    return watch;
-  }
+interface MemoryMember extends Member {
+  client: MemoryLeaseClient;
 }
 
 async function join(
@@ -61,65 +35,26 @@ async function join(
   id: string,
   releaseDelayMs = 0,
   wrap: (store: LeaseStore) => LeaseStore = (store) => store,
-): Promise<Member> {
+): Promise<MemoryMember> {
   const client = bucket.connect();
-  const owned = new Set<number>();
-  const events: string[] = [];
-  const ownership = new Ownership(
-    wrap(client),
-    { instanceId: id, partitions: PARTITIONS, leaseTtlMs: TTL_MS, heartbeatMs: HEARTBEAT_MS },
-    {
-      acquired: (p) => {
-        owned.add(p);
-        events.push(`acquired ${p}`);
-      },
-      release: async (p) => {
-        events.push(`releasing ${p}`);
-        await new Promise((r) => setTimeout(r, releaseDelayMs));
-        owned.delete(p);
-        events.push(`released ${p}`);
-      },
-      lost: (p) => {
-        owned.delete(p);
-        events.push(`lost ${p}`);
-      },
-      event: () => undefined,
-    },
-    log,
-  );
-  await ownership.start();
-  const member = { id, client, ownership, owned, events };
+  const member = { ...(await startMember(wrap(client), id, TIMING, releaseDelayMs)), client };
   members.push(member);
   return member;
 }
 
-async function leave(member: Member): Promise<void> {
+async function leave(member: MemoryMember): Promise<void> {
   members.splice(members.indexOf(member), 1);
   await member.ownership.stop();
 }
 
 /** A crash: the member's connection vanishes without releasing anything. */
-async function crash(member: Member): Promise<void> {
+async function crash(member: MemoryMember): Promise<void> {
   members.splice(members.indexOf(member), 1);
   member.client.close();
   await member.ownership.stop().catch(() => undefined);
 }
 
-/** Waits until the given members own every partition between them, each exactly once, shares within one. */
-async function balanced(group: Member[], timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  for (;;) {
-    const all = group.flatMap((m) => [...m.owned]);
-    const shares = group.map((m) => m.owned.size);
-    if (all.length === PARTITIONS && new Set(all).size === PARTITIONS && Math.max(...shares) - Math.min(...shares) <= 1) {
-      return Date.now() - started;
-    }
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`not balanced after ${timeoutMs} ms: ${group.map((m) => `${m.id}=${[...m.owned].sort()}`).join(" ")}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const balanced = (group: Member[], timeoutMs: number) => balancedIn(group, PARTITIONS, timeoutMs);
 
 afterEach(async () => {
   await Promise.all(members.splice(0).map((m) => m.ownership.stop().catch(() => undefined)));
