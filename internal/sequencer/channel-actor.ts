@@ -673,7 +673,7 @@ export class ChannelActor {
       } finally {
         observer.kvWrite((this.env.now() - started) / 1000, committed);
       }
-    });
+    }, state.rocket !== null);
   }
 
   private setKnown(next: Known | undefined): void {
