@@ -227,8 +227,15 @@ export class ChannelActor {
     readonly channel: string,
     readonly partition: number,
     private readonly env: ActorEnvironment,
+    /** The channel had a launched rocket when its last actor was evicted: its load goes ahead of never-launched channels' work. */
+    private readonly launchedBefore = false,
   ) {
     this.lastActive = env.now();
+  }
+
+  /** The loaded state has a launched rocket. */
+  get launched(): boolean {
+    return this.known !== undefined && this.known.stored.rocket !== null;
   }
 
   get idle(): boolean {
@@ -639,7 +646,7 @@ export class ChannelActor {
   }
 
   private async load(): Promise<Known> {
-    const stored = await this.env.limiter.run(() => this.env.store.load(this.channel));
+    const stored = await this.env.limiter.run(() => this.env.store.load(this.channel), this.launchedBefore);
     const state = stored?.state ?? emptyChannelState();
     const inline = new Set(state.pending.map((m) => m.metadata.messageNumber));
     // With no entry, messages may still be parked in the stream only (past MAX_UNLAUNCHED_CHANNELS): from the start.
