@@ -7,7 +7,8 @@ import type { RocketMessage } from "../domain/message.js";
 import type { ChannelStateStore } from "../nats/channel-state-store.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import type { ActorRegistry } from "./actor-registry.js";
-import { StreamFixture, type TestDelivery } from "./stream.fixture.js";
+import type { ChannelStates } from "./channel-states.js";
+import { settledAll, StreamFixture, type TestDelivery } from "./stream.fixture.js";
 
 let fx: StreamFixture;
 let store: ChannelStateStore;
@@ -72,6 +73,40 @@ describe("actor registry", () => {
     const more = rocketMessages("capped-0", 3, new Rng(0)).slice(1);
     expect((await deliverAll(r, 0, more)).map((d) => d.settled)).toEqual(["ack", "ack"]);
     expect((await store.load("capped-0"))?.state.lastApplied).toBe(3);
+  });
+
+  it("reloads a launched rocket that a flood of never-launched channels pushed out ahead of the flood's own loads", async () => {
+    // Loads of the flood's channels wait at a gate, holding every KV slot (8) and queueing the rest.
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const loads: string[] = [];
+    const gated: ChannelStates = {
+      load: async (channel) => {
+        loads.push(channel);
+        if (channel.startsWith("flood-")) await gate;
+        return store.load(channel);
+      },
+      save: (channel, state, revision, encode) => store.save(channel, state, revision, encode),
+      remove: (channel, revision) => store.remove(channel, revision),
+    };
+    let clock = 0;
+    const { registry: r } = await fx.registry(gated, { maxPending: 100, retryDelayMs: 100, maxActors: 4, actorIdleMs: 60_000 }, { now: () => clock });
+    const fleet = rocketMessages("fleet-1", 2, new Rng(21));
+    await deliverAll(r, 0, fleet.slice(0, 1));
+    clock += 10;
+    // 20 channels that never launch (message 2 only): the idle rocket is the one actor the cap can evict.
+    const flood = await fx.publish(Array.from({ length: 20 }, (_, i) => rocketMessages(`flood-${i}`, 2, new Rng(100 + i))[1]!));
+    for (const d of flood) r.deliver(0, d);
+    const next = await fx.publish(fleet.slice(1));
+    for (const d of next) r.deliver(0, d);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    open();
+    await settledAll([...flood, ...next]);
+    // The rocket's reload took the first free slot: right after the 8 flood loads that held them.
+    const reloaded = loads.lastIndexOf("fleet-1");
+    expect(loads.slice(0, reloaded).filter((c) => c.startsWith("flood-"))).toHaveLength(8);
+    expect(next[0]!.settled).toBe("ack");
+    expect((await store.load("fleet-1"))?.state.lastApplied).toBe(2);
   });
 
   it("counts buffered messages and reports how long the oldest gap has been open", async () => {
