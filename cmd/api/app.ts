@@ -5,6 +5,7 @@
 // routes need a key with the `read` scope unless AUTH=off; the console's
 // static files and the API reference stay open (internal/http/api-auth.ts).
 
+import type { FieldProblem } from "../../internal/http/problem-document.js";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -19,7 +20,7 @@ import type { Logger } from "../../internal/observability/logger.js";
 import type { FleetView } from "../../internal/view/fleet-view.js";
 import type { SseSettings } from "./config.js";
 import type { ApiMetrics } from "./metrics.js";
-import { invalidParameters, ProblemType, sendProblem, type ParameterProblem } from "./problems.js";
+import { invalidParameters, ProblemType, sendProblem } from "./problems.js";
 import { registerConsoleRoutes, type ConsoleAsset } from "./console-assets.js";
 import { HistoryRoutes } from "./routes/history.js";
 import { registerRocketRoutes } from "./routes/rockets.js";
@@ -63,8 +64,8 @@ const MAX_PARAM_LENGTH = 1024;
 type AjvError = { instancePath: string; message?: string; params: Record<string, unknown> };
 
 /** Names the parameter each schema violation is about, e.g. `limit` or an unknown `sorty`. */
-export function parameterProblems(errors: AjvError[]): ParameterProblem[] {
-  const out: ParameterProblem[] = [];
+export function parameterProblems(errors: AjvError[]): FieldProblem[] {
+  const out: FieldProblem[] = [];
   for (const e of errors) {
     const unknown = e.params["additionalProperty"];
     if (typeof unknown === "string") {

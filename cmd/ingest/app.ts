@@ -25,7 +25,7 @@ import { registerOpenApi } from "./openapi.js";
 import type { ResendCheck } from "./resend-check.js";
 import type { RateLimitSettings } from "./config.js";
 import type { IngestMetrics } from "./metrics.js";
-import { problem, ProblemError, ProblemType, sendProblem } from "./problems.js";
+import { problem, ProblemError, ProblemType, sendProblem } from "../../internal/http/problem-document.js";
 
 export interface IngestLimits {
   bodyLimitBytes: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseBody } from "./body-parser.js";
-import { ProblemError } from "./problems.js";
+import { ProblemError } from "../../internal/http/problem-document.js";
 
 const limits = { bodyLimitBytes: 100, batchBodyLimitBytes: 1000 };
 

@@ -5,7 +5,7 @@
 // up to MAX_BATCH messages.
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import { problem, ProblemError, ProblemType } from "./problems.js";
+import { problem, ProblemError, ProblemType } from "../../internal/http/problem-document.js";
 
 export interface BodyLimits {
   bodyLimitBytes: number;

@@ -21,7 +21,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { ignoreContentType } from "./body-parser.js";
 import type { BatchIntakeResult, MessageIntake } from "./message-intake.js";
-import { PROBLEM_CONTENT_TYPE, problem, ProblemType, sendProblem } from "./problems.js";
+import { PROBLEM_CONTENT_TYPE, problem, ProblemType, sendProblem } from "../../internal/http/problem-document.js";
 
 export interface MessagesRouteOptions {
   intake: MessageIntake;

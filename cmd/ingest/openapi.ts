@@ -11,7 +11,7 @@ import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifySchema } from "fastify";
 import { MAX_CHANNEL_LENGTH } from "../../internal/domain/channel.js";
 import { MAX_SPEED, MAX_TEXT_LENGTH, MessageType } from "../../internal/domain/message.js";
-import { ProblemType } from "./problems.js";
+import { ProblemType } from "../../internal/http/problem-document.js";
 
 export interface DocumentedLimits {
   bodyLimitBytes: number;

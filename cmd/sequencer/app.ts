@@ -11,7 +11,7 @@ import fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import { registerApiAuth, withServiceRoutes } from "../../internal/http/api-auth.js";
 import { Scope, type ApiKeys } from "../../internal/http/api-keys.js";
-import { sendProblem } from "../../internal/http/problem-document.js";
+import { ProblemType, sendProblem } from "../../internal/http/problem-document.js";
 import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, registerRequestBounds, serverTimeoutOptions, type HttpBounds } from "../../internal/http/request-bounds.js";
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceIndex } from "../../internal/http/service-index.js";
@@ -51,7 +51,7 @@ export function buildApp(deps: OpsDeps): FastifyInstance {
   app.setNotFoundHandler((request, reply) => {
     const wrongMethod = methodNotAllowed(routes, request);
     if (wrongMethod) return sendProblem(reply.header("allow", wrongMethod.allow), wrongMethod.problem);
-    return sendProblem(reply, { type: "urn:rockets:problem:not-found", title: "Not found", status: 404, detail: `no route for ${request.method} ${request.url}` });
+    return sendProblem(reply, { type: ProblemType.notFound, title: "Not found", status: 404, detail: `no route for ${request.method} ${request.url}` });
   });
   return app;
 }

@@ -20,12 +20,7 @@
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { presentedKey, Scope, type ApiKeys } from "./api-keys.js";
-import { sendProblem } from "./problem-document.js";
-
-export const AuthProblemType = {
-  unauthorized: "urn:rockets:problem:unauthorized",
-  forbidden: "urn:rockets:problem:forbidden",
-} as const;
+import { ProblemType, sendProblem } from "./problem-document.js";
 
 export const WWW_AUTHENTICATE = 'Bearer realm="rockets", Basic realm="rockets"';
 
@@ -60,7 +55,7 @@ export function registerApiAuth(app: FastifyInstance, keys: ApiKeys, access: Rou
     if (principal === undefined) {
       reply.header("www-authenticate", WWW_AUTHENTICATE);
       sendProblem(reply, {
-        type: AuthProblemType.unauthorized,
+        type: ProblemType.unauthorized,
         title: "Unauthorized",
         status: 401,
         detail:
@@ -72,7 +67,7 @@ export function registerApiAuth(app: FastifyInstance, keys: ApiKeys, access: Rou
     }
     if (!principal.scopes.has(scope)) {
       sendProblem(reply, {
-        type: AuthProblemType.forbidden,
+        type: ProblemType.forbidden,
         title: "Forbidden",
         status: 403,
         detail: `the key "${principal.name}" does not have the "${scope}" scope this route needs`,

@@ -24,7 +24,7 @@ import type { Socket } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { Counter, type Registry } from "prom-client";
 import { METRIC_PREFIX } from "../observability/metrics.js";
-import { PROBLEM_CONTENT_TYPE } from "./problem-document.js";
+import { PROBLEM_CONTENT_TYPE, ProblemType } from "./problem-document.js";
 
 export interface HttpTimeouts {
   /** Longest wait for a request's headers. */
@@ -133,7 +133,7 @@ export function registerRequestBounds(app: FastifyInstance, options: RequestBoun
   const exempt = new Set<string>([...ALWAYS_ANSWERED, ...(options.exempt ?? [])]);
   const body = (limit: number) =>
     JSON.stringify({
-      type: "urn:rockets:problem:busy",
+      type: ProblemType.busy,
       title: "Too many requests in flight",
       status: 503,
       detail: `this instance is handling ${limit} requests at once, its limit; retry after ${retryAfterSeconds} s`,

@@ -5,10 +5,9 @@
 // onRoute hook), so trackRouteMethods must be called before any route is.
 
 import type { FastifyInstance } from "fastify";
-import type { ProblemDocument } from "./problem-document.js";
+import { ProblemType, type ProblemDocument } from "./problem-document.js";
 
 /** The problem type every service uses for a 405. */
-export const METHOD_NOT_ALLOWED_TYPE = "urn:rockets:problem:method-not-allowed";
 
 /** A fastify route URL (`/rockets/:channel`, `/docs/*`) as a regular expression over request paths. */
 function pathPattern(url: string): RegExp {
@@ -58,7 +57,7 @@ export function methodNotAllowed(routes: RouteMethods, request: { method: string
   return {
     allow: allow.join(", "),
     problem: {
-      type: METHOD_NOT_ALLOWED_TYPE,
+      type: ProblemType.methodNotAllowed,
       title: "Method not allowed",
       status: 405,
       detail: `${path} does not take ${request.method}; it takes ${allow.join(", ")}`,

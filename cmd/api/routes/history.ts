@@ -11,6 +11,7 @@
 // The view only supplies how far the rocket has applied (to tell a lost
 // message from one not received yet).
 
+import type { FieldProblem } from "../../../internal/http/problem-document.js";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { checkChannel } from "../../../internal/domain/channel.js";
 import {
@@ -30,7 +31,7 @@ import { isRfc3339 } from "../../../internal/domain/message.js";
 import type { Logger } from "../../../internal/observability/logger.js";
 import type { FleetView } from "../../../internal/view/fleet-view.js";
 import { rocketViewOf } from "../../../internal/view/rocket-view.js";
-import { invalidParameters, notLoaded, ProblemType, sendProblem, type ParameterProblem, type ProblemDocument } from "../problems.js";
+import { invalidParameters, notLoaded, ProblemType, sendProblem, type ProblemDocument } from "../problems.js";
 import { rocketHistorySchema, type ChannelParams, type HistoryQuery, type PointInTimeQuery } from "../schemas.js";
 
 const DEFAULT_LIMIT = 1000;
@@ -155,7 +156,7 @@ export class HistoryRoutes {
 
   /** Answers GET /rockets/:channel?at=|asOf= for a valid channel (the caller checked it and the view's readiness). */
   async pointInTime(reply: FastifyReply, channel: string, query: PointInTimeQuery): Promise<FastifyReply> {
-    const errors: ParameterProblem[] = [];
+    const errors: FieldProblem[] = [];
     if (query.at !== undefined && query.asOf !== undefined) errors.push({ path: "asOf", reason: "conflicts with at; give one of them" });
     let asOf: string | undefined;
     if (query.asOf !== undefined) {

@@ -6,11 +6,12 @@
 // /rockets/summary and /rockets/stream are never taken for a channel named
 // "summary" or "stream" (such a channel can still be listed, not fetched alone).
 
+import type { FieldProblem } from "../../../internal/http/problem-document.js";
 import type { FastifyInstance } from "fastify";
 import { checkChannel } from "../../../internal/domain/channel.js";
 import type { FleetView, ListQuery as ViewQuery } from "../../../internal/view/fleet-view.js";
 import { decodeCursor, encodeCursor } from "../../../internal/view/cursor.js";
-import { invalidParameters, notLoaded, sendProblem, ProblemType, type ParameterProblem } from "../problems.js";
+import { invalidParameters, notLoaded, sendProblem, ProblemType } from "../problems.js";
 import { JSON_CONTENT_TYPE, RocketJson } from "../rocket-json.js";
 import {
   getRocketSchema,
@@ -26,7 +27,7 @@ import type { SortKey } from "../../../internal/view/sort-keys.js";
 const DEFAULT_LIMIT = 100;
 const SORT_ALIASES = ["sort", "sortBy", "sort_by"] as const;
 
-export type ParsedListQuery = { ok: true; query: ViewQuery } | { ok: false; errors: ParameterProblem[] };
+export type ParsedListQuery = { ok: true; query: ViewQuery } | { ok: false; errors: FieldProblem[] };
 
 /**
  * Turns schema-valid query parameters into a view query, with the checks a
@@ -34,7 +35,7 @@ export type ParsedListQuery = { ok: true; query: ViewQuery } | { ok: false; erro
  * that agrees with `order`, and a cursor made for this same query.
  */
 export function parseListQuery(q: ListQuery): ParsedListQuery {
-  const errors: ParameterProblem[] = [];
+  const errors: FieldProblem[] = [];
   let sortParam: string | undefined;
   let sortName: string | undefined;
   for (const name of SORT_ALIASES) {
