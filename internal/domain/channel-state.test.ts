@@ -1,21 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { validateChannelState } from "./channel-state.js";
-import { validateMessage, type RocketMessage } from "./message.js";
+import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
 import type { ChannelState } from "./sequencing.js";
+import { numberedMessage } from "./channel-steps.fixture.js";
 
 const CHANNEL = "c0ffee00-0000-4000-8000-0000000000aa";
 
-function message(n: number, channel = CHANNEL): RocketMessage {
-  const metadata = { channel, messageNumber: n, messageTime: `2025-04-02T09:21:${String(n).padStart(2, "0")}Z` };
-  const raw =
-    n === 1
-      ? { metadata: { ...metadata, messageType: "RocketLaunched" }, message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" } }
-      : { metadata: { ...metadata, messageType: "RocketSpeedIncreased" }, message: { by: n } };
-  const v = validateMessage(raw);
-  if (!v.ok) throw new Error(JSON.stringify(v.problems));
-  return v.value;
-}
+const message = (n: number, channel = CHANNEL): RocketMessage => numberedMessage(n, channel);
 
 function rocketAt(n: number): Rocket {
   let rocket: Rocket | null = null;

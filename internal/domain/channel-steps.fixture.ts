@@ -1,7 +1,7 @@
-// Test fixtures for one channel's history, shared by the domain's property
-// tests: a fast-check arbitrary of the steps after a launch, and the valid,
-// in-order messages those steps make (the sequencer only ever sees valid
-// ones). Times grow with the number, so "as of a time" questions have one
+// Test fixtures for one channel's history, shared by the domain's tests: a
+// fast-check arbitrary of the steps after a launch, the valid, in-order
+// messages those steps make (the sequencer only ever sees valid ones), and a
+// plain numbered message for tests that need only numbers. Times grow with the number, so "as of a time" questions have one
 // answer. Never built: tsconfig.build.json leaves *.fixture.ts out.
 
 import fc from "fast-check";
@@ -42,4 +42,16 @@ export function channelMessages(steps: Step[], { channel, launch }: ChannelOptio
     if (!v.ok) throw new Error(JSON.stringify(v.problems));
     return v.value;
   });
+}
+
+/** Message `n` of `channel`: 1 launches a Falcon-9 at 500, any other speeds it up by `n`. Valid, as the sequencer sees them. */
+export function numberedMessage(n: number, channel: string): RocketMessage {
+  const metadata = { channel, messageNumber: n, messageTime: `2025-04-02T09:21:${String(n % 60).padStart(2, "0")}Z` };
+  const raw =
+    n === 1
+      ? { metadata: { ...metadata, messageType: "RocketLaunched" }, message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" } }
+      : { metadata: { ...metadata, messageType: "RocketSpeedIncreased" }, message: { by: n } };
+  const v = validateMessage(raw);
+  if (!v.ok) throw new Error(JSON.stringify(v.problems));
+  return v.value;
 }

@@ -1,22 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { skipGap } from "./gap-skip.js";
-import { validateMessage, type RocketMessage } from "./message.js";
+import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
 import { MAX_SKIPPED_RECORDED, type ChannelState } from "./sequencing.js";
+import { numberedMessage } from "./channel-steps.fixture.js";
 
 const CHANNEL = "c0ffee00-0000-4000-8000-0000000000bb";
 const AT = "2026-01-01T00:00:00.000Z";
 
-function message(n: number): RocketMessage {
-  const metadata = { channel: CHANNEL, messageNumber: n, messageTime: `2025-04-02T09:21:${String(n % 60).padStart(2, "0")}Z` };
-  const raw =
-    n === 1
-      ? { metadata: { ...metadata, messageType: "RocketLaunched" }, message: { type: "Falcon-9", launchSpeed: 500, mission: "ARTEMIS" } }
-      : { metadata: { ...metadata, messageType: "RocketSpeedIncreased" }, message: { by: n } };
-  const v = validateMessage(raw);
-  if (!v.ok) throw new Error(JSON.stringify(v.problems));
-  return v.value;
-}
+const message = (n: number): RocketMessage => numberedMessage(n, CHANNEL);
 
 const fold = (ns: number[]) => ns.reduce<Rocket | null>((r, n) => apply(r, message(n)), null);
 
