@@ -17,6 +17,7 @@ import { EnvReader } from "../internal/config/env-reader.js";
 import { connectionOptions } from "../internal/nats/connection.js";
 import { assertNatsServerInstalled, freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
 import { containerEnvironment, ROOT, schemaProblem, unfoldSecretData, volumeFiles, type EnvContainer, type K8sObject } from "./deploy/manifests.js";
+import { stopChildren } from "./script-process.js";
 
 const OVERLAY = join(ROOT, "deploy", "overlays", "secure");
 
@@ -68,16 +69,7 @@ describe.skipIf(!kubectl)("secure overlay deploy/overlays/secure (skipped withou
   const processes: ChildProcess[] = [];
   const dirs: string[] = [];
   afterAll(async () => {
-    await Promise.all(
-      processes.map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (p.exitCode !== null || p.signalCode !== null) return resolve();
-            p.once("exit", () => resolve());
-            p.kill("SIGTERM");
-          }),
-      ),
-    );
+    await stopChildren(processes);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -23,6 +23,7 @@ import {
   type K8sObject,
   type Manifest,
 } from "./deploy/manifests.js";
+import { stopChildren } from "./script-process.js";
 
 interface Probe {
   httpGet?: { path?: string; port?: string | number };
@@ -560,16 +561,7 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
   };
 
   afterAll(async () => {
-    await Promise.all(
-      processes.map(
-        (p) =>
-          new Promise<void>((resolve) => {
-            if (p.exitCode !== null || p.signalCode !== null) return resolve();
-            p.once("exit", () => resolve());
-            p.kill("SIGTERM");
-          }),
-      ),
-    );
+    await stopChildren(processes);
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 

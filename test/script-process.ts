@@ -130,3 +130,17 @@ export async function poll<T>(what: string, timeoutMs: number, attempt: () => Pr
   throw new Error(`${what} not seen within ${timeoutMs} ms${last ? `: ${String(last)}` : ""}`);
 }
 
+
+/** SIGTERMs every child still running and resolves once all have exited. */
+export async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          if (p.exitCode !== null || p.signalCode !== null) return resolve();
+          p.once("exit", () => resolve());
+          p.kill("SIGTERM");
+        }),
+    ),
+  );
+}
