@@ -101,7 +101,7 @@ try {
 
   const passThrough: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v !== undefined && /^(KV_WRITE_CONCURRENCY|FETCH_BATCH|MAX_ACK_PENDING|MAX_ACTORS|ACK_WAIT_MS)$/.test(k)) {
+    if (v !== undefined && /^(KV_WRITE_CONCURRENCY|STATE_WRITE_LINGER_MS|FETCH_BATCH|MAX_ACK_PENDING|MAX_ACTORS|ACK_WAIT_MS)$/.test(k)) {
       passThrough[k] = v;
     }
   }

@@ -52,6 +52,8 @@ export interface SequencerConfig {
   maxActors: number;
   /** KV reads and writes in flight at once, over all channels. */
   kvConcurrency: number;
+  /** How long an idle channel's state write may wait to leave together with other channels' (internal/sequencer/write-linger.ts). */
+  writeLingerMs: number;
   /** Messages asked for per pull. */
   fetchBatch: number;
   /** Delivered-but-unacked messages per partition (the consumer's max_ack_pending). */
@@ -92,6 +94,7 @@ export function loadConfig(env: Env): SequencerConfig {
     actorIdleMs: r.int("ACTOR_IDLE_MS", 60_000, { min: 100, max: 86_400_000 }),
     maxActors: r.int("MAX_ACTORS", 20_000, { min: 1, max: 10_000_000 }),
     kvConcurrency: r.int("KV_WRITE_CONCURRENCY", 64, { min: 1, max: 10_000 }),
+    writeLingerMs: r.int("STATE_WRITE_LINGER_MS", 5, { min: 0, max: 1000 }),
     fetchBatch: r.int("FETCH_BATCH", 500, { min: 1, max: 10_000 }),
     maxAckPending: r.int("MAX_ACK_PENDING", 5000, { min: 1, max: 1_000_000 }),
     ackWaitMs: r.int("ACK_WAIT_MS", 30_000, { min: 1000, max: 3_600_000 }),

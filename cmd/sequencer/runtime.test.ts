@@ -32,6 +32,7 @@ const baseConfig: RuntimeConfig = {
   actorIdleMs: 60_000,
   maxActors: 10_000,
   kvConcurrency: 32,
+  writeLingerMs: 0,
   fetchBatch: 200,
   maxAckPending: 2000,
   ackWaitMs: 5000,

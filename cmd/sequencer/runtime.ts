@@ -66,6 +66,7 @@ export async function createSequencer(
       maxActors: config.maxActors,
       actorIdleMs: config.actorIdleMs,
       kvConcurrency: config.kvConcurrency,
+      writeLingerMs: config.writeLingerMs,
       fetchBatch: config.fetchBatch,
       fetchExpiresMs: FETCH_EXPIRES_MS,
       maxInFlightPerPartition: config.maxAckPending,

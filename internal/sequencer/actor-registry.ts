@@ -40,6 +40,7 @@ import {
   type ParkedMessages,
 } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
+import { WriteLinger } from "./write-linger.js";
 import { SequencerLimit, type MessageOutcome, type SequencerMetrics } from "./metrics.js";
 
 export interface RegistrySettings extends ActorSettings {
@@ -51,6 +52,8 @@ export interface RegistrySettings extends ActorSettings {
   maxBufferedBytes: number;
   /** Channels with a stored state but no launch this instance keeps entries for. */
   maxUnlaunchedChannels: number;
+  /** How long an idle actor's write may wait to leave with others' (WriteLinger); 0 or absent: at once. */
+  writeLingerMs?: number;
 }
 
 /** After a scan over MAX_ACTORS found nothing to evict, the next waits this long. */
@@ -151,6 +154,7 @@ export class ActorRegistry {
       parked,
       limiter,
       rereads: new Limiter(REREAD_CONCURRENCY),
+      linger: new WriteLinger(settings.writeLingerMs ?? 0),
       settings,
       observer,
       bounds,
@@ -223,7 +227,10 @@ export class ActorRegistry {
   async drainPartition(partition: number): Promise<void> {
     this.forgetUnlaunched(partition);
     const draining = [...this.actors.values()].filter((a) => a.partition === partition);
-    await Promise.all(draining.map((a) => a.drain()));
+    const drained = Promise.all(draining.map((a) => a.drain()));
+    // A release should not wait out the linger window.
+    this.env.linger?.flush();
+    await drained;
     for (const actor of draining) {
       actor.dispose();
       if (this.actors.get(actor.channel) === actor) this.actors.delete(actor.channel);

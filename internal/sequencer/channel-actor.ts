@@ -52,6 +52,7 @@ import { emptyChannelState, Outcome, type ChannelState, type ParkedGap } from ".
 import { RevisionConflictError, StateDecodeError, type ChannelStates } from "./channel-states.js";
 import { encodeChannelStateFrom } from "./state-encoding.js";
 import type { Limiter } from "./limiter.js";
+import type { WriteLinger } from "./write-linger.js";
 import { MessageOutcome } from "./metrics.js";
 
 /** A message handed to an actor; the actor settles it exactly once. */
@@ -131,6 +132,8 @@ export interface ActorEnvironment {
   readonly limiter: Limiter;
   /** Bounds how many re-reads run at once (each holds up to maxPending messages). */
   readonly rereads: Limiter;
+  /** Gathers idle actors' write starts into one moment (absent: each starts at once). */
+  readonly linger?: WriteLinger;
   readonly settings: ActorSettings;
   readonly observer: ActorObserver;
   readonly bounds: ActorBounds;
@@ -218,6 +221,8 @@ export class ChannelActor {
   private mailbox: Delivery[] = [];
   private known: Known | undefined;
   private running = false;
+  /** A run is waiting for the linger window to start. */
+  private starting = false;
   private reviewDue = false;
   private status: ActorStatus = ActorStatus.Open;
   private idleWaiters: Array<() => void> = [];
@@ -239,7 +244,7 @@ export class ChannelActor {
   }
 
   get idle(): boolean {
-    return !this.running && this.mailbox.length === 0 && !this.reviewDue;
+    return !this.running && !this.starting && this.mailbox.length === 0 && !this.reviewDue;
   }
 
   /** When the channel's current gap was recorded (wall-clock ms), or undefined when it has none or is not loaded. */
@@ -264,7 +269,17 @@ export class ChannelActor {
       return;
     }
     this.mailbox.push(delivery);
-    if (!this.running) void this.run();
+    if (this.running || this.starting) return;
+    const linger = this.env.linger;
+    if (linger === undefined) {
+      void this.run();
+      return;
+    }
+    this.starting = true;
+    linger.start(() => {
+      this.starting = false;
+      if (!this.running) void this.run();
+    });
   }
 
   /** Asks the actor to apply the gap policy to its gap (the registry's sweep calls it once the deadline passed). */

@@ -31,6 +31,8 @@ export interface SequencerSettings {
   maxActors: number;
   actorIdleMs: number;
   kvConcurrency: number;
+  /** How long an idle channel's state write may wait to leave with others' (STATE_WRITE_LINGER_MS). */
+  writeLingerMs?: number;
   fetchBatch: number;
   fetchExpiresMs: number;
   /** Most messages per partition with the actors and unsettled. */
@@ -85,6 +87,7 @@ export class Sequencer {
         maxUnlaunchedChannels: settings.maxUnlaunchedChannels,
         maxActors: settings.maxActors,
         actorIdleMs: settings.actorIdleMs,
+        writeLingerMs: settings.writeLingerMs,
       },
       this.metrics,
       log,
