@@ -9,7 +9,8 @@
 // Goals: system >= 0.9 of the reference; settled within 1 s.
 //
 // npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
-// Environment: BENCH_SYNC_INTERVAL (nats-server's sync_interval, default 100ms as in `npm start`).
+// Environment: BENCH_SYNC_INTERVAL (nats-server's sync_interval, default 100ms as in `npm start`);
+// BENCH_CPU_PROF=<dir> writes V8 CPU profiles of each service's threads to <dir>/<service>/ (open in Chrome DevTools).
 
 import { execFileSync, spawn } from "node:child_process";
 import { join } from "node:path";
@@ -122,9 +123,13 @@ async function main(): Promise<void> {
   const services: ServiceProcess[] = [];
   try {
     const env = { LOG_LEVEL: "warn" };
+    const profileDir = process.env["BENCH_CPU_PROF"];
+    const nodeArgs = (name: string) => (profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}/${name}`] : []);
     services.push(
       ...(await Promise.all(
-        (["ingest", "sequencer", "api"] as const).map((name) => ServiceProcess.start(name, { natsUrl: nats.url, env })),
+        (["ingest", "sequencer", "api"] as const).map((name) =>
+          ServiceProcess.start(name, { natsUrl: nats.url, env, nodeArgs: nodeArgs(name) }),
+        ),
       )),
     );
     const [ingest, sequencer, api] = services;
