@@ -6,7 +6,8 @@
 // processes), in the same run. Prints the rates, the system's ratio to the
 // reference, CPU per message per process, and the settle time: from the last
 // POST's answer until the API shows every rocket in its final state.
-// Goals: system >= 0.9 of the reference; settled within 1 s.
+// Goals (issue 11): system >= 0.9 of the reference; settled within 1 s; whole-system
+// CPU per message <= 250 us (a new connection per message) or <= 120 us (--keep-alive).
 //
 // npm run bench:e2e [-- --max-messages=N --rockets=N --concurrency-level=N --seed=N --keep-alive]
 // Environment: BENCH_SYNC_INTERVAL (nats-server's sync_interval, default 100ms as in `npm start`);
@@ -24,6 +25,8 @@ import { TEST_KEYS } from "../internal/testing/api-keys.js";
 
 const RATIO_GOAL = 0.9;
 const SETTLE_GOAL_MS = 1000;
+/** Issue 11: whole-system CPU per message (nats-server + ingest + sequencer + api), by profile. */
+const CPU_GOAL_US = { newConnection: 250, keepAlive: 120 };
 
 function options() {
   // Reuse the load program's flag parser; the URL is filled in per target.
@@ -78,6 +81,13 @@ class CpuMeter {
   start(): void {
     for (const [name, pid] of this.pids) this.before.set(name, cpuMs(pid));
     this.clientBefore = process.cpuUsage();
+  }
+
+  /** The system's processes' CPU per message (us), summed. */
+  systemUs(messages: number): number {
+    let ms = 0;
+    for (const [name, pid] of this.pids) ms += cpuMs(pid) - this.before.get(name)!;
+    return (ms * 1000) / messages;
   }
 
   line(messages: number): string {
@@ -148,6 +158,7 @@ async function main(): Promise<void> {
     );
     console.log(`whole system:   ${summaryLine(system)}`);
     if (meter) console.log(meter.line(system.posts));
+    const systemUs = meter?.systemUs(system.posts) ?? Number.NaN;
     for (const m of system.mismatches.slice(0, 5)) console.log(`  off: ${m.channel}: ${m.problems.join("; ")}`);
 
     const ratio = rate(system) / rate(inMemory);
@@ -157,6 +168,8 @@ async function main(): Promise<void> {
     console.log(`in-memory reference  ${rate(inMemory).toFixed(0).padStart(7)} messages/s   (${inMemory.verify?.ok ? "every rocket exact" : "NOT exact"})`);
     console.log(`whole system         ${rate(system).toFixed(0).padStart(7)} messages/s   (${(rate(system) / rate(baseline)).toFixed(3)} of discard)`);
     console.log(`system / reference   ${ratio.toFixed(3).padStart(7)}   (goal >= ${RATIO_GOAL}: ${ratio >= RATIO_GOAL ? "met" : "NOT met"})`);
+    const cpuGoal = base.keepAlive ? CPU_GOAL_US.keepAlive : CPU_GOAL_US.newConnection;
+    console.log(`system CPU           ${systemUs.toFixed(0).padStart(7)} us per message (goal <= ${cpuGoal} us: ${systemUs <= cpuGoal ? "met" : "NOT met"})`);
     console.log(
       `settle time          ${settleMs.toFixed(0).padStart(7)} ms  (goal <= ${SETTLE_GOAL_MS} ms: ` +
         `${system.verify?.ok && settleMs <= SETTLE_GOAL_MS ? "met" : "NOT met"}${system.verify?.ok ? "" : ", state NOT exact"})`,
