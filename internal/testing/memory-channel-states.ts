@@ -26,9 +26,7 @@
 // What it does not model: lag, network failures, history beyond the latest
 // entry, key encoding (any channel is its own key here).
 //
-// Every call resolves in a later timer turn (a zero-delay setTimeout), so
-// writes interleave as they do over a connection, and a test on vitest's
-// fake timers settles them with vi.runAllTimersAsync().
+// Every call takes a simulated round trip (round-trip.ts).
 
 import type { ChannelState } from "../domain/sequencing.js";
 import {
@@ -39,6 +37,7 @@ import {
   type StoredChannelState,
 } from "../sequencer/channel-states.js";
 import { decodeChannelState, encodeChannelState, startsWith, UNLAUNCHED_PREFIX } from "../sequencer/state-encoding.js";
+import { DEFAULT_LATENCY_MS, roundTrip } from "./round-trip.js";
 
 /** Bytes one stored entry costs beyond its key and value (about what the server counts for a KV write). */
 export const ENTRY_OVERHEAD = 100;
@@ -55,6 +54,8 @@ interface Stored {
 export interface MemoryChannelStatesOptions {
   /** Most bytes the bucket holds (STATE_MAX_BYTES); unlimited when absent. */
   maxBytes?: number;
+  /** Each call's simulated round trip. */
+  latencyMs?: number;
 }
 
 export class MemoryChannelStates implements ChannelStates {
@@ -62,10 +63,14 @@ export class MemoryChannelStates implements ChannelStates {
   private lastRevision = 0;
   private bytes = 0;
 
-  constructor(private readonly options: MemoryChannelStatesOptions = {}) {}
+  private readonly latencyMs: number;
+
+  constructor(private readonly options: MemoryChannelStatesOptions = {}) {
+    this.latencyMs = options.latencyMs ?? DEFAULT_LATENCY_MS;
+  }
 
   async load(channel: string): Promise<StoredChannelState | null> {
-    await roundTrip();
+    await roundTrip(this.latencyMs);
     const entry = this.entries.get(channel);
     if (entry === undefined || entry.value === null) return null;
     return { state: decodeChannelState(entry.value, channel), revision: entry.revision };
@@ -73,7 +78,7 @@ export class MemoryChannelStates implements ChannelStates {
 
   async save(channel: string, state: ChannelState, revision: number, encode: (state: ChannelState) => Uint8Array = encodeChannelState): Promise<number> {
     const data = encode(state);
-    await roundTrip();
+    await roundTrip(this.latencyMs);
     const current = this.entries.get(channel);
     const conflict = revision === 0 ? current !== undefined && current.value !== null : current?.revision !== revision;
     if (conflict) throw new RevisionConflictError(channel, revision);
@@ -81,14 +86,14 @@ export class MemoryChannelStates implements ChannelStates {
   }
 
   async remove(channel: string, revision: number): Promise<void> {
-    await roundTrip();
+    await roundTrip(this.latencyMs);
     // Like KV delete with previousSeq: an entry never written counts as revision 0.
     if ((this.entries.get(channel)?.revision ?? 0) !== revision) throw new RevisionConflictError(channel, revision);
     this.write(channel, null, () => new StateStoreFullError(channel));
   }
 
   async scanUnlaunched(onFound: (channel: string, since: number) => void, signal?: AbortSignal): Promise<void> {
-    await roundTrip();
+    await roundTrip(this.latencyMs);
     const inOrder = [...this.entries].sort(([, a], [, b]) => a.revision - b.revision);
     for (const [channel, entry] of inOrder) {
       if (signal?.aborted) return;
@@ -129,8 +134,4 @@ export class MemoryChannelStates implements ChannelStates {
     this.entries.set(channel, { value, revision, size });
     return revision;
   }
-}
-
-function roundTrip(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

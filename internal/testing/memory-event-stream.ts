@@ -18,13 +18,14 @@
 // stream's end, as the real one does while the partition has no consumer),
 // failures part-way through a read.
 //
-// Every call resolves in a later timer turn (a zero-delay setTimeout), as the
-// memory state bucket does, so vi.runAllTimersAsync() settles it.
+// Reads and censuses take a simulated round trip (round-trip.ts); appends
+// are immediate (the tests publish before they deliver).
 
 import type { RocketMessage } from "../domain/message.js";
 import { eventSubject } from "../domain/partition.js";
 import type { ParkedMessages } from "../sequencer/channel-actor.js";
 import { decodedParked, type ParkedSource } from "../sequencer/partition-worker.js";
+import { DEFAULT_LATENCY_MS, roundTrip } from "./round-trip.js";
 
 export interface StoredEvent {
   readonly seq: number;
@@ -34,6 +35,8 @@ export interface StoredEvent {
 
 export class MemoryEventStream implements ParkedSource {
   private readonly events: StoredEvent[] = [];
+
+  constructor(private readonly latencyMs = DEFAULT_LATENCY_MS) {}
 
   /** Stores `data` on `subject`; returns its stream sequence. */
   append(subject: string, data: Uint8Array | string): number {
@@ -50,7 +53,7 @@ export class MemoryEventStream implements ParkedSource {
   async read(partition: number, channel: string, fromSeq: number, onMessage: (m: StoredEvent) => void): Promise<{ read: number }> {
     const subject = eventSubject(partition, channel);
     const end = this.events.length;
-    await roundTrip();
+    await roundTrip(this.latencyMs);
     let read = 0;
     for (let i = Math.max(0, fromSeq - 1); i < end; i += 1) {
       const event = this.events[i]!;
@@ -63,7 +66,7 @@ export class MemoryEventStream implements ParkedSource {
 
   async census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }> {
     const subject = eventSubject(partition, channel);
-    await roundTrip();
+    await roundTrip(this.latencyMs);
     let count = 0;
     for (const event of this.events) if (event.subject === subject) count += 1;
     return { count, firstSeq: this.events.length === 0 ? 0 : 1 };
@@ -73,8 +76,4 @@ export class MemoryEventStream implements ParkedSource {
   parked(): ParkedMessages {
     return decodedParked(this);
   }
-}
-
-function roundTrip(): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }
