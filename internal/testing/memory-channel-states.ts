@@ -71,9 +71,7 @@ export class MemoryChannelStates implements ChannelStates {
 
   async load(channel: string): Promise<StoredChannelState | null> {
     await roundTrip(this.latencyMs);
-    const entry = this.entries.get(channel);
-    if (entry === undefined || entry.value === null) return null;
-    return { state: decodeChannelState(entry.value, channel), revision: entry.revision };
+    return this.peek(channel);
   }
 
   async save(channel: string, state: ChannelState, revision: number, encode: (state: ChannelState) => Uint8Array = encodeChannelState): Promise<number> {
@@ -105,6 +103,13 @@ export class MemoryChannelStates implements ChannelStates {
         if (!(err instanceof StateDecodeError)) throw err;
       }
     }
+  }
+
+  /** What `load` would return now, without a round trip (for a test to look at the bucket between steps). */
+  peek(channel: string): StoredChannelState | null {
+    const entry = this.entries.get(channel);
+    if (entry === undefined || entry.value === null) return null;
+    return { state: decodeChannelState(entry.value, channel), revision: entry.revision };
   }
 
   /** Stores `value` under the channel unconditionally, as a hand edit would; returns its revision. */
