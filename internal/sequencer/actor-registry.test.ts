@@ -3,29 +3,16 @@
 // fake timers: bounded memory (idle eviction, the cap, the buffered bounds),
 // the gauges, and dropping a partition's actors at once.
 
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { RocketMessage } from "../domain/message.js";
-import type { MemoryChannelStates } from "../testing/memory-channel-states.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates } from "./channel-states.js";
-import { ActorFixture, settledAll, type TestDelivery } from "./actor.fixture.js";
+import { ActorFixture, onFakeTimers, settledAll, type TestDelivery } from "./actor.fixture.js";
 
-let fx: ActorFixture;
-let store: MemoryChannelStates;
-
-beforeAll(() => {
-  fx = new ActorFixture();
-  store = fx.freshStore();
-});
-
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-});
+const fx = new ActorFixture();
+const store = fx.freshStore();
+onFakeTimers();
 
 async function registry(options: { maxActors?: number; actorIdleMs?: number; maxBufferedMessages?: number; maxBufferedBytes?: number } = {}) {
   let clock = 0;

@@ -10,7 +10,7 @@
 // system is quiet, so nothing sleeps and a delivery never settled fails at
 // once instead of at a timeout.
 
-import { vi } from "vitest";
+import { afterEach, beforeEach, vi } from "vitest";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import type { RocketMessage } from "../domain/message.js";
@@ -98,6 +98,16 @@ export class ActorFixture {
     };
     return { registry, value };
   }
+}
+
+/** Puts every test of the calling file on fake timers (the memory adapters answer on timers). */
+export function onFakeTimers(): void {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 }
 
 /** Runs every timer until nothing is left to do; throws when a delivery is still unsettled then (it never will be). */

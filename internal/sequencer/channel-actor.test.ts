@@ -5,7 +5,7 @@
 // bound, re-reading after a reload, the gap policy, and constant-size
 // writes however long the gap.
 
-import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import type { RocketMessage } from "../domain/message.js";
 import { apply, type Rocket } from "../domain/rocket.js";
@@ -15,21 +15,10 @@ import type { MemoryChannelStates } from "../testing/memory-channel-states.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import { GapPolicy, messageJson } from "./channel-actor.js";
 import type { ChannelStates } from "./channel-states.js";
-import { ActorFixture, settledAll, type TestDelivery } from "./actor.fixture.js";
+import { ActorFixture, onFakeTimers, settledAll, type TestDelivery } from "./actor.fixture.js";
 
-let fx: ActorFixture;
-
-beforeAll(() => {
-  fx = new ActorFixture();
-});
-
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-});
+const fx = new ActorFixture();
+onFakeTimers();
 
 /** A store that records what it saved (lastApplied, gap.fromSeq, encoded size), and can be told to fail. */
 class RecordingStore implements ChannelStates {

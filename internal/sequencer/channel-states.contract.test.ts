@@ -4,42 +4,33 @@
 // memory bucket broke would let those unit tests pass against an actor that
 // fails on NATS.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { apply } from "../domain/rocket.js";
 import type { ChannelState } from "../domain/sequencing.js";
 import { ChannelStateStore } from "../nats/channel-state-store.js";
 import { openBucket } from "../nats/topology.js";
 import { MemoryChannelStates } from "../testing/memory-channel-states.js";
-import { NatsServer } from "../testing/nats-server.js";
+import { describeContract, NatsContractServer, type ContractSubject } from "../testing/contract.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import { RevisionConflictError, StateDecodeError, StateStoreFullError, type ChannelStates } from "./channel-states.js";
 import { encodeChannelState, UNLAUNCHED_PREFIX } from "./state-encoding.js";
 
-interface Subject {
-  setUp(): Promise<void>;
-  tearDown(): Promise<void>;
+interface Subject extends ContractSubject {
   /** A fresh, empty bucket. */
   fresh(options?: { maxBytes?: number }): Promise<ChannelStates>;
 }
 
 const natsSubject: Subject = (() => {
-  let server: NatsServer | undefined;
-  let nc: NatsConnection | undefined;
+  const server = new NatsContractServer();
   let js: JetStreamClient;
   let n = 0;
   return {
     async setUp() {
-      server = await NatsServer.start();
-      nc = await connect({ servers: server.url });
-      js = jetstream(nc);
+      js = jetstream(await server.start());
     },
-    async tearDown() {
-      await nc?.close();
-      await server?.dispose();
-    },
+    tearDown: () => server.stop(),
     async fresh(options = {}) {
       n += 1;
       return new ChannelStateStore(await openBucket(new Kvm(js), `states_contract_${n}`, 1, options));
@@ -48,8 +39,6 @@ const natsSubject: Subject = (() => {
 })();
 
 const memorySubject: Subject = {
-  async setUp() {},
-  async tearDown() {},
   async fresh(options = {}) {
     return new MemoryChannelStates(options);
   },
@@ -68,96 +57,97 @@ const paddedTo = (size: number) => (state: ChannelState) => {
   return Buffer.concat([bytes, Buffer.alloc(Math.max(0, size - bytes.byteLength), " ")]);
 };
 
-describe.each([
-  ["JetStream KV bucket", natsSubject],
-  ["in-memory bucket", memorySubject],
-])("ChannelStates contract: %s", (_name, subject) => {
-  beforeAll(() => subject.setUp(), 30_000);
-  afterAll(() => subject.tearDown());
+describeContract(
+  "ChannelStates contract",
+  [
+    ["JetStream KV bucket", natsSubject],
+    ["in-memory bucket", memorySubject],
+  ],
+  (subject) => {
+    it("creates only while absent, saves only at the revision read, and loads what was written", async () => {
+      const store = await subject.fresh();
+      expect(await store.load("a")).toBeNull();
+      const r1 = await store.save("a", launchedAs("a"), 0, encodeChannelState);
+      expect(r1).toBeGreaterThan(0);
+      expect(await store.load("a")).toEqual({ state: launchedAs("a"), revision: r1 });
+      await expect(store.save("a", launchedAs("a", 2), 0, encodeChannelState)).rejects.toBeInstanceOf(RevisionConflictError);
+      await expect(store.save("a", launchedAs("a", 2), r1 + 100, encodeChannelState)).rejects.toBeInstanceOf(RevisionConflictError);
+      const r2 = await store.save("a", launchedAs("a", 2), r1, encodeChannelState);
+      expect(r2).toBeGreaterThan(r1);
+      const stale = await store.save("a", launchedAs("a"), r1, encodeChannelState).catch((err: unknown) => err);
+      expect(stale).toBeInstanceOf(RevisionConflictError);
+      expect(stale).toMatchObject({ channel: "a", expectedRevision: r1 });
+      expect(await store.load("a")).toEqual({ state: launchedAs("a", 2), revision: r2 });
+    });
 
-  it("creates only while absent, saves only at the revision read, and loads what was written", async () => {
-    const store = await subject.fresh();
-    expect(await store.load("a")).toBeNull();
-    const r1 = await store.save("a", launchedAs("a"), 0, encodeChannelState);
-    expect(r1).toBeGreaterThan(0);
-    expect(await store.load("a")).toEqual({ state: launchedAs("a"), revision: r1 });
-    await expect(store.save("a", launchedAs("a", 2), 0, encodeChannelState)).rejects.toBeInstanceOf(RevisionConflictError);
-    await expect(store.save("a", launchedAs("a", 2), r1 + 100, encodeChannelState)).rejects.toBeInstanceOf(RevisionConflictError);
-    const r2 = await store.save("a", launchedAs("a", 2), r1, encodeChannelState);
-    expect(r2).toBeGreaterThan(r1);
-    const stale = await store.save("a", launchedAs("a"), r1, encodeChannelState).catch((err: unknown) => err);
-    expect(stale).toBeInstanceOf(RevisionConflictError);
-    expect(stale).toMatchObject({ channel: "a", expectedRevision: r1 });
-    expect(await store.load("a")).toEqual({ state: launchedAs("a", 2), revision: r2 });
-  });
+    it("numbers revisions across the whole bucket", async () => {
+      const store = await subject.fresh();
+      const a = await store.save("a", launchedAs("a"), 0, encodeChannelState);
+      const b = await store.save("b", launchedAs("b"), 0, encodeChannelState);
+      const a2 = await store.save("a", launchedAs("a", 2), a, encodeChannelState);
+      expect(b).toBeGreaterThan(a);
+      expect(a2).toBeGreaterThan(b);
+    });
 
-  it("numbers revisions across the whole bucket", async () => {
-    const store = await subject.fresh();
-    const a = await store.save("a", launchedAs("a"), 0, encodeChannelState);
-    const b = await store.save("b", launchedAs("b"), 0, encodeChannelState);
-    const a2 = await store.save("a", launchedAs("a", 2), a, encodeChannelState);
-    expect(b).toBeGreaterThan(a);
-    expect(a2).toBeGreaterThan(b);
-  });
+    it("removes only at the revision read; a removed channel loads as absent and is created afresh", async () => {
+      const store = await subject.fresh();
+      const r1 = await store.save("gone", launchedAs("gone"), 0, encodeChannelState);
+      const r2 = await store.save("gone", launchedAs("gone", 2), r1, encodeChannelState);
+      await expect(store.remove("gone", r1)).rejects.toBeInstanceOf(RevisionConflictError);
+      expect((await store.load("gone"))?.revision).toBe(r2);
+      await store.remove("gone", r2);
+      expect(await store.load("gone")).toBeNull();
+      const r3 = await store.save("gone", launchedAs("gone"), 0, encodeChannelState);
+      expect(r3).toBeGreaterThan(r2 + 1);
+      expect(await store.load("gone")).toEqual({ state: launchedAs("gone"), revision: r3 });
+    });
 
-  it("removes only at the revision read; a removed channel loads as absent and is created afresh", async () => {
-    const store = await subject.fresh();
-    const r1 = await store.save("gone", launchedAs("gone"), 0, encodeChannelState);
-    const r2 = await store.save("gone", launchedAs("gone", 2), r1, encodeChannelState);
-    await expect(store.remove("gone", r1)).rejects.toBeInstanceOf(RevisionConflictError);
-    expect((await store.load("gone"))?.revision).toBe(r2);
-    await store.remove("gone", r2);
-    expect(await store.load("gone")).toBeNull();
-    const r3 = await store.save("gone", launchedAs("gone"), 0, encodeChannelState);
-    expect(r3).toBeGreaterThan(r2 + 1);
-    expect(await store.load("gone")).toEqual({ state: launchedAs("gone"), revision: r3 });
-  });
+    it("loads an entry that is not a valid state as a StateDecodeError", async () => {
+      const store = await subject.fresh();
+      await store.save("not-json", launchedAs("not-json"), 0, () => Buffer.from("{nope"));
+      await expect(store.load("not-json")).rejects.toBeInstanceOf(StateDecodeError);
+      // A launched rocket stored under another channel's key.
+      await store.save("elsewhere", launchedAs("another-channel"), 0, encodeChannelState);
+      const err = await store.load("elsewhere").catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StateDecodeError);
+      expect((err as StateDecodeError).problems.map((p) => p.path)).toEqual(["rocket.channel"]);
+    });
 
-  it("loads an entry that is not a valid state as a StateDecodeError", async () => {
-    const store = await subject.fresh();
-    await store.save("not-json", launchedAs("not-json"), 0, () => Buffer.from("{nope"));
-    await expect(store.load("not-json")).rejects.toBeInstanceOf(StateDecodeError);
-    // A launched rocket stored under another channel's key.
-    await store.save("elsewhere", launchedAs("another-channel"), 0, encodeChannelState);
-    const err = await store.load("elsewhere").catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(StateDecodeError);
-    expect((err as StateDecodeError).problems.map((p) => p.path)).toEqual(["rocket.channel"]);
-  });
+    it("refuses a write past its max bytes with StateStoreFullError, changing nothing; a replacement no larger still lands", async () => {
+      const store = await subject.fresh({ maxBytes: 8192 });
+      const r1 = await store.save("a", launchedAs("a"), 0, paddedTo(2000));
+      await store.save("b", launchedAs("b"), 0, paddedTo(2000));
+      await store.save("c", launchedAs("c"), 0, paddedTo(2000));
+      const full = await store.save("d", launchedAs("d"), 0, paddedTo(2000)).catch((e: unknown) => e);
+      expect(full).toBeInstanceOf(StateStoreFullError);
+      expect(full).toMatchObject({ channel: "d" });
+      expect(await store.load("d")).toBeNull();
+      await expect(store.save("a", launchedAs("a", 2), r1, paddedTo(4000))).rejects.toBeInstanceOf(StateStoreFullError);
+      expect(await store.load("a")).toEqual({ state: launchedAs("a"), revision: r1 });
+      const r2 = await store.save("a", launchedAs("a", 2), r1, paddedTo(1990));
+      expect(await store.load("a")).toEqual({ state: launchedAs("a", 2), revision: r2 });
+    });
 
-  it("refuses a write past its max bytes with StateStoreFullError, changing nothing; a replacement no larger still lands", async () => {
-    const store = await subject.fresh({ maxBytes: 8192 });
-    const r1 = await store.save("a", launchedAs("a"), 0, paddedTo(2000));
-    await store.save("b", launchedAs("b"), 0, paddedTo(2000));
-    await store.save("c", launchedAs("c"), 0, paddedTo(2000));
-    const full = await store.save("d", launchedAs("d"), 0, paddedTo(2000)).catch((e: unknown) => e);
-    expect(full).toBeInstanceOf(StateStoreFullError);
-    expect(full).toMatchObject({ channel: "d" });
-    expect(await store.load("d")).toBeNull();
-    await expect(store.save("a", launchedAs("a", 2), r1, paddedTo(4000))).rejects.toBeInstanceOf(StateStoreFullError);
-    expect(await store.load("a")).toEqual({ state: launchedAs("a"), revision: r1 });
-    const r2 = await store.save("a", launchedAs("a", 2), r1, paddedTo(1990));
-    expect(await store.load("a")).toEqual({ state: launchedAs("a", 2), revision: r2 });
-  });
-
-  it("scans for every channel with a gap and no launch, skipping launched, gapless, invalid and removed entries", async () => {
-    const store = await subject.fresh();
-    await store.save("launched", launchedAs("launched"), 0, encodeChannelState);
-    await store.save("waiting-1", unlaunched, 0, encodeChannelState);
-    await store.save("gapless", { rocket: null, lastApplied: 0, pending: [] }, 0, encodeChannelState);
-    await store.save("invalid", launchedAs("invalid"), 0, () => Buffer.concat([UNLAUNCHED_PREFIX, Buffer.from("nope")]));
-    const removed = await store.save("removed", unlaunched, 0, encodeChannelState);
-    await store.remove("removed", removed);
-    await store.save("waiting-2", unlaunched, 0, encodeChannelState);
-    const found: Array<[string, number]> = [];
-    await store.scanUnlaunched!((channel, since) => found.push([channel, since]));
-    expect(found).toEqual([
-      ["waiting-1", Date.parse(gapSince)],
-      ["waiting-2", Date.parse(gapSince)],
-    ]);
-    const aborted = new AbortController();
-    aborted.abort();
-    const none: string[] = [];
-    await store.scanUnlaunched!((channel) => none.push(channel), aborted.signal);
-    expect(none).toEqual([]);
-  });
-});
+    it("scans for every channel with a gap and no launch, skipping launched, gapless, invalid and removed entries", async () => {
+      const store = await subject.fresh();
+      await store.save("launched", launchedAs("launched"), 0, encodeChannelState);
+      await store.save("waiting-1", unlaunched, 0, encodeChannelState);
+      await store.save("gapless", { rocket: null, lastApplied: 0, pending: [] }, 0, encodeChannelState);
+      await store.save("invalid", launchedAs("invalid"), 0, () => Buffer.concat([UNLAUNCHED_PREFIX, Buffer.from("nope")]));
+      const removed = await store.save("removed", unlaunched, 0, encodeChannelState);
+      await store.remove("removed", removed);
+      await store.save("waiting-2", unlaunched, 0, encodeChannelState);
+      const found: Array<[string, number]> = [];
+      await store.scanUnlaunched!((channel, since) => found.push([channel, since]));
+      expect(found).toEqual([
+        ["waiting-1", Date.parse(gapSince)],
+        ["waiting-2", Date.parse(gapSince)],
+      ]);
+      const aborted = new AbortController();
+      aborted.abort();
+      const none: string[] = [];
+      await store.scanUnlaunched!((channel) => none.push(channel), aborted.signal);
+      expect(none).toEqual([]);
+    });
+  },
+);
