@@ -1,26 +1,18 @@
-// The actor registry against a real KV bucket and events stream: bounded
-// memory (idle eviction, the cap, the buffered bounds), the gauges, and
-// dropping a partition's actors at once.
+// The actor registry on the in-memory state bucket and events stream (no
+// nats-server; both held to the JetStream ones by the contract tests), on
+// fake timers: bounded memory (idle eviction, the cap, the buffered bounds),
+// the gauges, and dropping a partition's actors at once.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { RocketMessage } from "../domain/message.js";
-import type { ChannelStateStore } from "../nats/channel-state-store.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates } from "./channel-states.js";
-import { settledAll, StreamFixture, type TestDelivery } from "./stream.fixture.js";
+import { ActorFixture, onFakeTimers, settledAll, type TestDelivery } from "./actor.fixture.js";
 
-let fx: StreamFixture;
-let store: ChannelStateStore;
-
-beforeAll(async () => {
-  fx = await StreamFixture.start();
-  store = await fx.freshStore();
-});
-
-afterAll(async () => {
-  await fx?.stop();
-});
+const fx = new ActorFixture();
+const store = fx.freshStore();
+onFakeTimers();
 
 async function registry(options: { maxActors?: number; actorIdleMs?: number; maxBufferedMessages?: number; maxBufferedBytes?: number } = {}) {
   let clock = 0;
@@ -43,8 +35,7 @@ async function registry(options: { maxActors?: number; actorIdleMs?: number; max
 async function deliverAll(r: ActorRegistry, partition: number, messages: RocketMessage[]): Promise<TestDelivery[]> {
   const deliveries = await fx.publish(messages);
   for (const d of deliveries) r.deliver(partition, d);
-  const deadline = Date.now() + 10_000;
-  while (deliveries.some((d) => d.settled === undefined) && Date.now() < deadline) await new Promise((x) => setTimeout(x, 5));
+  await vi.runAllTimersAsync();
   return deliveries;
 }
 
@@ -72,7 +63,7 @@ describe("actor registry", () => {
     // An evicted channel's state is in KV: a later message continues from it.
     const more = rocketMessages("capped-0", 3, new Rng(0)).slice(1);
     expect((await deliverAll(r, 0, more)).map((d) => d.settled)).toEqual(["ack", "ack"]);
-    expect((await store.load("capped-0"))?.state.lastApplied).toBe(3);
+    expect(store.peek("capped-0")?.state.lastApplied).toBe(3);
   });
 
   it("reloads a launched rocket that a flood of never-launched channels pushed out ahead of the flood's own loads", async () => {
@@ -99,14 +90,14 @@ describe("actor registry", () => {
     for (const d of flood) r.deliver(0, d);
     const next = await fx.publish(fleet.slice(1));
     for (const d of next) r.deliver(0, d);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await vi.advanceTimersByTimeAsync(50);
     open();
     await settledAll([...flood, ...next]);
     // The rocket's reload took the first free slot: right after the 8 flood loads that held them.
     const reloaded = loads.lastIndexOf("fleet-1");
     expect(loads.slice(0, reloaded).filter((c) => c.startsWith("flood-"))).toHaveLength(8);
     expect(next[0]!.settled).toBe("ack");
-    expect((await store.load("fleet-1"))?.state.lastApplied).toBe(2);
+    expect(store.peek("fleet-1")?.state.lastApplied).toBe(2);
   });
 
   it("counts buffered messages and reports how long the oldest gap has been open", async () => {
@@ -131,8 +122,7 @@ describe("actor registry", () => {
     r.dropPartition(7);
     expect(r.size).toBe(0);
     expect(r.bufferedMessages).toBe(0);
-    const deadline = Date.now() + 5000;
-    while (deliveries.some((d) => d.settled === undefined) && Date.now() < deadline) await new Promise((x) => setTimeout(x, 5));
+    await vi.runAllTimersAsync();
     // The first one was already being written when the partition was lost; the rest go back.
     expect(deliveries.slice(1).every((d) => d.settled === "nak")).toBe(true);
     expect(r.bufferedMessages).toBe(0);
@@ -149,8 +139,8 @@ describe("actor registry", () => {
     expect(await value("rockets_sequencer_limit_reached_total", { limit: "buffered_messages" })).toBeGreaterThanOrEqual(10);
     expect(await value("rockets_sequencer_open_gaps")).toBe(2);
     await deliverAll(r, 0, [a[1]!, b[1]!]);
-    expect((await store.load("bounded-a"))?.state.lastApplied).toBe(10);
-    expect((await store.load("bounded-b"))?.state.lastApplied).toBe(10);
+    expect(store.peek("bounded-a")?.state.lastApplied).toBe(10);
+    expect(store.peek("bounded-b")?.state.lastApplied).toBe(10);
     expect(r.bufferedMessages).toBe(0);
   });
 

@@ -1,38 +1,36 @@
-// Channel actors against a real KV bucket and a real events stream: acks
-// only after the write that applies or locates the message, coalescing,
-// stale writers, failures, parking past the memory bound, re-reading after
-// a reload, the gap policy, and constant-size writes however long the gap.
+// Channel actors on the in-memory state bucket and events stream (no
+// nats-server; both held to the JetStream ones by the contract tests), on
+// fake timers: acks only after the write that applies or locates the
+// message, coalescing, stale writers, failures, parking past the memory
+// bound, re-reading after a reload, the gap policy, and constant-size
+// writes however long the gap.
 
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
 import type { RocketMessage } from "../domain/message.js";
 import { apply, type Rocket } from "../domain/rocket.js";
 import type { ChannelState } from "../domain/sequencing.js";
-import { keyForChannel, type ChannelStateStore } from "../nats/channel-state-store.js";
 import { encodeChannelState, encodeChannelStateFrom } from "./state-encoding.js";
+import type { MemoryChannelStates } from "../testing/memory-channel-states.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import { GapPolicy, messageJson } from "./channel-actor.js";
 import type { ChannelStates } from "./channel-states.js";
-import { settledAll, StreamFixture, until, type TestDelivery } from "./stream.fixture.js";
+import { ActorFixture, onFakeTimers, settledAll, type TestDelivery } from "./actor.fixture.js";
 
-let fx: StreamFixture;
-
-beforeAll(async () => {
-  fx = await StreamFixture.start();
-});
-
-afterAll(async () => {
-  await fx?.stop();
-});
+const fx = new ActorFixture();
+onFakeTimers();
 
 /** A store that records what it saved (lastApplied, gap.fromSeq, encoded size), and can be told to fail. */
 class RecordingStore implements ChannelStates {
   readonly events: string[] = [];
   readonly sizes: number[] = [];
   failNextSaves = 0;
-  constructor(readonly inner: ChannelStateStore) {}
+  constructor(readonly inner: MemoryChannelStates) {}
   load(channel: string) {
     return this.inner.load(channel);
+  }
+  peek(channel: string) {
+    return this.inner.peek(channel);
   }
   async save(channel: string, state: ChannelState, revision: number, encode: (s: ChannelState) => Uint8Array) {
     if (this.failNextSaves > 0) {
@@ -52,7 +50,7 @@ class RecordingStore implements ChannelStates {
 const inOrder = (messages: RocketMessage[]) => messages.reduce<Rocket | null>((r, m) => apply(r, m), null);
 
 async function recording(): Promise<RecordingStore> {
-  return new RecordingStore(await fx.freshStore());
+  return new RecordingStore(fx.freshStore());
 }
 
 describe("channel actor", () => {
@@ -76,7 +74,7 @@ describe("channel actor", () => {
       });
       expect(covered, `${event} before a save holding it: ${store.events.join("; ")}`).toBe(true);
     });
-    const stored = await store.load("ack-after-commit");
+    const stored = store.peek("ack-after-commit");
     expect(stored?.state.rocket).toEqual(inOrder(messages));
     expect(stored?.state.gap).toBeUndefined();
   });
@@ -95,7 +93,7 @@ describe("channel actor", () => {
     // The first delivery starts a write; the other 98 wait for it and go in one more.
     expect((await value("rockets_sequencer_kv_writes_total")) - writes).toBe(2);
     expect(await value("rockets_sequencer_messages_total", { outcome: "applied" })).toBe(100);
-    expect((await store.load("coalescing"))?.state.rocket).toEqual(inOrder(messages));
+    expect(store.peek("coalescing")?.state.rocket).toEqual(inOrder(messages));
   });
 
   it("acks duplicates of committed state without writing", async () => {
@@ -115,7 +113,7 @@ describe("channel actor", () => {
   });
 
   it("rejects a stale owner's write and recomputes against the newer state, applying nothing twice", async () => {
-    const store = await fx.freshStore();
+    const store = fx.freshStore();
     const channel = "stale-owner";
     const messages = rocketMessages(channel, 8, new Rng(4));
     const stale = await fx.registry(store);
@@ -137,7 +135,7 @@ describe("channel actor", () => {
 
     expect(await stale.value("rockets_sequencer_revision_conflicts_total")).toBe(1);
     expect(late.map((d) => d.settled)).toEqual(["ack", "ack", "ack"]);
-    const stored = await store.load(channel);
+    const stored = store.peek(channel);
     expect(stored?.state.lastApplied).toBe(8);
     expect(stored?.state.gap).toBeUndefined();
     expect(stored?.state.rocket).toEqual(inOrder(messages));
@@ -160,7 +158,7 @@ describe("channel actor", () => {
     for (const d of retried) registry.deliver(0, d);
     await settledAll(retried);
     expect(retried.every((d) => d.settled === "ack")).toBe(true);
-    expect((await store.load("kv-down"))?.state.rocket).toEqual(inOrder(messages));
+    expect(store.peek("kv-down")?.state.rocket).toEqual(inOrder(messages));
   });
 
   it("never acts on an invalid stored state: naks with a delay, writes nothing, counts and logs it, and resumes once repaired", async () => {
@@ -170,12 +168,11 @@ describe("channel actor", () => {
     const { registry, value } = await fx.registry(store, {}, { log });
     const channel = "invalid-stored-state";
     const messages = rocketMessages(channel, 4, new Rng(8));
-    const kv = (store.inner as unknown as { kv: { put(k: string, v: string | Uint8Array): Promise<number>; get(k: string): Promise<{ revision: number } | null> } }).kv;
     // A state with a buffered message ingest would refuse (a bidi override in its mission), as an older release or a hand edit could leave.
     const spoiled = JSON.parse(JSON.stringify({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]] }));
     spoiled.pending[0].metadata.messageType = "RocketMissionChanged";
     spoiled.pending[0].message = { newMission: "APOLLO\u202e" };
-    const spoiledRevision = await kv.put(keyForChannel(channel), JSON.stringify({ v: 1, ...spoiled }));
+    const spoiledRevision = store.inner.putRaw(channel, JSON.stringify({ v: 1, ...spoiled }));
 
     const published = await fx.publish([messages[1]!, messages[3]!]);
     const held = published.map((d) => new (d.constructor as typeof TestDelivery)(d.message, d.seq, store.events));
@@ -186,7 +183,7 @@ describe("channel actor", () => {
       ["nak", 1234],
     ]);
     expect(store.events.filter((e) => e.startsWith("saved"))).toEqual([]);
-    expect((await kv.get(keyForChannel(channel)))?.revision).toBe(spoiledRevision);
+    expect(store.inner.revisionOf(channel)).toBe(spoiledRevision);
     // Counted per read (the second delivery waited in the mailbox and met it again), logged once per channel and interval.
     expect(await value("rockets_sequencer_unreadable_states_total")).toBe(2);
     expect(lines).toEqual([
@@ -199,12 +196,12 @@ describe("channel actor", () => {
     ]);
 
     // Repaired by hand (the buffered message as it really was, a format-1 inline list): the same deliveries now go through.
-    await kv.put(keyForChannel(channel), encodeChannelState({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]!] }));
+    store.inner.putRaw(channel, encodeChannelState({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]!] }));
     const retried = published.map((d) => new (d.constructor as typeof TestDelivery)(d.message, d.seq));
     for (const d of retried) registry.deliver(0, d);
     await settledAll(retried);
     expect(retried.every((d) => d.settled === "ack")).toBe(true);
-    expect((await store.load(channel))?.state).toEqual({ rocket: inOrder(messages), lastApplied: 4, pending: [] });
+    expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 4, pending: [] });
   });
 
   it("parks every message past the memory bound instead of handing it back, and re-reads them when the gap closes", async () => {
@@ -221,7 +218,7 @@ describe("channel actor", () => {
     await settledAll(ahead);
     expect(ahead.every((d) => d.settled === "ack")).toBe(true);
     expect(registry.bufferedMessages).toBe(5);
-    const parked = await store.load(channel);
+    const parked = store.peek(channel);
     expect(parked?.state.lastApplied).toBe(1);
     expect(parked?.state.pending).toEqual([]);
     expect(parked?.state.gap?.fromSeq).toBe(ahead[0]!.seq);
@@ -229,7 +226,7 @@ describe("channel actor", () => {
     const [second] = await fx.publish(messages.slice(1, 2));
     registry.deliver(0, second!);
     await settledAll([second!]);
-    const done = await store.load(channel);
+    const done = store.peek(channel);
     expect(done?.state).toEqual({ rocket: inOrder(messages), lastApplied: 40, pending: [] });
     expect(await value("rockets_sequencer_reread_messages_total")).toBeGreaterThan(0);
     expect(await value("rockets_sequencer_messages_total", { outcome: "overflow" })).toBe(0);
@@ -258,7 +255,7 @@ describe("channel actor", () => {
   });
 
   it("after a reload, re-reads the parked messages from the stream and applies them in order", async () => {
-    const store = await fx.freshStore();
+    const store = fx.freshStore();
     const channel = "reload-reread";
     const messages = rocketMessages(channel, 20, new Rng(10));
     const published = await fx.publish([...messages.slice(10), ...messages.slice(1, 10).reverse(), messages[0]!]);
@@ -267,18 +264,18 @@ describe("channel actor", () => {
     for (const d of beforeLaunch) first.registry.deliver(0, d);
     await settledAll(beforeLaunch);
     // The channel had no entry when its first message parked: it may have parked in the stream only before, so from the start.
-    expect((await store.load(channel))?.state.gap?.fromSeq).toBe(1);
+    expect(store.peek(channel)?.state.gap?.fromSeq).toBe(1);
     // Another instance takes over with nothing in memory: only the launch is delivered to it.
     const second = await fx.registry(store);
     second.registry.deliver(0, published[19]!);
     await settledAll([published[19]!]);
-    expect((await store.load(channel))?.state).toEqual({ rocket: inOrder(messages), lastApplied: 20, pending: [] });
+    expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 20, pending: [] });
     expect(await second.value("rockets_sequencer_messages_total", { outcome: "applied" })).toBe(1);
     expect(await second.value("rockets_sequencer_reread_messages_total")).toBe(20);
   });
 
   it("under GAP_POLICY=skip, gives up the missing numbers after the deadline, records them and goes on", async () => {
-    const store = await fx.freshStore();
+    const store = fx.freshStore();
     const channel = "skipping";
     const messages = rocketMessages(channel, 12, new Rng(11));
     let wall = Date.parse("2026-01-01T00:00:00Z");
@@ -286,17 +283,16 @@ describe("channel actor", () => {
     const published = await fx.publish([...messages.slice(0, 3), ...messages.slice(5)]);
     for (const d of published) registry.deliver(0, d);
     await settledAll(published);
-    expect((await store.load(channel))?.state.gap?.since).toBe("2026-01-01T00:00:00.000Z");
+    expect(store.peek(channel)?.state.gap?.since).toBe("2026-01-01T00:00:00.000Z");
     wall += 30_000;
     registry.evictIdle();
-    await new Promise((r) => setTimeout(r, 100));
-    expect((await store.load(channel))?.state.lastApplied).toBe(3);
+    await vi.runAllTimersAsync();
+    expect(store.peek(channel)?.state.lastApplied).toBe(3);
     wall += 30_000;
     registry.evictIdle();
-    const done = await until("the skip", async () => {
-      const s = await store.load(channel);
-      return s?.state.lastApplied === 12 ? s : undefined;
-    });
+    await vi.runAllTimersAsync();
+    const done = store.peek(channel)!;
+    expect(done.state.lastApplied).toBe(12);
     expect(done.state.skipped).toEqual([{ from: 4, to: 5, at: "2026-01-01T00:01:00.000Z" }]);
     expect(done.state.gap).toBeUndefined();
     expect(done.state.rocket).toEqual(inOrder([...messages.slice(0, 3), ...messages.slice(5)]));
@@ -305,11 +301,11 @@ describe("channel actor", () => {
     const [late] = await fx.publish([messages[3]!]);
     registry.deliver(0, late!);
     await settledAll([late!]);
-    expect((await store.load(channel))?.state.lastApplied).toBe(12);
+    expect(store.peek(channel)?.state.lastApplied).toBe(12);
   });
 
   it("under GAP_POLICY=wait, never skips, but gives up a channel that never launched (its messages stay in the stream)", async () => {
-    const store = await fx.freshStore();
+    const store = fx.freshStore();
     let wall = Date.parse("2026-01-01T00:00:00Z");
     const { registry, value } = await fx.registry(store, { gapDeadlineMs: 60_000 }, { wallNow: () => wall });
     const waiting = rocketMessages("waiting", 6, new Rng(12));
@@ -321,19 +317,20 @@ describe("channel actor", () => {
     expect(registry.unlaunched).toBe(1);
     wall += 61_000;
     registry.evictIdle();
-    await until("the unlaunched entry to go", async () => ((await store.load("unlaunched")) === null ? true : undefined));
+    await vi.runAllTimersAsync();
+    expect(store.peek("unlaunched")).toBeNull();
     expect(await value("rockets_sequencer_unlaunched_expired_total")).toBe(1);
     expect(registry.unlaunched).toBe(0);
-    expect((await store.load("waiting"))?.state.lastApplied).toBe(1);
+    expect(store.peek("waiting")?.state.lastApplied).toBe(1);
     // The launch comes at last: its re-read from the stream's start finds the rest.
     const [launch] = await fx.publish(unlaunched.slice(0, 1));
     registry.deliver(0, launch!);
     await settledAll([launch!]);
-    expect((await store.load("unlaunched"))?.state).toEqual({ rocket: inOrder(unlaunched), lastApplied: 6, pending: [] });
+    expect(store.peek("unlaunched")?.state).toEqual({ rocket: inOrder(unlaunched), lastApplied: 6, pending: [] });
   });
 
   it("past MAX_UNLAUNCHED_CHANNELS parks in the stream only, and the launch still finds everything", async () => {
-    const store = await fx.freshStore();
+    const store = fx.freshStore();
     const { registry, value } = await fx.registry(store, { maxUnlaunchedChannels: 1 });
     const first = rocketMessages("unlaunched-1", 4, new Rng(14));
     const second = rocketMessages("unlaunched-2", 4, new Rng(15));
@@ -342,14 +339,14 @@ describe("channel actor", () => {
     for (const d of [...a, ...b]) registry.deliver(0, d);
     await settledAll([...a, ...b]);
     expect([...a, ...b].every((d) => d.settled === "ack")).toBe(true);
-    expect((await store.load("unlaunched-1"))?.state.gap?.parked).toBe(3);
-    expect(await store.load("unlaunched-2")).toBeNull();
+    expect(store.peek("unlaunched-1")?.state.gap?.parked).toBe(3);
+    expect(store.peek("unlaunched-2")).toBeNull();
     expect(await value("rockets_sequencer_limit_reached_total", { limit: "unlaunched_channels" })).toBeGreaterThan(0);
     const launches = await fx.publish([first[0]!, second[0]!]);
     for (const d of launches) registry.deliver(0, d);
     await settledAll(launches);
-    expect((await store.load("unlaunched-1"))?.state.rocket).toEqual(inOrder(first));
-    expect((await store.load("unlaunched-2"))?.state.rocket).toEqual(inOrder(second));
+    expect(store.peek("unlaunched-1")?.state.rocket).toEqual(inOrder(first));
+    expect(store.peek("unlaunched-2")?.state.rocket).toEqual(inOrder(second));
   });
 
   it("reads nothing back for a launch when the stream holds no other message of the channel, and reads when it does", async () => {
@@ -366,13 +363,14 @@ describe("channel actor", () => {
     registry.deliver(0, launch!);
     await settledAll([launch!]);
     expect(await value("rockets_sequencer_reread_messages_total")).toBe(3);
-    expect((await store.load("launch-ahead"))?.state).toEqual({ rocket: inOrder(ahead), lastApplied: 3, pending: [] });
+    expect(store.peek("launch-ahead")?.state).toEqual({ rocket: inOrder(ahead), lastApplied: 3, pending: [] });
   });
 
   it("ends exact however deliveries are shuffled, duplicated, cut by a crash and redelivered to another instance", async () => {
     for (let seed = 1; seed <= 6; seed += 1) {
       const rng = new Rng(100 + seed);
-      const store = await fx.freshStore();
+      // Round trips of 5 ms against a cut within 30 ms: half the seeds lose the partition with work still to do.
+      const store = fx.freshStore({ latencyMs: 5 });
       const channel = `crash-shuffle-${seed}`;
       const messages = rocketMessages(channel, 60, rng);
       // Shuffled, with about one message in five stored twice (a resend after the window).
@@ -387,7 +385,7 @@ describe("channel actor", () => {
       // A small memory bound, so gaps are re-read from the stream as well as closed from memory.
       const first = await fx.registry(store, { maxPending: 5 });
       for (const d of deliveries.slice(0, cut)) first.registry.deliver(0, d);
-      await new Promise((r) => setTimeout(r, Math.floor(rng.next() * 30)));
+      await vi.advanceTimersByTimeAsync(Math.floor(rng.next() * 30));
       // The instance loses the partition: a write in flight completes, everything else goes back.
       first.registry.dropPartition(0);
       await settledAll(deliveries.slice(0, cut));
@@ -398,7 +396,7 @@ describe("channel actor", () => {
       for (const d of rest) second.registry.deliver(0, d);
       await settledAll(rest);
       expect(rest.every((d) => d.settled === "ack"), `seed ${seed}`).toBe(true);
-      const stored = await store.load(channel);
+      const stored = store.peek(channel);
       expect(stored?.state, `seed ${seed}, cut ${cut} of ${deliveries.length}`).toEqual({ rocket: inOrder(messages), lastApplied: 60, pending: [] });
     }
   });

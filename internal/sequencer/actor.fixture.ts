@@ -1,25 +1,27 @@
-// What the actor and registry tests share: a real nats-server with the
-// project's topology (one partition), a fresh state bucket per test, and
-// deliveries that carry the stream sequence their message really has, so
-// parked messages can be read back as in production.
+// What the actor and registry tests share, in memory (no nats-server): an
+// events stream (one partition's subjects and sequences), a fresh state
+// bucket per test, and deliveries that carry the stream sequence their
+// message really has, so parked messages are read back as in production.
+// The memory stream and bucket are held to the JetStream ones by
+// parked-messages.contract.test.ts and channel-states.contract.test.ts.
+//
+// The adapters answer on timers (internal/testing/round-trip.ts): the tests
+// run on vitest's fake timers, and `settledAll` runs every timer until the
+// system is quiet, so nothing sleeps and a delivery never settled fails at
+// once instead of at a timeout.
 
-import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterEach, beforeEach, vi } from "vitest";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import type { RocketMessage } from "../domain/message.js";
-import { ChannelStateStore } from "../nats/channel-state-store.js";
-import { StreamParkedMessages } from "../nats/parked-messages.js";
-import { eventSubject, openBucket, provisionTopology } from "../nats/topology.js";
 import type { Logger } from "../observability/logger.js";
-import { NatsServer } from "../testing/nats-server.js";
+import { MemoryChannelStates, type MemoryChannelStatesOptions } from "../testing/memory-channel-states.js";
+import { MemoryEventStream } from "../testing/memory-event-stream.js";
 import { ActorRegistry, type RegistrySettings } from "./actor-registry.js";
 import { GapPolicy, type Delivery } from "./channel-actor.js";
 import type { ChannelStates } from "./channel-states.js";
 import { Limiter } from "./limiter.js";
 import { SequencerMetrics } from "./metrics.js";
-import { decodedParked } from "./partition-worker.js";
 
 export const silent = pino({ level: "silent" });
 
@@ -54,44 +56,20 @@ export class TestDelivery implements Delivery {
   }
 }
 
-export class StreamFixture {
-  private buckets = 0;
-  private constructor(
-    readonly server: NatsServer,
-    readonly nc: NatsConnection,
-    readonly js: JetStreamClient,
-  ) {}
+export class ActorFixture {
+  readonly stream = new MemoryEventStream();
 
-  static async start(): Promise<StreamFixture> {
-    const server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
-    await provisionTopology(nc, { partitions: 1, replicas: 1, duplicateWindowSeconds: 120 }, silent);
-    return new StreamFixture(server, nc, jetstream(nc));
+  freshStore(options: MemoryChannelStatesOptions = {}): MemoryChannelStates {
+    return new MemoryChannelStates(options);
   }
 
-  async stop(): Promise<void> {
-    await this.nc.close();
-    await this.server.dispose();
-  }
-
-  async freshStore(): Promise<ChannelStateStore> {
-    this.buckets += 1;
-    return new ChannelStateStore(await openBucket(new Kvm(this.js), `actor_test_${this.buckets}`, 1));
-  }
-
-  /** Stores the messages in the events stream (partition 0) and returns deliveries carrying their real sequences. */
+  /** Stores the messages in the events stream (partition 0) and returns deliveries carrying their sequences. */
   async publish(messages: RocketMessage[], events: string[] = []): Promise<TestDelivery[]> {
-    const deliveries: TestDelivery[] = [];
-    for (const m of messages) {
-      const ack = await this.js.publish(eventSubject(0, m.metadata.channel), JSON.stringify(m));
-      deliveries.push(new TestDelivery(m, ack.seq, events));
-    }
-    return deliveries;
+    return messages.map((m) => new TestDelivery(m, this.stream.publish(0, m), events));
   }
 
   async registry(store: ChannelStates, overrides: Partial<RegistrySettings> = {}, options: { log?: Logger; now?: () => number; wallNow?: () => number } = {}) {
     const metricsRegistry = new Registry();
-    const jsm = await jetstreamManager(this.nc);
     const holder: { registry?: ActorRegistry } = {};
     const metrics = new SequencerMetrics(metricsRegistry, 1, {
       bufferedMessages: () => holder.registry?.bufferedMessages ?? 0,
@@ -105,7 +83,7 @@ export class StreamFixture {
     });
     const registry = new ActorRegistry(
       store,
-      decodedParked(new StreamParkedMessages(this.js, jsm, 2000)),
+      this.stream.parked(),
       new Limiter(8),
       { ...defaultSettings, ...overrides },
       metrics,
@@ -122,20 +100,19 @@ export class StreamFixture {
   }
 }
 
-export async function settledAll(deliveries: { settled: unknown }[], timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (deliveries.some((d) => d.settled === undefined)) {
-    if (Date.now() > deadline) throw new Error("deliveries not settled in time");
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** Puts every test of the calling file on fake timers (the memory adapters answer on timers). */
+export function onFakeTimers(): void {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+/** Runs every timer until nothing is left to do; throws when a delivery is still unsettled then (it never will be). */
+export async function settledAll(deliveries: { settled: unknown }[]): Promise<void> {
+  await vi.runAllTimersAsync();
+  const unsettled = deliveries.filter((d) => d.settled === undefined).length;
+  if (unsettled > 0) throw new Error(`${unsettled} of ${deliveries.length} deliveries never settled`);
 }
