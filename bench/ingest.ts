@@ -9,7 +9,12 @@
 // with the same kind of payloads, every message unique (dedup never flatters
 // a figure), ingest in its own process(es) and the HTTP load generator (wrk
 // if installed, see runLoad) in another, each phase on an emptied stream.
-// Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s).
+//   bare    POST /messages to a bare fastify route that only parses the JSON
+//           (bench/bare-fastify-server.ts), single messages, same load: the
+//           yardstick of issue 11's firehose goal.
+// Goals: single >= 0.6 x raw, batch >= 0.9 x raw (messages/s); issue 11:
+// ingest CPU per single-message POST <= 1.3 x the bare route's, and <= 20 us
+// of ingest CPU per message in batches of 100.
 //
 // The phases run in rounds (raw, raw, single, batch, again...) and the
 // figures are the medians, so that a load spike from elsewhere on the machine
@@ -35,6 +40,8 @@ import { messageId, provisionTopology, STREAM_NAME } from "../internal/nats/topo
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
 import { messageSet } from "./ingest-messages.js";
+import { cpuSeconds } from "./process-cpu.js";
+import { freePort } from "../internal/testing/nats-server.js";
 import { TEST_KEYS } from "../internal/testing/api-keys.js";
 import { scrape as scrapeMetrics } from "../internal/testing/metrics.js";
 
@@ -104,6 +111,7 @@ const server = await NatsServer.start();
 // The raw client is configured exactly as the services configure theirs.
 const nc = await connect(await connectionOptions({ servers: [server.url], name: "bench-raw" }));
 let ingest: ServiceProcess | undefined;
+let bare: ReturnType<typeof spawn> | undefined;
 try {
   const log = pino({ level: "warn" });
   const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
@@ -181,6 +189,20 @@ try {
     };
   };
 
+  const barePort = await freePort();
+  bare = spawn(process.execPath, ["--import", "tsx", join("bench", "bare-fastify-server.ts"), String(barePort)], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  await new Promise<void>((resolve, reject) => {
+    bare!.stdout!.on("data", (c: Buffer) => c.toString().includes("listening") && resolve());
+    bare!.once("exit", (code) => reject(new Error(`bare-fastify-server exited (${code})`)));
+  });
+  const bareRoute = async (seconds: number): Promise<Figure> => {
+    const cpu = cpuSeconds(bare!.pid);
+    const r = await runLoad(`http://127.0.0.1:${barePort}`, seconds, 1);
+    const used = cpuSeconds(bare!.pid) - cpu;
+    return { rate: r.ok / r.seconds, cpuUs: (used * 1e6) / r.ok, note: `${r.ok} x 2xx, ${r.non2xx} non-2xx, p50 ${r.latencyP50Ms} ms, p99 ${r.latencyP99Ms} ms` };
+  };
+
+  await bareRoute(WARMUP_SECONDS);
   await raw(WARMUP_SECONDS, viaClient);
   await raw(WARMUP_SECONDS, viaPublisher);
   await http(WARMUP_SECONDS, 1);
@@ -191,6 +213,7 @@ try {
     "raw ingest EventPublisher": [] as Figure[],
     "POST single message": [] as Figure[],
     [`POST batch of ${BATCH}`]: [] as Figure[],
+    "POST bare parse-only route": [] as Figure[],
   };
   const names = Object.keys(phases);
   const show = (name: string, f: Figure) =>
@@ -205,6 +228,7 @@ try {
       await raw(SECONDS, viaPublisher),
       await http(SECONDS, 1),
       await http(SECONDS, BATCH),
+      await bareRoute(SECONDS),
     ];
     figures.forEach((f, i) => {
       phases[names[i]!]!.push(f);
@@ -213,11 +237,14 @@ try {
   }
 
   const med = names.map((n) => ({ rate: median(phases[n]!.map((f) => f.rate)), cpuUs: median(phases[n]!.map((f) => f.cpuUs)) }));
-  const [client, own, single, batched] = med as [Figure, Figure, Figure, Figure];
+  const [client, own, single, batched, bareFigure] = med as [Figure, Figure, Figure, Figure, Figure];
   console.log("medians");
   names.forEach((n, i) => show(n, { ...med[i]!, note: "median" }));
   console.log(`ratio single/raw ${(single.rate / client.rate).toFixed(2)} (goal >= 0.6)`);
   console.log(`ratio batch/raw  ${(batched.rate / client.rate).toFixed(2)} (goal >= 0.9)`);
+  const overBare = single.cpuUs / bareFigure.cpuUs;
+  console.log(`single POST CPU / bare route CPU ${overBare.toFixed(2)} (issue 11 goal <= 1.3: ${overBare <= 1.3 ? "met" : "NOT met"})`);
+  console.log(`batch CPU per message ${batched.cpuUs.toFixed(1)} us (issue 11 goal <= 20 us: ${batched.cpuUs <= 20 ? "met" : "NOT met"})`);
   console.log(`against ingest's own publisher: single ${(single.rate / own.rate).toFixed(2)}, batch ${(batched.rate / own.rate).toFixed(2)}`);
   if (problems > 0) {
     console.log(`WARNING: ${problems} phase(s) with failed requests or fewer messages stored than acknowledged`);
@@ -225,6 +252,7 @@ try {
   }
 } finally {
   await ingest?.stop("SIGTERM");
+  bare?.kill("SIGTERM");
   await nc.close();
   await server.dispose();
 }
