@@ -21,8 +21,9 @@ import {
   PublishTimeoutError,
   PublishUnavailableError,
   type MessagePublisher,
+  type PublishError,
   type PublishResult,
-} from "../../internal/nats/event-publisher.js";
+} from "../../internal/ingest/message-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
 import { ResendUncheckedError, type PriorCopy, type ResendCheck } from "./resend-check.js";
@@ -101,8 +102,7 @@ export class MessageIntake {
     }
     const prior = await this.priorCopy(validation.value);
     if (prior !== undefined) return prior;
-    const [result] = await this.publisher.publishMany([validation.value]);
-    const outcome = this.outcomeOf(result!, true);
+    const outcome = this.outcomeOf(await this.publisher.publish(validation.value), true);
     return outcome.status === "duplicate" ? this.judgeDuplicate(validation.value, outcome.seq, true) : outcome;
   }
 
@@ -190,17 +190,13 @@ export class MessageIntake {
    * be compared, and stays what the stream said.
    */
   private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<IntakeResult> {
-    let stored: unknown;
-    try {
-      stored = await this.publisher.storedAt(seq);
-    } catch (err) {
-      return this.failed(err, log);
-    }
-    if (stored === undefined) {
+    const stored = await this.publisher.storedAt(seq);
+    if (!stored.ok) return this.failed(stored.error, log);
+    if (stored.document === undefined) {
       this.metrics.message(MessageResult.duplicate);
       return { status: "duplicate", seq };
     }
-    return this.compared(message, seq, stored);
+    return this.compared(message, seq, stored.document);
   }
 
   /** The same message as the one stored at `seq` is a duplicate; any other is a conflict naming what is stored. */
@@ -228,7 +224,7 @@ export class MessageIntake {
     return this.failed(result.error, log);
   }
 
-  private failed(err: unknown, log: boolean): IntakeResult {
+  private failed(err: PublishError, log: boolean): IntakeResult {
     if (err instanceof PublishTimeoutError) {
       this.metrics.publishFailed(FailureReason.timeout);
       return { status: "unavailable", reason: FailureReason.timeout, detail: err.message };
