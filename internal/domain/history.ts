@@ -18,7 +18,7 @@
 
 import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
-import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+import { emptyChannelState, SequenceOutcome, sequence, type ChannelState } from "./sequencing.js";
 
 /** One message as the events stream holds it. */
 export interface StoredMessage {
@@ -56,7 +56,7 @@ export interface StoredHistory {
 }
 
 /** What a stored message did when the sequencer met it: never `overflow`, which only delays a message. */
-export type HistoryOutcome = typeof Outcome.Applied | typeof Outcome.Buffered | typeof Outcome.Duplicate;
+export type HistoryOutcome = typeof SequenceOutcome.Applied | typeof SequenceOutcome.Buffered | typeof SequenceOutcome.Duplicate;
 
 export interface HistoryEntry extends StoredMessage {
   /** Null when the history is incomplete: what a message did depends on the ones that are gone. */
@@ -147,7 +147,7 @@ export function foldHistory(messages: readonly StoredMessage[], appliedThrough: 
   const speedAfter = new Map<number, number>();
   for (const stored of messages) {
     const r = sequence(state, stored.message);
-    if (r.outcome === Outcome.Applied) {
+    if (r.outcome === SequenceOutcome.Applied) {
       let rocket = state.rocket;
       for (const m of r.applied) {
         rocket = apply(rocket, m);

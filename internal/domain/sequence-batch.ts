@@ -8,7 +8,7 @@
 
 import type { RocketMessage } from "./message.js";
 import { apply } from "./rocket.js";
-import { lowerBound, Outcome, type ChannelState, type SequenceOptions } from "./sequencing.js";
+import { lowerBound, SequenceOutcome, type ChannelState, type SequenceOptions } from "./sequencing.js";
 
 export interface BatchOptions extends SequenceOptions {
   /**
@@ -21,7 +21,7 @@ export interface BatchOptions extends SequenceOptions {
 export interface BatchResult {
   state: ChannelState;
   /** One per message, in batch order. */
-  outcomes: Outcome[];
+  outcomes: SequenceOutcome[];
   /** True when `state` differs from the input (something applied or buffered). */
   changed: boolean;
 }
@@ -35,23 +35,23 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
   let copied = false;
   let start = 0;
   let changed = false;
-  const outcomes = new Array<Outcome>(messages.length);
+  const outcomes = new Array<SequenceOutcome>(messages.length);
 
   for (let i = 0; i < messages.length; i += 1) {
     const message = messages[i]!;
     const n = message.metadata.messageNumber;
     if (n <= lastApplied) {
-      outcomes[i] = Outcome.Duplicate;
+      outcomes[i] = SequenceOutcome.Duplicate;
       continue;
     }
     const at = lowerBound(pending, n, start);
     if (pending[at]?.metadata.messageNumber === n) {
-      outcomes[i] = Outcome.Duplicate;
+      outcomes[i] = SequenceOutcome.Duplicate;
       continue;
     }
     if (n > lastApplied + 1) {
       if (pending.length - start >= maxPending || (admit !== undefined && !admit(message))) {
-        outcomes[i] = Outcome.Overflow;
+        outcomes[i] = SequenceOutcome.Overflow;
         continue;
       }
       if (!copied) {
@@ -59,7 +59,7 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
         copied = true;
       }
       pending.splice(at, 0, message);
-      outcomes[i] = Outcome.Buffered;
+      outcomes[i] = SequenceOutcome.Buffered;
       changed = true;
       continue;
     }
@@ -70,7 +70,7 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
       lastApplied += 1;
       start += 1;
     }
-    outcomes[i] = Outcome.Applied;
+    outcomes[i] = SequenceOutcome.Applied;
     changed = true;
   }
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
-import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+import { emptyChannelState, SequenceOutcome, sequence, type ChannelState } from "./sequencing.js";
 import { channelMessages as channelMessagesOf, stepArb, stepTime, type Step } from "./channel-steps.fixture.js";
 
 const CHANNEL = "c0ffee00-0000-4000-8000-000000000001";
@@ -36,7 +36,7 @@ describe("sequence", () => {
         const applied: number[] = [];
         for (const m of arrivals) {
           const r = sequence(state, m);
-          if (r.outcome === Outcome.Applied) applied.push(...r.applied.map((a) => a.metadata.messageNumber));
+          if (r.outcome === SequenceOutcome.Applied) applied.push(...r.applied.map((a) => a.metadata.messageNumber));
           state = r.state;
         }
         expect(state.rocket).toEqual(inOrder(messages));
@@ -78,7 +78,7 @@ describe("sequence", () => {
           const handedBack: RocketMessage[] = [];
           for (const m of queue) {
             const r = sequence(state, m, { maxPending });
-            if (r.outcome === Outcome.Overflow) handedBack.push(m);
+            if (r.outcome === SequenceOutcome.Overflow) handedBack.push(m);
             expect(r.state.pending.length).toBeLessThanOrEqual(maxPending);
             state = r.state;
           }
@@ -94,13 +94,13 @@ describe("sequence", () => {
   it("buffers a message ahead of a gap and releases it when the gap fills", () => {
     const [m1, m2, m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "down", by: 5 }]);
     let r = sequence(emptyChannelState(), m3!);
-    expect(r.outcome).toBe(Outcome.Buffered);
+    expect(r.outcome).toBe(SequenceOutcome.Buffered);
     r = sequence(r.state, m2!);
-    expect(r.outcome).toBe(Outcome.Buffered);
+    expect(r.outcome).toBe(SequenceOutcome.Buffered);
     expect(r.state.rocket).toBeNull();
     r = sequence(r.state, m1!);
-    expect(r.outcome).toBe(Outcome.Applied);
-    if (r.outcome === Outcome.Applied) expect(r.applied.map((m) => m.metadata.messageNumber)).toEqual([1, 2, 3]);
+    expect(r.outcome).toBe(SequenceOutcome.Applied);
+    if (r.outcome === SequenceOutcome.Applied) expect(r.applied.map((m) => m.metadata.messageNumber)).toEqual([1, 2, 3]);
     expect(r.state.rocket?.speed).toBe(505);
   });
 
@@ -108,10 +108,10 @@ describe("sequence", () => {
     const [m1, m2, m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "up", by: 1 }]);
     let state = sequence(emptyChannelState(), m1!).state;
     state = sequence(state, m3!).state;
-    expect(sequence(state, m3!).outcome).toBe(Outcome.Duplicate);
+    expect(sequence(state, m3!).outcome).toBe(SequenceOutcome.Duplicate);
     state = sequence(state, m2!).state;
-    expect(sequence(state, m2!).outcome).toBe(Outcome.Duplicate);
-    expect(sequence(state, m1!).outcome).toBe(Outcome.Duplicate);
+    expect(sequence(state, m2!).outcome).toBe(SequenceOutcome.Duplicate);
+    expect(sequence(state, m1!).outcome).toBe(SequenceOutcome.Duplicate);
   });
 
   it("never mutates the state it is given", () => {

@@ -56,18 +56,19 @@ export const MAX_SKIPPED_RECORDED = 10;
 
 export const emptyChannelState = (): ChannelState => ({ rocket: null, lastApplied: 0, pending: [] });
 
-export const Outcome = {
+/** What sequencing did with one message of a channel. */
+export const SequenceOutcome = {
   Applied: "applied",
   Buffered: "buffered",
   Duplicate: "duplicate",
   /** Not taken into the buffer (full, or refused by the caller): the caller must keep it recoverable another way (the sequencer leaves it parked in the stream), never drop it. */
   Overflow: "overflow",
 } as const;
-export type Outcome = (typeof Outcome)[keyof typeof Outcome];
+export type SequenceOutcome = (typeof SequenceOutcome)[keyof typeof SequenceOutcome];
 
 export type SequenceResult =
-  | { outcome: typeof Outcome.Applied; state: ChannelState; applied: RocketMessage[] }
-  | { outcome: typeof Outcome.Buffered | typeof Outcome.Duplicate | typeof Outcome.Overflow; state: ChannelState };
+  | { outcome: typeof SequenceOutcome.Applied; state: ChannelState; applied: RocketMessage[] }
+  | { outcome: typeof SequenceOutcome.Buffered | typeof SequenceOutcome.Duplicate | typeof SequenceOutcome.Overflow; state: ChannelState };
 
 export interface SequenceOptions {
   /** Most messages a channel may hold ahead of a gap. */
@@ -97,15 +98,15 @@ export function lowerBound(pending: readonly RocketMessage[], n: number, from = 
  */
 export function sequence(state: ChannelState, msg: RocketMessage, options: SequenceOptions = unbounded): SequenceResult {
   const n = msg.metadata.messageNumber;
-  if (n <= state.lastApplied) return { outcome: Outcome.Duplicate, state };
+  if (n <= state.lastApplied) return { outcome: SequenceOutcome.Duplicate, state };
   const at = lowerBound(state.pending, n);
-  if (state.pending[at]?.metadata.messageNumber === n) return { outcome: Outcome.Duplicate, state };
+  if (state.pending[at]?.metadata.messageNumber === n) return { outcome: SequenceOutcome.Duplicate, state };
 
   if (n > state.lastApplied + 1) {
-    if (state.pending.length >= options.maxPending) return { outcome: Outcome.Overflow, state };
+    if (state.pending.length >= options.maxPending) return { outcome: SequenceOutcome.Overflow, state };
     const pending = state.pending.slice();
     pending.splice(at, 0, msg);
-    return { outcome: Outcome.Buffered, state: { ...state, pending } };
+    return { outcome: SequenceOutcome.Buffered, state: { ...state, pending } };
   }
 
   const applied: RocketMessage[] = [msg];
@@ -120,7 +121,7 @@ export function sequence(state: ChannelState, msg: RocketMessage, options: Seque
     released += 1;
   }
   return {
-    outcome: Outcome.Applied,
+    outcome: SequenceOutcome.Applied,
     applied,
     state: { rocket, lastApplied, pending: released === 0 ? state.pending : state.pending.slice(released) },
   };
