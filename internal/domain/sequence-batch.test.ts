@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { validateMessage, type RocketMessage } from "./message.js";
 import { sequenceBatch } from "./sequence-batch.js";
-import { emptyChannelState, SequenceOutcome, sequence, type ChannelState } from "./sequencing.js";
+import { referenceStep } from "./reference-sequencing.fixture.js";
+import { emptyChannelState, SequenceOutcome, type ChannelState } from "./sequencing.js";
 
 /** `count` valid messages of one channel, in order, with speeds drawn from `seed`. */
 function rocketMessages(channel: string, count: number, seed: number): RocketMessage[] {
@@ -19,11 +20,11 @@ function rocketMessages(channel: string, count: number, seed: number): RocketMes
   });
 }
 
-/** The reference: `sequence` folded message by message, with `admit` applied to what it buffers. */
+/** The reference model (`referenceStep`) folded message by message, with `admit` applied to what it buffers. */
 function fold(state: ChannelState, messages: RocketMessage[], maxPending: number, admit: (m: RocketMessage) => boolean) {
   const outcomes: SequenceOutcome[] = [];
   for (const m of messages) {
-    const r = sequence(state, m, { maxPending });
+    const r = referenceStep(state, m, { maxPending });
     if (r.outcome === SequenceOutcome.Buffered && !admit(m)) {
       outcomes.push(SequenceOutcome.Overflow);
       continue;
@@ -44,7 +45,7 @@ const scenario = fc.record({
 });
 
 describe("sequenceBatch", () => {
-  it("gives exactly the state and outcomes of folding sequence over the same messages, however the batches are cut", () => {
+  it("gives exactly the state and outcomes of folding the reference model over the same messages, however the batches are cut", () => {
     fc.assert(
       fc.property(scenario, ({ count, seed, order, cuts, maxPending, rejectEvery }) => {
         const messages = rocketMessages("batch-channel", count, seed);
