@@ -30,9 +30,10 @@ export default tseslint.config(
   },
   {
     // The sequencer's and the view's cores hold their ports (interfaces, entry
-    // types, errors, the state format); internal/nats implements them and is
-    // wired in by cmd/. Their tests may run on real NATS.
-    files: ["internal/sequencer/**/*.ts", "internal/view/**/*.ts"],
+    // types, errors, the state format), as internal/ingest holds ingest's;
+    // internal/nats implements them and is wired in by cmd/. Their tests may
+    // run on real NATS.
+    files: ["internal/sequencer/**/*.ts", "internal/view/**/*.ts", "internal/ingest/**/*.ts"],
     ignores: ["**/*.test.ts", "**/*.fixture.ts"],
     rules: {
       "no-restricted-imports": ["error", { patterns: ["@nats-io/*", "../nats/*", "**/internal/nats/*"] }],

@@ -144,7 +144,11 @@ try {
   const publisher = new EventPublisher(nc, jsm, topology, { timeoutMs: 10_000, maxInFlight: IN_FLIGHT });
   const viaClient = (m: RocketMessage) =>
     js.publish(topology.subjectFor(m.metadata.channel), JSON.stringify(m), { msgID: messageId(m.metadata.channel, m.metadata.messageNumber) });
-  const viaPublisher = (m: RocketMessage) => publisher.publish(m);
+  // A failure ends the run as the client's rejection would: the publisher reports failures as values.
+  const viaPublisher = async (m: RocketMessage) => {
+    const result = await publisher.publish(m);
+    if (!result.ok) throw result.error;
+  };
 
   const raw = async (seconds: number, publish: (m: RocketMessage) => Promise<unknown>): Promise<Figure> => {
     await freshStream();

@@ -1,7 +1,7 @@
 // The in-memory reference for bench:e2e: one fastify process that does what
 // Rockets does for a message, minus everything that makes it durable and
 // distributed. It parses and validates each POST with the domain's own
-// validator, sequences it with the domain's own `sequence` into a per-channel
+// validator, sequences it with the domain's own `sequenceBatch` into a per-channel
 // state held in a Map (dedup, ordering, gap buffering), and answers 202 the
 // moment that is done; GET /rockets/:channel and a paged GET /rockets answer
 // from the same Map in the API's shape, so the load program can verify it.
@@ -11,7 +11,8 @@
 
 import fastify from "fastify";
 import { validateMessage } from "../internal/domain/message.js";
-import { emptyChannelState, sequence, type ChannelState } from "../internal/domain/sequencing.js";
+import { sequenceBatch } from "../internal/domain/sequence-batch.js";
+import { emptyChannelState, type ChannelState } from "../internal/domain/sequencing.js";
 import { rocketViewOf } from "../internal/view/rocket-view.js";
 
 const port = Number(process.argv[2] ?? 0);
@@ -32,9 +33,9 @@ app.post("/messages", async (request, reply) => {
   const v = validateMessage(request.body);
   if (!v.ok) return reply.code(400).send({ errors: v.problems });
   const channel = v.value.metadata.channel;
-  const result = sequence(channels.get(channel) ?? emptyChannelState(), v.value);
+  const result = sequenceBatch(channels.get(channel) ?? emptyChannelState(), [v.value], { maxPending: Number.POSITIVE_INFINITY });
   channels.set(channel, result.state);
-  return reply.code(202).send({ status: result.outcome });
+  return reply.code(202).send({ status: result.outcomes[0] });
 });
 
 app.get<{ Params: { channel: string } }>("/rockets/:channel", async (request, reply) => {

@@ -16,7 +16,7 @@ import { createRefusalCounter, DEFAULT_HTTP_BOUNDS, HttpLimit, registerRequestBo
 import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-methods.js";
 import { registerServiceIndex } from "../../internal/http/service-index.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
-import type { MessagePublisher } from "../../internal/nats/event-publisher.js";
+import type { MessagePublisher } from "../../internal/ingest/message-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { registerBodyParser } from "./body-parser.js";
 import { MessageIntake } from "./message-intake.js";

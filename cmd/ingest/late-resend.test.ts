@@ -11,7 +11,8 @@ import { connect, nanos, type NatsConnection } from "@nats-io/transport-node";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { validateMessage } from "../../internal/domain/message.js";
-import { emptyChannelState, sequence } from "../../internal/domain/sequencing.js";
+import { sequenceBatch } from "../../internal/domain/sequence-batch.js";
+import { emptyChannelState } from "../../internal/domain/sequencing.js";
 import { ChannelStateStore } from "../../internal/nats/channel-state-store.js";
 import { EventPublisher } from "../../internal/nats/event-publisher.js";
 import { StreamChannelHistory } from "../../internal/nats/channel-history.js";
@@ -92,16 +93,14 @@ describe("a resend after the duplicate window (real nats-server)", () => {
     const subjects = (await provisioned.jsm.streams.info(STREAM_NAME, { subjects_filter: `rockets.events.*.${channel}` })).state.subjects ?? {};
     return Object.values(subjects).reduce((sum, n) => sum + n, 0);
   };
-  /** What the sequencer writes once it applied `messages` in order (the domain's own fold). */
+  /** What the sequencer writes once it applied `messages` in order (the domain's own sequencing). */
   const applied = async (channel: string, messages: unknown[]) => {
-    let state = emptyChannelState();
-    for (const m of messages) {
+    const valid = messages.map((m) => {
       const v = validateMessage(m);
       if (!v.ok) throw new Error("test message invalid");
-      const result = sequence(state, v.value);
-      state = result.state;
-    }
-    await states.save(channel, state, 0);
+      return v.value;
+    });
+    await states.save(channel, sequenceBatch(emptyChannelState(), valid, { maxPending: Number.POSITIVE_INFINITY }).state, 0);
   };
 
   it("answers the same message duplicate and a changed one 409, naming the first stored; only the first copy stays", async () => {

@@ -21,20 +21,12 @@ import {
   PublishTimeoutError,
   PublishUnavailableError,
   type MessagePublisher,
+  type PublishError,
   type PublishResult,
-} from "../../internal/nats/event-publisher.js";
+} from "../../internal/ingest/message-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
 import { ResendUncheckedError, type PriorCopy, type ResendCheck } from "./resend-check.js";
-
-export const ItemStatus = {
-  accepted: "accepted",
-  duplicate: "duplicate",
-  conflict: "conflict",
-  invalid: "invalid",
-  unavailable: "unavailable",
-} as const;
-export type ItemStatus = (typeof ItemStatus)[keyof typeof ItemStatus];
 
 /** What is stored under a message number a resend conflicts with: enough to recognise it, not the whole message. */
 export interface StoredSummary {
@@ -42,18 +34,21 @@ export interface StoredSummary {
   messageTime: string;
 }
 
+/** What became of one message posted on its own. */
 export type IntakeResult =
   | { status: "accepted" | "duplicate"; seq: number }
   | { status: "conflict"; seq: number; stored: StoredSummary }
   | { status: "invalid"; errors: Problem[] }
   | { status: "unavailable"; reason: FailureReason; detail: string };
 
+/** What became of one item of a batch: an IntakeResult naming its index (an unavailable item's reason is only counted). */
 export type BatchItemResult =
   | { index: number; status: "accepted" | "duplicate"; seq: number }
   | { index: number; status: "conflict"; seq: number; stored: StoredSummary }
   | { index: number; status: "invalid"; errors: Problem[] }
   | { index: number; status: "unavailable"; detail: string };
 
+/** What became of a batch: one result per item, in order, and how many came to each status. */
 export interface BatchIntakeResult {
   accepted: number;
   duplicate: number;
@@ -101,14 +96,13 @@ export class MessageIntake {
     }
     const prior = await this.priorCopy(validation.value);
     if (prior !== undefined) return prior;
-    const [result] = await this.publisher.publishMany([validation.value]);
-    const outcome = this.outcomeOf(result!, true);
-    return outcome.status === "duplicate" ? this.judgeDuplicate(validation.value, outcome.seq, true) : outcome;
+    const result = this.resultOf(await this.publisher.publish(validation.value), true);
+    return result.status === "duplicate" ? this.judgeDuplicate(validation.value, result.seq, true) : result;
   }
 
   /** Stores every valid item of a batch, pipelined (the publisher bounds how many await an ack); one result per item, in order. */
   async batch(items: readonly unknown[]): Promise<BatchIntakeResult> {
-    const outcome: BatchIntakeResult = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
+    const answer: BatchIntakeResult = { accepted: 0, duplicate: 0, conflict: 0, invalid: 0, unavailable: 0, results: new Array(items.length) };
     const valid: RocketMessage[] = [];
     const positions: number[] = [];
     for (let index = 0; index < items.length; index++) {
@@ -117,11 +111,11 @@ export class MessageIntake {
         valid.push(validation.value);
         positions.push(index);
       } else {
-        outcome.invalid += 1;
-        outcome.results[index] = { index, status: "invalid", errors: validation.problems };
+        answer.invalid += 1;
+        answer.results[index] = { index, status: "invalid", errors: validation.problems };
       }
     }
-    if (outcome.invalid > 0) this.metrics.message("invalid", outcome.invalid);
+    if (answer.invalid > 0) this.metrics.message("invalid", answer.invalid);
     const results: (IntakeResult | undefined)[] = new Array(valid.length);
     // Numbers already applied are answered from what is stored, and not published again.
     await inTurns(valid.length, async (k) => {
@@ -132,7 +126,7 @@ export class MessageIntake {
     let logged = false;
     published.forEach((result, i) => {
       // One log line per batch at most: a refusing stream refuses the whole batch.
-      const r = this.outcomeOf(result, !logged);
+      const r = this.resultOf(result, !logged);
       if (r.status === "unavailable") logged ||= r.reason === FailureReason.error;
       results[toPublish[i]!] = r;
     });
@@ -145,14 +139,14 @@ export class MessageIntake {
     });
     results.forEach((result, k) => {
       const index = positions[k]!;
-      outcome[result!.status] += 1;
+      answer[result!.status] += 1;
       if (result!.status === "unavailable") {
-        outcome.results[index] = { index, status: result!.status, detail: result!.detail };
+        answer.results[index] = { index, status: result!.status, detail: result!.detail };
       } else {
-        outcome.results[index] = { index, ...result! };
+        answer.results[index] = { index, ...result! };
       }
     });
-    return outcome;
+    return answer;
   }
 
   /**
@@ -190,17 +184,13 @@ export class MessageIntake {
    * be compared, and stays what the stream said.
    */
   private async judgeDuplicate(message: RocketMessage, seq: number, log: boolean): Promise<IntakeResult> {
-    let stored: unknown;
-    try {
-      stored = await this.publisher.storedAt(seq);
-    } catch (err) {
-      return this.failed(err, log);
-    }
-    if (stored === undefined) {
+    const stored = await this.publisher.storedAt(seq);
+    if (!stored.ok) return this.failed(stored.error, log);
+    if (stored.document === undefined) {
       this.metrics.message(MessageResult.duplicate);
       return { status: "duplicate", seq };
     }
-    return this.compared(message, seq, stored);
+    return this.compared(message, seq, stored.document);
   }
 
   /** The same message as the one stored at `seq` is a duplicate; any other is a conflict naming what is stored. */
@@ -214,7 +204,7 @@ export class MessageIntake {
     return { status: "duplicate", seq };
   }
 
-  private outcomeOf(result: PublishResult, log: boolean): IntakeResult {
+  private resultOf(result: PublishResult, log: boolean): IntakeResult {
     if (result.ok) {
       this.metrics.publishTook(result.seconds);
       if (result.ack.duplicate) return { status: "duplicate", seq: result.ack.seq };
@@ -228,7 +218,7 @@ export class MessageIntake {
     return this.failed(result.error, log);
   }
 
-  private failed(err: unknown, log: boolean): IntakeResult {
+  private failed(err: PublishError, log: boolean): IntakeResult {
     if (err instanceof PublishTimeoutError) {
       this.metrics.publishFailed(FailureReason.timeout);
       return { status: "unavailable", reason: FailureReason.timeout, detail: err.message };

@@ -38,34 +38,34 @@ export function registerMessagesRoute(app: FastifyInstance, options: MessagesRou
   const { intake, maxBatch } = options;
   const retryAfter = String(options.retryAfterSeconds);
 
-  const sendBatch = (reply: FastifyReply, outcome: BatchIntakeResult): FastifyReply => {
-    const stored = outcome.accepted + outcome.duplicate;
-    if (outcome.unavailable > 0) {
-      const detail = `${outcome.unavailable} of ${outcome.results.length} messages could not be stored; resend them (resending stored ones is harmless)`;
+  const sendBatch = (reply: FastifyReply, batch: BatchIntakeResult): FastifyReply => {
+    const stored = batch.accepted + batch.duplicate;
+    if (batch.unavailable > 0) {
+      const detail = `${batch.unavailable} of ${batch.results.length} messages could not be stored; resend them (resending stored ones is harmless)`;
       return reply
         .header("retry-after", retryAfter)
         .code(503)
         .type(PROBLEM_CONTENT_TYPE)
-        .send(JSON.stringify(problem(503, ProblemType.unavailable, "Messages not stored", detail, { ...outcome })));
+        .send(JSON.stringify(problem(503, ProblemType.unavailable, "Messages not stored", detail, { ...batch })));
     }
-    if (stored === 0 && outcome.invalid === 0) {
-      const detail = `each of the ${outcome.results.length} messages conflicts with another message stored under its number`;
+    if (stored === 0 && batch.invalid === 0) {
+      const detail = `each of the ${batch.results.length} messages conflicts with another message stored under its number`;
       return reply
         .code(409)
         .type(PROBLEM_CONTENT_TYPE)
-        .send(JSON.stringify(problem(409, ProblemType.conflict, "Messages conflict with stored ones", detail, { ...outcome })));
+        .send(JSON.stringify(problem(409, ProblemType.conflict, "Messages conflict with stored ones", detail, { ...batch })));
     }
     if (stored === 0) {
       const detail =
-        outcome.conflict === 0
-          ? `none of the ${outcome.results.length} messages is valid`
-          : `none of the ${outcome.results.length} messages was stored: ${outcome.invalid} invalid, ${outcome.conflict} in conflict with stored ones`;
+        batch.conflict === 0
+          ? `none of the ${batch.results.length} messages is valid`
+          : `none of the ${batch.results.length} messages was stored: ${batch.invalid} invalid, ${batch.conflict} in conflict with stored ones`;
       return reply
         .code(400)
         .type(PROBLEM_CONTENT_TYPE)
-        .send(JSON.stringify(problem(400, ProblemType.invalidMessage, "Invalid messages", detail, { ...outcome })));
+        .send(JSON.stringify(problem(400, ProblemType.invalidMessage, "Invalid messages", detail, { ...batch })));
     }
-    return reply.code(202).type("application/json").send(JSON.stringify(outcome));
+    return reply.code(202).type("application/json").send(JSON.stringify(batch));
   };
 
   app.post(
@@ -83,11 +83,11 @@ export function registerMessagesRoute(app: FastifyInstance, options: MessagesRou
         }
         return sendBatch(reply, await intake.batch(body));
       }
-      const outcome = await intake.one(body);
-      switch (outcome.status) {
+      const result = await intake.one(body);
+      switch (result.status) {
         case "accepted":
         case "duplicate":
-          return reply.code(202).send({ status: outcome.status, seq: outcome.seq });
+          return reply.code(202).send({ status: result.status, seq: result.seq });
         case "conflict":
           return sendProblem(
             reply,
@@ -96,19 +96,19 @@ export function registerMessagesRoute(app: FastifyInstance, options: MessagesRou
               ProblemType.conflict,
               "Message number already stored",
               "another message is stored under this channel and message number; a stored message is never replaced",
-              { seq: outcome.seq, stored: outcome.stored },
+              { seq: result.seq, stored: result.stored },
             ),
           );
         case "invalid":
           return sendProblem(
             reply,
             problem(400, ProblemType.invalidMessage, "Invalid message", "the message does not match the schema", {
-              errors: outcome.errors,
+              errors: result.errors,
             }),
           );
         case "unavailable":
           reply.header("retry-after", retryAfter);
-          return sendProblem(reply, problem(503, ProblemType.unavailable, "Message not stored", outcome.detail));
+          return sendProblem(reply, problem(503, ProblemType.unavailable, "Message not stored", result.detail));
       }
     },
   );

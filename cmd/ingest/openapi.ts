@@ -87,7 +87,7 @@ const BatchCounts = {
   results: Type.Array(ItemResult, { description: "One per item, in order" }),
 };
 
-const BatchOutcome = Type.Object(BatchCounts, { description: "A batch: what became of each item" });
+const BatchResult = Type.Object(BatchCounts, { description: "A batch: what became of each item" });
 
 const Problem = Type.Object(
   {
@@ -132,7 +132,7 @@ function messagesDocumentation(limits: DocumentedLimits): FastifySchema {
           "are listed with their errors or what is stored, and were not stored).",
         content: {
           "application/json": {
-            schema: { oneOf: [Ack, BatchOutcome] },
+            schema: { oneOf: [Ack, BatchResult] },
             examples: named({
               accepted: { status: "accepted", seq: 1 },
               duplicate: { status: "duplicate", seq: 1 },

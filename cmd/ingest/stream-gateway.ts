@@ -2,7 +2,8 @@
 // from the moment the server listens, before NATS is reachable and while it
 // is away. Until a publisher is attached, and whenever it is disconnected,
 // publishes fail at once with PublishUnavailableError (the routes answer 503
-// with Retry-After) and readiness says why.
+// with Retry-After) and readiness says why. Like every MessagePublisher, it
+// reports failures as values, never as rejections.
 //
 // Readiness also needs the stream itself to answer: that is checked in the
 // background every few seconds and the last answer is cached, so that a
@@ -12,10 +13,10 @@ import type { RocketMessage } from "../../internal/domain/message.js";
 import {
   PublishUnavailableError,
   type MessagePublisher,
-  type PublishAck,
   type PublishResult,
+  type StoredRead,
   type StreamPublisher,
-} from "../../internal/nats/event-publisher.js";
+} from "../../internal/ingest/message-publisher.js";
 import type { Logger } from "../../internal/observability/logger.js";
 
 export const STREAM_CHECK_INTERVAL_MS = 2000;
@@ -46,21 +47,21 @@ export class StreamGateway implements MessagePublisher {
     return this.publisher?.connected ?? false;
   }
 
-  publish(message: RocketMessage): Promise<PublishAck> {
-    if (this.publisher === undefined) return Promise.reject(new PublishUnavailableError("not connected to NATS yet"));
+  publish(message: RocketMessage): Promise<PublishResult> {
+    if (this.publisher === undefined) return Promise.resolve({ ok: false, error: notYetConnected(), seconds: 0 });
     return this.publisher.publish(message);
   }
 
   publishMany(messages: readonly RocketMessage[]): Promise<PublishResult[]> {
     if (this.publisher === undefined) {
-      const error = new PublishUnavailableError("not connected to NATS yet");
+      const error = notYetConnected();
       return Promise.resolve(messages.map(() => ({ ok: false, error, seconds: 0 })));
     }
     return this.publisher.publishMany(messages);
   }
 
-  storedAt(seq: number): Promise<unknown> {
-    if (this.publisher === undefined) return Promise.reject(new PublishUnavailableError("not connected to NATS yet"));
+  storedAt(seq: number): Promise<StoredRead> {
+    if (this.publisher === undefined) return Promise.resolve({ ok: false, error: notYetConnected() });
     return this.publisher.storedAt(seq);
   }
 
@@ -83,15 +84,20 @@ export class StreamGateway implements MessagePublisher {
     if (publisher === undefined || this.checking || !publisher.connected) return;
     this.checking = true;
     try {
-      await publisher.checkStream();
-      if (this.streamProblem !== undefined) this.log.info("events stream reachable");
-      this.streamProblem = undefined;
-    } catch (err) {
-      const problem = `events stream unreachable: ${err instanceof Error ? err.message : String(err)}`;
-      if (this.streamProblem === undefined) this.log.warn({ err }, "events stream unreachable");
-      this.streamProblem = problem;
+      const err = await publisher.checkStream();
+      if (err === undefined) {
+        if (this.streamProblem !== undefined) this.log.info("events stream reachable");
+        this.streamProblem = undefined;
+      } else {
+        if (this.streamProblem === undefined) this.log.warn({ err }, "events stream unreachable");
+        this.streamProblem = `events stream unreachable: ${err.message}`;
+      }
     } finally {
       this.checking = false;
     }
   }
+}
+
+function notYetConnected(): PublishUnavailableError {
+  return new PublishUnavailableError("not connected to NATS yet");
 }

@@ -14,7 +14,7 @@
 //   gives the channel up as a whole instead.
 
 import { sequenceBatch } from "./sequence-batch.js";
-import { MAX_SKIPPED_RECORDED, Outcome, type ChannelState, type SkippedRange } from "./sequencing.js";
+import { MAX_SKIPPED_RECORDED, SequenceOutcome, type ChannelState, type SkippedRange } from "./sequencing.js";
 
 export interface SkipResult {
   state: ChannelState;
@@ -35,7 +35,7 @@ export function skipGap(state: ChannelState, at: string): SkipResult | undefined
   const skipped: SkippedRange = { from: state.lastApplied + 1, to: n - 1, at };
   const from: ChannelState = { rocket: state.rocket, lastApplied: n - 1, pending: [] };
   const result = sequenceBatch(from, state.pending, { maxPending: Number.POSITIVE_INFINITY });
-  const applied = result.outcomes.filter((o) => o === Outcome.Applied).length;
+  const applied = result.outcomes.filter((o) => o === SequenceOutcome.Applied).length;
   const history = [...(state.skipped ?? []), skipped].slice(-MAX_SKIPPED_RECORDED);
   // The rocket's lastMessageNumber already follows the applied messages; the rest stay waiting.
   const next: ChannelState = { ...result.state, skipped: history };

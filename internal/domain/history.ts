@@ -1,13 +1,13 @@
 // A channel's history as the events stream holds it, and what each stored
-// message did, computed by folding the domain's own `sequence` over the
-// messages in the order the stream received them.
+// message did, computed by the domain's own sequencing (`sequenceBatch`),
+// taking the messages one at a time in the order the stream received them.
 //
 // Guarantees:
 // - With every message the channel applied still stored (`complete`), the
 //   state after any prefix of the history is exactly the state the sequencer
 //   holds after those messages: sequencing depends only on which numbers were
-//   received, never on their order or repeats, and `sequence` is the
-//   sequencer's own step.
+//   received, never on their order or repeats, and `sequenceBatch` is the
+//   sequencer's own function.
 // - With a stored history that lacks some applied number (the stream's
 //   retention removed it, or someone purged it), nothing that depends on the
 //   missing message is computed: outcomes and speeds are unknown (null) and
@@ -18,7 +18,8 @@
 
 import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
-import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+import { sequenceBatch, type BatchOptions } from "./sequence-batch.js";
+import { emptyChannelState, SequenceOutcome, type ChannelState } from "./sequencing.js";
 
 /** One message as the events stream holds it. */
 export interface StoredMessage {
@@ -56,7 +57,10 @@ export interface StoredHistory {
 }
 
 /** What a stored message did when the sequencer met it: never `overflow`, which only delays a message. */
-export type HistoryOutcome = typeof Outcome.Applied | typeof Outcome.Buffered | typeof Outcome.Duplicate;
+export type HistoryOutcome = Exclude<SequenceOutcome, typeof SequenceOutcome.Overflow>;
+
+/** The history is folded without a bound on what waits behind a gap, so no message overflows. */
+const UNBOUNDED: BatchOptions = { maxPending: Number.POSITIVE_INFINITY };
 
 export interface HistoryEntry extends StoredMessage {
   /** Null when the history is incomplete: what a message did depends on the ones that are gone. */
@@ -146,16 +150,20 @@ export function foldHistory(messages: readonly StoredMessage[], appliedThrough: 
   const entries: HistoryEntry[] = [];
   const speedAfter = new Map<number, number>();
   for (const stored of messages) {
-    const r = sequence(state, stored.message);
-    if (r.outcome === Outcome.Applied) {
+    const r = sequenceBatch(state, [stored.message], UNBOUNDED);
+    const outcome = r.outcomes[0]!;
+    if (outcome === SequenceOutcome.Overflow) throw new Error("sequencing without a bound overflowed");
+    if (outcome === SequenceOutcome.Applied) {
+      // Applied: this message, then the waiting ones it made contiguous, up to the new lastApplied.
+      const n = stored.message.metadata.messageNumber;
       let rocket = state.rocket;
-      for (const m of r.applied) {
+      for (const m of [stored.message, ...state.pending.slice(0, r.state.lastApplied - n)]) {
         rocket = apply(rocket, m);
         speedAfter.set(m.metadata.messageNumber, rocket.speed);
       }
     }
     state = r.state;
-    entries.push({ ...stored, outcome: complete ? (r.outcome as HistoryOutcome) : null, speedAfter: null });
+    entries.push({ ...stored, outcome: complete ? outcome : null, speedAfter: null });
   }
   if (complete) {
     for (const e of entries) e.speedAfter = speedAfter.get(e.message.metadata.messageNumber) ?? null;
@@ -220,11 +228,8 @@ export function stateAtMessage(folded: FoldedHistory, n: number): PointInTime {
  */
 export function stateAsOf(folded: FoldedHistory, receivedAt: string): PointInTime {
   if (!folded.complete) return { ok: false, reason: "truncated", missing: folded.missing };
-  let state = emptyChannelState();
   // Filtered rather than cut at the first later message: receive times follow
   // stream order, but nothing here needs to rely on it.
-  for (const e of folded.entries) {
-    if (e.receivedAt <= receivedAt) state = sequence(state, e.message).state;
-  }
-  return { ok: true, state };
+  const received = folded.entries.filter((e) => e.receivedAt <= receivedAt).map((e) => e.message);
+  return { ok: true, state: sequenceBatch(emptyChannelState(), received, UNBOUNDED).state };
 }

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { validateMessage, type RocketMessage } from "./message.js";
 import { sequenceBatch } from "./sequence-batch.js";
-import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+import { referenceStep } from "./reference-sequencing.fixture.js";
+import { emptyChannelState, SequenceOutcome, type ChannelState } from "./sequencing.js";
 
 /** `count` valid messages of one channel, in order, with speeds drawn from `seed`. */
 function rocketMessages(channel: string, count: number, seed: number): RocketMessage[] {
@@ -19,13 +20,13 @@ function rocketMessages(channel: string, count: number, seed: number): RocketMes
   });
 }
 
-/** The reference: `sequence` folded message by message, with `admit` applied to what it buffers. */
+/** The reference model (`referenceStep`) folded message by message, with `admit` applied to what it buffers. */
 function fold(state: ChannelState, messages: RocketMessage[], maxPending: number, admit: (m: RocketMessage) => boolean) {
-  const outcomes: Outcome[] = [];
+  const outcomes: SequenceOutcome[] = [];
   for (const m of messages) {
-    const r = sequence(state, m, { maxPending });
-    if (r.outcome === Outcome.Buffered && !admit(m)) {
-      outcomes.push(Outcome.Overflow);
+    const r = referenceStep(state, m, { maxPending });
+    if (r.outcome === SequenceOutcome.Buffered && !admit(m)) {
+      outcomes.push(SequenceOutcome.Overflow);
       continue;
     }
     outcomes.push(r.outcome);
@@ -44,7 +45,7 @@ const scenario = fc.record({
 });
 
 describe("sequenceBatch", () => {
-  it("gives exactly the state and outcomes of folding sequence over the same messages, however the batches are cut", () => {
+  it("gives exactly the state and outcomes of folding the reference model over the same messages, however the batches are cut", () => {
     fc.assert(
       fc.property(scenario, ({ count, seed, order, cuts, maxPending, rejectEvery }) => {
         const messages = rocketMessages("batch-channel", count, seed);
@@ -60,12 +61,12 @@ describe("sequenceBatch", () => {
 
         const bounds = [...new Set([0, ...cuts.map((c) => c % (arrivals.length + 1)), arrivals.length])].sort((a, b) => a - b);
         let state = emptyChannelState();
-        const outcomes: Outcome[] = [];
+        const outcomes: SequenceOutcome[] = [];
         for (let i = 0; i + 1 < bounds.length; i += 1) {
           const before = JSON.stringify(state);
           const r = sequenceBatch(state, arrivals.slice(bounds[i], bounds[i + 1]), { maxPending, admit });
           expect(JSON.stringify(state)).toBe(before);
-          expect(r.changed).toBe(r.outcomes.some((o) => o === Outcome.Applied || o === Outcome.Buffered));
+          expect(r.changed).toBe(r.outcomes.some((o) => o === SequenceOutcome.Applied || o === SequenceOutcome.Buffered));
           outcomes.push(...r.outcomes);
           state = r.state;
         }
@@ -81,6 +82,6 @@ describe("sequenceBatch", () => {
     const state = sequenceBatch(emptyChannelState(), [first!], { maxPending: 10 }).state;
     const again = sequenceBatch(state, [first!, first!], { maxPending: 10 });
     expect(again.state).toBe(state);
-    expect(again.outcomes).toEqual([Outcome.Duplicate, Outcome.Duplicate]);
+    expect(again.outcomes).toEqual([SequenceOutcome.Duplicate, SequenceOutcome.Duplicate]);
   });
 });

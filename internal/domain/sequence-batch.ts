@@ -1,16 +1,30 @@
-// Sequencing a whole batch of one channel's messages at once.
+// Per-channel sequencing as a pure function: the one production runs (the
+// sequencer's actors, a skipped gap, the API's history), on a batch of one
+// channel's messages at once. Never mutates `state`.
 //
-// The result is exactly that of folding `sequence` over the batch in order
-// (same final state, same outcome per message), but the pending buffer is
-// copied once per batch instead of once per buffered message: a channel with
-// thousands of messages behind a gap stays linear in the batch, not
-// quadratic. Never mutates `state`.
+// For each message in batch order:
+// - numbered at or below lastApplied, or already pending: duplicate, nothing changes;
+// - numbered lastApplied + 1: applied, followed by every pending message it
+//   makes contiguous;
+// - numbered higher: buffered, unless the buffer is full or `admit` refuses
+//   it (overflow: the caller must keep it recoverable another way).
+//
+// The result is exactly that of taking the messages one at a time in order
+// (same final state, same outcome per message, however a run of messages is
+// cut into batches): sequence-batch.test.ts holds it to the message-by-message
+// model in reference-sequencing.fixture.ts, whose own property tests say any
+// arrival order with any duplicates gives the state of applying in order. The
+// pending buffer is copied once per batch instead of once per buffered
+// message: a channel with thousands of messages behind a gap stays linear in
+// the batch, not quadratic.
 
 import type { RocketMessage } from "./message.js";
 import { apply } from "./rocket.js";
-import { lowerBound, Outcome, type ChannelState, type SequenceOptions } from "./sequencing.js";
+import { SequenceOutcome, type ChannelState } from "./sequencing.js";
 
-export interface BatchOptions extends SequenceOptions {
+export interface BatchOptions {
+  /** Most messages a channel may hold ahead of a gap. */
+  maxPending: number;
   /**
    * Asked before a message is buffered, after the count limit passed; false
    * makes it overflow instead (a caller's extra limit, such as bytes).
@@ -21,9 +35,21 @@ export interface BatchOptions extends SequenceOptions {
 export interface BatchResult {
   state: ChannelState;
   /** One per message, in batch order. */
-  outcomes: Outcome[];
+  outcomes: SequenceOutcome[];
   /** True when `state` differs from the input (something applied or buffered). */
   changed: boolean;
+}
+
+/** Index of the first message in pending[from..] numbered >= n (binary search). */
+export function lowerBound(pending: readonly RocketMessage[], n: number, from = 0): number {
+  let lo = from;
+  let hi = pending.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pending[mid]!.metadata.messageNumber < n) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export function sequenceBatch(state: ChannelState, messages: readonly RocketMessage[], options: BatchOptions): BatchResult {
@@ -35,23 +61,23 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
   let copied = false;
   let start = 0;
   let changed = false;
-  const outcomes = new Array<Outcome>(messages.length);
+  const outcomes = new Array<SequenceOutcome>(messages.length);
 
   for (let i = 0; i < messages.length; i += 1) {
     const message = messages[i]!;
     const n = message.metadata.messageNumber;
     if (n <= lastApplied) {
-      outcomes[i] = Outcome.Duplicate;
+      outcomes[i] = SequenceOutcome.Duplicate;
       continue;
     }
     const at = lowerBound(pending, n, start);
     if (pending[at]?.metadata.messageNumber === n) {
-      outcomes[i] = Outcome.Duplicate;
+      outcomes[i] = SequenceOutcome.Duplicate;
       continue;
     }
     if (n > lastApplied + 1) {
       if (pending.length - start >= maxPending || (admit !== undefined && !admit(message))) {
-        outcomes[i] = Outcome.Overflow;
+        outcomes[i] = SequenceOutcome.Overflow;
         continue;
       }
       if (!copied) {
@@ -59,7 +85,7 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
         copied = true;
       }
       pending.splice(at, 0, message);
-      outcomes[i] = Outcome.Buffered;
+      outcomes[i] = SequenceOutcome.Buffered;
       changed = true;
       continue;
     }
@@ -70,7 +96,7 @@ export function sequenceBatch(state: ChannelState, messages: readonly RocketMess
       lastApplied += 1;
       start += 1;
     }
-    outcomes[i] = Outcome.Applied;
+    outcomes[i] = SequenceOutcome.Applied;
     changed = true;
   }
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
-import { emptyChannelState, Outcome, sequence, type ChannelState } from "./sequencing.js";
+import { referenceStep } from "./reference-sequencing.fixture.js";
+import { emptyChannelState, SequenceOutcome, type ChannelState } from "./sequencing.js";
 import { channelMessages as channelMessagesOf, stepArb, stepTime, type Step } from "./channel-steps.fixture.js";
 
 const CHANNEL = "c0ffee00-0000-4000-8000-000000000001";
@@ -28,15 +29,15 @@ const arrivalArb = fc
       .chain(([msgs, dupIdx]) => fc.tuple(fc.constant(msgs), fc.shuffledSubarray([...msgs, ...dupIdx.map((i) => msgs[i]!)], { minLength: msgs.length + dupIdx.length })));
   });
 
-describe("sequence", () => {
+describe("the reference model of sequencing (referenceStep, one message at a time)", () => {
   it("any permutation with any duplicates yields the state of applying in order", () => {
     fc.assert(
       fc.property(arrivalArb, ([messages, arrivals]) => {
         let state = emptyChannelState();
         const applied: number[] = [];
         for (const m of arrivals) {
-          const r = sequence(state, m);
-          if (r.outcome === Outcome.Applied) applied.push(...r.applied.map((a) => a.metadata.messageNumber));
+          const r = referenceStep(state, m);
+          if (r.outcome === SequenceOutcome.Applied) applied.push(...r.applied.map((a) => a.metadata.messageNumber));
           state = r.state;
         }
         expect(state.rocket).toEqual(inOrder(messages));
@@ -56,7 +57,7 @@ describe("sequence", () => {
         const seen = new Set<number>();
         for (const m of arrivals) {
           seen.add(m.metadata.messageNumber);
-          state = sequence(state, m).state;
+          state = referenceStep(state, m).state;
           const pending = state.pending.map((p) => p.metadata.messageNumber);
           for (const n of seen) expect(n <= state.lastApplied || pending.includes(n)).toBe(true);
           expect(pending).toEqual([...new Set(pending)].sort((a, b) => a - b));
@@ -77,8 +78,8 @@ describe("sequence", () => {
           expect(round).toBeLessThan(messages.length + 2);
           const handedBack: RocketMessage[] = [];
           for (const m of queue) {
-            const r = sequence(state, m, { maxPending });
-            if (r.outcome === Outcome.Overflow) handedBack.push(m);
+            const r = referenceStep(state, m, { maxPending });
+            if (r.outcome === SequenceOutcome.Overflow) handedBack.push(m);
             expect(r.state.pending.length).toBeLessThanOrEqual(maxPending);
             state = r.state;
           }
@@ -93,32 +94,32 @@ describe("sequence", () => {
 
   it("buffers a message ahead of a gap and releases it when the gap fills", () => {
     const [m1, m2, m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "down", by: 5 }]);
-    let r = sequence(emptyChannelState(), m3!);
-    expect(r.outcome).toBe(Outcome.Buffered);
-    r = sequence(r.state, m2!);
-    expect(r.outcome).toBe(Outcome.Buffered);
+    let r = referenceStep(emptyChannelState(), m3!);
+    expect(r.outcome).toBe(SequenceOutcome.Buffered);
+    r = referenceStep(r.state, m2!);
+    expect(r.outcome).toBe(SequenceOutcome.Buffered);
     expect(r.state.rocket).toBeNull();
-    r = sequence(r.state, m1!);
-    expect(r.outcome).toBe(Outcome.Applied);
-    if (r.outcome === Outcome.Applied) expect(r.applied.map((m) => m.metadata.messageNumber)).toEqual([1, 2, 3]);
+    r = referenceStep(r.state, m1!);
+    expect(r.outcome).toBe(SequenceOutcome.Applied);
+    if (r.outcome === SequenceOutcome.Applied) expect(r.applied.map((m) => m.metadata.messageNumber)).toEqual([1, 2, 3]);
     expect(r.state.rocket?.speed).toBe(505);
   });
 
   it("drops a duplicate that arrives after the gap closed, and one already buffered", () => {
     const [m1, m2, m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "up", by: 1 }]);
-    let state = sequence(emptyChannelState(), m1!).state;
-    state = sequence(state, m3!).state;
-    expect(sequence(state, m3!).outcome).toBe(Outcome.Duplicate);
-    state = sequence(state, m2!).state;
-    expect(sequence(state, m2!).outcome).toBe(Outcome.Duplicate);
-    expect(sequence(state, m1!).outcome).toBe(Outcome.Duplicate);
+    let state = referenceStep(emptyChannelState(), m1!).state;
+    state = referenceStep(state, m3!).state;
+    expect(referenceStep(state, m3!).outcome).toBe(SequenceOutcome.Duplicate);
+    state = referenceStep(state, m2!).state;
+    expect(referenceStep(state, m2!).outcome).toBe(SequenceOutcome.Duplicate);
+    expect(referenceStep(state, m1!).outcome).toBe(SequenceOutcome.Duplicate);
   });
 
   it("never mutates the state it is given", () => {
     const [m1, , m3] = channelMessages([{ kind: "up", by: 10 }, { kind: "up", by: 1 }]);
-    const before = sequence(emptyChannelState(), m1!).state;
+    const before = referenceStep(emptyChannelState(), m1!).state;
     const snapshot = structuredClone(before);
-    sequence(before, m3!);
+    referenceStep(before, m3!);
     expect(before).toEqual(snapshot);
   });
 });

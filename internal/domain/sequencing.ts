@@ -1,4 +1,8 @@
-// Per-channel sequencing as a pure function.
+// What per-channel sequencing works on and says: a channel's state, and what
+// sequencing did with one message. The sequencing itself, the one function
+// the sequencer (and the history, and a skipped gap) runs, is `sequenceBatch`
+// in sequence-batch.ts; reference-sequencing.fixture.ts holds the
+// message-by-message model the tests hold it to.
 //
 // A channel's state is its rocket, the last applied message number, the
 // messages that arrived ahead of a gap, and the record of a gap: where its
@@ -8,7 +12,7 @@
 // or locates every message that was acknowledged, applied or waiting.
 
 import type { RocketMessage } from "./message.js";
-import { apply, type Rocket } from "./rocket.js";
+import type { Rocket } from "./rocket.js";
 
 export interface ChannelState {
   rocket: Rocket | null;
@@ -56,72 +60,12 @@ export const MAX_SKIPPED_RECORDED = 10;
 
 export const emptyChannelState = (): ChannelState => ({ rocket: null, lastApplied: 0, pending: [] });
 
-export const Outcome = {
+/** What sequencing did with one message of a channel. */
+export const SequenceOutcome = {
   Applied: "applied",
   Buffered: "buffered",
   Duplicate: "duplicate",
   /** Not taken into the buffer (full, or refused by the caller): the caller must keep it recoverable another way (the sequencer leaves it parked in the stream), never drop it. */
   Overflow: "overflow",
 } as const;
-export type Outcome = (typeof Outcome)[keyof typeof Outcome];
-
-export type SequenceResult =
-  | { outcome: typeof Outcome.Applied; state: ChannelState; applied: RocketMessage[] }
-  | { outcome: typeof Outcome.Buffered | typeof Outcome.Duplicate | typeof Outcome.Overflow; state: ChannelState };
-
-export interface SequenceOptions {
-  /** Most messages a channel may hold ahead of a gap. */
-  maxPending: number;
-}
-
-const unbounded: SequenceOptions = { maxPending: Number.POSITIVE_INFINITY };
-
-/** Index of the first message in pending[from..] numbered >= n (binary search). */
-export function lowerBound(pending: readonly RocketMessage[], n: number, from = 0): number {
-  let lo = from;
-  let hi = pending.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (pending[mid]!.metadata.messageNumber < n) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * Takes one incoming message for this channel. Never mutates `state`.
- * - numbered at or below lastApplied, or already pending: duplicate, state unchanged;
- * - numbered lastApplied + 1: applied, followed by every pending message it
- *   makes contiguous (all returned in `applied`, in order);
- * - numbered higher: buffered, unless the buffer is full (overflow).
- */
-export function sequence(state: ChannelState, msg: RocketMessage, options: SequenceOptions = unbounded): SequenceResult {
-  const n = msg.metadata.messageNumber;
-  if (n <= state.lastApplied) return { outcome: Outcome.Duplicate, state };
-  const at = lowerBound(state.pending, n);
-  if (state.pending[at]?.metadata.messageNumber === n) return { outcome: Outcome.Duplicate, state };
-
-  if (n > state.lastApplied + 1) {
-    if (state.pending.length >= options.maxPending) return { outcome: Outcome.Overflow, state };
-    const pending = state.pending.slice();
-    pending.splice(at, 0, msg);
-    return { outcome: Outcome.Buffered, state: { ...state, pending } };
-  }
-
-  const applied: RocketMessage[] = [msg];
-  let rocket = apply(state.rocket, msg);
-  let lastApplied = n;
-  let released = 0;
-  for (const next of state.pending) {
-    if (next.metadata.messageNumber !== lastApplied + 1) break;
-    rocket = apply(rocket, next);
-    lastApplied += 1;
-    applied.push(next);
-    released += 1;
-  }
-  return {
-    outcome: Outcome.Applied,
-    applied,
-    state: { rocket, lastApplied, pending: released === 0 ? state.pending : state.pending.slice(released) },
-  };
-}
+export type SequenceOutcome = (typeof SequenceOutcome)[keyof typeof SequenceOutcome];

@@ -1,12 +1,15 @@
 // Publishes validated rocket messages to the events stream, one JetStream
-// publish per message, acknowledged only once the stream has stored it.
+// publish per message, acknowledged only once the stream has stored it: the
+// NATS implementation of ingest's MessagePublisher port
+// (internal/ingest/message-publisher.ts).
 //
 // Guarantees:
 // - Every message goes to `topology.subjectFor(channel)` with
 //   Nats-Msg-Id = `<channel>:<messageNumber>`, so a resend inside the
 //   stream's duplicate window is stored once and reported as a duplicate.
-// - A publish resolves only with the stream's ack; anything else rejects with
-//   one of the error classes below, never with a NATS client type. A rejected
+// - A publish reports success only with the stream's ack; anything else
+//   resolves with one of the port's error classes (mapped in publish-error.ts,
+//   read from the wire in pub-ack.ts), never with a NATS client type. A failed
 //   publish may still have been stored (the ack can be lost on the way back);
 //   resending is safe because of the message id.
 // - While the connection is not connected, publishes fail at once with
@@ -34,73 +37,23 @@
 // survive the young-generation GC and cost far more to collect (measured:
 // 64 concurrent batches of 100 cost ingest ~35 us CPU per message, 16 ~25).
 
-import { JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
-import { JetStreamApiCode } from "./jetstream-codes.js";
-import {
-  ClosedConnectionError,
-  ConnectionError,
-  createInbox,
-  DrainingConnectionError,
-  headers,
-  NoRespondersError,
-  RequestError,
-  TimeoutError,
-  type Msg,
-  type NatsConnection,
-} from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { createInbox, headers, TimeoutError, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import type { RocketMessage } from "../domain/message.js";
+import {
+  PublishFailedError,
+  PublishTimeoutError,
+  PublishUnavailableError,
+  type PublishAck,
+  type PublishError,
+  type PublishResult,
+  type StoredRead,
+  type StreamPublisher,
+} from "../ingest/message-publisher.js";
+import { Fifo } from "./fifo.js";
+import { readPubAck } from "./pub-ack.js";
+import { publishError } from "./publish-error.js";
 import { messageId, STREAM_NAME, type Topology } from "./topology.js";
-
-export interface PublishAck {
-  /** The stream sequence the message is stored at (the original one for a duplicate). */
-  seq: number;
-  /** True when the stream already held a message with this id. */
-  duplicate: boolean;
-}
-
-/** The message was not stored because NATS or the stream cannot be reached right now; retry later. */
-export class PublishUnavailableError extends Error {
-  override name = "PublishUnavailableError";
-}
-
-/** No ack arrived in time. The message may or may not be stored; a resend is deduplicated. */
-export class PublishTimeoutError extends PublishUnavailableError {
-  override name = "PublishTimeoutError";
-}
-
-/** The stream answered with an error (limits, permissions, ...), or something unexpected failed. */
-export class PublishFailedError extends Error {
-  override name = "PublishFailedError";
-  constructor(
-    message: string,
-    /** The JetStream API error code when the stream answered with one. */
-    readonly code?: number,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-  }
-}
-
-export interface MessagePublisher {
-  publish(message: RocketMessage): Promise<PublishAck>;
-  /** Publishes every message, pipelined; resolves (never rejects) with one result per message, in order. */
-  publishMany(messages: readonly RocketMessage[]): Promise<PublishResult[]>;
-  /**
-   * The document stored at stream sequence `seq` (as parsed JSON, to be
-   * validated by the caller), or undefined when the stream no longer holds
-   * it. Read from the stream leader, which acked it, never from a replica
-   * that may lag. Rejects with PublishUnavailableError (or a subclass) or
-   * PublishFailedError.
-   */
-  storedAt(seq: number): Promise<unknown>;
-}
-
-/** A publisher that can also say whether it can publish right now. */
-export interface StreamPublisher extends MessagePublisher {
-  readonly connected: boolean;
-  /** Resolves when the events stream answers; rejects with PublishUnavailableError or PublishFailedError. */
-  checkStream(): Promise<void>;
-}
 
 export interface EventPublisherOptions {
   /** How long a publish may take in all, waiting for a slot included, before PublishTimeoutError. */
@@ -116,41 +69,6 @@ export interface EventPublisherOptions {
 export const DEFAULT_MAX_IN_FLIGHT = 512;
 const SWEEP_INTERVAL_MS = 50;
 const MSG_ID_HEADER = "Nats-Msg-Id";
-
-/** Maps a NATS client failure to our own error classes. */
-export function publishError(err: unknown): Error {
-  if (err instanceof PublishUnavailableError || err instanceof PublishFailedError) return err;
-  for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (e instanceof TimeoutError) return new PublishTimeoutError("no ack from the stream in time", { cause: err });
-    if (e instanceof JetStreamApiError) return new PublishFailedError(`stream refused the message: ${e.message}`, e.code, { cause: err });
-    if (
-      e instanceof NoRespondersError ||
-      e instanceof ClosedConnectionError ||
-      e instanceof DrainingConnectionError ||
-      e instanceof ConnectionError ||
-      // No responders surface as this (not exported) class: the stream is missing or JetStream is down.
-      e.name === "JetStreamNotEnabled"
-    ) {
-      return new PublishUnavailableError(`stream unavailable: ${e.message}`, { cause: err });
-    }
-    if (e instanceof RequestError && e.cause === undefined) {
-      // "connection closed" / "connection disconnected" while waiting for the ack.
-      return new PublishUnavailableError(`stream unavailable: ${e.message}`, { cause: err });
-    }
-  }
-  return new PublishFailedError(err instanceof Error ? err.message : String(err), undefined, { cause: err });
-}
-
-/** The stream's answer to a publish, as it is on the wire. */
-interface WirePubAck {
-  stream?: string;
-  seq?: number;
-  duplicate?: boolean;
-  error?: { code?: number; err_code?: number; description?: string };
-}
-
-/** What became of one message of publishMany, and how long it took from the call. */
-export type PublishResult = { ok: true; ack: PublishAck; seconds: number } | { ok: false; error: Error; seconds: number };
 
 /**
  * One publish or publishMany call. Its messages wait here, not as one
@@ -173,27 +91,8 @@ interface InFlight {
   readonly index: number;
 }
 
-/** A FIFO that does not copy the array on every dequeue. */
-class Fifo<T> {
-  private items: (T | undefined)[] = [];
-  private head = 0;
-  push(item: T): void {
-    this.items.push(item);
-  }
-  peek(): T | undefined {
-    return this.items[this.head];
-  }
-  shift(): T | undefined {
-    if (this.head === this.items.length) return undefined;
-    const item = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
-    }
-    return item;
-  }
-}
+/** A request's answer, or the publish error it came to. */
+type Answer<T> = { ok: true; value: T } | { ok: false; error: PublishError };
 
 export class EventPublisher implements StreamPublisher {
   private readonly maxInFlight: number;
@@ -247,11 +146,9 @@ export class EventPublisher implements StreamPublisher {
     return this.isConnected && !this.closed && !this.nc.isClosed() && !this.nc.isDraining();
   }
 
-  async publish(message: RocketMessage): Promise<PublishAck> {
+  async publish(message: RocketMessage): Promise<PublishResult> {
     const [result] = await this.publishMany([message]);
-    if (result === undefined) throw new PublishFailedError("no result for the message");
-    if (!result.ok) throw result.error;
-    return result.ack;
+    return result ?? { ok: false, error: new PublishFailedError("no result for the message"), seconds: 0 };
   }
 
   /**
@@ -304,14 +201,14 @@ export class EventPublisher implements StreamPublisher {
     }
   }
 
-  private settle(job: Job, index: number, outcome: PublishAck | Error): void {
+  private settle(job: Job, index: number, outcome: PublishAck | PublishError): void {
     const seconds = (performance.now() - job.started) / 1000;
     job.results[index] = outcome instanceof Error ? { ok: false, error: outcome, seconds } : { ok: true, ack: outcome, seconds };
     if (--job.unsettled === 0) job.done(job.results);
   }
 
   /** Settles an in-flight message and lets the next queued one into the window. */
-  private land(token: string, entry: InFlight, outcome: PublishAck | Error): void {
+  private land(token: string, entry: InFlight, outcome: PublishAck | PublishError): void {
     this.inFlight.delete(token);
     this.settle(entry.job, entry.index, outcome);
     this.pump();
@@ -352,32 +249,7 @@ export class EventPublisher implements StreamPublisher {
     const token = msg.subject.slice(this.inbox.length + 1);
     const entry = this.inFlight.get(token);
     if (entry === undefined) return; // already timed out
-    this.land(token, entry, this.readAck(msg));
-  }
-
-  private readAck(msg: Msg): PublishAck | Error {
-    if (msg.data.length === 0) {
-      // A status message: 503 means nothing stores this subject (no stream, or JetStream down).
-      const code = msg.headers?.code ?? 0;
-      return code === 503
-        ? new PublishUnavailableError("stream unavailable: no responders for the subject")
-        : new PublishFailedError(`unexpected status ${code} instead of an ack`);
-    }
-    let ack: WirePubAck;
-    try {
-      ack = JSON.parse(this.decoder.decode(msg.data)) as WirePubAck;
-    } catch (parseErr) {
-      return new PublishFailedError("unreadable ack from the stream", undefined, { cause: parseErr });
-    }
-    if (ack.error !== undefined) {
-      // A resend racing its original on a replicated stream: stored or not is not known yet, so "try again", like an outage.
-      if (ack.error.err_code === JetStreamApiCode.DuplicateInProcess) {
-        return new PublishUnavailableError("the same message is being stored by an earlier request; retry");
-      }
-      return new PublishFailedError(`stream refused the message: ${ack.error.description ?? "unknown error"}`, ack.error.err_code);
-    }
-    if (typeof ack.seq !== "number" || !ack.stream) return new PublishFailedError("invalid ack from the stream");
-    return { seq: ack.seq, duplicate: ack.duplicate === true };
+    this.land(token, entry, readPubAck(msg));
   }
 
   private sweep(): void {
@@ -394,7 +266,7 @@ export class EventPublisher implements StreamPublisher {
     }
   }
 
-  private failInFlight(error: () => Error): void {
+  private failInFlight(error: () => PublishError): void {
     const entries = [...this.inFlight];
     this.inFlight.clear();
     for (const [, entry] of entries) this.settle(entry.job, entry.index, error());
@@ -404,44 +276,38 @@ export class EventPublisher implements StreamPublisher {
     this.pump();
   }
 
-  async storedAt(seq: number): Promise<unknown> {
-    if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
-    let timer: NodeJS.Timeout | undefined;
-    let stored: Awaited<ReturnType<JetStreamManager["streams"]["getMessage"]>>;
+  async storedAt(seq: number): Promise<StoredRead> {
+    if (!this.connected) return { ok: false, error: new PublishUnavailableError("not connected to NATS") };
+    // STREAM.MSG.GET is answered by the stream leader (a direct get could be answered by a lagging replica).
+    const answer = await this.within(this.jsm.streams.getMessage(STREAM_NAME, { seq }), this.options.timeoutMs);
+    if (!answer.ok) return answer;
+    if (answer.value === null) return { ok: true, document: undefined };
     try {
-      stored = await Promise.race([
-        // STREAM.MSG.GET is answered by the stream leader (a direct get could be answered by a lagging replica).
-        this.jsm.streams.getMessage(STREAM_NAME, { seq }),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError()), this.options.timeoutMs);
-        }),
-      ]);
+      return { ok: true, document: JSON.parse(this.decoder.decode(answer.value.data)) };
     } catch (err) {
-      throw publishError(err);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (stored === null) return undefined;
-    try {
-      return JSON.parse(this.decoder.decode(stored.data));
-    } catch (err) {
-      throw new PublishFailedError(`the stream holds a message that is not JSON at sequence ${seq}`, undefined, { cause: err });
+      return { ok: false, error: new PublishFailedError(`the stream holds a message that is not JSON at sequence ${seq}`, undefined, { cause: err }) };
     }
   }
 
-  async checkStream(): Promise<void> {
-    if (!this.connected) throw new PublishUnavailableError("not connected to NATS");
-    const timeout = this.options.checkTimeoutMs ?? this.options.timeoutMs;
+  async checkStream(): Promise<PublishError | undefined> {
+    if (!this.connected) return new PublishUnavailableError("not connected to NATS");
+    const answer = await this.within(this.jsm.streams.info(STREAM_NAME), this.options.checkTimeoutMs ?? this.options.timeoutMs);
+    return answer.ok ? undefined : answer.error;
+  }
+
+  /** `request`'s answer, or the publish error it came to, failing or taking over `timeoutMs`. */
+  private async within<T>(request: Promise<T>, timeoutMs: number): Promise<Answer<T>> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        this.jsm.streams.info(STREAM_NAME),
+      const value = await Promise.race([
+        request,
         new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(new TimeoutError()), timeout);
+          timer = setTimeout(() => reject(new TimeoutError()), timeoutMs);
         }),
       ]);
+      return { ok: true, value };
     } catch (err) {
-      throw publishError(err);
+      return { ok: false, error: publishError(err) };
     } finally {
       clearTimeout(timer);
     }

@@ -41,7 +41,7 @@ import {
 } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
 import { WriteLinger } from "./write-linger.js";
-import { SequencerLimit, type MessageOutcome, type SequencerMetrics } from "./metrics.js";
+import { SequencerLimit, type DeliveryOutcome, type SequencerMetrics } from "./metrics.js";
 
 export interface RegistrySettings extends ActorSettings {
   maxActors: number;
@@ -99,7 +99,7 @@ export class ActorRegistry {
     wallNow: () => number = () => Date.now(),
   ) {
     const observer: ActorObserver = {
-      settled: (outcome: MessageOutcome, count: number) => metrics.settled(outcome, count),
+      settled: (outcome: DeliveryOutcome, count: number) => metrics.settled(outcome, count),
       kvWrite: (seconds, committed) => metrics.kvWrite(seconds, committed),
       revisionConflict: () => metrics.revisionConflict(),
       bufferedChanged: (messages, bytes) => {

@@ -48,12 +48,12 @@ import { Buffer } from "node:buffer";
 import type { RocketMessage } from "../domain/message.js";
 import { sequenceBatch } from "../domain/sequence-batch.js";
 import { skipGap } from "../domain/gap-skip.js";
-import { emptyChannelState, Outcome, type ChannelState, type ParkedGap } from "../domain/sequencing.js";
+import { emptyChannelState, SequenceOutcome, type ChannelState, type ParkedGap } from "../domain/sequencing.js";
 import { RevisionConflictError, StateDecodeError, type ChannelStates } from "./channel-states.js";
 import { encodeChannelStateFrom } from "./state-encoding.js";
 import type { Limiter } from "./limiter.js";
 import type { WriteLinger } from "./write-linger.js";
-import { MessageOutcome } from "./metrics.js";
+import { DeliveryOutcome } from "./metrics.js";
 
 /** A message handed to an actor; the actor settles it exactly once. */
 export interface Delivery {
@@ -91,7 +91,7 @@ export interface ActorSettings {
 
 /** What the actor reports; the registry turns it into metrics, gauges and logs. */
 export interface ActorObserver {
-  settled(outcome: MessageOutcome, count: number): void;
+  settled(outcome: DeliveryOutcome, count: number): void;
   kvWrite(seconds: number, committed: boolean): void;
   revisionConflict(): void;
   /** Messages and bytes this actor holds in memory behind gaps changed by these amounts. */
@@ -173,6 +173,18 @@ export function encodedSize(message: RocketMessage): number {
 const encodeState = (state: ChannelState) => encodeChannelStateFrom(state, messageJson);
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * What became of a delivery, from what sequencing did with its message. One
+ * not kept in memory (overflow) is parked in the stream by the write that
+ * follows, like one kept: buffered either way.
+ */
+const DELIVERY_OUTCOME: Record<SequenceOutcome, DeliveryOutcome> = {
+  [SequenceOutcome.Applied]: DeliveryOutcome.Applied,
+  [SequenceOutcome.Buffered]: DeliveryOutcome.Buffered,
+  [SequenceOutcome.Duplicate]: DeliveryOutcome.Duplicate,
+  [SequenceOutcome.Overflow]: DeliveryOutcome.Buffered,
+};
 
 /**
  * What the actor knows about its channel: the committed state, and in
@@ -369,7 +381,7 @@ export class ChannelActor {
       reserved.messages = 0;
       reserved.bytes = 0;
       const { draft, outcomes } = this.plan(base, batch, reserved);
-      await this.catchUp(base, draft, outcomes.includes(MessageOutcome.Applied));
+      await this.catchUp(base, draft, outcomes.includes(DeliveryOutcome.Applied));
       if (review && this.isOverdue(base.stored) && this.env.settings.gapPolicy === GapPolicy.Skip) await this.skip(base, draft);
       const state = this.stateOf(draft, base);
       if (!this.needsWrite(base, draft, outcomes)) {
@@ -426,7 +438,7 @@ export class ChannelActor {
    * is kept in memory while this channel and the registry have room
    * (outcome buffered either way: it is parked by the write that follows).
    */
-  private plan(base: Known, batch: Delivery[], reserved: { messages: number; bytes: number }): { draft: Draft; outcomes: MessageOutcome[] } {
+  private plan(base: Known, batch: Delivery[], reserved: { messages: number; bytes: number }): { draft: Draft; outcomes: DeliveryOutcome[] } {
     const { maxPending } = this.env.settings;
     const seqOf = new Map(base.seqOf);
     let floorSeq = base.floorSeq;
@@ -449,11 +461,11 @@ export class ChannelActor {
     };
     const current: ChannelState = { rocket: base.stored.rocket, lastApplied: base.stored.lastApplied, pending: base.waiting };
     const result = sequenceBatch(current, batch.map((d) => d.message), { maxPending: Number.POSITIVE_INFINITY, admit });
-    const outcomes = result.outcomes.map((o) => (o === Outcome.Overflow ? MessageOutcome.Buffered : (o as MessageOutcome)));
+    const outcomes = result.outcomes.map((o) => DELIVERY_OUTCOME[o]);
     const seen = new Set(seqOf.values());
     result.outcomes.forEach((o, i) => {
-      if (o === Outcome.Buffered) seqOf.set(batch[i]!.message.metadata.messageNumber, batch[i]!.seq);
-      if (o !== Outcome.Overflow) seen.add(batch[i]!.seq);
+      if (o === SequenceOutcome.Buffered) seqOf.set(batch[i]!.message.metadata.messageNumber, batch[i]!.seq);
+      if (o !== SequenceOutcome.Overflow) seen.add(batch[i]!.seq);
     });
     const draft: Draft = {
       rocket: result.state.rocket,
@@ -635,29 +647,29 @@ export class ChannelActor {
   }
 
   /** A write is needed when the state changed, or a message was parked (its write is what makes the ack safe). */
-  private needsWrite(base: Known, draft: Draft, outcomes: MessageOutcome[]): boolean {
-    if (outcomes.some((o) => o === MessageOutcome.Applied || o === MessageOutcome.Buffered)) return true;
+  private needsWrite(base: Known, draft: Draft, outcomes: DeliveryOutcome[]): boolean {
+    if (outcomes.some((o) => o === DeliveryOutcome.Applied || o === DeliveryOutcome.Buffered)) return true;
     if (draft.lastApplied !== base.stored.lastApplied || draft.skippedNow !== undefined) return true;
     const before = base.stored.gap;
     const after = this.gapOf(draft, base);
     return before?.fromSeq !== after?.fromSeq || (before === undefined) !== (after === undefined);
   }
 
-  private settle(batch: Delivery[], outcomes: MessageOutcome[]): void {
+  private settle(batch: Delivery[], outcomes: DeliveryOutcome[]): void {
     let applied = 0;
     let buffered = 0;
     let duplicate = 0;
     for (let i = 0; i < batch.length; i += 1) {
       const outcome = outcomes[i];
       batch[i]!.ack();
-      if (outcome === MessageOutcome.Applied) applied += 1;
-      else if (outcome === MessageOutcome.Buffered) buffered += 1;
+      if (outcome === DeliveryOutcome.Applied) applied += 1;
+      else if (outcome === DeliveryOutcome.Buffered) buffered += 1;
       else duplicate += 1;
     }
     const { observer } = this.env;
-    if (applied) observer.settled(MessageOutcome.Applied, applied);
-    if (buffered) observer.settled(MessageOutcome.Buffered, buffered);
-    if (duplicate) observer.settled(MessageOutcome.Duplicate, duplicate);
+    if (applied) observer.settled(DeliveryOutcome.Applied, applied);
+    if (buffered) observer.settled(DeliveryOutcome.Buffered, buffered);
+    if (duplicate) observer.settled(DeliveryOutcome.Duplicate, duplicate);
   }
 
   private async load(): Promise<Known> {

@@ -5,8 +5,8 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
 import { LATENCY_BUCKETS, METRIC_PREFIX } from "../observability/metrics.js";
 
-/** What became of one delivered message. */
-export const MessageOutcome = {
+/** What became of one message delivered from the stream: the `outcome` label of sequencer_messages_total. */
+export const DeliveryOutcome = {
   Applied: "applied",
   Duplicate: "duplicate",
   Buffered: "buffered",
@@ -15,7 +15,7 @@ export const MessageOutcome = {
   /** No longer produced (a message ahead of a gap is parked, never handed back); kept so dashboards keep the series. */
   Overflow: "overflow",
 } as const;
-export type MessageOutcome = (typeof MessageOutcome)[keyof typeof MessageOutcome];
+export type DeliveryOutcome = (typeof DeliveryOutcome)[keyof typeof DeliveryOutcome];
 
 /** A sequencer bound that was reached (limit_reached_total's label). */
 export const SequencerLimit = {
@@ -64,7 +64,7 @@ export class SequencerMetrics {
       labelNames: ["outcome"],
       registers,
     });
-    for (const outcome of Object.values(MessageOutcome)) this.messages.inc({ outcome }, 0);
+    for (const outcome of Object.values(DeliveryOutcome)) this.messages.inc({ outcome }, 0);
     this.kvWriteDuration = new Histogram({
       name: `${METRIC_PREFIX}sequencer_kv_write_duration_seconds`,
       help: "Latency of channel state writes to KV, conflicts and failures included",
@@ -226,7 +226,7 @@ export class SequencerMetrics {
     this.unreadableStates.inc();
   }
 
-  settled(outcome: MessageOutcome, count = 1): void {
+  settled(outcome: DeliveryOutcome, count = 1): void {
     this.messages.inc({ outcome }, count);
   }
 

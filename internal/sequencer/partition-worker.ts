@@ -23,7 +23,7 @@ import type { Logger } from "../observability/logger.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import { keepJson, type Delivery, type ParkedMessages } from "./channel-actor.js";
 import { FetchOutage } from "./fetch-outage.js";
-import { MessageOutcome, type SequencerMetrics } from "./metrics.js";
+import { DeliveryOutcome, type SequencerMetrics } from "./metrics.js";
 
 /** One message delivered by the partition's consumer (implemented by internal/nats/partition-consumer.ts). */
 export interface StreamDelivery {
@@ -288,7 +288,7 @@ export class PartitionWorker {
     if (!decoded.ok) {
       // No reason text: a 2.9 server does not recognise "+TERM <reason>" and would leave the message pending.
       quietly(() => delivery.term());
-      this.metrics.settled(MessageOutcome.Rejected);
+      this.metrics.settled(DeliveryOutcome.Rejected);
       this.log.warn(
         { partition: this.partition, subject: delivery.subject, problems: decoded.problems },
         "invalid message in the stream terminated",

@@ -25,7 +25,7 @@ export interface NumberRange {
   to: number;
 }
 
-export type Outcome = "applied" | "buffered" | "duplicate";
+export type HistoryOutcome = "applied" | "buffered" | "duplicate";
 
 export interface HistoryEvent {
   seq: number;
@@ -34,7 +34,7 @@ export interface HistoryEvent {
   messageTime: string;
   messageType: string;
   message: Record<string, unknown>;
-  outcome: Outcome | null;
+  outcome: HistoryOutcome | null;
   speedAfter: number | null;
 }
 
