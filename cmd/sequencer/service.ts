@@ -1,22 +1,26 @@
-// Wires the sequencer runtime to NATS: channel state store, lease bucket and
-// one durable consumer per partition, all on an already provisioned topology.
-// main.ts and the in-process tests build the sequencer the same way.
+// The sequencer's parts for the service runner (internal/service/runner.ts):
+// the ops server, and once NATS is there the sequencer core on the NATS
+// adapters (internal/nats/sequencer-adapters.ts) -> join the members, take
+// partitions -> ready while it renews its membership. Stop: stop pulling,
+// let in-flight state writes commit and their messages be acked, release
+// every lease and leave; the runner then closes the ops server and drains
+// NATS. main.ts and the in-process tests build the sequencer the same way
+// (createSequencer).
 
-import { Kvm } from "@nats-io/kv";
 import type { Registry } from "prom-client";
-import { ChannelStateStore } from "../../internal/nats/channel-state-store.js";
+import { authKeys } from "../../internal/config/common.js";
+import type { Readiness } from "../../internal/http/service-routes.js";
 import type { NatsConnection } from "../../internal/nats/connection.js";
-import { LeaseBucket } from "../../internal/nats/lease-bucket.js";
-import { StreamParkedMessages } from "../../internal/nats/parked-messages.js";
-import { PartitionConsumer } from "../../internal/nats/partition-consumer.js";
-import { LEASE_BUCKET, STATE_BUCKET, STREAM_NAME, TopologyConflictError, type Provisioned } from "../../internal/nats/topology.js";
-import type { Logger } from "../../internal/observability/logger.js";
+import { openSequencerAdapters } from "../../internal/nats/sequencer-adapters.js";
+import { STREAM_NAME, TopologyConflictError, type Provisioned } from "../../internal/nats/topology.js";
+import { createLogger, type Logger } from "../../internal/observability/logger.js";
+import { createRegistry } from "../../internal/observability/metrics.js";
 import { Sequencer } from "../../internal/sequencer/sequencer.js";
-import type { SequencerConfig } from "./config.js";
+import { retryUntilStopped } from "../../internal/service/lifecycle.js";
+import type { ServiceParts } from "../../internal/service/runner.js";
+import { buildApp } from "./app.js";
+import { SERVICE_NAME, type SequencerConfig } from "./config.js";
 
-/** How long one fetch of a re-read may wait for messages the stream said it has. */
-const REREAD_FETCH_TIMEOUT_MS = 5000;
-const MIN_LEASE_TIMEOUT_MS = 500;
 /** A fetch that finds nothing ends after this; it bounds how long a release waits for the current pull. */
 const FETCH_EXPIRES_MS = 1000;
 
@@ -29,28 +33,15 @@ export async function createSequencer(
   registry: Registry,
   log: Logger,
 ): Promise<Sequencer> {
-  const { js, jsm } = provisioned;
-  const kvm = new Kvm(js);
-  const states = new ChannelStateStore(await kvm.open(STATE_BUCKET));
-  // Lease writes give up after about a heartbeat: one stuck request must not hold back the
-  // renewals of every lease until they expire (the default request timeout is 5 s).
-  const leaseTimeoutMs = Math.min(Math.max(config.heartbeatMs, MIN_LEASE_TIMEOUT_MS), config.leaseTtlMs / 2);
-  const leases = await LeaseBucket.open(nc, LEASE_BUCKET, leaseTimeoutMs);
+  const nats = await openSequencerAdapters(nc, provisioned, config);
   // Messages behind a gap wait in the stream: a deadline past its retention would review gaps whose messages are gone.
-  const maxAge = Math.round((await jsm.streams.info(STREAM_NAME)).config.max_age / 1e9);
-  if (maxAge > 0 && config.gapDeadlineSeconds >= maxAge) {
+  if (nats.retentionSeconds > 0 && config.gapDeadlineSeconds >= nats.retentionSeconds) {
     throw new TopologyConflictError(
-      `GAP_DEADLINE_SECONDS (${config.gapDeadlineSeconds}s) must be shorter than stream ${STREAM_NAME}'s retention (max_age ${maxAge}s)`,
+      `GAP_DEADLINE_SECONDS (${config.gapDeadlineSeconds}s) must be shorter than stream ${STREAM_NAME}'s retention (max_age ${nats.retentionSeconds}s)`,
     );
   }
-  const consumerSettings = { ackWaitMs: config.ackWaitMs, maxAckPending: config.maxAckPending };
   return new Sequencer(
-    {
-      states,
-      parked: new StreamParkedMessages(js, jsm, REREAD_FETCH_TIMEOUT_MS),
-      leases,
-      partition: (p) => new PartitionConsumer(js, jsm, p, consumerSettings),
-    },
+    nats.ports,
     {
       instanceId: config.instanceId,
       partitions: provisioned.topology.partitions,
@@ -75,4 +66,44 @@ export async function createSequencer(
     registry,
     log,
   );
+}
+
+export function buildSequencerService(config: SequencerConfig, readiness: Readiness): ServiceParts {
+  const log = createLogger(SERVICE_NAME, config.logLevel).child({ instanceId: config.instanceId });
+  const registry = createRegistry(SERVICE_NAME);
+  let sequencer: Sequencer | undefined;
+  let started = false;
+
+  const app = buildApp({
+    registry,
+    auth: authKeys(config.auth),
+    http: config.http,
+    readiness,
+    ownership: () => {
+      if (!sequencer || !started) return { instanceId: config.instanceId, partitions: [] };
+      const { owned, instanceId, ...cluster } = sequencer.clusterView();
+      return { instanceId, partitions: owned, ...cluster };
+    },
+  });
+
+  return {
+    name: SERVICE_NAME,
+    log,
+    app,
+    listening: "sequencer ops server listening",
+    notReady: () => (sequencer && started ? sequencer.health() : "starting"),
+    async start({ nc, provisioned, stopping }) {
+      const created = await retryUntilStopped("opening the sequencer's buckets", () => createSequencer(nc, provisioned, config, registry, log), { log, stopping });
+      if (created === undefined) return;
+      sequencer = created;
+      // Joining needs the lease bucket to answer: during a NATS failover it may not yet, so retry rather than exit.
+      const joined = await retryUntilStopped("joining the sequencer members", () => created.start().then(() => true), { log, stopping });
+      if (joined === true && !stopping()) {
+        started = true;
+        log.info({ partitions: provisioned.topology.partitions, owned: created.ownedPartitions() }, "sequencer started");
+      }
+    },
+    // Stops pulling, lets in-flight writes commit and their messages be acked, releases the leases.
+    beforeClose: () => sequencer?.stop(),
+  };
 }
