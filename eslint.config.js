@@ -39,4 +39,14 @@ export default tseslint.config(
       "no-restricted-imports": ["error", { patterns: ["@nats-io/*", "../nats/*", "**/internal/nats/*"] }],
     },
   },
+  {
+    // No service builds a NATS client itself: internal/service/runner.ts
+    // connects, internal/nats's factories (*-adapters.ts) build the adapters.
+    // Tests may talk to NATS directly to set up and check what they test.
+    files: ["cmd/**/*.ts"],
+    ignores: ["**/*.test.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: ["@nats-io/*"] }],
+    },
+  },
 );

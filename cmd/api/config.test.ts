@@ -19,6 +19,12 @@ describe("api configuration", () => {
     expect(config.history.maxMessages).toBe(100_000);
   });
 
+  it("stops within 10 s unless SHUTDOWN_TIMEOUT_MS says otherwise", () => {
+    expect(loadConfig({ AUTH: "off" }).shutdownTimeoutMs).toBe(10_000);
+    expect(loadConfig({ AUTH: "off", SHUTDOWN_TIMEOUT_MS: "25000" }).shutdownTimeoutMs).toBe(25_000);
+    expect(() => loadConfig({ AUTH: "off", SHUTDOWN_TIMEOUT_MS: "soon" })).toThrow(/SHUTDOWN_TIMEOUT_MS/);
+  });
+
   it("reads the history limit", () => {
     expect(loadConfig({ AUTH: "off", HISTORY_MAX_MESSAGES: "5000" }).history.maxMessages).toBe(5000);
     expect(() => loadConfig({ AUTH: "off", HISTORY_MAX_MESSAGES: "0" })).toThrow(ConfigError);

@@ -2,7 +2,7 @@
 // settings plus its Server-Sent Events, history and summary limits, read once
 // at start with every problem listed together.
 
-import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readShutdownTimeout, readTopology } from "../../internal/config/common.js";
 import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
@@ -52,7 +52,11 @@ export interface ApiConfig {
   summaryTopLabels: number;
   /** Where the built operator console is (CONSOLE_DIR); undefined: where `npm run build` puts it. */
   consoleDir: string | undefined;
+  /** Longest a graceful stop may take (SHUTDOWN_TIMEOUT_MS); past it the API gives up waiting for in-flight requests. */
+  shutdownTimeoutMs: number;
 }
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
 export function loadConfig(env: Env): ApiConfig {
   const r = new EnvReader(env);
@@ -75,6 +79,7 @@ export function loadConfig(env: Env): ApiConfig {
     },
     summaryTopLabels: r.int("SUMMARY_TOP_LABELS", DEFAULT_SUMMARY_TOP_LABELS, { min: 0, max: 1000 }),
     consoleDir: r.string("CONSOLE_DIR"),
+    shutdownTimeoutMs: readShutdownTimeout(r, DEFAULT_SHUTDOWN_TIMEOUT_MS),
   };
   r.done();
   return config;

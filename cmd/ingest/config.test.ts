@@ -42,6 +42,13 @@ describe("ingest loadConfig", () => {
     expect(config.nats.servers).toEqual(["nats://a:4222", "nats://b:4222"]);
   });
 
+  it("stops within the publish timeout plus 10 s unless SHUTDOWN_TIMEOUT_MS says otherwise", () => {
+    expect(loadConfig({ AUTH: "off" }).shutdownTimeoutMs).toBe(15_000);
+    expect(loadConfig({ AUTH: "off", PUBLISH_TIMEOUT_MS: "800" }).shutdownTimeoutMs).toBe(10_800);
+    expect(loadConfig({ AUTH: "off", SHUTDOWN_TIMEOUT_MS: "30000" }).shutdownTimeoutMs).toBe(30_000);
+    expect(() => loadConfig({ AUTH: "off", SHUTDOWN_TIMEOUT_MS: "0" })).toThrow(/SHUTDOWN_TIMEOUT_MS/);
+  });
+
   it("lists every problem at once", () => {
     let caught: unknown;
     try {

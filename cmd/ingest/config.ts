@@ -2,7 +2,7 @@
 // log settings plus its own limits, read once at start with every problem
 // listed together.
 
-import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readShutdownTimeout, readTopology } from "../../internal/config/common.js";
 import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
@@ -35,6 +35,8 @@ export interface IngestConfig {
   rateLimit: RateLimitSettings;
   /** Processes serving the port (node:cluster); more than one lets one instance use more than one core. */
   workers: number;
+  /** Longest the graceful stop of one ingest process may take (SHUTDOWN_TIMEOUT_MS). */
+  shutdownTimeoutMs: number;
 }
 
 /**
@@ -52,11 +54,9 @@ export interface RateLimitSettings {
 /** Past the publish timeout, shutdown gives up on in-flight work (publishes are bounded by it well before). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
-/** Longest the whole shutdown of one ingest process may take. */
-export const shutdownDeadlineMs = (config: IngestConfig) => config.publishTimeoutMs + SHUTDOWN_GRACE_MS;
-
 export function loadConfig(env: Env): IngestConfig {
   const r = new EnvReader(env);
+  const publishTimeoutMs = r.int("PUBLISH_TIMEOUT_MS", 5000, { min: 100, max: 60_000 });
   const config: IngestConfig = {
     nats: readNats(r, SERVICE_NAME),
     topology: readTopology(r),
@@ -66,7 +66,7 @@ export function loadConfig(env: Env): IngestConfig {
     bodyLimitBytes: r.int("BODY_LIMIT_BYTES", 65_536, { min: 1024, max: 16 * 1024 * 1024 }),
     batchBodyLimitBytes: r.int("BATCH_BODY_LIMIT_BYTES", 1_048_576, { min: 1024, max: 64 * 1024 * 1024 }),
     maxBatch: r.int("MAX_BATCH", 1000, { min: 1, max: 100_000 }),
-    publishTimeoutMs: r.int("PUBLISH_TIMEOUT_MS", 5000, { min: 100, max: 60_000 }),
+    publishTimeoutMs,
     publishMaxInFlight: r.int("PUBLISH_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
     retryAfterSeconds: r.int("RETRY_AFTER_SECONDS", 1, { min: 1, max: 3600 }),
     workers: r.int("WORKERS", 1, { min: 1, max: 64 }),
@@ -76,6 +76,7 @@ export function loadConfig(env: Env): IngestConfig {
       max: r.int("RATE_LIMIT_MAX", 300_000, { min: 0, max: 100_000_000 }),
       windowSeconds: r.int("RATE_LIMIT_WINDOW_SECONDS", 10, { min: 1, max: 3600 }),
     },
+    shutdownTimeoutMs: readShutdownTimeout(r, publishTimeoutMs + SHUTDOWN_GRACE_MS),
   };
   r.done();
   return config;

@@ -1,4 +1,5 @@
-// The ingest service: POST /messages into the events stream.
+// The ingest service: POST /messages into the events stream (service.ts),
+// run by the service runner (internal/service/runner.ts).
 //
 // WORKERS=1 (the default) runs the service in this process. WORKERS=N runs
 // it as N worker processes sharing the port (node:cluster), so that one
@@ -8,21 +9,15 @@
 // worker answers for all of them.
 
 import cluster from "node:cluster";
-import { createLogger } from "../../internal/observability/logger.js";
-import { serveClusterMetrics } from "../../internal/observability/cluster-metrics.js";
 import { loadConfigOrExit } from "../../internal/service/lifecycle.js";
-import { superviseWorkers } from "../../internal/service/workers.js";
-import { loadConfig, SERVICE_NAME, shutdownDeadlineMs } from "./config.js";
+import { superviseServiceWorkers } from "../../internal/service/workers.js";
+import { loadConfig, SERVICE_NAME } from "./config.js";
 
 const config = loadConfigOrExit(loadConfig);
 if (config.workers > 1 && cluster.isPrimary) {
-  const log = createLogger(SERVICE_NAME, config.logLevel).child({ role: "primary" });
-  serveClusterMetrics();
-  // The workers' own deadline, plus time for the last of them to exit.
-  superviseWorkers({ workers: config.workers, log, deadlineMs: shutdownDeadlineMs(config) + 2000 });
-  log.info({ workers: config.workers, port: config.listen.port }, "ingest supervising workers");
+  superviseServiceWorkers(SERVICE_NAME, config);
 } else {
   // Imported here so that a supervising primary never loads the HTTP server and NATS client it does not run.
-  const { runIngest } = await import("./service.js");
-  await runIngest(config);
+  const [{ runService }, { buildIngestService }] = await Promise.all([import("../../internal/service/runner.js"), import("./service.js")]);
+  await runService(config, buildIngestService);
 }

@@ -1,33 +1,28 @@
-// One ingest service process: config -> logger, metrics -> HTTP server
-// (answering 503 until NATS is reachable) -> NATS connection and topology ->
-// ready. SIGTERM/SIGINT: not ready -> stop accepting requests -> finish
-// in-flight publishes -> drain NATS -> exit 0. main.ts runs it directly, or
-// as each of several workers.
+// Ingest's parts for the service runner (internal/service/runner.ts): the
+// HTTP server, answering 503 until NATS is reachable, and once it is the
+// publisher and the resend check on the NATS adapters
+// (internal/nats/ingest-adapters.ts) -> ready once the events stream answers
+// (and, as one of several workers, once every worker has started). Stop:
+// not ready -> the runner stops accepting requests and finishes the ones in
+// flight, and so their publishes -> drain NATS while a server is there to
+// flush to. main.ts runs it directly, or as each of several workers.
 
 import cluster from "node:cluster";
 import { authKeys } from "../../internal/config/common.js";
-import { connectNats, type NatsConnection } from "../../internal/nats/connection.js";
-import { EventPublisher } from "../../internal/nats/event-publisher.js";
+import type { Readiness } from "../../internal/http/service-routes.js";
+import { openIngestAdapters } from "../../internal/nats/ingest-adapters.js";
 import { clusterMetricsSource } from "../../internal/observability/cluster-metrics.js";
 import { createLogger } from "../../internal/observability/logger.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
-import { buildApp } from "./app.js";
-import { closeNats, exitOnStartFailure, onShutdownSignal, provisionUntilStopped } from "../../internal/service/lifecycle.js";
+import type { ServiceParts } from "../../internal/service/runner.js";
 import { WorkerStartBarrier } from "../../internal/service/workers.js";
-import { SERVICE_NAME, shutdownDeadlineMs, type IngestConfig } from "./config.js";
+import { buildApp } from "./app.js";
+import { SERVICE_NAME, type IngestConfig } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
 import { ResendCheck } from "./resend-check.js";
 import { StreamGateway } from "./stream-gateway.js";
-import { StreamChannelHistory } from "../../internal/nats/channel-history.js";
-import { StreamStoredNumbers } from "../../internal/nats/stored-numbers.js";
-import { STATE_BUCKET, STREAM_NAME } from "../../internal/nats/topology.js";
 
-const STREAM_CHECK_TIMEOUT_MS = 2000;
-const DRAIN_TIMEOUT_MS = 5000;
-/** A late resend's read of what is stored under its number: bounded like the API's history read. */
-const RESEND_SCAN = { maxMessages: 100_000, fetchTimeoutMs: 5000 };
-
-export async function runIngest(config: IngestConfig): Promise<void> {
+export function buildIngestService(config: IngestConfig, readiness: Readiness): ServiceParts {
   const root = createLogger(SERVICE_NAME, config.logLevel);
   const log = cluster.isWorker ? root.child({ worker: cluster.worker?.id }) : root;
   const registry = createRegistry(SERVICE_NAME);
@@ -35,11 +30,9 @@ export async function runIngest(config: IngestConfig): Promise<void> {
   const metrics = new IngestMetrics(registry, () => gateway.connected);
   const resends = new ResendCheck();
   const siblings = new WorkerStartBarrier();
-  /** Why the first NATS connection is not there yet (the servers, the error); undefined once it is. */
-  let waitingForNats: string | undefined = "connecting to NATS";
   const app = buildApp({
     publisher: gateway,
-    readiness: () => waitingForNats ?? gateway.notReadyReason() ?? (siblings.allStarted ? undefined : "other workers still starting"),
+    readiness,
     registry,
     exposition: cluster.isWorker ? clusterMetricsSource(registry) : registry,
     metrics,
@@ -49,47 +42,27 @@ export async function runIngest(config: IngestConfig): Promise<void> {
     resends,
   });
 
-  let nc: NatsConnection | undefined;
-  let stopping = false;
-
-  onShutdownSignal(log, shutdownDeadlineMs(config), async () => {
-    stopping = true;
-    gateway.close();
-    // Stops accepting connections, answers 503 to new requests on open ones,
-    // and resolves once every in-flight request (and so its publish) is answered.
-    await app.close();
-    // Draining needs a server to flush to: while disconnected there is nothing left to deliver.
-    await closeNats(nc, log, { drain: gateway.connected, timeoutMs: DRAIN_TIMEOUT_MS });
-  });
-
-  try {
-    await app.listen({ host: config.listen.host, port: config.listen.port });
-    log.info({ host: config.listen.host, port: config.listen.port }, "ingest listening");
-    nc = await connectNats(config.nats, log, { onWaiting: (why) => (waitingForNats = why) });
-    const provisioned = await provisionUntilStopped(nc, config.topology, log, () => stopping);
-    if (provisioned !== undefined && !stopping) {
-      const publisher = new EventPublisher(nc, provisioned.jsm, provisioned.topology, {
-        timeoutMs: config.publishTimeoutMs,
-        maxInFlight: config.publishMaxInFlight,
-        checkTimeoutMs: STREAM_CHECK_TIMEOUT_MS,
-        inboxPrefix: config.nats.inboxPrefix,
-      });
-      const stream = await provisioned.jsm.streams.info(STREAM_NAME);
-      resends.attach({
-        numbers: new StreamStoredNumbers(
-          // Direct gets: any replica may answer (a lagging one only leaves a resend to the stream's deduplication).
-          await provisioned.kvm.open(STATE_BUCKET, { allow_direct: true }),
-          new StreamChannelHistory(nc, provisioned.jsm, RESEND_SCAN, log, config.nats.inboxPrefix),
-        ),
-        duplicateWindowMs: stream.config.duplicate_window / 1e6,
-      });
-      await gateway.attach(publisher);
+  return {
+    name: SERVICE_NAME,
+    log,
+    app,
+    listening: "ingest listening",
+    notReady: () => gateway.notReadyReason() ?? (siblings.allStarted ? undefined : "other workers still starting"),
+    async start({ nc, provisioned }) {
+      const nats = await openIngestAdapters(
+        nc,
+        provisioned,
+        { publishTimeoutMs: config.publishTimeoutMs, publishMaxInFlight: config.publishMaxInFlight, inboxPrefix: config.nats.inboxPrefix },
+        log,
+      );
+      resends.attach({ numbers: nats.storedNumbers, duplicateWindowMs: nats.duplicateWindowMs });
+      await gateway.attach(nats.publisher);
       siblings.started();
       log.info({ partitions: provisioned.topology.partitions, ready: gateway.notReadyReason() === undefined }, "ingest started");
-    }
-  } catch (err) {
-    if (!stopping) {
-      exitOnStartFailure(log, "ingest", err);
-    }
-  }
+    },
+    // From now on readiness says "shutting down"; publishing goes on for the requests in flight.
+    beforeClose: () => gateway.close(),
+    // Draining needs a server to flush to: while disconnected there is nothing left to deliver.
+    drainNats: () => gateway.connected,
+  };
 }

@@ -10,6 +10,7 @@ describe("sequencer config", () => {
     expect(c.leaseTtlMs).toBe(5000);
     expect(c.heartbeatMs).toBe(1000);
     expect(c.ackWaitMs).toBe(30_000);
+    expect(c.shutdownTimeoutMs).toBe(20_000);
     expect(c.instanceId).toBe(defaultInstanceId());
     expect(c.instanceId).toMatch(/^[-_=A-Za-z0-9]{1,64}$/);
   });

@@ -3,7 +3,7 @@
 // with every problem listed together.
 
 import { hostname } from "node:os";
-import { DEFAULT_MAX_AGE_SECONDS, readAuth, readHttpBounds, readListen, readLogLevel, readNats, readTopology } from "../../internal/config/common.js";
+import { DEFAULT_MAX_AGE_SECONDS, readAuth, readHttpBounds, readListen, readLogLevel, readNats, readShutdownTimeout, readTopology } from "../../internal/config/common.js";
 import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
@@ -64,7 +64,7 @@ export interface SequencerConfig {
   retryDelayMs: number;
   /** How often consumer lag is read. */
   lagPollMs: number;
-  /** Longest a graceful stop waits for in-flight work before exiting anyway. */
+  /** Longest a graceful stop waits for in-flight work before exiting anyway (SHUTDOWN_TIMEOUT_MS). */
   shutdownTimeoutMs: number;
 }
 
@@ -100,7 +100,7 @@ export function loadConfig(env: Env): SequencerConfig {
     ackWaitMs: r.int("ACK_WAIT_MS", 30_000, { min: 1000, max: 3_600_000 }),
     retryDelayMs: r.int("RETRY_DELAY_MS", 1000, { min: 10, max: 600_000 }),
     lagPollMs: r.int("LAG_POLL_MS", 5000, { min: 100, max: 600_000 }),
-    shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 20_000, { min: 100, max: 600_000 }),
+    shutdownTimeoutMs: readShutdownTimeout(r, 20_000),
   };
   if (!INSTANCE_ID_PATTERN.test(config.instanceId)) {
     r.problem(`INSTANCE_ID must be 1 to 64 characters of A-Z a-z 0-9 - _ =, got "${config.instanceId}"`);

@@ -208,3 +208,12 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export function readLogLevel(r: EnvReader): LogLevel {
   return r.oneOf("LOG_LEVEL", "info", LOG_LEVELS);
 }
+
+/**
+ * Longest a graceful stop may take (SHUTDOWN_TIMEOUT_MS, the same variable
+ * for every service) before the process exits 1 anyway; each service gives
+ * its own default, long enough for the in-flight work it lets finish.
+ */
+export function readShutdownTimeout(r: EnvReader, defaultMs: number): number {
+  return r.int("SHUTDOWN_TIMEOUT_MS", defaultMs, { min: 100, max: 600_000 });
+}

@@ -1,12 +1,12 @@
-// The start and stop steps every service's main.ts shares, so that the three
-// behave alike: a bad configuration (invalid variables, or a partition or
-// replica count the deployment cannot take) exits 78 (ExitCode.Config) saying
-// what to change, without a stack trace, so that supervisors do not restart
-// it; transient start failures (JetStream still electing, a bucket being
-// created by a sibling) are retried with backoff until the service is told to
-// stop; any other start failure exits 1 with its stack; a SIGTERM or SIGINT
-// runs the service's shutdown once, and a shutdown that hangs cannot keep the
-// process alive past its deadline.
+// The start and stop steps every service shares (runner.ts runs them in
+// order), so that the three behave alike: a bad configuration (invalid
+// variables, or a partition or replica count the deployment cannot take)
+// exits 78 (ExitCode.Config) saying what to change, without a stack trace,
+// so that supervisors do not restart it; transient start failures (JetStream
+// still electing, a bucket being created by a sibling) are retried with
+// backoff until the service is told to stop; any other start failure exits 1
+// with its stack; a SIGTERM or SIGINT runs the service's shutdown once, and a
+// shutdown that hangs cannot keep the process alive past its deadline.
 
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { TopologySettings } from "../config/common.js";

@@ -19,7 +19,9 @@
 //   waited for /readyz is never sent to a sibling still connecting.
 
 import cluster, { type Worker } from "node:cluster";
-import type { Logger } from "../observability/logger.js";
+import type { ListenSettings, LogLevel } from "../config/common.js";
+import { serveClusterMetrics } from "../observability/cluster-metrics.js";
+import { createLogger, type Logger } from "../observability/logger.js";
 import { ExitCode } from "./exit-codes.js";
 import { isIpcMessage } from "./ipc-message.js";
 
@@ -33,6 +35,8 @@ export interface WorkerPoolOptions {
 }
 
 const DEFAULT_MIN_UPTIME_MS = 5000;
+/** Time past the workers' own shutdown deadline for the last of them to exit. */
+const WORKER_EXIT_MARGIN_MS = 2000;
 const STARTED = "rockets:worker-started";
 const ALL_STARTED = "rockets:all-workers-started";
 
@@ -60,6 +64,21 @@ export class WorkerStartBarrier {
   get allStarted(): boolean {
     return this.open;
   }
+}
+
+/**
+ * A service's primary process when it runs as `config.workers` workers: it
+ * answers the workers' /metrics aggregation and supervises them, each
+ * stopping within the service's own SHUTDOWN_TIMEOUT_MS.
+ */
+export function superviseServiceWorkers(
+  service: string,
+  config: { workers: number; logLevel: LogLevel; listen: ListenSettings; shutdownTimeoutMs: number },
+): void {
+  const log = createLogger(service, config.logLevel).child({ role: "primary" });
+  serveClusterMetrics();
+  superviseWorkers({ workers: config.workers, log, deadlineMs: config.shutdownTimeoutMs + WORKER_EXIT_MARGIN_MS });
+  log.info({ workers: config.workers, port: config.listen.port }, `${service} supervising workers`);
 }
 
 export function superviseWorkers(options: WorkerPoolOptions): void {

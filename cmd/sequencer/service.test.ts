@@ -18,7 +18,7 @@ import { apply, type Rocket } from "../../internal/domain/rocket.js";
 import type { Sequencer } from "../../internal/sequencer/sequencer.js";
 import { NatsServer } from "../../internal/testing/nats-server.js";
 import { makeTraffic, rocketMessages, Rng, shuffledWithDuplicates, subjectOf, type Traffic } from "../../internal/testing/rocket-traffic.js";
-import { createSequencer, type RuntimeConfig } from "./runtime.js";
+import { createSequencer, type RuntimeConfig } from "./service.js";
 import type { Registry } from "prom-client";
 
 const PARTITIONS = 8;
