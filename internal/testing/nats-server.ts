@@ -255,9 +255,13 @@ export class NatsCluster {
   /**
    * The node leading a stream's replicas, as JetStream reports it
    * (`jsm.streams.info(stream).cluster.leader`). Asks the nodes that are
-   * running, and waits through an election (no leader yet) up to `timeoutMs`.
+   * running, and waits through an election (no leader yet) up to `timeoutMs`:
+   * on a 2-core machine shared with the rest of the suite an election after
+   * a SIGKILL once took longer than 15 s (every node's Raft timers slip
+   * together), so the wait is generous; how quickly the system itself
+   * recovers is measured by the chaos run, not here.
    */
-  async streamLeader(stream: string, timeoutMs = 15_000): Promise<NatsServer> {
+  async streamLeader(stream: string, timeoutMs = 30_000): Promise<NatsServer> {
     const deadline = Date.now() + timeoutMs;
     let last = "no answer yet";
     while (Date.now() < deadline) {
