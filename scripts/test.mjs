@@ -1,5 +1,6 @@
 // `npm test`: sets up what the tests need on a fresh machine, then runs the
-// typecheck, the linter and every test (unit, integration against real
+// typecheck, the linter, the build (the tests run the services compiled)
+// and every test (unit, integration against real
 // nats-servers, whole-system). Extra arguments go to vitest.
 
 import { spawnSync } from "node:child_process";
@@ -10,11 +11,14 @@ ensureNodeModules();
 process.env.NATS_SERVER_BIN = ensureNatsServer();
 ensurePrometheus();
 process.env.CHROMIUM_BIN = ensureChromium();
+process.env.ROCKETS_TEST_RUN_BUILT = "1";
 
 const steps = [
   ["typecheck", ["npx", "tsc", "--noEmit"]],
   ["typecheck (console)", ["npx", "tsc", "-p", "web/console"]],
   ["lint", ["npx", "eslint", "."]],
+  // Services in the tests then run compiled, as in the image (internal/testing/service-process.ts).
+  ["build", ["npm", "run", "--silent", "build"]],
   ["tests", ["npx", "vitest", "run", ...process.argv.slice(2)]],
 ];
 for (const [name, [cmd, ...args]] of steps) {
