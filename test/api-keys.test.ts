@@ -9,7 +9,7 @@
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testApp } from "../cmd/api/test-fixtures.js";
+import { testApp } from "../cmd/api/app.fixture.js";
 import { buildApp as buildIngest } from "../cmd/ingest/app.js";
 import { loadConfig as loadIngestConfig } from "../cmd/ingest/config.js";
 import { IngestMetrics } from "../cmd/ingest/metrics.js";

@@ -4,7 +4,7 @@ import type { FastifyInstance } from "fastify";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
 import { FLEET_TOP_N, topCounts } from "./metrics.js";
-import { loadedView, rocketFixture as rocket, testApp } from "./test-fixtures.js";
+import { loadedView, rocketFixture as rocket, testApp } from "./app.fixture.js";
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {

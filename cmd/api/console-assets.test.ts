@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { FastifyInstance } from "fastify";
 import { buildConsole } from "../../scripts/build-console.mjs";
 import { CONSOLE_CSP, loadConsoleAssets, type ConsoleAsset } from "./console-assets.js";
-import { loadedView, testApp } from "./test-fixtures.js";
+import { loadedView, testApp } from "./app.fixture.js";
 
 describe("the operator console at /", () => {
   let dir: string;

@@ -11,7 +11,7 @@ import { apply, type Rocket } from "../../internal/domain/rocket.js";
 import { Rng, rocketMessages } from "../../internal/testing/rocket-traffic.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import { rocketViewOf } from "../../internal/view/rocket-view.js";
-import { MemoryHistory, testApp } from "./test-fixtures.js";
+import { MemoryHistory, testApp } from "./app.fixture.js";
 
 const CHANNEL = "0a1b2c3d-0000-4000-8000-000000000042";
 const messages = rocketMessages(CHANNEL, 12, new Rng(7));

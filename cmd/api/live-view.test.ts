@@ -21,7 +21,7 @@ import { FleetView } from "../../internal/view/fleet-view.js";
 import { instantKey, SORT_KEYS } from "../../internal/view/sort-keys.js";
 import { buildApp } from "./app.js";
 import { createApiMetrics } from "./metrics.js";
-import { TEST_SSE } from "./test-fixtures.js";
+import { TEST_SSE } from "./app.fixture.js";
 import { ViewFeed } from "./view-feed.js";
 import { bearer, TEST_KEYS } from "../../internal/testing/api-keys.js";
 import { scrape } from "../../internal/testing/metrics.js";

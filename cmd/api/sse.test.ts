@@ -4,7 +4,7 @@ import { request as httpRequest, type IncomingMessage, type ServerResponse } fro
 import { connect } from "node:net";
 import type { FastifyInstance } from "fastify";
 import { SseStream } from "./sse.js";
-import { loadedView, rocketFixture as rocket, testApp } from "./test-fixtures.js";
+import { loadedView, rocketFixture as rocket, testApp } from "./app.fixture.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 
 async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {

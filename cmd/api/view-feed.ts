@@ -3,7 +3,7 @@
 // unreadable entries made visible in logs and metrics.
 
 import type { ChannelState } from "../../internal/domain/sequencing.js";
-import type { ChannelStateListener, StateChange } from "../../internal/nats/channel-state-watcher.js";
+import type { ChannelStateListener, StateChange } from "../../internal/view/channel-state-listener.js";
 import type { Logger } from "../../internal/observability/logger.js";
 import type { FleetView } from "../../internal/view/fleet-view.js";
 import { InvalidRocketStateError, rocketViewOf, type RocketView } from "../../internal/view/rocket-view.js";

@@ -8,7 +8,8 @@
 
 import type { ChannelHistorySource } from "../domain/history.js";
 import { StreamChannelHistory, type ChannelHistorySettings } from "./channel-history.js";
-import { ChannelStateWatcher, type ChannelStateListener } from "./channel-state-watcher.js";
+import { ChannelStateWatcher } from "./channel-state-watcher.js";
+import type { ChannelStateListener } from "../view/channel-state-listener.js";
 import type { NatsConnection } from "./connection.js";
 import { STATE_BUCKET, type Provisioned } from "./topology.js";
 import type { Logger } from "../observability/logger.js";

@@ -6,7 +6,8 @@ import { NatsServer } from "../testing/nats-server.js";
 import type { ChannelState } from "../domain/sequencing.js";
 import type { Rocket } from "../domain/rocket.js";
 import { ChannelStateStore, keyForChannel } from "./channel-state-store.js";
-import { ChannelStateWatcher, type ChannelStateListener, type StateChange } from "./channel-state-watcher.js";
+import { ChannelStateWatcher } from "./channel-state-watcher.js";
+import type { ChannelStateListener, StateChange } from "../view/channel-state-listener.js";
 import { openBucket } from "./topology.js";
 
 const log = pino({ level: "silent" });

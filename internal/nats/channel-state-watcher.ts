@@ -15,30 +15,10 @@ import type { KV, KvWatchEntry } from "@nats-io/kv";
 import type { ChannelState } from "../domain/sequencing.js";
 import type { Logger } from "../observability/logger.js";
 import { StateDecodeError } from "../sequencer/channel-states.js";
+import type { ChannelStateListener, StateChange } from "../view/channel-state-listener.js";
 import { decodeChannelState } from "../sequencer/state-encoding.js";
 import { channelForKey } from "./channel-state-store.js";
 import { ReconnectBackoff } from "./connection.js";
-
-export interface StateChange {
-  /** KV revision of the entry (the bucket's stream sequence: one order for every watcher). */
-  revision: number;
-  /** When the server stored the entry. */
-  writtenAt: Date;
-  /** True while a sync pass is delivering the bucket's existing entries, false for live changes. */
-  initial: boolean;
-}
-
-export interface ChannelStateListener {
-  /** A pass over every channel in the bucket begins (at start and after each restart of the watch). */
-  syncStarted(): void;
-  /** The pass has delivered every channel the bucket held when it began. */
-  syncDone(): void;
-  stored(channel: string, state: ChannelState, change: StateChange): void;
-  /** The channel's entry was deleted or purged. */
-  removed(channel: string, change: StateChange): void;
-  /** The entry holds something that is not a channel state; the watch goes on. */
-  unreadable(channel: string, error: StateDecodeError, change: StateChange): void;
-}
 
 export class ChannelStateWatcher {
   private running: Promise<void> | undefined;

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { FleetView } from "./fleet-view.js";
 import { exactMean, IncrementalSummary } from "./fleet-summary.js";
-import { rocketFixture as rocket } from "./rocket-fixture.js";
+import { rocketFixture as rocket } from "./rocket.fixture.js";
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { FleetView, MAX_REMEMBERED_REMOVALS, type ListQuery, type RocketChange, type RocketFilter } from "./fleet-view.js";
 import type { RocketView } from "./rocket-view.js";
-import { rocketFixture as rocket } from "./rocket-fixture.js";
+import { rocketFixture as rocket } from "./rocket.fixture.js";
 import { SORT_KEYS, sortValueOf, type SortKey } from "./sort-keys.js";
 
 const TYPES = ["Falcon-9", "Atlas-H", "Titan-IV"];

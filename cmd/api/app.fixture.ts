@@ -8,7 +8,7 @@ import { DEFAULT_HTTP_BOUNDS, type HttpBounds } from "../../internal/http/reques
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
-export { rocketFixture } from "../../internal/view/rocket-fixture.js";
+export { rocketFixture } from "../../internal/view/rocket.fixture.js";
 import { buildApp } from "./app.js";
 import type { ConsoleAsset } from "./console-assets.js";
 import type { SseSettings } from "./config.js";
