@@ -165,6 +165,7 @@ try {
       `load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`,
   );
   console.log(`KV writes: ${writes} (${(writes / total).toFixed(3)} per message), revision conflicts: ${conflicts}`);
+  console.log(`messages read back from the stream to close gaps: ${metrics.get("rockets_sequencer_reread_messages_total") ?? 0}`);
   console.log(
     `outcomes: applied ${metrics.get('rockets_sequencer_messages_total{outcome="applied"}')}, ` +
       `buffered ${metrics.get('rockets_sequencer_messages_total{outcome="buffered"}')}, ` +

@@ -28,7 +28,7 @@
 //
 // No NATS type leaves this module.
 
-import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerInfo, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { nanos, nuid } from "@nats-io/transport-node";
 import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
 import { consumerName } from "./partition-consumer.js";
@@ -113,16 +113,6 @@ export class StreamParkedMessages {
       num_replicas: 1,
       inactive_threshold: nanos(INACTIVE_THRESHOLD_MS),
     });
-    try {
-      return await this.readFrom(info, channel, through, onMessage);
-    } finally {
-      // Removed at once rather than left to inactive_threshold: a drain re-reads hundreds of channels,
-      // and every consumer left behind costs the server work until it expires.
-      this.jsm.consumers.delete(STREAM_NAME, info.name).catch(() => undefined);
-    }
-  }
-
-  private async readFrom(info: ConsumerInfo, channel: string, through: number, onMessage: (m: ParkedMessage) => void): Promise<ParkedReadResult> {
     const expected = info.num_pending;
     const consumer = this.js.consumers.getConsumerFromInfo(info);
     let read = 0;
