@@ -150,6 +150,9 @@ describe("the operator console in a browser, against the real system", () => {
     await page.waitForSelector("[data-testid=login]");
     expect(await page.$("[data-testid=fleet-table]")).toBeNull();
     expect(await page.isHidden("[data-testid=login-error]")).toBe(true);
+    // Nothing is read before a key is taken: the header says so, not "Connecting…".
+    expect(await page.getAttribute("[data-testid=connection]", "data-state")).toBe("signed-out");
+    expect(await page.textContent("[data-testid=connection]")).toBe("Not signed in");
     const signIn = async (key: string) => {
       await page.fill("[data-testid=login-key]", key);
       await page.click("[data-testid=login-submit]");
@@ -160,6 +163,7 @@ describe("the operator console in a browser, against the real system", () => {
     await signIn(TEST_KEYS.writer);
     await page.waitForFunction(() => /cannot read/.test(document.querySelector("[data-testid=login-error]")?.textContent ?? ""));
     expect(await page.$("[data-testid=fleet-table]")).toBeNull();
+    expect(await page.getAttribute("[data-testid=connection]", "data-state")).toBe("signed-out");
     await shot("login-refused");
     await signIn(TEST_KEYS.reader);
     await page.waitForSelector("[data-testid=connection][data-state=live]", { timeout: 10_000 });

@@ -64,11 +64,13 @@ export function askForKey(outlet: HTMLElement, refused?: boolean): Promise<void>
 
 /**
  * Resolves once the API takes this session's key (or no key, with AUTH=off),
- * asking for one until it does; `refused`: the API just refused the session's key.
+ * asking for one until it does; `refused`: the API just refused the session's key;
+ * `asking` is called when the form is about to show.
  */
-export async function signIn(outlet: HTMLElement, refused = false): Promise<void> {
+export async function signIn(outlet: HTMLElement, refused = false, asking: () => void = () => undefined): Promise<void> {
   const held = session.key;
   if ((await checkKey(held)) === "ok") return;
   if (held !== undefined) session.forget();
+  asking();
   await askForKey(outlet, refused || held !== undefined);
 }

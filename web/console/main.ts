@@ -15,11 +15,15 @@ import { whenKeyRefused } from "./session.js";
 import { LiveStream, type ConnectionState } from "./live.js";
 import { RocketPage } from "./rocket-page.js";
 
-const LABELS: Record<ConnectionState, string> = {
+/** What the header's pill shows: the fleet stream's state, or that nothing is read until a key is given. */
+type PillState = ConnectionState | "signed-out";
+
+const LABELS: Record<PillState, string> = {
   connecting: "Connecting…",
   live: "Live",
   reconnecting: "Reconnecting…",
   offline: "Offline",
+  "signed-out": "Not signed in",
 };
 
 const pill = h("span", { class: "connection connecting", "data-testid": "connection", "data-state": "connecting", role: "status" }, LABELS.connecting);
@@ -58,22 +62,26 @@ const live = new LiveStream("/rockets/stream", {
     else page?.reload();
   },
   reload: () => (page instanceof FleetPage ? page.reread() : page?.reload()),
-  state: (state) => {
-    pill.className = `connection ${state}`;
-    pill.dataset["state"] = state;
-    pill.textContent = LABELS[state];
-    stale.hidden = state === "live" || state === "connecting";
+  state: (state) => showState(state),
+});
+
+function showState(state: PillState): void {
+  pill.className = `connection ${state}`;
+  pill.dataset["state"] = state;
+  pill.textContent = LABELS[state];
+  stale.hidden = state === "live" || state === "connecting" || state === "signed-out";
     stale.textContent =
       state === "offline"
         ? "Offline: showing what was last received. The console reconnects by itself when the API answers again."
         : "Connection to the API lost: showing what was last received while reconnecting.";
-  },
-});
+}
 
 let running = false;
 
 async function run(refused = false): Promise<void> {
-  await signIn(outlet, refused);
+  // While the form shows nothing is being read: the pill says so rather than "Connecting…".
+  await signIn(outlet, refused, () => showState("signed-out"));
+  showState("connecting");
   running = true;
   route();
   live.start();
