@@ -108,7 +108,8 @@ describe("verifyFleet", () => {
     const caller = new AbortController();
     let most = 0;
     const sampler = setInterval(() => (most = Math.max(most, getEventListeners(caller.signal, "abort").length)), 1);
-    const result = await verifyFleet({ apiUrl: api.url, expected, timeoutMs: 1000, signal: caller.signal });
+    // Long enough for more than 50 polls even on a loaded machine (48 in 1 s once, with the whole suite running).
+    const result = await verifyFleet({ apiUrl: api.url, expected, timeoutMs: 3000, signal: caller.signal });
     clearInterval(sampler);
     expect(result.ok).toBe(false);
     expect(api.requests()).toBeGreaterThan(50);
