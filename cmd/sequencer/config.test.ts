@@ -11,6 +11,7 @@ describe("sequencer config", () => {
     expect(c.heartbeatMs).toBe(1000);
     expect(c.ackWaitMs).toBe(30_000);
     expect(c.shutdownTimeoutMs).toBe(20_000);
+    expect(c.writeLingerMs).toBe(5);
     expect(c.instanceId).toBe(defaultInstanceId());
     expect(c.instanceId).toMatch(/^[-_=A-Za-z0-9]{1,64}$/);
   });
@@ -25,6 +26,7 @@ describe("sequencer config", () => {
       ACTOR_IDLE_MS: "2000",
       MAX_ACTORS: "10",
       KV_WRITE_CONCURRENCY: "8",
+      STATE_WRITE_LINGER_MS: "0",
       FETCH_BATCH: "100",
       MAX_ACK_PENDING: "1000",
       ACK_WAIT_MS: "4000",
@@ -45,6 +47,7 @@ describe("sequencer config", () => {
       actorIdleMs: 2000,
       maxActors: 10,
       kvConcurrency: 8,
+      writeLingerMs: 0,
       fetchBatch: 100,
       maxAckPending: 1000,
       ackWaitMs: 4000,
@@ -86,13 +89,15 @@ describe("sequencer config", () => {
   it("lists every problem at once, including an unusable instance id and a heartbeat too slow for the lease", () => {
     let caught: unknown;
     try {
-      loadConfig({ AUTH: "off", INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500" });
+      loadConfig({ AUTH: "off", INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500", STATE_WRITE_LINGER_MS: "5000" });
     } catch (err) {
       caught = err;
     }
     expect(caught).toBeInstanceOf(ConfigError);
     const problems = (caught as ConfigError).problems.join("\n");
     expect(problems).toMatch(/MAX_PENDING_PER_CHANNEL must be an integer from 1/);
+    // A linger past a second would hold every quiet channel's update back visibly.
+    expect(problems).toMatch(/STATE_WRITE_LINGER_MS must be an integer from 0 to 1000/);
     expect(problems).toMatch(/INSTANCE_ID must be 1 to 64 characters/);
     expect(problems).toMatch(/HEARTBEAT_MS \(1500\) must be at most half of LEASE_TTL_MS \(2000\)/);
   });
