@@ -229,7 +229,7 @@ export class ActorRegistry {
     const draining = [...this.actors.values()].filter((a) => a.partition === partition);
     const drained = Promise.all(draining.map((a) => a.drain()));
     // A release should not wait out the linger window.
-    this.env.linger?.flush();
+    this.env.linger.flush();
     await drained;
     for (const actor of draining) {
       actor.dispose();

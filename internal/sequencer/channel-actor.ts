@@ -132,8 +132,8 @@ export interface ActorEnvironment {
   readonly limiter: Limiter;
   /** Bounds how many re-reads run at once (each holds up to maxPending messages). */
   readonly rereads: Limiter;
-  /** Gathers idle actors' write starts into one moment (absent: each starts at once). */
-  readonly linger?: WriteLinger;
+  /** Gathers idle actors' write starts into one moment (a linger of 0 starts each at once). */
+  readonly linger: WriteLinger;
   readonly settings: ActorSettings;
   readonly observer: ActorObserver;
   readonly bounds: ActorBounds;
@@ -282,13 +282,8 @@ export class ChannelActor {
     }
     this.mailbox.push(delivery);
     if (this.running || this.starting) return;
-    const linger = this.env.linger;
-    if (linger === undefined) {
-      void this.run();
-      return;
-    }
     this.starting = true;
-    linger.start(() => {
+    this.env.linger.start(() => {
       this.starting = false;
       if (!this.running) void this.run();
     });
