@@ -13,13 +13,13 @@
 // Environment: BENCH_SYNC_INTERVAL (nats-server's sync_interval, default 100ms as in `npm start`);
 // BENCH_CPU_PROF=<dir> writes V8 CPU profiles of each service's threads to <dir>/<service>/ (open in Chrome DevTools).
 
-import { execFileSync, spawn } from "node:child_process";
-import { join } from "node:path";
-import { freePort, NatsServer } from "../internal/testing/nats-server.js";
-import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
+import { execFileSync } from "node:child_process";
+import { NatsServer } from "../internal/testing/nats-server.js";
+import { ServiceProcess } from "../internal/testing/service-process.js";
 import { parseFlags } from "../scripts/launch/flags.js";
 import { runLaunch, type LaunchResult } from "../scripts/launch/launch.js";
 import { summaryLine } from "../scripts/launch/progress.js";
+import { benchServer } from "./bench-server.js";
 import { cpuSeconds } from "./process-cpu.js";
 import { TEST_KEYS } from "../internal/testing/api-keys.js";
 
@@ -36,21 +36,6 @@ function options() {
     process.exit(2);
   }
   return parsed.options;
-}
-
-/** One of the comparison servers (bench/discard-server.ts, bench/reference-server.ts) in its own process. */
-async function benchServer(script: string): Promise<{ url: string; base: string; pid: number | undefined; stop: () => void }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", join("bench", script), String(port)], {
-    cwd: REPO_ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on("data", (c: Buffer) => c.toString().includes("listening") && resolve());
-    child.once("exit", (code) => reject(new Error(`${script} exited (${code})`)));
-  });
-  const base = `http://127.0.0.1:${port}`;
-  return { url: `${base}/messages`, base, pid: child.pid, stop: () => child.kill("SIGTERM") };
 }
 
 const rate = (r: LaunchResult) => (r.posts * 1000) / r.sendMs;

@@ -40,8 +40,8 @@ import { messageId, provisionTopology, STREAM_NAME } from "../internal/nats/topo
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { REPO_ROOT, ServiceProcess } from "../internal/testing/service-process.js";
 import { messageSet } from "./ingest-messages.js";
+import { benchServer, type BenchServer } from "./bench-server.js";
 import { cpuSeconds } from "./process-cpu.js";
-import { freePort } from "../internal/testing/nats-server.js";
 import { TEST_KEYS } from "../internal/testing/api-keys.js";
 import { scrape as scrapeMetrics } from "../internal/testing/metrics.js";
 
@@ -111,7 +111,7 @@ const server = await NatsServer.start();
 // The raw client is configured exactly as the services configure theirs.
 const nc = await connect(await connectionOptions({ servers: [server.url], name: "bench-raw" }));
 let ingest: ServiceProcess | undefined;
-let bare: ReturnType<typeof spawn> | undefined;
+let bare: BenchServer | undefined;
 try {
   const log = pino({ level: "warn" });
   const settings = { partitions: undefined, replicas: 1, duplicateWindowSeconds: 120 };
@@ -193,15 +193,10 @@ try {
     };
   };
 
-  const barePort = await freePort();
-  bare = spawn(process.execPath, ["--import", "tsx", join("bench", "bare-fastify-server.ts"), String(barePort)], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  await new Promise<void>((resolve, reject) => {
-    bare!.stdout!.on("data", (c: Buffer) => c.toString().includes("listening") && resolve());
-    bare!.once("exit", (code) => reject(new Error(`bare-fastify-server exited (${code})`)));
-  });
+  bare = await benchServer("bare-fastify-server.ts");
   const bareRoute = async (seconds: number): Promise<Figure> => {
     const cpu = cpuSeconds(bare!.pid);
-    const r = await runLoad(`http://127.0.0.1:${barePort}`, seconds, 1);
+    const r = await runLoad(bare!.base, seconds, 1);
     const used = cpuSeconds(bare!.pid) - cpu;
     return { rate: r.ok / r.seconds, cpuUs: (used * 1e6) / r.ok, note: `${r.ok} x 2xx, ${r.non2xx} non-2xx, p50 ${r.latencyP50Ms} ms, p99 ${r.latencyP99Ms} ms` };
   };
@@ -256,7 +251,7 @@ try {
   }
 } finally {
   await ingest?.stop("SIGTERM");
-  bare?.kill("SIGTERM");
+  bare?.stop();
   await nc.close();
   await server.dispose();
 }
