@@ -12,6 +12,7 @@ describe("sequencer config", () => {
     expect(c.ackWaitMs).toBe(30_000);
     expect(c.shutdownTimeoutMs).toBe(20_000);
     expect(c.writeLingerMs).toBe(5);
+    expect(c.fetchExpiresMs).toBe(1000);
     expect(c.instanceId).toBe(defaultInstanceId());
     expect(c.instanceId).toMatch(/^[-_=A-Za-z0-9]{1,64}$/);
   });
@@ -28,6 +29,7 @@ describe("sequencer config", () => {
       KV_WRITE_CONCURRENCY: "8",
       STATE_WRITE_LINGER_MS: "0",
       FETCH_BATCH: "100",
+      FETCH_EXPIRES_MS: "8000",
       MAX_ACK_PENDING: "1000",
       ACK_WAIT_MS: "4000",
       RETRY_DELAY_MS: "250",
@@ -49,6 +51,7 @@ describe("sequencer config", () => {
       kvConcurrency: 8,
       writeLingerMs: 0,
       fetchBatch: 100,
+      fetchExpiresMs: 8000,
       maxAckPending: 1000,
       ackWaitMs: 4000,
       retryDelayMs: 250,
@@ -89,7 +92,7 @@ describe("sequencer config", () => {
   it("lists every problem at once, including an unusable instance id and a heartbeat too slow for the lease", () => {
     let caught: unknown;
     try {
-      loadConfig({ AUTH: "off", INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500", STATE_WRITE_LINGER_MS: "5000" });
+      loadConfig({ AUTH: "off", INSTANCE_ID: "seq.1", MAX_PENDING_PER_CHANNEL: "0", LEASE_TTL_MS: "2000", HEARTBEAT_MS: "1500", STATE_WRITE_LINGER_MS: "5000", FETCH_EXPIRES_MS: "500" });
     } catch (err) {
       caught = err;
     }
@@ -98,6 +101,8 @@ describe("sequencer config", () => {
     expect(problems).toMatch(/MAX_PENDING_PER_CHANNEL must be an integer from 1/);
     // A linger past a second would hold every quiet channel's update back visibly.
     expect(problems).toMatch(/STATE_WRITE_LINGER_MS must be an integer from 0 to 1000/);
+    // The client ends a pull no sooner than a second.
+    expect(problems).toMatch(/FETCH_EXPIRES_MS must be an integer from 1000 to 30000/);
     expect(problems).toMatch(/INSTANCE_ID must be 1 to 64 characters/);
     expect(problems).toMatch(/HEARTBEAT_MS \(1500\) must be at most half of LEASE_TTL_MS \(2000\)/);
   });

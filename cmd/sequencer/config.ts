@@ -56,6 +56,8 @@ export interface SequencerConfig {
   writeLingerMs: number;
   /** Messages asked for per pull. */
   fetchBatch: number;
+  /** How long a pull waits at the server for messages; a release waits up to five of these for the current pull. */
+  fetchExpiresMs: number;
   /** Delivered-but-unacked messages per partition (the consumer's max_ack_pending). */
   maxAckPending: number;
   /** Redelivery delay of an unacked message, e.g. after its owner died. */
@@ -96,6 +98,7 @@ export function loadConfig(env: Env): SequencerConfig {
     kvConcurrency: r.int("KV_WRITE_CONCURRENCY", 64, { min: 1, max: 10_000 }),
     writeLingerMs: r.int("STATE_WRITE_LINGER_MS", 5, { min: 0, max: 1000 }),
     fetchBatch: r.int("FETCH_BATCH", 500, { min: 1, max: 10_000 }),
+    fetchExpiresMs: r.int("FETCH_EXPIRES_MS", 1000, { min: 1000, max: 30_000 }),
     maxAckPending: r.int("MAX_ACK_PENDING", 5000, { min: 1, max: 1_000_000 }),
     ackWaitMs: r.int("ACK_WAIT_MS", 30_000, { min: 1000, max: 3_600_000 }),
     retryDelayMs: r.int("RETRY_DELAY_MS", 1000, { min: 10, max: 600_000 }),

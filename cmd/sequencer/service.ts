@@ -21,9 +21,6 @@ import type { ServiceParts } from "../../internal/service/runner.js";
 import { buildApp } from "./app.js";
 import { SERVICE_NAME, type SequencerConfig } from "./config.js";
 
-/** A fetch that finds nothing ends after this; it bounds how long a release waits for the current pull. */
-const FETCH_EXPIRES_MS = 1000;
-
 export type RuntimeConfig = Omit<SequencerConfig, "nats" | "listen" | "logLevel" | "topology" | "shutdownTimeoutMs" | "http" | "auth">;
 
 export async function createSequencer(
@@ -59,7 +56,7 @@ export async function createSequencer(
       kvConcurrency: config.kvConcurrency,
       writeLingerMs: config.writeLingerMs,
       fetchBatch: config.fetchBatch,
-      fetchExpiresMs: FETCH_EXPIRES_MS,
+      fetchExpiresMs: config.fetchExpiresMs,
       maxInFlightPerPartition: config.maxAckPending,
       lagPollMs: config.lagPollMs,
     },

@@ -108,8 +108,9 @@ export class PartitionConsumer {
   }
 
   async position(): Promise<ConsumerPosition> {
+    if (!this.consumer) await this.ensure();
     const info = await this.jsm.consumers.info(STREAM_NAME, this.name);
-    return { pending: info.num_pending, ackPending: info.num_ack_pending };
+    return { pending: info.num_pending, ackPending: info.num_ack_pending, deliveredThrough: info.delivered.stream_seq };
   }
 
   /** Forgets the cached consumer so the next fetch checks it exists (after an error). */

@@ -18,9 +18,11 @@
 //   actors (MAX_ACTORS, soft as above) and channels with a state entry but
 //   no launch, as this instance wrote them or found them in the bucket at
 //   start (MAX_UNLAUNCHED_CHANNELS; past it such a channel's messages are parked
-//   in the stream only, found by its launch's re-read from the stream's
-//   start). The memory bounds are checked before each batch is planned, so
-//   they may be passed by at most the batches being planned at that moment.
+//   in the stream only, found by its launch's re-read), and the channels so
+//   parked that it records (StreamOnlyParks; past it a partition's new
+//   channels re-read from its lowest unrecorded sequence). The memory bounds
+//   are checked before each batch is planned, so they may be passed by at
+//   most the batches being planned at that moment.
 // - Every sweep reviews the gaps past GAP_DEADLINE_SECONDS of the actors in
 //   memory: a channel that never launched is given up, and under
 //   GAP_POLICY=skip a launched rocket skips its missing numbers. An actor
@@ -37,10 +39,12 @@ import {
   type ActorObserver,
   type ActorSettings,
   type Delivery,
+  LeaseNotFreshError,
   type ParkedMessages,
 } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
 import { WriteLinger } from "./write-linger.js";
+import { StreamOnlyParks } from "./stream-only-parks.js";
 import { SequencerLimit, type DeliveryOutcome, type SequencerMetrics } from "./metrics.js";
 
 export interface RegistrySettings extends ActorSettings {
@@ -54,7 +58,21 @@ export interface RegistrySettings extends ActorSettings {
   maxUnlaunchedChannels: number;
   /** How long an idle actor's write may wait to leave with others' (WriteLinger); 0 or absent: at once. */
   writeLingerMs?: number;
+  /** Channels parked in the stream only that this instance records (StreamOnlyParks); absent: MAX_STREAM_ONLY_CHANNELS. */
+  maxStreamOnlyChannels?: number;
 }
+
+/** Whether this instance's lease on a partition surely has not moved (Ownership.leaseFresh). */
+export interface LeaseFence {
+  fresh(partition: number): boolean;
+}
+
+/**
+ * Channels whose messages this instance parked in the stream only, recorded
+ * over every partition (StreamOnlyParks); ~150 bytes each. Past it, a
+ * partition's new channels re-read from its lowest unrecorded sequence.
+ */
+const MAX_STREAM_ONLY_CHANNELS = 50_000;
 
 /** After a scan over MAX_ACTORS found nothing to evict, the next waits this long. */
 const EVICTION_SCAN_INTERVAL_MS = 100;
@@ -88,10 +106,13 @@ export class ActorRegistry {
   /** When each channel with an invalid stored state was last logged. */
   private readonly unreadableLogged = new Map<string, number>();
 
+  private readonly streamOnly: StreamOnlyParks;
+
   constructor(
     store: ChannelStates,
     parked: ParkedMessages,
     limiter: Limiter,
+    leases: LeaseFence,
     private readonly settings: RegistrySettings,
     private readonly metrics: SequencerMetrics,
     private readonly log: Logger,
@@ -122,6 +143,11 @@ export class ActorRegistry {
       failed: (channel, err, messages) => {
         // The bucket is full (STATE_MAX_BYTES): counted for its alert; the messages are nak'ed like any failed write.
         if (err instanceof StateStoreFullError) metrics.stateWriteRefused();
+        // Not a failure of ours: the partition is moving; its next owner settles them.
+        if (err instanceof LeaseNotFreshError) {
+          this.log.debug({ channel, messages, partition: err.partition }, err.message);
+          return;
+        }
         this.logFailure(channel, err, messages);
       },
       unreadableState: (channel, err, messages) => {
@@ -149,12 +175,15 @@ export class ActorRegistry {
         return true;
       },
     };
+    this.streamOnly = new StreamOnlyParks(settings.maxStreamOnlyChannels ?? MAX_STREAM_ONLY_CHANNELS, () => this.limitReached(SequencerLimit.StreamOnlyChannels));
     this.env = {
       store,
       parked,
       limiter,
       rereads: new Limiter(REREAD_CONCURRENCY),
       linger: new WriteLinger(settings.writeLingerMs ?? 0),
+      streamOnly: this.streamOnly,
+      leaseFresh: (partition) => leases.fresh(partition),
       settings,
       observer,
       bounds,
@@ -212,8 +241,17 @@ export class ActorRegistry {
     for (const [channel, entry] of this.unlaunchedChannels) if (entry.partition === partition) this.unlaunchedChannels.delete(channel);
   }
 
+  /**
+   * This instance took the partition, whose consumer had delivered through
+   * `deliveredThrough` (undefined: unknown); called before its first delivery.
+   */
+  beginPartition(partition: number, deliveredThrough: number | undefined): void {
+    this.streamOnly.begin(partition, deliveredThrough);
+  }
+
   /** Closes the partition's actors at once (the partition was lost). */
   dropPartition(partition: number): void {
+    this.streamOnly.end(partition);
     this.forgetUnlaunched(partition);
     for (const [channel, actor] of this.actors) {
       if (actor.partition !== partition) continue;
@@ -225,6 +263,7 @@ export class ActorRegistry {
 
   /** Lets the partition's actors finish their mailboxes, then removes them (the partition is being released). */
   async drainPartition(partition: number): Promise<void> {
+    const tenure = this.streamOnly.tenure(partition);
     this.forgetUnlaunched(partition);
     const draining = [...this.actors.values()].filter((a) => a.partition === partition);
     const drained = Promise.all(draining.map((a) => a.drain()));
@@ -235,6 +274,8 @@ export class ActorRegistry {
       actor.dispose();
       if (this.actors.get(actor.channel) === actor) this.actors.delete(actor.channel);
     }
+    // After the drain: its actors still consult and add records until they finish.
+    if (tenure !== undefined) this.streamOnly.end(partition, tenure);
   }
 
   get size(): number {
@@ -259,6 +300,11 @@ export class ActorRegistry {
   foundUnlaunched(channel: string, partition: number, since: number): void {
     if (this.unlaunchedChannels.has(channel) || this.unlaunchedChannels.size >= this.settings.maxUnlaunchedChannels) return;
     this.unlaunchedChannels.set(channel, { partition, since });
+  }
+
+  /** Channels whose messages this instance parked in the stream only and no committed state covers yet. */
+  get streamOnlyChannels(): number {
+    return this.streamOnly.recorded;
   }
 
   /** Channels with a state entry but no launch, as this instance knows them. */

@@ -68,7 +68,11 @@ export class ActorFixture {
     return messages.map((m) => new TestDelivery(m, this.stream.publish(0, m), events));
   }
 
-  async registry(store: ChannelStates, overrides: Partial<RegistrySettings> = {}, options: { log?: Logger; now?: () => number; wallNow?: () => number } = {}) {
+  async registry(
+    store: ChannelStates,
+    overrides: Partial<RegistrySettings> = {},
+    options: { log?: Logger; now?: () => number; wallNow?: () => number; leaseFresh?: (partition: number) => boolean } = {},
+  ) {
     const metricsRegistry = new Registry();
     const holder: { registry?: ActorRegistry } = {};
     const metrics = new SequencerMetrics(metricsRegistry, 1, {
@@ -85,6 +89,7 @@ export class ActorFixture {
       store,
       this.stream.parked(),
       new Limiter(8),
+      { fresh: options.leaseFresh ?? (() => true) },
       { ...defaultSettings, ...overrides },
       metrics,
       options.log ?? silent,

@@ -26,9 +26,16 @@
 //   not keep) it re-reads the channel's subject from the lowest stream
 //   sequence it may be missing, keeping the lowest MAX_PENDING_PER_CHANNEL
 //   numbers, and applies in order; it reads again while that makes progress.
-// - A channel with no stored state that receives its launch re-reads its
-//   subject from the stream's start: messages parked in the stream only
-//   (past MAX_UNLAUNCHED_CHANNELS) are found that way.
+// - A channel loaded without a stored state may still have messages parked
+//   in the stream only (past MAX_UNLAUNCHED_CHANNELS, or left there when its
+//   entry was given up); StreamOnlyParks says from which stream sequence
+//   (the stream's start, unless nothing was delivered before this instance
+//   took the partition), and its launch re-reads from there.
+// - Nothing is acked without a committed write behind it (a message parked
+//   in the stream only, an unlaunched entry given up) unless the partition's
+//   lease is surely still ours (`leaseFresh`); otherwise the batch is nak'ed
+//   for whoever owns the partition now. A compare-and-set fences a stale
+//   owner's writes; this fences what it would do without one.
 // - Every write names the revision it was computed from. On a conflict the
 //   actor reloads and recomputes the same batch against the fresh state, so
 //   nothing is applied twice whoever else wrote (a stale owner, a second
@@ -53,6 +60,7 @@ import { RevisionConflictError, StateDecodeError, type ChannelStates } from "./c
 import { encodeChannelStateFrom } from "./state-encoding.js";
 import type { Limiter } from "./limiter.js";
 import type { WriteLinger } from "./write-linger.js";
+import type { StreamOnlyParks } from "./stream-only-parks.js";
 import { DeliveryOutcome } from "./metrics.js";
 
 /** A message handed to an actor; the actor settles it exactly once. */
@@ -134,6 +142,13 @@ export interface ActorEnvironment {
   readonly rereads: Limiter;
   /** Gathers idle actors' write starts into one moment (a linger of 0 starts each at once). */
   readonly linger: WriteLinger;
+  /** Where channels may have messages parked in the stream that no committed state locates. */
+  readonly streamOnly: StreamOnlyParks;
+  /**
+   * True while this instance's lease on the partition cannot have moved to
+   * another instance yet (renewed well within its TTL, by the local clock).
+   */
+  leaseFresh(partition: number): boolean;
   readonly settings: ActorSettings;
   readonly observer: ActorObserver;
   readonly bounds: ActorBounds;
@@ -202,6 +217,12 @@ interface Known {
   readonly seqOf: ReadonlyMap<number, number>;
   readonly floorSeq: number;
   readonly bytes: number;
+  /**
+   * Loaded with messages this instance parked in the stream only that the
+   * stored state does not locate (a stale former owner wrote it after we
+   * found none): they are read back at the next batch, not only once one applies.
+   */
+  readonly unlocated: boolean;
 }
 
 /** The next committed view, as a batch computes it. */
@@ -224,6 +245,17 @@ interface Draft {
   reserved: { messages: number; bytes: number };
   /** Stream sequences of this channel's messages the draft accounts for: applied, duplicate or kept in memory. */
   seen: Set<number>;
+}
+
+/**
+ * The partition's lease may have moved: what the actor was about to settle
+ * without a committed write (parking in the stream only) is handed back.
+ */
+export class LeaseNotFreshError extends Error {
+  override name = "LeaseNotFreshError";
+  constructor(readonly partition: number) {
+    super(`partition ${partition}'s lease may have moved to another instance: messages nak'ed rather than acked without a state write`);
+  }
 }
 
 const ActorStatus = { Open: "open", Draining: "draining", Closed: "closed" } as const;
@@ -380,13 +412,14 @@ export class ChannelActor {
       if (review && this.isOverdue(base.stored) && this.env.settings.gapPolicy === GapPolicy.Skip) await this.skip(base, draft);
       const state = this.stateOf(draft, base);
       if (!this.needsWrite(base, draft, outcomes)) {
+        // An unlocated load was read back from its floor (catchUp) and nothing it found needs a write: all were applied already.
+        if (base.unlocated) this.env.streamOnly.covered(this.partition, this.channel, base.floorSeq);
         this.commitKnown(base, draft, base.revision);
         this.settle(batch, outcomes);
         return;
       }
       if (base.revision === 0 && state.rocket === null && !this.env.bounds.mayRecordUnlaunched(this.channel, this.partition)) {
-        // Past MAX_UNLAUNCHED_CHANNELS: parked in the stream only, found again by the launch's re-read from the start.
-        this.settle(batch, outcomes);
+        this.parkInStreamOnly(base, batch, outcomes);
         return;
       }
       let revision: number;
@@ -400,6 +433,7 @@ export class ChannelActor {
         continue;
       }
       this.commitKnown(base, draft, revision, state);
+      this.env.streamOnly.covered(this.partition, this.channel, base.floorSeq);
       if (draft.reread > 0) this.env.observer.reread(draft.reread);
       if (draft.skippedNow) this.env.observer.gapSkipped(this.channel, draft.skippedNow.from, draft.skippedNow.to);
       this.settle(batch, outcomes);
@@ -412,8 +446,28 @@ export class ChannelActor {
     return since !== undefined && this.env.wallNow() - Date.parse(since) >= this.env.settings.gapDeadlineMs;
   }
 
-  /** True when removed; false when someone wrote meanwhile (the caller reloads). */
+  /**
+   * Past MAX_UNLAUNCHED_CHANNELS: the batch is acked with no state entry,
+   * its messages parked in the stream only. No write fences a stale owner
+   * here, so only while the lease is surely ours (then the partition's next
+   * owner counts them below its takenAt); recorded, so that this instance's
+   * launch re-read finds them, and known to miss them from their sequence.
+   */
+  private parkInStreamOnly(base: Known, batch: Delivery[], outcomes: DeliveryOutcome[]): void {
+    if (!this.env.leaseFresh(this.partition)) throw new LeaseNotFreshError(this.partition);
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const d of batch) lowest = Math.min(lowest, d.seq);
+    this.env.streamOnly.record(this.partition, this.channel, lowest);
+    this.setKnown({ ...base, floorSeq: Math.min(base.floorSeq, lowest) });
+    this.settle(batch, outcomes);
+  }
+
+  /**
+   * True when removed, or when someone wrote meanwhile (the caller reloads);
+   * false when the lease may have moved (the next sweep reviews it again).
+   */
   private async removeUnlaunched(base: Known): Promise<boolean> {
+    if (!this.env.leaseFresh(this.partition)) return false;
     try {
       await this.env.limiter.run(() => this.env.store.remove(this.channel, base.revision));
     } catch (err) {
@@ -422,6 +476,9 @@ export class ChannelActor {
       this.setKnown(undefined);
       return true;
     }
+    // Its parked messages stay in the stream, now located by no state (inline ones, an older format, at unknown sequences).
+    const from = base.stored.pending.length > 0 ? 1 : (base.stored.gap?.fromSeq ?? 1);
+    this.env.streamOnly.record(this.partition, this.channel, from);
     this.env.observer.unlaunchedExpired(this.channel);
     this.env.observer.unlaunched(this.channel, this.partition, undefined);
     this.setKnown(undefined);
@@ -488,7 +545,7 @@ export class ChannelActor {
    * that makes progress.
    */
   private async catchUp(base: Known, draft: Draft, applied: boolean): Promise<void> {
-    if (draft.floorSeq === Number.POSITIVE_INFINITY || !applied) return;
+    if (draft.floorSeq === Number.POSITIVE_INFINITY || !(applied || base.unlocated)) return;
     // Only for a channel without an entry: nothing of it was applied, so no copy of it was removed from the stream (ingest removes resends of applied numbers only).
     if (base.revision === 0 && (await this.sawEverything(draft))) {
       draft.floorSeq = Number.POSITIVE_INFINITY;
@@ -671,9 +728,19 @@ export class ChannelActor {
     const stored = await this.env.limiter.run(() => this.env.store.load(this.channel), this.launchedBefore);
     const state = stored?.state ?? emptyChannelState();
     const inline = new Set(state.pending.map((m) => m.metadata.messageNumber));
-    // With no entry, messages may still be parked in the stream only (past MAX_UNLAUNCHED_CHANNELS): from the start.
-    const floorSeq = stored === null ? 1 : (state.gap?.fromSeq ?? Number.POSITIVE_INFINITY);
-    const known: Known = { stored: state, revision: stored?.revision ?? 0, waiting: state.pending, inline, seqOf: new Map(), floorSeq, bytes: 0 };
+    // Messages may be parked in the stream only: with no entry, wherever StreamOnlyParks cannot rule it out; with one, ours it does not locate.
+    const streamOnly = this.env.streamOnly.missingFrom(this.partition, this.channel, stored !== null);
+    const storedFloor = stored === null ? Number.POSITIVE_INFINITY : (state.gap?.fromSeq ?? Number.POSITIVE_INFINITY);
+    const known: Known = {
+      stored: state,
+      revision: stored?.revision ?? 0,
+      waiting: state.pending,
+      inline,
+      seqOf: new Map(),
+      floorSeq: Math.min(storedFloor, streamOnly),
+      bytes: 0,
+      unlocated: stored !== null && streamOnly < storedFloor,
+    };
     this.setKnown(known);
     if (stored !== null && state.rocket === null && state.gap !== undefined) this.env.observer.unlaunched(this.channel, this.partition, Date.parse(state.gap.since));
     return known;
@@ -683,7 +750,7 @@ export class ChannelActor {
     const stored = state ?? base.stored;
     let bytes = 0;
     for (const m of draft.waiting) if (draft.seqOf.has(m.metadata.messageNumber)) bytes += encodedSize(m);
-    this.setKnown({ stored, revision, waiting: draft.waiting, inline: draft.inline, seqOf: draft.seqOf, floorSeq: draft.floorSeq, bytes });
+    this.setKnown({ stored, revision, waiting: draft.waiting, inline: draft.inline, seqOf: draft.seqOf, floorSeq: draft.floorSeq, bytes, unlocated: false });
     if (state !== undefined && base.stored.rocket === null) {
       const since = state.rocket === null && state.gap !== undefined ? Date.parse(state.gap.since) : undefined;
       this.env.observer.unlaunched(this.channel, this.partition, since);

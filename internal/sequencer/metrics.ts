@@ -23,6 +23,7 @@ export const SequencerLimit = {
   BufferedBytes: "buffered_bytes",
   Actors: "actors",
   UnlaunchedChannels: "unlaunched_channels",
+  StreamOnlyChannels: "stream_only_channels",
 } as const;
 export type SequencerLimit = (typeof SequencerLimit)[keyof typeof SequencerLimit];
 

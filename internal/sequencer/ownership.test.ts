@@ -118,6 +118,24 @@ describe("partition ownership (in-memory lease bucket)", () => {
     await balanced([a], TTL_MS * 2 + 1000);
   });
 
+  it("counts a lease fresh only while it was renewed within half its TTL, so never once another instance could take it", async () => {
+    const bucket = freshBucket();
+    const a = await join(bucket, "seq-a");
+    const b = await join(bucket, "seq-b");
+    await balanced([a, b], 3000);
+    const mine = [...a.owned];
+    expect(mine.every((p) => a.ownership.leaseFresh(p))).toBe(true);
+    expect([...b.owned].some((p) => a.ownership.leaseFresh(p))).toBe(false);
+    // Renewals stop (the connection is gone): still the owner until the TTL, but no longer surely.
+    const cutAt = performance.now();
+    a.client.close();
+    while (mine.some((p) => a.ownership.leaseFresh(p))) await new Promise((r) => setTimeout(r, 5));
+    // By half the TTL (observed through this loop's timers, which a loaded machine delays), well before the TTL that frees it.
+    expect(performance.now() - cutAt).toBeLessThan(TTL_MS);
+    members.splice(members.indexOf(a), 1);
+    await a.ownership.stop().catch(() => undefined);
+  });
+
   it("re-reads a refused claim's lease and retries until it holds, when its view of the key is stale", async () => {
     const bucket = freshBucket();
     const other = bucket.connect();

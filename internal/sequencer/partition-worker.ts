@@ -45,11 +45,14 @@ export interface ConsumerPosition {
   pending: number;
   /** Messages delivered and not yet acknowledged. */
   ackPending: number;
+  /** The last stream sequence delivered to anyone (0: none yet). */
+  deliveredThrough: number;
 }
 
 /** The partition's durable consumer (PartitionConsumer). */
 export interface PartitionSource {
   fetch(maxMessages: number, expiresMs: number, onMessage: (delivery: StreamDelivery) => void): Promise<void>;
+  /** Creates the consumer first when it is missing. */
   position(): Promise<ConsumerPosition>;
   reset(): void;
 }
@@ -258,7 +261,23 @@ export class PartitionWorker {
     });
   }
 
+  /**
+   * Tells the registry what the consumer had delivered before this instance
+   * pulled anything (StreamOnlyParks' takenAt). Unreadable: unknown, which
+   * only costs re-reads from the stream's start.
+   */
+  private async begin(): Promise<void> {
+    let deliveredThrough: number | undefined;
+    try {
+      deliveredThrough = (await this.source.position()).deliveredThrough;
+    } catch (err) {
+      this.log.debug({ err, partition: this.partition }, "consumer position unavailable at acquisition; new channels re-read from the stream's start");
+    }
+    if (this.state === WorkerState.Running) this.registry.beginPartition(this.partition, deliveredThrough);
+  }
+
   private async loop(): Promise<void> {
+    await this.begin();
     while (this.state === WorkerState.Running) {
       const room = this.settings.maxInFlight - this.inFlight;
       if (room <= 0) {

@@ -77,6 +77,7 @@ export class Sequencer {
       ports.states,
       decodedParked(ports.parked),
       new Limiter(settings.kvConcurrency),
+      { fresh: (partition) => this.ownership.leaseFresh(partition) },
       {
         maxPending: settings.maxPendingPerChannel,
         retryDelayMs: settings.retryDelayMs,
