@@ -100,11 +100,25 @@ function compareBy(i: number) {
   };
 }
 
-function keysOf(rocket: RocketView): SortValue[] {
+/**
+ * The rocket's sort values. Each is a function of the field of the same name
+ * alone, so one whose field did not change since `before` is reused: most
+ * updates change the speed and the update time only, and an instant key
+ * costs a date parse.
+ */
+function keysOf(rocket: RocketView, before?: Slot): SortValue[] {
   // Pushed one by one, the array stays packed (map() would make it holey: slower reads in every comparison).
   const keys: SortValue[] = [];
-  for (const k of SORT_KEYS) keys.push(sortValueOf(rocket, k));
+  for (let i = 0; i < SORT_KEYS.length; i += 1) {
+    const k = SORT_KEYS[i]!;
+    keys.push(before !== undefined && before.rocket[k] === rocket[k] ? before.keys[i]! : sortValueOf(rocket, k));
+  }
   return keys;
+}
+
+/** Whether the filters (status, type, mission) index the two differently. */
+function filteredDifferently(a: RocketView, b: RocketView): boolean {
+  return a.status !== b.status || a.type !== b.type || a.mission !== b.mission;
 }
 
 
@@ -197,16 +211,17 @@ export class FleetView {
     }
     slot.seen = this.pass;
     if (sameRocketView(slot.rocket, rocket)) return false;
-    const keys = keysOf(rocket);
+    const keys = keysOf(rocket, slot);
     const moved = SORT_KEYS.map((_, i) => keys[i] !== slot.keys[i]);
+    const refiltered = filteredDifferently(slot.rocket, rocket);
     moved.forEach((m, i) => m && this.indexes[i]!.remove(slot));
-    this.filters.remove(slot, slot.rocket);
+    if (refiltered) this.filters.remove(slot, slot.rocket);
     this.counts.replace(slot.rocket, rocket);
     slot.rocket = rocket;
     slot.revision = revision;
     slot.keys = keys;
     moved.forEach((m, i) => m && this.indexes[i]!.insert(slot));
-    this.filters.add(slot, slot.rocket);
+    if (refiltered) this.filters.add(slot, slot.rocket);
     this.notify({ channel, rocket, revision });
     return true;
   }
