@@ -7,8 +7,11 @@
 // nats-server: the benchmark measures the API, not NATS. The load generator
 // (autocannon) runs in a separate process.
 //
-// Goals: GET /rockets/:channel >= 0.8 of the constant route's requests/s;
-// GET /rockets?sort=speed&limit=100 p99 <= 5 ms.
+// Goals (issue 11): GET /rockets/:channel >= 0.9 of the constant route's
+// requests/s; GET /rockets?sort=speed&limit=100 p99 <= 2 ms at 10 connections.
+// The load is a closed loop: with 10 connections always waiting, a request
+// queues behind up to 9 others, so the mean latency is 10 / (requests/s)
+// whatever the server does per request (Little's law); the run prints it.
 //
 // npm run bench:api [-- --rockets=100000 --duration=8 --rounds=3 --connections=10 --updates-per-second=2000]
 
@@ -180,7 +183,9 @@ async function main(): Promise<void> {
 
   const mean = (runs: LoadResult[]) => runs.reduce((s, r) => s + r.requestsPerSecond, 0) / runs.length;
   const ratio = mean(channelRuns) / mean(constantRuns);
-  const serverSide = await serverSideShare(registry, "/rockets", 0.005);
+  // The route histogram has no 2 ms bucket: its neighbours, 1 ms and 2.5 ms.
+  const serverWithin1 = await serverSideShare(registry, "/rockets", 0.001);
+  const serverWithin2_5 = await serverSideShare(registry, "/rockets", 0.0025);
   const lag = await registry.getSingleMetricAsString("rockets_api_view_update_lag_seconds");
   const lagCount = /_count\{[^}]*\} (\d+)/.exec(lag)?.[1] ?? "0";
   console.log("");
@@ -193,7 +198,12 @@ async function main(): Promise<void> {
     `GET ${listPath} p99: ${fmt(listLoaded.latencyMs.p99, 2)} ms at ${CONNECTIONS} connections, ` +
       `${fmt(listSingle.latencyMs.p99, 2)} ms at 1 connection (goal <= ${P99_GOAL_MS} ms: ${listLoaded.latencyMs.p99 <= P99_GOAL_MS ? "met" : "NOT met"} at ${CONNECTIONS})`,
   );
-  console.log(`server side (route histogram, all list requests of the run): ${fmt(serverSide * 100, 2)}% answered within ${P99_GOAL_MS} ms`);
+  console.log(
+    `server side (route histogram, all list requests of the run): ${fmt(serverWithin1 * 100, 2)}% answered within 1 ms, ${fmt(serverWithin2_5 * 100, 2)}% within 2.5 ms`,
+  );
+  console.log(
+    `closed loop at ${CONNECTIONS} connections: mean latency >= ${CONNECTIONS} / ${fmt(listLoaded.requestsPerSecond)} req/s = ${fmt((CONNECTIONS / listLoaded.requestsPerSecond) * 1000, 2)} ms (Little's law)`,
+  );
   await app.close();
 }
 
