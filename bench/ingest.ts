@@ -25,7 +25,8 @@
 // Environment: BENCH_SECONDS (per phase and round, default 5), BENCH_ROUNDS
 // (default 3), BENCH_WARMUP_SECONDS (per phase, once, default 10), BENCH_CONNECTIONS (default 64), BENCH_BATCH (default 100),
 // BENCH_LOADGEN (wrk or autocannon; default wrk when installed),
-// BENCH_INGEST_WORKERS (ingest's WORKERS, default 2).
+// BENCH_INGEST_WORKERS (ingest's WORKERS, default 2), BENCH_PROFILE_DIR (writes
+// V8 CPU profiles of ingest's processes there).
 
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -169,7 +170,11 @@ try {
     return { rate: next / elapsed, cpuUs: (used.user + used.system) / next, note: `${next} sent, ${stored} stored` };
   };
 
-  ingest = await ServiceProcess.start("ingest", { natsUrl: server.url, env: { LOG_LEVEL: "warn", WORKERS: INGEST_WORKERS } });
+  ingest = await ServiceProcess.start("ingest", {
+    natsUrl: server.url,
+    env: { LOG_LEVEL: "warn", WORKERS: INGEST_WORKERS },
+    nodeArgs: env["BENCH_PROFILE_DIR"] ? ["--cpu-prof", `--diagnostic-dir=${env["BENCH_PROFILE_DIR"]}`] : [],
+  });
   const ingestUrl = ingest.url;
   const ingestCpuSeconds = async () => {
     const text = await scrapeMetrics(ingestUrl);
