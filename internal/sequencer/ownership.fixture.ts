@@ -24,7 +24,13 @@ export interface Member {
 }
 
 /** Starts an instance on `store`; its release hook takes `releaseDelayMs` (in-flight work finishing). */
-export async function startMember(store: LeaseStore, id: string, timing: Timing, releaseDelayMs = 0): Promise<Member> {
+export async function startMember(
+  store: LeaseStore,
+  id: string,
+  timing: Timing,
+  releaseDelayMs = 0,
+  now: () => number = () => performance.now(),
+): Promise<Member> {
   const owned = new Set<number>();
   const events: string[] = [];
   const ownership = new Ownership(
@@ -48,6 +54,7 @@ export async function startMember(store: LeaseStore, id: string, timing: Timing,
       event: () => undefined,
     },
     log,
+    now,
   );
   await ownership.start();
   return { id, ownership, owned, events };
