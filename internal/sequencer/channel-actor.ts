@@ -159,30 +159,34 @@ export interface ActorEnvironment {
 }
 
 /**
- * Each message's JSON bytes, kept on the message (a hidden, non-enumerable
- * property) from when it arrived or was first encoded, and reused by every
- * state write while it stays inline: a write then costs a copy of those
- * bytes, not a fresh JSON encoding of each message.
+ * A message's JSON size, kept on the message (a hidden, non-enumerable
+ * property) from when it arrived: what holding it counts against
+ * MAX_BUFFERED_BYTES, known without encoding it again. Only the size: the
+ * state stores a waiting message by its stream sequence, not its JSON.
  */
+const JSON_SIZE = Symbol("jsonSize");
+/** The JSON of a message stored inline (format 1 states only), encoded once. */
 const JSON_BYTES = Symbol("jsonBytes");
-type WithJson = RocketMessage & { [JSON_BYTES]?: Uint8Array };
+type WithJson = RocketMessage & { [JSON_SIZE]?: number; [JSON_BYTES]?: Uint8Array };
 
-/** Records `bytes` as `message`'s JSON: they must parse to exactly the message. */
-export function keepJson(message: RocketMessage, bytes: Uint8Array): void {
-  Object.defineProperty(message, JSON_BYTES, { value: bytes, enumerable: false });
+/** Records that `message`'s JSON is `size` bytes: text of that length parses to exactly the message. */
+export function keepJsonSize(message: RocketMessage, size: number): void {
+  Object.defineProperty(message, JSON_SIZE, { value: size, enumerable: false });
 }
 
+/** The message's JSON, for a state that stores it inline. */
 export function messageJson(message: RocketMessage): Uint8Array {
   const kept = (message as WithJson)[JSON_BYTES];
   if (kept !== undefined) return kept;
   const bytes = Buffer.from(JSON.stringify(message), "utf8");
-  keepJson(message, bytes);
+  Object.defineProperty(message, JSON_BYTES, { value: bytes, enumerable: false });
   return bytes;
 }
 
-/** Bytes a message adds to the encoded state (its JSON plus a separating comma). */
+/** Bytes a message counts for when held (its JSON plus a separating comma, as an inline state would store it). */
 export function encodedSize(message: RocketMessage): number {
-  return messageJson(message).byteLength + 1;
+  const size = (message as WithJson)[JSON_SIZE];
+  return (size ?? messageJson(message).byteLength) + 1;
 }
 
 const encodeState = (state: ChannelState) => encodeChannelStateFrom(state, messageJson);

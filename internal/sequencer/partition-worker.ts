@@ -21,7 +21,7 @@ import { validateMessage, type Problem, type RocketMessage } from "../domain/mes
 import { eventSubject } from "../domain/partition.js";
 import type { Logger } from "../observability/logger.js";
 import type { ActorRegistry } from "./actor-registry.js";
-import { keepJson, type Delivery, type ParkedMessages } from "./channel-actor.js";
+import { keepJsonSize, type Delivery, type ParkedMessages } from "./channel-actor.js";
 import { FetchOutage } from "./fetch-outage.js";
 import { DeliveryOutcome, type SequencerMetrics } from "./metrics.js";
 
@@ -82,9 +82,9 @@ function keyCount(value: unknown): number {
 
 /**
  * True when the parsed document holds exactly the validated message's
- * fields: then its text parses to exactly the message, and its bytes can be
- * stored as they came instead of encoding the message again. (Text the UTF-8
- * decoder had to repair is never reused.)
+ * fields: then its text parses to exactly the message, and its length is the
+ * message's JSON size without encoding it again. (Text the UTF-8 decoder had
+ * to repair is never counted so: the repair changes its length.)
  */
 function isExactly(parsed: unknown, message: RocketMessage, text: string): boolean {
   const doc = parsed as { metadata: unknown; message: unknown };
@@ -110,8 +110,7 @@ export function decodeDelivery(partition: number, subject: string, data: Uint8Ar
   if (subject !== expected) {
     return { ok: false, problems: [{ path: "metadata.channel", reason: `belongs on ${expected}, found on ${subject}` }] };
   }
-  // A copy: the delivered bytes are a view into the connection's read buffer.
-  if (isExactly(parsed, v.value, text)) keepJson(v.value, Buffer.from(data));
+  if (isExactly(parsed, v.value, text)) keepJsonSize(v.value, data.byteLength);
   return { ok: true, message: v.value };
 }
 
