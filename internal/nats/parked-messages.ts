@@ -5,7 +5,8 @@
 // Guarantees:
 // - Every message the stream holds on the channel's subject from `fromSeq`
 //   up to the last one the partition's consumer has delivered (its
-//   `delivered.stream_seq`, read from the server when the read starts), in
+//   `delivered.stream_seq`, read from the server when the read starts), or
+//   up to `throughSeq` when the caller knows it needs no more, in
 //   stream order, each with its stream sequence. Nothing later is read: a
 //   message the consumer never delivered was never acked, so never parked;
 //   it reaches the actor through the consumer. Reading it here as well made
@@ -99,8 +100,15 @@ export class StreamParkedMessages {
    * sequence `fromSeq` on to `onMessage`, in stream order. Throws when the
    * read fails part-way (the caller must not act on a partial read).
    */
-  async read(partition: number, channel: string, fromSeq: number, onMessage: (m: ParkedMessage) => void): Promise<ParkedReadResult> {
-    const through = await this.deliveredThrough(partition);
+  async read(
+    partition: number,
+    channel: string,
+    fromSeq: number,
+    onMessage: (m: ParkedMessage) => void,
+    throughSeq = Number.POSITIVE_INFINITY,
+  ): Promise<ParkedReadResult> {
+    const through = Math.min(throughSeq, await this.deliveredThrough(partition));
+    if (through < fromSeq) return { read: 0 };
     const info = await this.jsm.consumers.add(STREAM_NAME, {
       name: `${CONSUMER_PREFIX}${nuid.next()}`,
       description: "sequencer: re-reads a channel's parked messages",

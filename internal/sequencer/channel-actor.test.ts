@@ -2,8 +2,9 @@
 // nats-server; both held to the JetStream ones by the contract tests), on
 // fake timers: acks only after the write that applies or locates the
 // message, coalescing, stale writers, failures, parking past the memory
-// bound, re-reading after a reload, the gap policy, and constant-size
-// writes however long the gap.
+// bound, re-reading after a reload (a long descending gap read back a few
+// times over, not once per window), the gap policy, and constant-size writes
+// however long the gap.
 
 import { describe, expect, it, vi } from "vitest";
 import { pino } from "pino";
@@ -231,6 +232,91 @@ describe("channel actor", () => {
     expect(await value("rockets_sequencer_reread_messages_total")).toBeGreaterThan(0);
     expect(await value("rockets_sequencer_messages_total", { outcome: "overflow" })).toBe(0);
     expect(registry.bufferedMessages).toBe(0);
+  });
+
+  it("reads a long gap sent in descending order back a few times over, not once per window of MAX_PENDING_PER_CHANNEL", async () => {
+    // 600 messages in windows of 20 (30 windows, all mapped by the first read) or of 5 (120: past what one read maps).
+    for (const [order, maxPending, bound] of [
+      ["descending", 20, 3],
+      ["descending", 5, 4],
+      ["shuffled", 20, Number.POSITIVE_INFINITY],
+    ] as const) {
+      const store = await recording();
+      const channel = `long-gap-${order}-${maxPending}`;
+      const count = 600;
+      const messages = rocketMessages(channel, count, new Rng(order === "descending" ? 61 : 62));
+      const { registry, value } = await fx.registry(store, { maxPending });
+      const rest = messages.slice(1);
+      if (order === "descending") rest.reverse();
+      else for (let i = rest.length - 1, rng = new Rng(63); i > 0; i -= 1) {
+        const j = Math.floor(rng.next() * (i + 1));
+        [rest[i], rest[j]] = [rest[j]!, rest[i]!];
+      }
+      // One at a time, as a slow sender's would come: memory keeps the lowest maxPending, the rest stay in the stream only.
+      for (const m of rest) {
+        const [d] = await fx.publish([m]);
+        registry.deliver(0, d!);
+        await settledAll([d!]);
+      }
+      const [launch] = await fx.publish(messages.slice(0, 1));
+      registry.deliver(0, launch!);
+      await settledAll([launch!]);
+      expect(store.peek(channel)?.state, `${order}, windows of ${maxPending}`).toEqual({ rocket: inOrder(messages), lastApplied: count, pending: [] });
+      // A full read (~600), then each further window's own range; once a read's map runs out, another full read.
+      expect(await value("rockets_sequencer_reread_messages_total"), `${order}, windows of ${maxPending}`).toBeLessThanOrEqual(bound * count);
+    }
+  });
+
+  it("ends exact for long gaps sent descending, in reversed blocks, nearly descending or shuffled, with duplicates and small memory bounds", async () => {
+    for (let seed = 1; seed <= 40; seed += 1) {
+      const rng = new Rng(seed * 7);
+      const count = 100 + Math.floor(rng.next() * 400);
+      const channel = `long-gap-orders-${seed}`;
+      const messages = rocketMessages(channel, count, new Rng(seed));
+      const rest = messages.slice(1);
+      const kind = ["descending", "reversed blocks", "nearly descending", "shuffled"][seed % 4]!;
+      let order: RocketMessage[];
+      if (kind === "descending") {
+        order = [...rest].reverse();
+      } else if (kind === "reversed blocks") {
+        const size = 5 + Math.floor(rng.next() * 40);
+        const blocks: RocketMessage[][] = [];
+        for (let i = 0; i < rest.length; i += size) blocks.push(rest.slice(i, i + size));
+        order = blocks.reverse().flat();
+      } else if (kind === "nearly descending") {
+        order = [...rest].reverse();
+        for (let i = 0; i < order.length; i += 1) {
+          if (rng.next() >= 0.2) continue;
+          const j = Math.min(order.length - 1, i + Math.floor(rng.next() * 10));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
+      } else {
+        order = [...rest];
+        for (let i = order.length - 1; i > 0; i -= 1) {
+          const j = Math.floor(rng.next() * (i + 1));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
+      }
+      const sent = order.flatMap((m) => (rng.next() < 0.1 ? [m, m] : [m]));
+      const store = fx.freshStore();
+      const maxPending = 5 + Math.floor(rng.next() * 30);
+      const maxBufferedMessages = rng.next() < 0.5 ? 3 + Math.floor(rng.next() * 20) : 100_000;
+      const { registry } = await fx.registry(store, { maxPending, maxBufferedMessages });
+      const batch = 1 + Math.floor(rng.next() * 5);
+      for (let i = 0; i < sent.length; i += batch) {
+        const deliveries = await fx.publish(sent.slice(i, i + batch));
+        for (const d of deliveries) registry.deliver(0, d);
+        await settledAll(deliveries);
+      }
+      const [launch] = await fx.publish(messages.slice(0, 1));
+      registry.deliver(0, launch!);
+      await settledAll([launch!]);
+      expect(store.peek(channel)?.state, `seed ${seed}, ${kind}, maxPending ${maxPending}, maxBufferedMessages ${maxBufferedMessages}`).toEqual({
+        rocket: inOrder(messages),
+        lastApplied: count,
+        pending: [],
+      });
+    }
   });
 
   it("writes a state of the same size however many messages wait behind the gap", async () => {

@@ -25,7 +25,9 @@
 //   otherwise (loaded after a restart or a takeover, or a message it could
 //   not keep) it re-reads the channel's subject from the lowest stream
 //   sequence it may be missing, keeping the lowest MAX_PENDING_PER_CHANNEL
-//   numbers, and applies in order; it reads again while that makes progress.
+//   numbers, and applies in order; it reads again while that makes progress,
+//   a pass after one that applied its window whole reading only the stream
+//   range the earlier pass mapped for it (WindowPlan).
 // - A channel loaded without a stored state may still have messages parked
 //   in the stream only (past MAX_UNLAUNCHED_CHANNELS, or left there when its
 //   entry was given up); StreamOnlyParks says from which stream sequence
@@ -76,10 +78,16 @@ export interface Delivery {
 export interface ParkedMessages {
   /**
    * Every valid message of the channel stored from stream sequence `fromSeq`
-   * up to the stream's end when the read starts, in stream order. Throws
-   * when it cannot read them all.
+   * up to the stream's end when the read starts (or `throughSeq`, when
+   * lower), in stream order. Throws when it cannot read them all.
    */
-  read(partition: number, channel: string, fromSeq: number, onMessage: (seq: number, message: RocketMessage) => void): Promise<void>;
+  read(
+    partition: number,
+    channel: string,
+    fromSeq: number,
+    onMessage: (seq: number, message: RocketMessage) => void,
+    throughSeq?: number,
+  ): Promise<void>;
   /** Messages held on the channel's subject (any, valid or not), and the stream's first sequence. */
   census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
 }
@@ -249,6 +257,37 @@ interface Draft {
   reserved: { messages: number; bytes: number };
   /** Stream sequences of this channel's messages the draft accounts for: applied, duplicate or kept in memory. */
   seen: Set<number>;
+  /** Parked messages dropped from memory so far (prune, keepWithinBounds): a re-read's window plan is void once one is. */
+  forgotten: number;
+}
+
+/** Windows of maxPending numbers past a re-read's own that it maps for the passes after it. */
+const PLANNED_WINDOWS = 64;
+
+/**
+ * Where a re-read found the numbers past its window: per following window
+ * of maxPending numbers (up to PLANNED_WINDOWS), the lowest and highest
+ * stream sequence holding one of them (undefined: none), and the lowest
+ * sequence of any number past those. When a pass applied its window whole,
+ * the next reads only the next window's range instead of everything from
+ * floorSeq: a gap sent in descending order (each window's numbers stored
+ * just before the previous window's) is read about once, not once per window.
+ */
+interface WindowPlan {
+  /** The first number of windows[0]. */
+  readonly firstNumber: number;
+  readonly windows: ReadonlyArray<{ minSeq: number; maxSeq: number } | undefined>;
+  readonly pastSeq: number;
+  /** The draft's floorSeq and forgotten count the plan was made with: it holds only while they are unchanged. */
+  readonly floorSeq: number;
+  readonly forgotten: number;
+}
+
+/** The lowest sequence of any number past the plan's first window. */
+function plannedBeyond(plan: WindowPlan): number {
+  let beyond = plan.pastSeq;
+  for (let i = 1; i < plan.windows.length; i += 1) beyond = Math.min(beyond, plan.windows[i]?.minSeq ?? Number.POSITIVE_INFINITY);
+  return beyond;
 }
 
 /**
@@ -537,6 +576,7 @@ export class ChannelActor {
       reread: 0,
       reserved,
       seen,
+      forgotten: 0,
     };
     prune(draft, this.env.settings.maxPending);
     return { draft, outcomes };
@@ -555,9 +595,10 @@ export class ChannelActor {
       draft.floorSeq = Number.POSITIVE_INFINITY;
       return;
     }
+    let plan: WindowPlan | undefined;
     for (;;) {
       const before = draft.lastApplied;
-      await this.reread(draft);
+      plan = await this.reread(draft, plan);
       if (draft.lastApplied === before || draft.floorSeq === Number.POSITIVE_INFINITY) return;
     }
   }
@@ -579,29 +620,49 @@ export class ChannelActor {
     return count <= draft.seen.size && lowest >= firstSeq;
   }
 
-  /** Reads the parked messages from draft.floorSeq into the draft (the lowest maxPending numbers past lastApplied), then applies. */
-  private async reread(draft: Draft): Promise<void> {
+  /**
+   * Reads the parked messages from draft.floorSeq into the draft (the lowest
+   * maxPending numbers past lastApplied), then applies. With a usable `plan`
+   * from the pass before, reads only the stream range that plan found this
+   * window's numbers in. Returns the plan for the next pass, if it can have one.
+   */
+  private async reread(draft: Draft, plan?: WindowPlan): Promise<WindowPlan | undefined> {
     const { maxPending } = this.env.settings;
-    const from = draft.floorSeq;
+    const windowStart = draft.lastApplied;
+    const planned = plan !== undefined && plan.firstNumber === windowStart + 1 && plan.floorSeq === draft.floorSeq && plan.forgotten === draft.forgotten;
+    const range = planned ? plan.windows[0] : { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY };
     const found = new Map<number, { message: RocketMessage; seq: number }>();
-    let beyond = Number.POSITIVE_INFINITY;
+    // Where the numbers past this window lie, for the passes after this one.
+    const next: Array<{ minSeq: number; maxSeq: number } | undefined> = [];
+    let pastSeq = Number.POSITIVE_INFINITY;
+    let beyond = planned ? plannedBeyond(plan) : Number.POSITIVE_INFINITY;
     let count = 0;
-    await this.env.rereads.run(() =>
-      this.env.parked.read(this.partition, this.channel, from, (seq, message) => {
-        count += 1;
-        const n = message.metadata.messageNumber;
-        if (n <= draft.lastApplied || draft.inline.has(n)) return;
-        const had = found.get(n) ?? (draft.seqOf.has(n) ? { seq: draft.seqOf.get(n)!, message } : undefined);
-        if (had && had.seq <= seq) return;
-        if (n > draft.lastApplied + maxPending) {
-          beyond = Math.min(beyond, seq);
-          return;
+    const onMessage = (seq: number, message: RocketMessage) => {
+      count += 1;
+      const n = message.metadata.messageNumber;
+      if (n <= windowStart || draft.inline.has(n)) return;
+      const had = found.get(n) ?? (draft.seqOf.has(n) ? { seq: draft.seqOf.get(n)!, message } : undefined);
+      if (had && had.seq <= seq) return;
+      if (n > windowStart + maxPending) {
+        // A planned pass found these in the pass before: they are in its plan already.
+        if (planned) return;
+        beyond = Math.min(beyond, seq);
+        const k = Math.floor((n - windowStart - 1) / maxPending) - 1;
+        if (k >= PLANNED_WINDOWS) {
+          pastSeq = Math.min(pastSeq, seq);
+        } else {
+          const w = next[k];
+          next[k] = w === undefined ? { minSeq: seq, maxSeq: seq } : { minSeq: Math.min(w.minSeq, seq), maxSeq: Math.max(w.maxSeq, seq) };
         }
-        found.set(n, { message, seq });
-      }),
-    );
+        return;
+      }
+      found.set(n, { message, seq });
+    };
+    if (range !== undefined) {
+      await this.env.rereads.run(() => this.env.parked.read(this.partition, this.channel, range.minSeq, onMessage, range.maxSeq));
+    }
     draft.reread += count;
-    // Memory now holds what the read found plus what was kept before and read again; anything past the window is below `beyond`.
+    const forgotten = draft.forgotten;
     const merged = new Map<number, RocketMessage>();
     for (const m of draft.waiting) merged.set(m.metadata.messageNumber, m);
     const fresh: number[] = [];
@@ -630,6 +691,11 @@ export class ChannelActor {
     this.keepWithinBounds(draft, fresh, merged);
     // A re-read knows exactly what waits within its window: the count is exact again unless some lie beyond it.
     if (draft.floorSeq === Number.POSITIVE_INFINITY) draft.parked = draft.seqOf.size;
+    // The next window starts where this one ended only if this one was applied whole and nothing was forgotten meanwhile.
+    if (draft.lastApplied !== windowStart + maxPending || draft.forgotten !== forgotten || draft.floorSeq !== beyond) return undefined;
+    const windows = planned ? plan.windows.slice(1) : next;
+    if (windows.length === 0) return undefined;
+    return { firstNumber: draft.lastApplied + 1, windows, pastSeq: planned ? plan.pastSeq : pastSeq, floorSeq: draft.floorSeq, forgotten };
   }
 
   /**
@@ -652,6 +718,7 @@ export class ChannelActor {
       refused = true;
       draft.floorSeq = Math.min(draft.floorSeq, seq);
       draft.seqOf.delete(n);
+      draft.forgotten += 1;
     }
     if (refused) {
       prune(draft, this.env.settings.maxPending);
@@ -802,6 +869,7 @@ function prune(draft: Draft, maxPending: number): void {
     for (const n of numbers.slice(maxPending)) {
       draft.floorSeq = Math.min(draft.floorSeq, draft.seqOf.get(n)!);
       draft.seqOf.delete(n);
+      draft.forgotten += 1;
     }
     // Forgotten, not gone: the gap stays recorded.
     draft.parked = Math.max(draft.parked, maxPending + 1);

@@ -68,9 +68,9 @@ describeContract(
       // The same channel on another partition's subject.
       await store(0, a[3]!);
       const s3 = await store(1, a[1]!);
-      const read = async (fromSeq: number) => {
+      const read = async (fromSeq: number, throughSeq?: number) => {
         const seen: Array<[number, number]> = [];
-        await subject.parked().read(1, "parked-a", fromSeq, (seq, m) => seen.push([seq, m.metadata.messageNumber]));
+        await subject.parked().read(1, "parked-a", fromSeq, (seq, m) => seen.push([seq, m.metadata.messageNumber]), throughSeq);
         return seen;
       };
       expect(await read(1)).toEqual([
@@ -83,6 +83,13 @@ describeContract(
         [s3, 2],
       ]);
       expect(await read(s3 + 1)).toEqual([]);
+      // Bounded above, inclusive.
+      expect(await read(1, s2)).toEqual([
+        [s1, 1],
+        [s2, 3],
+      ]);
+      expect(await read(s1 + 1, s2 - 1)).toEqual([]);
+      expect(await read(s3, s3)).toEqual([[s3, 2]]);
       // The message itself, as it was stored.
       const got: RocketMessage[] = [];
       await subject.parked().read(1, "parked-a", s3, (_seq, message) => got.push(message));

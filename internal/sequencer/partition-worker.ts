@@ -116,7 +116,13 @@ export function decodeDelivery(partition: number, subject: string, data: Uint8Ar
 
 /** The raw reader of a channel's parked messages (StreamParkedMessages). */
 export interface ParkedSource {
-  read(partition: number, channel: string, fromSeq: number, onMessage: (m: { seq: number; subject: string; data: Uint8Array }) => void): Promise<unknown>;
+  read(
+    partition: number,
+    channel: string,
+    fromSeq: number,
+    onMessage: (m: { seq: number; subject: string; data: Uint8Array }) => void,
+    throughSeq?: number,
+  ): Promise<unknown>;
   census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
 }
 
@@ -127,11 +133,17 @@ export interface ParkedSource {
  */
 export function decodedParked(source: ParkedSource): ParkedMessages {
   return {
-    async read(partition, channel, fromSeq, onMessage) {
-      await source.read(partition, channel, fromSeq, (m) => {
-        const decoded = decodeDelivery(partition, m.subject, m.data);
-        if (decoded.ok && decoded.message.metadata.channel === channel) onMessage(m.seq, decoded.message);
-      });
+    async read(partition, channel, fromSeq, onMessage, throughSeq) {
+      await source.read(
+        partition,
+        channel,
+        fromSeq,
+        (m) => {
+          const decoded = decodeDelivery(partition, m.subject, m.data);
+          if (decoded.ok && decoded.message.metadata.channel === channel) onMessage(m.seq, decoded.message);
+        },
+        throughSeq,
+      );
     },
     census: (partition, channel) => source.census(partition, channel),
   };

@@ -8,7 +8,7 @@
 //
 // What it keeps: sequences start at 1 and grow by one per message; a read
 // hands over every message held on the channel's subject from `fromSeq` up
-// to the stream's end when the read started, in stream order (invalid ones
+// to the stream's end when the read started (or `throughSeq`), in stream order (invalid ones
 // too: decoding, and skipping what the worker would terminate, is
 // decodedParked's job); a census counts every message on the subject and
 // gives the stream's first sequence.
@@ -50,9 +50,15 @@ export class MemoryEventStream implements ParkedSource {
     return this.append(eventSubject(partition, message.metadata.channel), JSON.stringify(message));
   }
 
-  async read(partition: number, channel: string, fromSeq: number, onMessage: (m: StoredEvent) => void): Promise<{ read: number }> {
+  async read(
+    partition: number,
+    channel: string,
+    fromSeq: number,
+    onMessage: (m: StoredEvent) => void,
+    throughSeq = Number.POSITIVE_INFINITY,
+  ): Promise<{ read: number }> {
     const subject = eventSubject(partition, channel);
-    const end = this.events.length;
+    const end = Math.min(this.events.length, throughSeq);
     await roundTrip(this.latencyMs);
     let read = 0;
     for (let i = Math.max(0, fromSeq - 1); i < end; i += 1) {
