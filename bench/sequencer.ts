@@ -14,6 +14,9 @@
 // MAX_ACK_PENDING, PARTITIONS, ...) is passed to the sequencer.
 // BENCH_PROFILE_DIR=<dir> writes a CPU profile of the sequencer there (a heap profile with BENCH_PROFILE=heap);
 // BENCH_NODE_ARGS adds node flags to the sequencer process.
+// BENCH_TAKEN_LATE=1: first a sequencer drains as many other channels' messages
+// and hands its partitions over (SIGTERM), then the measured one takes them:
+// a takeover after the stream already holds a history, not a fresh start.
 
 import { cpus, loadavg } from "node:os";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -78,6 +81,22 @@ try {
   const partitions = provisioned.topology.partitions;
   const js = jetstream(nc);
 
+  let history = 0;
+  if (env["BENCH_TAKEN_LATE"] === "1") {
+    const earlier = makeTraffic({ channels: CHANNELS, perChannel: PER_CHANNEL, seed: 41 });
+    const messages = shuffle([...earlier.byChannel.values()].flat(), new Rng(40));
+    for (let i = 0; i < messages.length; i += PUBLISH_WINDOW) {
+      await Promise.all(
+        messages.slice(i, i + PUBLISH_WINDOW).map((m) => js.publish(subjectOf(m, partitions), JSON.stringify(m), { msgID: messageId(m.metadata.channel, m.metadata.messageNumber) })),
+      );
+    }
+    history = messages.length;
+    const first = await ServiceProcess.start("sequencer", { natsUrl: server.url, env: { LOG_LEVEL: "warn", INSTANCE_ID: "bench-earlier" } });
+    while (handled(await scrape(first.url)) < history) await sleep(100);
+    await first.stop("SIGTERM");
+    console.log(`taken late: an earlier sequencer drained ${history} messages of ${CHANNELS} other channels and handed its partitions over`);
+  }
+
   const traffic = makeTraffic({ channels: CHANNELS, perChannel: PER_CHANNEL, seed: 42 });
   const rng = new Rng(43);
   const originals = [...traffic.byChannel.values()].flat().map((m) => ({ m, duplicate: false }));
@@ -98,7 +117,7 @@ try {
   const publishSeconds = (performance.now() - publishStarted) / 1000;
   const info = await (await jetstreamManager(nc)).streams.info(STREAM_NAME);
   console.log(
-    `preloaded ${info.state.messages} messages (${originals.length} distinct + ${copies.length} duplicates) ` +
+    `preloaded ${info.state.messages - history} messages (${originals.length} distinct + ${copies.length} duplicates) ` +
       `over ${CHANNELS} channels, ${partitions} partitions, in ${publishSeconds.toFixed(1)} s (nats-server pid ${server.pid})`,
   );
 
@@ -126,7 +145,7 @@ try {
   // sequencer's own counters (cheap), then confirm with the consumers (consumer info is costly on
   // 2.9 with wildcard filters, so polling it would slow the server we are measuring).
   const jsm = await jetstreamManager(nc);
-  const expected = info.state.messages;
+  const expected = info.state.messages - history;
   while (handled(await scrape(sequencer.url)) < expected) await sleep(50);
   for (;;) {
     let outstanding = 0;

@@ -6,7 +6,9 @@
 // - Every message the stream holds on the channel's subject from `fromSeq`
 //   up to the last one the partition's consumer has delivered (its
 //   `delivered.stream_seq`, read from the server when the read starts), or
-//   up to `throughSeq` when the caller knows it needs no more, in
+//   up to `throughSeq` when the caller gives one (it must have been
+//   delivered already: a takeover's takenAt, a range an earlier read
+//   found), in
 //   stream order, each with its stream sequence. Nothing later is read: a
 //   message the consumer never delivered was never acked, so never parked;
 //   it reaches the actor through the consumer. Reading it here as well made
@@ -107,7 +109,8 @@ export class StreamParkedMessages {
     onMessage: (m: ParkedMessage) => void,
     throughSeq = Number.POSITIVE_INFINITY,
   ): Promise<ParkedReadResult> {
-    const through = Math.min(throughSeq, await this.deliveredThrough(partition));
+    // A finite bound is one the caller saw delivered already (a takeover's takenAt, a range an earlier read found): no need to ask.
+    const through = Number.isFinite(throughSeq) ? throughSeq : await this.deliveredThrough(partition);
     if (through < fromSeq) return { read: 0 };
     const info = await this.jsm.consumers.add(STREAM_NAME, {
       name: `${CONSUMER_PREFIX}${nuid.next()}`,

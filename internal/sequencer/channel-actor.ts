@@ -78,8 +78,9 @@ export interface Delivery {
 export interface ParkedMessages {
   /**
    * Every valid message of the channel stored from stream sequence `fromSeq`
-   * up to the stream's end when the read starts (or `throughSeq`, when
-   * lower), in stream order. Throws when it cannot read them all.
+   * up to the stream's end when the read starts, or up to `throughSeq` (one
+   * the partition's consumer delivered already), in stream order. Throws
+   * when it cannot read them all.
    */
   read(
     partition: number,
@@ -219,7 +220,9 @@ const DELIVERY_OUTCOME: Record<SequenceOutcome, DeliveryOutcome> = {
  * stored inline ones (format 1, numbers in `inline`) and the parked ones it
  * keeps in memory (numbers in `seqOf`, with their stream sequences).
  * `floorSeq`: parked messages with a stream sequence at or above it may be
- * missing from memory (Infinity: none are).
+ * missing from memory (Infinity: none are). `earlier`: a channel loaded
+ * without an entry may also miss messages the partition's earlier owners
+ * parked in the stream only, at sequences 1 to `earlier` (0: none).
  */
 interface Known {
   readonly stored: ChannelState;
@@ -228,6 +231,7 @@ interface Known {
   readonly inline: ReadonlySet<number>;
   readonly seqOf: ReadonlyMap<number, number>;
   readonly floorSeq: number;
+  readonly earlier: number;
   readonly bytes: number;
   /**
    * Loaded with messages this instance parked in the stream only that the
@@ -245,6 +249,8 @@ interface Draft {
   inline: Set<number>;
   seqOf: Map<number, number>;
   floorSeq: number;
+  /** As Known's: 1 to `earlier` still to be read back (0: done, or nothing there). */
+  earlier: number;
   skipped: ChannelState["skipped"];
   /** Parked deliveries counted since the gap opened (upper bound). */
   parked: number;
@@ -569,6 +575,7 @@ export class ChannelActor {
       inline: new Set(base.inline),
       seqOf,
       floorSeq,
+      earlier: base.earlier,
       skipped: base.stored.skipped,
       parked,
       since: base.stored.gap?.since,
@@ -589,18 +596,33 @@ export class ChannelActor {
    * that makes progress.
    */
   private async catchUp(base: Known, draft: Draft, applied: boolean): Promise<void> {
-    if (draft.floorSeq === Number.POSITIVE_INFINITY || !(applied || base.unlocated)) return;
+    if ((draft.floorSeq === Number.POSITIVE_INFINITY && draft.earlier === 0) || !(applied || base.unlocated)) return;
     // Only for a channel without an entry: nothing of it was applied, so no copy of it was removed from the stream (ingest removes resends of applied numbers only).
     if (base.revision === 0 && (await this.sawEverything(draft))) {
       draft.floorSeq = Number.POSITIVE_INFINITY;
+      draft.earlier = 0;
       return;
     }
+    await this.readEarlier(draft);
     let plan: WindowPlan | undefined;
-    for (;;) {
+    while (draft.floorSeq !== Number.POSITIVE_INFINITY) {
       const before = draft.lastApplied;
       plan = await this.reread(draft, plan);
-      if (draft.lastApplied === before || draft.floorSeq === Number.POSITIVE_INFINITY) return;
+      if (draft.lastApplied === before) return;
     }
+  }
+
+  /**
+   * Reads back what earlier owners may have parked (1 to draft.earlier), on
+   * top of what floorSeq covers. The channel's messages delivered since lie
+   * after it and were this instance's to see, so the read stops there: for a
+   * channel new since the takeover, the stream holds none of its messages in
+   * that range, and the read finds none.
+   */
+  private async readEarlier(draft: Draft): Promise<void> {
+    if (draft.earlier === 0) return;
+    await this.reread(draft, undefined, draft.earlier);
+    draft.earlier = 0;
   }
 
   /**
@@ -626,11 +648,17 @@ export class ChannelActor {
    * from the pass before, reads only the stream range that plan found this
    * window's numbers in. Returns the plan for the next pass, if it can have one.
    */
-  private async reread(draft: Draft, plan?: WindowPlan): Promise<WindowPlan | undefined> {
+  private async reread(draft: Draft, plan?: WindowPlan, earlierThrough?: number): Promise<WindowPlan | undefined> {
     const { maxPending } = this.env.settings;
     const windowStart = draft.lastApplied;
     const planned = plan !== undefined && plan.firstNumber === windowStart + 1 && plan.floorSeq === draft.floorSeq && plan.forgotten === draft.forgotten;
-    const range = planned ? plan.windows[0] : { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY };
+    // Reading earlier owners' range covers only that range: what floorSeq covers stays to be read.
+    const ownFloor = draft.floorSeq;
+    const range = planned
+      ? plan.windows[0]
+      : earlierThrough !== undefined
+        ? { minSeq: 1, maxSeq: earlierThrough }
+        : { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY };
     const found = new Map<number, { message: RocketMessage; seq: number }>();
     // Where the numbers past this window lie, for the passes after this one.
     const next: Array<{ minSeq: number; maxSeq: number } | undefined> = [];
@@ -673,7 +701,7 @@ export class ChannelActor {
       if (!draft.inline.has(n) && (known === undefined || seq < known)) draft.seqOf.set(n, seq);
     }
     const waiting = [...merged.values()].sort((a, b) => a.metadata.messageNumber - b.metadata.messageNumber);
-    draft.floorSeq = beyond;
+    draft.floorSeq = earlierThrough !== undefined ? Math.min(beyond, ownFloor) : beyond;
     // Some wait past the window: the gap must stay recorded even if nothing was counted parked yet (a launch's first read).
     if (beyond !== Number.POSITIVE_INFINITY) draft.parked = Math.max(draft.parked, draft.seqOf.size + 1);
     const first = waiting[0];
@@ -692,6 +720,7 @@ export class ChannelActor {
     // A re-read knows exactly what waits within its window: the count is exact again unless some lie beyond it.
     if (draft.floorSeq === Number.POSITIVE_INFINITY) draft.parked = draft.seqOf.size;
     // The next window starts where this one ended only if this one was applied whole and nothing was forgotten meanwhile.
+    if (earlierThrough !== undefined) return undefined;
     if (draft.lastApplied !== windowStart + maxPending || draft.forgotten !== forgotten || draft.floorSeq !== beyond) return undefined;
     const windows = planned ? plan.windows.slice(1) : next;
     if (windows.length === 0) return undefined;
@@ -729,6 +758,7 @@ export class ChannelActor {
   /** GAP_POLICY=skip past the deadline: gives up the missing numbers of a launched rocket and applies what follows. */
   private async skip(base: Known, draft: Draft): Promise<void> {
     if (draft.rocket === null) return;
+    await this.readEarlier(draft);
     if (draft.floorSeq !== Number.POSITIVE_INFINITY) await this.reread(draft);
     // A re-read may have closed the gap (or the stream's retention emptied it): nothing to give up then.
     const state: ChannelState = { rocket: draft.rocket, lastApplied: draft.lastApplied, pending: draft.waiting };
@@ -760,7 +790,8 @@ export class ChannelActor {
   }
 
   private gapOf(draft: Draft, base: Known): ParkedGap | undefined {
-    let fromSeq = draft.floorSeq;
+    // Earlier owners' range not read back yet: the stored gap must send any later reader from the start.
+    let fromSeq = draft.earlier > 0 ? 1 : draft.floorSeq;
     for (const seq of draft.seqOf.values()) fromSeq = Math.min(fromSeq, seq);
     // A channel with no entry may have messages parked in the stream only (floorSeq 1): a gap only once one is counted.
     const parkedInStream = fromSeq !== Number.POSITIVE_INFINITY && (draft.parked > 0 || draft.seqOf.size > 0);
@@ -799,8 +830,10 @@ export class ChannelActor {
     const stored = await this.env.limiter.run(() => this.env.store.load(this.channel), this.launchedBefore);
     const state = stored?.state ?? emptyChannelState();
     const inline = new Set(state.pending.map((m) => m.metadata.messageNumber));
-    // Messages may be parked in the stream only: with no entry, wherever StreamOnlyParks cannot rule it out; with one, ours it does not locate.
-    const streamOnly = this.env.streamOnly.missingFrom(this.partition, this.channel, stored !== null);
+    // Messages may be parked in the stream only: with no entry, by earlier owners up to what they delivered (unknown: anywhere) and
+    // where we recorded; with one, ours it does not locate.
+    const own = this.env.streamOnly.ownFrom(this.partition, this.channel, stored !== null);
+    const earlier = stored === null ? this.env.streamOnly.earlierThrough(this.partition) : 0;
     const storedFloor = stored === null ? Number.POSITIVE_INFINITY : (state.gap?.fromSeq ?? Number.POSITIVE_INFINITY);
     const known: Known = {
       stored: state,
@@ -808,9 +841,10 @@ export class ChannelActor {
       waiting: state.pending,
       inline,
       seqOf: new Map(),
-      floorSeq: Math.min(storedFloor, streamOnly),
+      floorSeq: earlier === undefined ? 1 : Math.min(storedFloor, own),
+      earlier: earlier ?? 0,
       bytes: 0,
-      unlocated: stored !== null && streamOnly < storedFloor,
+      unlocated: stored !== null && own < storedFloor,
     };
     this.setKnown(known);
     if (stored !== null && state.rocket === null && state.gap !== undefined) this.env.observer.unlaunched(this.channel, this.partition, Date.parse(state.gap.since));
@@ -821,7 +855,17 @@ export class ChannelActor {
     const stored = state ?? base.stored;
     let bytes = 0;
     for (const m of draft.waiting) if (draft.seqOf.has(m.metadata.messageNumber)) bytes += encodedSize(m);
-    this.setKnown({ stored, revision, waiting: draft.waiting, inline: draft.inline, seqOf: draft.seqOf, floorSeq: draft.floorSeq, bytes, unlocated: false });
+    this.setKnown({
+      stored,
+      revision,
+      waiting: draft.waiting,
+      inline: draft.inline,
+      seqOf: draft.seqOf,
+      floorSeq: draft.floorSeq,
+      earlier: draft.earlier,
+      bytes,
+      unlocated: false,
+    });
     if (state !== undefined && base.stored.rocket === null) {
       const since = state.rocket === null && state.gap !== undefined ? Date.parse(state.gap.since) : undefined;
       this.env.observer.unlaunched(this.channel, this.partition, since);

@@ -100,46 +100,70 @@ describe("actors and the stream-only record", () => {
     return { messages, arrival: [...rest, messages[0]!] };
   }
 
-  it("reads nothing back for a shuffled launch in a partition taken before anything was delivered, and reads from the start in one taken later", async () => {
-    for (const [takenAt, reads] of [
-      [0, false],
-      [1, true],
-    ] as const) {
+  it("reads nothing back for a shuffled launch in a partition taken before anything was delivered, or for a channel new since a later takeover", async () => {
+    for (const late of [false, true]) {
       const store = fx.freshStore();
       const { registry, value } = await fx.registry(store);
+      // Taken later: everything stored so far (other channels' messages) was delivered to earlier owners.
+      const takenAt = late ? (await fx.publish(rocketMessages(`before-${late}`, 3, new Rng(20))))[2]!.seq : 0;
       registry.beginPartition(0, takenAt);
-      const { messages, arrival } = launchLast(`taken-at-${takenAt}`, 30, 21 + takenAt);
+      const channel = `taken-${late ? "late" : "fresh"}`;
+      const { messages, arrival } = launchLast(channel, 30, late ? 22 : 21);
       const deliveries = await fx.publish(arrival);
       for (const d of deliveries) registry.deliver(0, d);
       await settledAll(deliveries);
       expect(deliveries.every((d) => d.settled === "ack")).toBe(true);
-      expect(store.peek(`taken-at-${takenAt}`)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 30, pending: [] });
-      expect((await value("rockets_sequencer_reread_messages_total")) > 0).toBe(reads);
+      expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 30, pending: [] });
+      expect(await value("rockets_sequencer_reread_messages_total")).toBe(0);
     }
   });
 
-  it("finds what it parked in the stream only past MAX_UNLAUNCHED_CHANNELS, after an eviction too, and then forgets it", async () => {
+  it("reads back what an earlier owner parked in the stream only, up to what was delivered when the partition was taken", async () => {
     const store = fx.freshStore();
-    let clock = 0;
-    const { registry, value } = await fx.registry(store, { maxUnlaunchedChannels: 0, actorIdleMs: 1000 }, { now: () => clock });
-    registry.beginPartition(0, 0);
-    const { messages, arrival } = launchLast("stream-only", 12, 31);
-    const early = await fx.publish(arrival.slice(0, 8));
-    for (const d of early) registry.deliver(0, d);
-    await settledAll(early);
-    expect(early.every((d) => d.settled === "ack")).toBe(true);
-    expect(store.peek("stream-only")).toBeNull();
-    expect(registry.streamOnlyChannels).toBe(1);
-    // Evicted while idle: the record, not the actor, remembers.
-    clock += 2000;
-    registry.evictIdle();
-    expect(registry.size).toBe(0);
-    const late = await fx.publish(arrival.slice(8));
-    for (const d of late) registry.deliver(0, d);
-    await settledAll(late);
-    expect(store.peek("stream-only")?.state).toEqual({ rocket: inOrder(messages), lastApplied: 12, pending: [] });
-    expect(await value("rockets_sequencer_reread_messages_total")).toBeGreaterThan(0);
-    expect(registry.streamOnlyChannels).toBe(0);
+    const { registry, value } = await fx.registry(store);
+    const { messages, arrival } = launchLast("earlier-owner", 20, 23);
+    // Messages 2..8 (shuffled) were delivered to the earlier owner, which parked them in the stream only: stored, never delivered here.
+    const earlier = await fx.publish(arrival.slice(0, 7));
+    registry.beginPartition(0, earlier[6]!.seq);
+    const later = await fx.publish(arrival.slice(7, 19));
+    for (const d of later) registry.deliver(0, d);
+    await settledAll(later);
+    // Until the launch reads them back, the state tells any later reader to start from the stream's start.
+    expect(store.peek("earlier-owner")?.state.gap?.fromSeq).toBe(1);
+    const [launch] = await fx.publish(arrival.slice(19));
+    registry.deliver(0, launch!);
+    await settledAll([launch!]);
+    expect(store.peek("earlier-owner")?.state).toEqual({ rocket: inOrder(messages), lastApplied: 20, pending: [] });
+    // Those 7 and nothing else: what came since was this instance's to see.
+    expect(await value("rockets_sequencer_reread_messages_total")).toBe(7);
+  });
+
+  it("finds what it parked in the stream only past MAX_UNLAUNCHED_CHANNELS, after an eviction too, and then forgets it", async () => {
+    // Taken with nothing delivered, and taken later (earlier owners' range read back first, then this instance's record).
+    for (const late of [false, true]) {
+      const store = fx.freshStore();
+      let clock = 0;
+      const { registry, value } = await fx.registry(store, { maxUnlaunchedChannels: 0, actorIdleMs: 1000 }, { now: () => clock });
+      registry.beginPartition(0, late ? (await fx.publish(rocketMessages("before-stream-only", 1, new Rng(30))))[0]!.seq : 0);
+      const channel = `stream-only-${late ? "late" : "fresh"}`;
+      const { messages, arrival } = launchLast(channel, 12, 31);
+      const early = await fx.publish(arrival.slice(0, 8));
+      for (const d of early) registry.deliver(0, d);
+      await settledAll(early);
+      expect(early.every((d) => d.settled === "ack")).toBe(true);
+      expect(store.peek(channel)).toBeNull();
+      expect(registry.streamOnlyChannels).toBe(1);
+      // Evicted while idle: the record, not the actor, remembers.
+      clock += 2000;
+      registry.evictIdle();
+      expect(registry.size).toBe(0);
+      const rest = await fx.publish(arrival.slice(8));
+      for (const d of rest) registry.deliver(0, d);
+      await settledAll(rest);
+      expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 12, pending: [] });
+      expect(await value("rockets_sequencer_reread_messages_total")).toBeGreaterThan(0);
+      expect(registry.streamOnlyChannels).toBe(0);
+    }
   });
 
   it("finds what it parked in the stream only when a stale former owner wrote the channel's entry after it found none", async () => {

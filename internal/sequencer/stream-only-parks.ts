@@ -101,16 +101,35 @@ export class StreamOnlyParks {
   }
 
   /**
-   * The lowest stream sequence from which `channel` may have messages that
-   * its stored state (`hasEntry`) does not locate; Infinity when none.
+   * Through which stream sequence earlier owners may have left messages of
+   * the partition's channels that no state locates: its takenAt (0: none).
+   * Undefined when unknown (not begun, or the delivered sequence unreadable):
+   * then anywhere.
+   */
+  earlierThrough(partition: number): number | undefined {
+    return this.partitions.get(partition)?.takenAt;
+  }
+
+  /**
+   * The lowest stream sequence from which this instance may have left
+   * `channel` messages that its stored state (`hasEntry`) does not locate;
+   * Infinity when none. Earlier owners' are earlierThrough's.
+   */
+  ownFrom(partition: number, channel: string, hasEntry: boolean): number {
+    const parks = this.partitions.get(partition);
+    if (!parks) return NOTHING;
+    const recorded = parks.channels.get(channel) ?? NOTHING;
+    return hasEntry ? recorded : Math.min(recorded, parks.unrecordedFrom);
+  }
+
+  /**
+   * Everything above, as one sequence: the lowest from which `channel` may
+   * have messages that its stored state (`hasEntry`) does not locate.
    */
   missingFrom(partition: number, channel: string, hasEntry: boolean): number {
-    const parks = this.partitions.get(partition);
-    if (!parks) return hasEntry ? NOTHING : 1;
-    const recorded = parks.channels.get(channel) ?? NOTHING;
-    if (hasEntry) return recorded;
-    const earlierOwners = parks.takenAt === undefined || parks.takenAt > 0 ? 1 : NOTHING;
-    return Math.min(earlierOwners, recorded, parks.unrecordedFrom);
+    const earlier = this.earlierThrough(partition);
+    const fromEarlier = hasEntry || earlier === 0 ? NOTHING : 1;
+    return Math.min(fromEarlier, this.ownFrom(partition, channel, hasEntry));
   }
 
   /**
