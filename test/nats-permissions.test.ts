@@ -250,6 +250,7 @@ describe("NATS users and permissions (deploy/nats/accounts.conf) against a real 
     await reader.read(0, "parked-check", 1, (m) => read.push(m.seq));
     expect(read).toEqual([seq]);
     expect(await reader.census(0, "parked-check")).toMatchObject({ count: 1 });
+    expect(await reader.firstSeq(0, "parked-check", 1)).toBe(seq);
     const store = new ChannelStateStore(await new Kvm(js).open(STATE_BUCKET));
     await store.scanUnlaunched(() => undefined);
     expect(sequencerViolations().slice(before)).toEqual([]);

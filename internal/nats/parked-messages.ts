@@ -31,7 +31,7 @@
 //
 // No NATS type leaves this module.
 
-import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type JetStreamClient, type JetStreamManager, type MsgRequest } from "@nats-io/jetstream";
 import { nanos, nuid } from "@nats-io/transport-node";
 import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
 import { consumerName } from "./partition-consumer.js";
@@ -85,6 +85,24 @@ export class StreamParkedMessages {
     const subject = eventSubject(partition, channel);
     const info = await this.jsm.streams.info(STREAM_NAME, { subjects_filter: subject });
     return { count: info.state.subjects?.[subject] ?? 0, firstSeq: info.state.first_seq };
+  }
+
+  /**
+   * One request to the stream's leader (`STREAM.MSG.GET` with
+   * `next_by_subj`, never a direct get, which a lagging replica may answer):
+   * the lowest stream sequence at or above `fromSeq` holding a message on the
+   * channel's subject, valid or not; Infinity when there is none. It lets a
+   * caller skip a read of a range that holds none of the channel's messages
+   * without creating a consumer.
+   */
+  async firstSeq(partition: number, channel: string, fromSeq: number): Promise<number> {
+    try {
+      const stored = await this.jsm.streams.getMessage(STREAM_NAME, { seq: Math.max(1, fromSeq), next_by_subj: eventSubject(partition, channel) } as MsgRequest);
+      return stored === null ? Number.POSITIVE_INFINITY : stored.seq;
+    } catch (err) {
+      if (isApiError(err, JetStreamApiCode.NoMessageFound)) return Number.POSITIVE_INFINITY;
+      throw err;
+    }
   }
 
   /** The last stream sequence the partition's consumer delivered; unbounded when it has no consumer yet. */

@@ -91,6 +91,8 @@ export interface ParkedMessages {
   ): Promise<void>;
   /** Messages held on the channel's subject (any, valid or not), and the stream's first sequence. */
   census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
+  /** The lowest stream sequence at or above `fromSeq` holding a message on the channel's subject (any); Infinity when none. */
+  firstSeq(partition: number, channel: string, fromSeq: number): Promise<number>;
 }
 
 export const GapPolicy = { Wait: "wait", Skip: "skip" } as const;
@@ -621,7 +623,9 @@ export class ChannelActor {
    */
   private async readEarlier(draft: Draft): Promise<void> {
     if (draft.earlier === 0) return;
-    await this.reread(draft, undefined, draft.earlier);
+    // One request tells whether the range holds any message of the channel; a read would create a consumer to find out.
+    const first = await this.env.limiter.run(() => this.env.parked.firstSeq(this.partition, this.channel, 1));
+    if (first <= draft.earlier) await this.reread(draft, undefined, { minSeq: first, maxSeq: draft.earlier });
     draft.earlier = 0;
   }
 
@@ -648,17 +652,13 @@ export class ChannelActor {
    * from the pass before, reads only the stream range that plan found this
    * window's numbers in. Returns the plan for the next pass, if it can have one.
    */
-  private async reread(draft: Draft, plan?: WindowPlan, earlierThrough?: number): Promise<WindowPlan | undefined> {
+  private async reread(draft: Draft, plan?: WindowPlan, earlierRange?: { minSeq: number; maxSeq: number }): Promise<WindowPlan | undefined> {
     const { maxPending } = this.env.settings;
     const windowStart = draft.lastApplied;
     const planned = plan !== undefined && plan.firstNumber === windowStart + 1 && plan.floorSeq === draft.floorSeq && plan.forgotten === draft.forgotten;
     // Reading earlier owners' range covers only that range: what floorSeq covers stays to be read.
     const ownFloor = draft.floorSeq;
-    const range = planned
-      ? plan.windows[0]
-      : earlierThrough !== undefined
-        ? { minSeq: 1, maxSeq: earlierThrough }
-        : { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY };
+    const range = planned ? plan.windows[0] : (earlierRange ?? { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY });
     const found = new Map<number, { message: RocketMessage; seq: number }>();
     // Where the numbers past this window lie, for the passes after this one.
     const next: Array<{ minSeq: number; maxSeq: number } | undefined> = [];
@@ -701,7 +701,7 @@ export class ChannelActor {
       if (!draft.inline.has(n) && (known === undefined || seq < known)) draft.seqOf.set(n, seq);
     }
     const waiting = [...merged.values()].sort((a, b) => a.metadata.messageNumber - b.metadata.messageNumber);
-    draft.floorSeq = earlierThrough !== undefined ? Math.min(beyond, ownFloor) : beyond;
+    draft.floorSeq = earlierRange !== undefined ? Math.min(beyond, ownFloor) : beyond;
     // Some wait past the window: the gap must stay recorded even if nothing was counted parked yet (a launch's first read).
     if (beyond !== Number.POSITIVE_INFINITY) draft.parked = Math.max(draft.parked, draft.seqOf.size + 1);
     const first = waiting[0];
@@ -720,7 +720,7 @@ export class ChannelActor {
     // A re-read knows exactly what waits within its window: the count is exact again unless some lie beyond it.
     if (draft.floorSeq === Number.POSITIVE_INFINITY) draft.parked = draft.seqOf.size;
     // The next window starts where this one ended only if this one was applied whole and nothing was forgotten meanwhile.
-    if (earlierThrough !== undefined) return undefined;
+    if (earlierRange !== undefined) return undefined;
     if (draft.lastApplied !== windowStart + maxPending || draft.forgotten !== forgotten || draft.floorSeq !== beyond) return undefined;
     const windows = planned ? plan.windows.slice(1) : next;
     if (windows.length === 0) return undefined;

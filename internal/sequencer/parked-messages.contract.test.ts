@@ -96,6 +96,17 @@ describeContract(
       expect(got).toEqual([a[1]]);
     });
 
+    it("finds the first message on the channel's subject at or after a sequence, valid or not, or none", async () => {
+      const f = rocketMessages("first-f", 2, new Rng(4));
+      expect(await subject.parked().firstSeq(0, "first-f", 1)).toBe(Number.POSITIVE_INFINITY);
+      await store(1, f[0]!);
+      const invalid = await subject.append(eventSubject(0, "first-f"), "{nope");
+      const valid = await store(0, f[1]!);
+      expect(await subject.parked().firstSeq(0, "first-f", 1)).toBe(invalid);
+      expect(await subject.parked().firstSeq(0, "first-f", invalid + 1)).toBe(valid);
+      expect(await subject.parked().firstSeq(0, "first-f", valid + 1)).toBe(Number.POSITIVE_INFINITY);
+    });
+
     it("counts every message on the channel's subject, valid or not, and gives the stream's first sequence", async () => {
       const c = rocketMessages("census-c", 2, new Rng(3));
       expect(await subject.parked().census(0, "census-c")).toMatchObject({ count: 0 });

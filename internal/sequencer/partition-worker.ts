@@ -124,6 +124,7 @@ export interface ParkedSource {
     throughSeq?: number,
   ): Promise<unknown>;
   census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
+  firstSeq(partition: number, channel: string, fromSeq: number): Promise<number>;
 }
 
 /**
@@ -146,6 +147,7 @@ export function decodedParked(source: ParkedSource): ParkedMessages {
       );
     },
     census: (partition, channel) => source.census(partition, channel),
+    firstSeq: (partition, channel, fromSeq) => source.firstSeq(partition, channel, fromSeq),
   };
 }
 

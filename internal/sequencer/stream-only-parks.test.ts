@@ -110,11 +110,14 @@ describe("actors and the stream-only record", () => {
       const channel = `taken-${late ? "late" : "fresh"}`;
       const { messages, arrival } = launchLast(channel, 30, late ? 22 : 21);
       const deliveries = await fx.publish(arrival);
+      const reads = fx.stream.reads;
       for (const d of deliveries) registry.deliver(0, d);
       await settledAll(deliveries);
       expect(deliveries.every((d) => d.settled === "ack")).toBe(true);
       expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 30, pending: [] });
       expect(await value("rockets_sequencer_reread_messages_total")).toBe(0);
+      // Not even a read that finds nothing: the stream holds none of its messages up to takenAt.
+      expect(fx.stream.reads).toBe(reads);
     }
   });
 

@@ -35,6 +35,8 @@ export interface StoredEvent {
 
 export class MemoryEventStream implements ParkedSource {
   private readonly events: StoredEvent[] = [];
+  /** Reads started so far (each is a consumer created, on JetStream). */
+  reads = 0;
 
   constructor(private readonly latencyMs = DEFAULT_LATENCY_MS) {}
 
@@ -57,6 +59,7 @@ export class MemoryEventStream implements ParkedSource {
     onMessage: (m: StoredEvent) => void,
     throughSeq = Number.POSITIVE_INFINITY,
   ): Promise<{ read: number }> {
+    this.reads += 1;
     const subject = eventSubject(partition, channel);
     const end = Math.min(this.events.length, throughSeq);
     await roundTrip(this.latencyMs);
@@ -68,6 +71,13 @@ export class MemoryEventStream implements ParkedSource {
       onMessage(event);
     }
     return { read };
+  }
+
+  async firstSeq(partition: number, channel: string, fromSeq: number): Promise<number> {
+    const subject = eventSubject(partition, channel);
+    await roundTrip(this.latencyMs);
+    for (let i = Math.max(0, fromSeq - 1); i < this.events.length; i += 1) if (this.events[i]!.subject === subject) return i + 1;
+    return Number.POSITIVE_INFINITY;
   }
 
   async census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }> {
