@@ -127,7 +127,9 @@ describe("partition ownership (in-memory lease bucket)", () => {
     const b = await join(bucket, "seq-b");
     await balanced([a, b], 3000);
     const mine = [...a.owned];
-    // Renewed every heartbeat: fresh.
+    // Renewed every heartbeat: fresh (polled, so a stalled test process cannot catch it between renewals).
+    const deadline = Date.now() + 3000;
+    while (!mine.every((p) => a.ownership.leaseFresh(p)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(mine.every((p) => a.ownership.leaseFresh(p))).toBe(true);
     expect([...b.owned].some((p) => a.ownership.leaseFresh(p))).toBe(false);
     // Renewals stop (the connection is gone); half a TTL after the last one was sent, it is no longer surely ours.
