@@ -19,18 +19,20 @@ const inOrder = (messages: RocketMessage[]) => messages.reduce<Rocket | null>((r
 const NONE = Number.POSITIVE_INFINITY;
 
 describe("StreamOnlyParks", () => {
-  it("knows nothing is missing for a channel without an entry only when nothing was delivered before the partition was taken", () => {
+  it("knows through which sequence earlier owners may have parked: none when nothing was delivered before the partition was taken", () => {
     const parks = new StreamOnlyParks(10);
-    expect(parks.missingFrom(0, "c", false)).toBe(1);
-    expect(parks.missingFrom(0, "c", true)).toBe(NONE);
+    // Not begun: unknown, so a channel without an entry reads from the stream's start.
+    expect(parks.earlierThrough(0)).toBeUndefined();
+    expect(parks.ownFrom(0, "c", true)).toBe(NONE);
     parks.begin(0, 0);
     parks.begin(1, 250);
     parks.begin(2, undefined);
-    expect(parks.missingFrom(0, "c", false)).toBe(NONE);
-    expect(parks.missingFrom(1, "c", false)).toBe(1);
-    expect(parks.missingFrom(2, "c", false)).toBe(1);
-    // An entry locates everything earlier owners parked.
-    expect(parks.missingFrom(1, "c", true)).toBe(NONE);
+    expect(parks.earlierThrough(0)).toBe(0);
+    expect(parks.ownFrom(0, "c", false)).toBe(NONE);
+    expect(parks.earlierThrough(1)).toBe(250);
+    expect(parks.earlierThrough(2)).toBeUndefined();
+    // An entry locates everything earlier owners parked; only this instance's own records matter to it.
+    expect(parks.ownFrom(1, "c", true)).toBe(NONE);
   });
 
   it("records the lowest sequence per channel until a committed state covers it", () => {
@@ -39,15 +41,15 @@ describe("StreamOnlyParks", () => {
     parks.record(0, "c", 40);
     parks.record(0, "c", 30);
     parks.record(0, "c", 50);
-    expect(parks.missingFrom(0, "c", false)).toBe(30);
-    expect(parks.missingFrom(0, "c", true)).toBe(30);
-    expect(parks.missingFrom(0, "other", false)).toBe(NONE);
+    expect(parks.ownFrom(0, "c", false)).toBe(30);
+    expect(parks.ownFrom(0, "c", true)).toBe(30);
+    expect(parks.ownFrom(0, "other", false)).toBe(NONE);
     expect(parks.recorded).toBe(1);
     // A state committed from a view missing only from 31 on does not cover 30.
     parks.covered(0, "c", 31);
-    expect(parks.missingFrom(0, "c", true)).toBe(30);
+    expect(parks.ownFrom(0, "c", true)).toBe(30);
     parks.covered(0, "c", 30);
-    expect(parks.missingFrom(0, "c", false)).toBe(NONE);
+    expect(parks.ownFrom(0, "c", false)).toBe(NONE);
     expect(parks.recorded).toBe(0);
   });
 
@@ -62,10 +64,12 @@ describe("StreamOnlyParks", () => {
     parks.record(0, "a", 5);
     expect(reached).toBe(1);
     expect(parks.recorded).toBe(2);
-    expect(parks.missingFrom(0, "a", false)).toBe(5);
-    expect(parks.missingFrom(0, "c", false)).toBe(30);
-    expect(parks.missingFrom(0, "new", false)).toBe(30);
-    expect(parks.missingFrom(1, "new", false)).toBe(NONE);
+    expect(parks.ownFrom(0, "a", false)).toBe(5);
+    expect(parks.ownFrom(0, "c", false)).toBe(30);
+    expect(parks.ownFrom(0, "new", false)).toBe(30);
+    expect(parks.ownFrom(1, "new", false)).toBe(NONE);
+    // A channel with an entry relies on its entry alone.
+    expect(parks.ownFrom(0, "new", true)).toBe(NONE);
   });
 
   it("forgets a partition when it ends, but not a later tenure when an older one ends", () => {
@@ -74,13 +78,15 @@ describe("StreamOnlyParks", () => {
     parks.record(0, "c", 7);
     parks.end(0);
     expect(parks.recorded).toBe(0);
-    expect(parks.missingFrom(0, "c", false)).toBe(1);
+    expect(parks.earlierThrough(0)).toBeUndefined();
+    expect(parks.ownFrom(0, "c", false)).toBe(NONE);
     parks.record(0, "c", 8);
     expect(parks.recorded).toBe(0);
     parks.begin(0, 100);
     parks.record(0, "c", 120);
     parks.end(0, first);
-    expect(parks.missingFrom(0, "c", true)).toBe(120);
+    expect(parks.earlierThrough(0)).toBe(100);
+    expect(parks.ownFrom(0, "c", true)).toBe(120);
   });
 });
 

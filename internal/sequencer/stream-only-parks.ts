@@ -2,8 +2,8 @@
 // in the events stream that no committed state locates: messages parked in
 // the stream only (a channel without an entry, past MAX_UNLAUNCHED_CHANNELS)
 // or left there when a never-launched channel's entry was given up. A
-// channel's actor asks it when it loads (`missingFrom`), and reads back from
-// there once the channel can apply something.
+// channel's actor asks it when it loads (`earlierThrough`, `ownFrom`), and
+// reads back from there once the channel can apply something.
 //
 // Why a bound taken when the partition was acquired is enough:
 // - Before this instance took the partition, earlier owners may have left
@@ -122,15 +122,6 @@ export class StreamOnlyParks {
     return hasEntry ? recorded : Math.min(recorded, parks.unrecordedFrom);
   }
 
-  /**
-   * Everything above, as one sequence: the lowest from which `channel` may
-   * have messages that its stored state (`hasEntry`) does not locate.
-   */
-  missingFrom(partition: number, channel: string, hasEntry: boolean): number {
-    const earlier = this.earlierThrough(partition);
-    const fromEarlier = hasEntry || earlier === 0 ? NOTHING : 1;
-    return Math.min(fromEarlier, this.ownFrom(partition, channel, hasEntry));
-  }
 
   /**
    * A state of `channel` committed from a view that knew it may miss
