@@ -15,7 +15,6 @@ import { NatsServer } from "../internal/testing/nats-server.js";
 import { makeTraffic, shuffledWithDuplicates, subjectOf } from "../internal/testing/rocket-traffic.js";
 import { ServiceProcess } from "../internal/testing/service-process.js";
 import type { RocketMessage } from "../internal/domain/message.js";
-import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 
 const PARTITIONS = 8;
 const LEASE_TTL_MS = 4000;
@@ -47,16 +46,11 @@ async function startInstance(id: string): Promise<ServiceProcess> {
   return instance;
 }
 
-async function ownedBy(instance: ServiceProcess): Promise<number[]> {
-  const res = await fetch(`${instance.url}/partitions`, { headers: bearer(TEST_KEYS.scraper) });
-  return ((await res.json()) as { partitions: number[] }).partitions;
-}
-
 /** Waits until `group` owns every partition exactly once with shares within one; returns how long it took. */
 async function balanced(group: ServiceProcess[], timeoutMs: number): Promise<{ ms: number; shares: number[] }> {
   const started = Date.now();
   for (;;) {
-    const owned = await Promise.all(group.map((i) => ownedBy(i).catch(() => [] as number[])));
+    const owned = await Promise.all(group.map((i) => i.ownedPartitions().catch(() => [] as number[])));
     const all = owned.flat();
     const shares = owned.map((o) => o.length);
     if (all.length === PARTITIONS && new Set(all).size === PARTITIONS && Math.max(...shares) - Math.min(...shares) <= 1) {
@@ -100,7 +94,7 @@ describe("sequencer instances", () => {
     await publish(stream.slice(0, half));
 
     const victim = two;
-    const victimPartitions = await ownedBy(victim);
+    const victimPartitions = await victim.ownedPartitions();
     expect(victimPartitions.length).toBeGreaterThan(0);
     await victim.stop("SIGKILL");
     const publishing = publish(stream.slice(half));

@@ -9,7 +9,6 @@ import { provisionTopology } from "../internal/nats/topology.js";
 import { NatsCluster } from "../internal/testing/nats-server.js";
 import { ServiceProcess } from "../internal/testing/service-process.js";
 import { FAST_FAILOVER_ENV, sleep } from "./rockets-system.js";
-import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 
 describe("a sequencer started during a NATS failover", () => {
   let cluster: NatsCluster;
@@ -46,7 +45,7 @@ describe("a sequencer started during a NATS failover", () => {
     const deadline = Date.now() + 20_000;
     let partitions: number[] = [];
     while (Date.now() < deadline) {
-      partitions = ((await (await fetch(`${sequencer.url}/partitions`, { headers: bearer(TEST_KEYS.scraper) })).json()) as { partitions: number[] }).partitions;
+      partitions = await sequencer.ownedPartitions();
       if (partitions.length === Number(FAST_FAILOVER_ENV.PARTITIONS)) break;
       await sleep(200);
     }

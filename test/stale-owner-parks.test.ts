@@ -25,7 +25,6 @@ import { apply, type Rocket } from "../internal/domain/rocket.js";
 import { ChannelStateStore } from "../internal/nats/channel-state-store.js";
 import { consumerName } from "../internal/nats/partition-consumer.js";
 import { provisionTopology, STATE_BUCKET, STREAM_NAME } from "../internal/nats/topology.js";
-import { bearer, TEST_KEYS } from "../internal/testing/api-keys.js";
 import { NatsServer } from "../internal/testing/nats-server.js";
 import { rocketMessages, Rng, subjectOf } from "../internal/testing/rocket-traffic.js";
 import { ServiceProcess } from "../internal/testing/service-process.js";
@@ -67,8 +66,7 @@ async function startInstance(id: string): Promise<ServiceProcess> {
 async function owns(instance: ServiceProcess, partitions: number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await fetch(`${instance.url}/partitions`, { headers: bearer(TEST_KEYS.scraper) }).catch(() => undefined);
-    const owned = res?.ok ? ((await res.json()) as { partitions: number[] }).partitions : [];
+    const owned = await instance.ownedPartitions().catch(() => [] as number[]);
     if (partitions.every((p) => owned.includes(p))) return;
     if (Date.now() > deadline) throw new Error(`${instance.name} owns ${JSON.stringify(owned)}, not ${JSON.stringify(partitions)}, after ${timeoutMs} ms`);
     await sleep(50);

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { testAuthEnv } from "./api-keys.js";
+import { bearer, TEST_KEYS, testAuthEnv } from "./api-keys.js";
 import { freePort } from "./nats-server.js";
 
 /**
@@ -186,6 +186,13 @@ export class ServiceProcess {
   signal(signal: NodeJS.Signals): boolean {
     if (!this.running) return false;
     return this.child!.kill(signal);
+  }
+
+  /** The partitions a sequencer process owns now (its GET /partitions, with the scraper's key). */
+  async ownedPartitions(): Promise<number[]> {
+    const res = await fetch(`${this.url}/partitions`, { headers: bearer(TEST_KEYS.scraper) });
+    if (!res.ok) throw new Error(`${this.name} answered GET /partitions with ${res.status}`);
+    return ((await res.json()) as { partitions: number[] }).partitions;
   }
 
   logs(): string {
