@@ -112,6 +112,15 @@ async function waitForFinalStates(traffic: Traffic, timeoutMs = 30_000): Promise
   return wrong;
 }
 
+/** Waits until the channel has applied every one of `messages`, then expects exactly their in-order state. */
+async function expectClosedExactly(channel: string, messages: RocketMessage[], what: string, timeoutMs: number): Promise<void> {
+  const done = await waitFor(what, async () => {
+    const s = await store.load(channel);
+    return s?.state.lastApplied === messages.length ? s : undefined;
+  }, timeoutMs);
+  expect(done.state).toEqual({ rocket: messages.reduce<Rocket | null>((r, m) => apply(r, m), null), lastApplied: messages.length, pending: [] });
+}
+
 async function waitConsumersSettled(): Promise<void> {
   await waitFor("consumers with nothing pending or unacked", async () => {
     for (let p = 0; p < PARTITIONS; p += 1) {
@@ -187,11 +196,7 @@ describe("sequencer runtime", () => {
         : undefined;
     }, 30_000);
     await publish(messages.slice(0, 1));
-    const done = await waitFor("the gap to close", async () => {
-      const s = await store.load(channel);
-      return s?.state.lastApplied === 400 ? s : undefined;
-    }, 30_000);
-    expect(done.state).toEqual({ rocket: messages.reduce<Rocket | null>((r, m) => apply(r, m), null), lastApplied: 400, pending: [] });
+    await expectClosedExactly(channel, messages, "the gap to close", 30_000);
     // What the crashed instance had parked came back from the stream, not from KV.
     expect(await counter(second.registry, "rockets_sequencer_reread_messages_total")).toBeGreaterThan(0);
     await waitConsumersSettled();
@@ -290,11 +295,7 @@ describe("sequencer runtime", () => {
     expect(await counter(registry, "rockets_sequencer_messages_total", { outcome: "overflow" })).toBe(0);
 
     await publish(attack.slice(0, 1));
-    const done = await waitFor("the attacked channel to complete", async () => {
-      const s = await store.load(attacked);
-      return s?.state.lastApplied === 13_001 ? s : undefined;
-    }, 60_000);
-    expect(done.state).toEqual({ rocket: attack.reduce<Rocket | null>((r, m) => apply(r, m), null), lastApplied: 13_001, pending: [] });
+    await expectClosedExactly(attacked, attack, "the attacked channel to complete", 60_000);
     await waitConsumersSettled();
   }, 120_000);
 
