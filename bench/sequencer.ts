@@ -80,16 +80,25 @@ try {
   );
   const partitions = provisioned.topology.partitions;
   const js = jetstream(nc);
+  /** Publishes in windows of PUBLISH_WINDOW; a duplicate goes without a Nats-Msg-Id, so the stream keeps it. */
+  const publishAll = async (items: Array<{ m: RocketMessage; duplicate: boolean }>) => {
+    let inFlight: Array<Promise<unknown>> = [];
+    for (const { m, duplicate } of items) {
+      const options = duplicate ? undefined : { msgID: messageId(m.metadata.channel, m.metadata.messageNumber) };
+      inFlight.push(js.publish(subjectOf(m, partitions), JSON.stringify(m), options));
+      if (inFlight.length >= PUBLISH_WINDOW) {
+        await Promise.all(inFlight);
+        inFlight = [];
+      }
+    }
+    await Promise.all(inFlight);
+  };
 
   let history = 0;
   if (env["BENCH_TAKEN_LATE"] === "1") {
     const earlier = makeTraffic({ channels: CHANNELS, perChannel: PER_CHANNEL, seed: 41 });
     const messages = shuffle([...earlier.byChannel.values()].flat(), new Rng(40));
-    for (let i = 0; i < messages.length; i += PUBLISH_WINDOW) {
-      await Promise.all(
-        messages.slice(i, i + PUBLISH_WINDOW).map((m) => js.publish(subjectOf(m, partitions), JSON.stringify(m), { msgID: messageId(m.metadata.channel, m.metadata.messageNumber) })),
-      );
-    }
+    await publishAll(messages.map((m) => ({ m, duplicate: false })));
     history = messages.length;
     const first = await ServiceProcess.start("sequencer", { natsUrl: server.url, env: { LOG_LEVEL: "warn", INSTANCE_ID: "bench-earlier" } });
     while (handled(await scrape(first.url)) < history) await sleep(100);
@@ -104,16 +113,7 @@ try {
   const stream = shuffle([...originals, ...copies], rng);
 
   const publishStarted = performance.now();
-  let inFlight: Array<Promise<unknown>> = [];
-  for (const { m, duplicate } of stream) {
-    const options = duplicate ? undefined : { msgID: messageId(m.metadata.channel, m.metadata.messageNumber) };
-    inFlight.push(js.publish(subjectOf(m as RocketMessage, partitions), JSON.stringify(m), options));
-    if (inFlight.length >= PUBLISH_WINDOW) {
-      await Promise.all(inFlight);
-      inFlight = [];
-    }
-  }
-  await Promise.all(inFlight);
+  await publishAll(stream);
   const publishSeconds = (performance.now() - publishStarted) / 1000;
   const info = await (await jetstreamManager(nc)).streams.info(STREAM_NAME);
   console.log(
