@@ -8,17 +8,18 @@
 //
 // What it keeps: sequences start at 1 and grow by one per message; a read
 // hands over every message held on the channel's subject from `fromSeq` up
-// to the stream's end when the read started (or `throughSeq`), in stream order (invalid ones
-// too: decoding, and skipping what the worker would terminate, is
-// decodedParked's job); a census counts every message on the subject and
-// gives the stream's first sequence.
+// to the stream's end when the read started (or `throughSeq`), in stream
+// order (invalid ones too: decoding, and skipping what the worker would
+// terminate, is decodedParked's job); a census counts every message on the
+// subject and gives the stream's first sequence; `firstSeq` finds the
+// subject's first message at or after a sequence.
 //
 // What it does not model: retention and removals (nothing leaves the
 // stream), the partition consumer's delivered bound (a read goes to the
 // stream's end, as the real one does while the partition has no consumer),
 // failures part-way through a read.
 //
-// Reads and censuses take a simulated round trip (round-trip.ts); appends
+// Reads, censuses and firstSeq take a simulated round trip (round-trip.ts); appends
 // are immediate (the tests publish before they deliver).
 
 import type { RocketMessage } from "../domain/message.js";
