@@ -21,6 +21,7 @@ import {
   ReplayPolicy,
   type Consumer,
   type ConsumerConfig,
+  type ConsumerInfo,
   type FetchOptions,
   type JetStreamClient,
   type JetStreamManager,
@@ -55,8 +56,8 @@ export class PartitionConsumer {
     this.name = consumerName(partition);
   }
 
-  /** Creates the durable consumer when missing, else aligns its tunable settings. */
-  async ensure(): Promise<void> {
+  /** Creates the durable consumer when missing, else aligns its tunable settings; returns its info as it now is. */
+  async ensure(): Promise<ConsumerInfo> {
     const ackWait = nanos(this.settings.ackWaitMs);
     try {
       const info = await this.jsm.consumers.info(STREAM_NAME, this.name);
@@ -66,10 +67,10 @@ export class PartitionConsumer {
           max_ack_pending: this.settings.maxAckPending,
         });
         this.consumer = this.js.consumers.getConsumerFromInfo(updated);
-      } else {
-        this.consumer = this.js.consumers.getConsumerFromInfo(info);
+        return updated;
       }
-      return;
+      this.consumer = this.js.consumers.getConsumerFromInfo(info);
+      return info;
     } catch (err) {
       if (!isApiError(err, JetStreamApiCode.ConsumerNotFound)) throw err;
     }
@@ -87,6 +88,7 @@ export class PartitionConsumer {
     // An add with the same config is idempotent, so a race with another instance is harmless.
     const info = await this.jsm.consumers.add(STREAM_NAME, config);
     this.consumer = this.js.consumers.getConsumerFromInfo(info);
+    return info;
   }
 
   /**
@@ -108,8 +110,8 @@ export class PartitionConsumer {
   }
 
   async position(): Promise<ConsumerPosition> {
-    if (!this.consumer) await this.ensure();
-    const info = await this.jsm.consumers.info(STREAM_NAME, this.name);
+    // Just ensured (at acquisition): its info is current, no second request.
+    const info = this.consumer ? await this.jsm.consumers.info(STREAM_NAME, this.name) : await this.ensure();
     return { pending: info.num_pending, ackPending: info.num_ack_pending, deliveredThrough: info.delivered.stream_seq };
   }
 
