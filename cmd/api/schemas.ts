@@ -39,13 +39,19 @@ export const RocketSchema = Type.Object(
             from: Type.Integer({ minimum: 1 }),
             to: Type.Integer({ minimum: 1 }),
             at: Type.String({ description: "When they were given up (RFC 3339, UTC)" }),
+            reason: Type.Optional(
+              Type.Union([Type.Literal("deadline"), Type.Literal("retention")], {
+                description:
+                  "deadline: they had not arrived by GAP_DEADLINE_SECONDS (GAP_POLICY=skip); retention: the events stream's retention removed messages the gap held before they could be applied. Absent in ranges recorded before reasons were: deadline.",
+              }),
+            ),
           },
           { additionalProperties: false },
         ),
         {
           maxItems: 10,
           description:
-            "Message numbers that never arrived and were given up after GAP_DEADLINE_SECONDS (GAP_POLICY=skip): the rocket's state lacks their effect. The most recent ranges; absent when none.",
+            "Message numbers given up: the rocket's state lacks their effect. The most recent ranges; absent when none.",
         },
       ),
     ),

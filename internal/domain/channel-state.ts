@@ -17,7 +17,9 @@
 import { isChannel } from "./channel.js";
 import { isRfc3339, MAX_TEXT_LENGTH, validateMessage, type Problem, type RocketMessage, type Validation } from "./message.js";
 import { RocketStatus, type Rocket } from "./rocket.js";
-import { MAX_SKIPPED_RECORDED, type ChannelState, type ParkedGap, type SkippedRange } from "./sequencing.js";
+import { MAX_SKIPPED_RECORDED, SkipReason, type ChannelState, type ParkedGap, type SkippedRange } from "./sequencing.js";
+
+const skipReasons: ReadonlySet<unknown> = new Set(Object.values(SkipReason));
 import { checkCharacters } from "./text.js";
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -114,8 +116,13 @@ function validateSkipped(input: unknown, lastApplied: number, problems: Problem[
       problems.push({ path, reason: "must be in order, past the range before it, and below lastApplied" });
       return;
     }
+    const reason = raw["reason"];
+    if (reason !== undefined && !skipReasons.has(reason)) {
+      problems.push({ path: `${path}.reason`, reason: `must be one of ${[...skipReasons].join(", ")} when present` });
+      return;
+    }
     previous = to;
-    ranges.push({ from, to, at: raw["at"] });
+    ranges.push(reason === undefined ? { from, to, at: raw["at"] } : { from, to, at: raw["at"], reason: reason as SkipReason });
   });
   return ranges;
 }

@@ -48,11 +48,21 @@ export interface ParkedGap {
   since: string;
 }
 
-/** Numbers from..to (inclusive) that never arrived and were given up at `at` (RFC 3339, UTC). */
+/** Why numbers were given up. */
+export const SkipReason = {
+  /** GAP_POLICY=skip: they had not arrived by the gap's deadline. */
+  Deadline: "deadline",
+  /** The stream's retention removed messages the gap held before they could be applied. */
+  Retention: "retention",
+} as const;
+export type SkipReason = (typeof SkipReason)[keyof typeof SkipReason];
+
+/** Numbers from..to (inclusive) given up at `at` (RFC 3339, UTC), and why (absent in older states: deadline). */
 export interface SkippedRange {
   from: number;
   to: number;
   at: string;
+  reason?: SkipReason;
 }
 
 /** A rocket keeps the record of this many skipped ranges (the most recent). */

@@ -16,11 +16,17 @@ export interface LeaderEntry {
   value: string | null;
   /** The entry's revision; 0 when the key was never written. */
   revision: number;
+  /** A header of the entry (a delete marker's own headers included). */
+  header(name: string): string | undefined;
 }
 
 export async function readFromLeader(jsm: JetStreamManager, bucket: string, key: string): Promise<LeaderEntry> {
   const stored = await jsm.streams.getMessage(`KV_${bucket}`, { last_by_subj: `$KV.${bucket}.${key}` });
-  if (stored === null) return { value: null, revision: 0 };
+  if (stored === null) return { value: null, revision: 0, header: () => undefined };
   const deleted = stored.header?.has(MARKER_REASON) || (stored.header?.get(KV_OPERATION) ?? "") !== "";
-  return { value: deleted ? null : stored.string(), revision: stored.seq };
+  const header = (name: string) => {
+    const v = stored.header?.get(name);
+    return v === undefined || v === "" ? undefined : v;
+  };
+  return { value: deleted ? null : stored.string(), revision: stored.seq, header };
 }

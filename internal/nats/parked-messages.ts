@@ -88,6 +88,16 @@ export class StreamParkedMessages {
   }
 
   /**
+   * One request to the stream's leader: the first sequence it still holds
+   * (below it, retention removed everything) and how long it keeps messages
+   * (max_age; 0: no limit).
+   */
+  async held(): Promise<{ firstSeq: number; maxAgeMs: number }> {
+    const info = await this.jsm.streams.info(STREAM_NAME);
+    return { firstSeq: info.state.first_seq, maxAgeMs: info.config.max_age / 1e6 };
+  }
+
+  /**
    * One request to the stream's leader (`STREAM.MSG.GET` with
    * `next_by_subj`, never a direct get, which a lagging replica may answer):
    * the lowest stream sequence at or above `fromSeq` holding a message on the

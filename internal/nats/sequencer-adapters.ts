@@ -40,7 +40,8 @@ export interface SequencerAdapters {
 
 export async function openSequencerAdapters(nc: NatsConnection, provisioned: Provisioned, settings: SequencerAdapterSettings): Promise<SequencerAdapters> {
   const { js, jsm, kvm } = provisioned;
-  const states = new ChannelStateStore(await kvm.open(STATE_BUCKET));
+  // Loads after a refused write, and of quarantined entries, go to the bucket's leader.
+  const states = new ChannelStateStore(await kvm.open(STATE_BUCKET), { js, jsm });
   const leaseTimeoutMs = Math.min(Math.max(settings.heartbeatMs, MIN_LEASE_TIMEOUT_MS), settings.leaseTtlMs / 2);
   const leases = await LeaseBucket.open(nc, LEASE_BUCKET, leaseTimeoutMs);
   const retentionSeconds = Math.round((await jsm.streams.info(STREAM_NAME)).config.max_age / 1e9);

@@ -8,7 +8,7 @@ import type { RocketMessage } from "../domain/message.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates } from "./channel-states.js";
-import { ActorFixture, onFakeTimers, settledAll, type TestDelivery } from "./actor.fixture.js";
+import { ActorFixture, onFakeTimers, settledAll, swept, type TestDelivery } from "./actor.fixture.js";
 
 const fx = new ActorFixture();
 const store = fx.freshStore();
@@ -46,10 +46,10 @@ describe("actor registry", () => {
     advance(600);
     await deliverAll(r, 0, rocketMessages("idle-b", 2, new Rng(2)));
     advance(600);
-    r.evictIdle();
+    await swept(r);
     expect(r.size).toBe(1);
     advance(600);
-    r.evictIdle();
+    await swept(r);
     expect(r.size).toBe(0);
   });
 
@@ -78,7 +78,8 @@ describe("actor registry", () => {
         return store.load(channel);
       },
       save: (channel, state, revision, encode) => store.save(channel, state, revision, encode),
-      remove: (channel, revision) => store.remove(channel, revision),
+      quarantine: (channel, record, revision) => store.quarantine(channel, record, revision),
+      remove: (channel, revision, parkedFrom) => store.remove(channel, revision, parkedFrom),
     };
     let clock = 0;
     const { registry: r } = await fx.registry(gated, { maxPending: 100, retryDelayMs: 100, maxActors: 4, actorIdleMs: 60_000 }, { now: () => clock });
@@ -150,7 +151,7 @@ describe("actor registry", () => {
     await deliverAll(r, 0, messages.slice(0, 1));
     await deliverAll(r, 0, messages.slice(2));
     advance(5000);
-    r.evictIdle();
+    await swept(r);
     expect(r.size).toBe(1);
     expect(r.openGaps).toBe(1);
   });

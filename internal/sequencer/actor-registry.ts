@@ -1,6 +1,7 @@
 // The channel actors of the partitions this instance owns, created on first
 // delivery and evicted when idle, so memory is bounded by the active
-// channels, not by every channel ever seen.
+// channels, not by every channel ever seen; and the gaps of those partitions'
+// channels, reviewed on time whether or not their actor is in memory.
 //
 // Guarantees:
 // - At most one live actor per channel in this process, so one channel's
@@ -15,36 +16,37 @@
 //   none losing an accepted message: parked messages held in memory over all
 //   actors (MAX_BUFFERED_MESSAGES, MAX_BUFFERED_BYTES; past them a parked
 //   message is kept in the stream only and re-read when its gap closes),
-//   actors (MAX_ACTORS, soft as above) and channels with a state entry but
-//   no launch, as this instance wrote them or found them in the bucket at
-//   start (MAX_UNLAUNCHED_CHANNELS; past it such a channel's messages are parked
-//   in the stream only, found by its launch's re-read), and the channels so
-//   parked that it records (StreamOnlyParks; past it a partition's new
-//   channels re-read from its lowest unrecorded sequence). The memory bounds
-//   are checked before each batch is planned, so they may be passed by at
-//   most the batches being planned at that moment.
-// - Every sweep reviews the gaps past GAP_DEADLINE_SECONDS of the actors in
-//   memory: a channel that never launched is given up, and under
-//   GAP_POLICY=skip a launched rocket skips its missing numbers. An actor
-//   with an open gap is not evicted for idleness (only by the MAX_ACTORS cap),
-//   so its deadline is kept; its memory is bounded by the buffered bounds.
+//   actors (MAX_ACTORS, soft as above), never-launched channels' entries
+//   (MAX_UNLAUNCHED_CHANNELS; past it the oldest are given up early, their
+//   messages left in the stream, where the channel's next entry finds them)
+//   and gaps tracked (MAX_TRACKED_GAPS; past it a gap is reviewed only once
+//   its channel is written again). The memory bounds are checked before each
+//   batch is planned, so they may be passed by at most the batches being
+//   planned at that moment.
+// - The gaps of the owned partitions are known from every commit and, for
+//   what other instances recorded, from a scan of the state bucket when
+//   partitions are taken; only owned partitions' channels are tracked. Every
+//   sweep reviews them: a never-launched channel past GAP_DEADLINE_SECONDS is
+//   given up, a launched rocket under GAP_POLICY=skip skips its missing
+//   numbers, and a gap whose parked messages retention removed records what
+//   it lost, whether or not the channel's actor is in memory.
 
-import { StateStoreFullError, type ChannelStates, type StateDecodeError } from "./channel-states.js";
+import { StateStoreFullError, type ChannelStates, type RecordedGap, type StateDecodeError } from "./channel-states.js";
 import type { Logger } from "../observability/logger.js";
 import {
   ChannelActor,
   GapPolicy,
+  ReviewReason,
   type ActorBounds,
   type ActorEnvironment,
   type ActorObserver,
   type ActorSettings,
   type Delivery,
-  LeaseNotFreshError,
+  type GapInfo,
   type ParkedMessages,
 } from "./channel-actor.js";
 import { Limiter } from "./limiter.js";
 import { WriteLinger } from "./write-linger.js";
-import { StreamOnlyParks } from "./stream-only-parks.js";
 import { SequencerLimit, type DeliveryOutcome, type SequencerMetrics } from "./metrics.js";
 
 export interface RegistrySettings extends ActorSettings {
@@ -54,38 +56,34 @@ export interface RegistrySettings extends ActorSettings {
   maxBufferedMessages: number;
   /** Their encoded bytes. */
   maxBufferedBytes: number;
-  /** Channels with a stored state but no launch this instance keeps entries for. */
+  /** Never-launched channels' entries this instance keeps; past it the oldest are given up early. */
   maxUnlaunchedChannels: number;
   /** How long an idle actor's write may wait to leave with others' (WriteLinger); 0 or absent: at once. */
   writeLingerMs?: number;
-  /** Channels parked in the stream only that this instance records (StreamOnlyParks); absent: MAX_STREAM_ONLY_CHANNELS. */
-  maxStreamOnlyChannels?: number;
+  /** Gaps tracked over every owned partition; absent: MAX_TRACKED_GAPS. */
+  maxTrackedGaps?: number;
 }
 
-/** Whether this instance's lease on a partition surely has not moved (Ownership.leaseFresh). */
-export interface LeaseFence {
-  fresh(partition: number): boolean;
-}
-
-/**
- * Channels whose messages this instance parked in the stream only, recorded
- * over every partition (StreamOnlyParks); ~150 bytes each. Past it, a
- * partition's new channels re-read from its lowest unrecorded sequence.
- */
-const MAX_STREAM_ONLY_CHANNELS = 50_000;
+/** Gaps tracked for review, ~150 bytes each. */
+const MAX_TRACKED_GAPS = 200_000;
 
 /** After a scan over MAX_ACTORS found nothing to evict, the next waits this long. */
 const EVICTION_SCAN_INTERVAL_MS = 100;
 
 /** Re-reads of parked messages at once; each holds up to maxPending messages, so this bounds their memory. */
 export const REREAD_CONCURRENCY = 4;
-/** Never-launched channels given up per sweep at most, so a backlog costs a steady trickle of KV work. */
-const UNLAUNCHED_REVIEWS_PER_SWEEP = 1000;
+/** Gaps reviewed per sweep at most, so a backlog costs a steady trickle of KV work. */
+const REVIEWS_PER_SWEEP = 1000;
+
+/** With no gap open, the stream's retention is read this often (for the gauge that alerts). */
+const HELD_READ_INTERVAL_MS = 30_000;
 
 /** Failures are logged at most this often (with a count), so an outage does not flood the log. */
 const FAILURE_LOG_INTERVAL_MS = 5000;
-/** Bounds the per-channel log throttle of invalid states (cleared when full: a few extra lines, never unbounded memory). */
-const MAX_UNREADABLE_TRACKED = 1000;
+
+interface TrackedGap extends GapInfo {
+  partition: number;
+}
 
 export class ActorRegistry {
   private readonly actors = new Map<string, ChannelActor>();
@@ -97,22 +95,27 @@ export class ActorRegistry {
   private bufferedBytes = 0;
   /** Parked messages batches being planned have reserved and not yet committed. */
   private readonly reserved = { messages: 0, bytes: 0 };
-  /** Channels with a state entry but no launch: their partition and when their gap was recorded (wall-clock ms). */
-  private readonly unlaunchedChannels = new Map<string, { partition: number; since: number }>();
+  /** The owned partitions' channels with a recorded gap, oldest recorded first. */
+  private readonly gaps = new Map<string, TrackedGap>();
+  private unlaunchedCount = 0;
+  private quarantinedCount = 0;
+  /** Owned partitions, each with the number of times it was taken (a drain ends only the tenure it began in). */
+  private readonly owned = new Map<number, number>();
+  private tenures = 0;
   private lastLimitLog = new Map<SequencerLimit, number>();
   private sweeper: NodeJS.Timeout | undefined;
+  private sweeping = false;
   private lastFailureLog = Number.NEGATIVE_INFINITY;
   private failuresSinceLog = 0;
-  /** When each channel with an invalid stored state was last logged. */
-  private readonly unreadableLogged = new Map<string, number>();
-
-  private readonly streamOnly: StreamOnlyParks;
+  /** The stream's first held sequence and max age, as the last sweep read them. */
+  private streamFirstSeq = 0;
+  private streamMaxAgeMs = 0;
+  private heldReadAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     store: ChannelStates,
-    parked: ParkedMessages,
+    private readonly parked: ParkedMessages,
     limiter: Limiter,
-    leases: LeaseFence,
     private readonly settings: RegistrySettings,
     private readonly metrics: SequencerMetrics,
     private readonly log: Logger,
@@ -128,31 +131,28 @@ export class ActorRegistry {
         this.bufferedBytes += bytes;
       },
       reread: (messages) => metrics.reread(messages),
-      gapSkipped: (channel, from, to) => {
-        metrics.gapSkipped();
-        this.log.warn({ channel, from, to }, "gap policy gave up messages that never arrived; the rocket records the skipped range");
+      gapSkipped: (channel, from, to, reason) => {
+        metrics.gapSkipped(reason);
+        this.log.warn({ channel, from, to, reason }, "numbers given up; the rocket records the skipped range and its reason");
       },
-      unlaunchedExpired: (channel) => {
+      unlaunchedExpired: (channel, reason) => {
         metrics.unlaunchedExpired();
-        this.log.info({ channel }, "channel never launched within the gap deadline; its state entry was removed (its messages stay in the stream)");
+        this.log.info(
+          { channel, reason },
+          reason === ReviewReason.Cap
+            ? "never-launched channel given up early (MAX_UNLAUNCHED_CHANNELS); its messages stay in the stream for its launch"
+            : "channel never launched within the gap deadline; its state entry was removed (its messages stay in the stream)",
+        );
       },
-      unlaunched: (channel, partition, since) => {
-        if (since !== undefined) this.unlaunchedChannels.set(channel, { partition, since });
-        else this.unlaunchedChannels.delete(channel);
-      },
+      gap: (channel, partition, gap) => this.track(channel, partition, gap),
       failed: (channel, err, messages) => {
         // The bucket is full (STATE_MAX_BYTES): counted for its alert; the messages are nak'ed like any failed write.
         if (err instanceof StateStoreFullError) metrics.stateWriteRefused();
-        // Not a failure of ours: the partition is moving; its next owner settles them.
-        if (err instanceof LeaseNotFreshError) {
-          this.log.debug({ channel, messages, partition: err.partition }, err.message);
-          return;
-        }
         this.logFailure(channel, err, messages);
       },
-      unreadableState: (channel, err, messages) => {
-        metrics.unreadableState();
-        this.logUnreadable(channel, err, messages);
+      quarantined: (channel, err, messages) => {
+        metrics.quarantined();
+        this.logQuarantine(channel, err, messages);
       },
     };
     const bounds: ActorBounds = {
@@ -167,23 +167,13 @@ export class ActorRegistry {
         this.reserved.messages -= messages;
         this.reserved.bytes -= bytes;
       },
-      mayRecordUnlaunched: (channel, partition) => {
-        if (this.unlaunchedChannels.has(channel)) return true;
-        if (this.unlaunchedChannels.size >= settings.maxUnlaunchedChannels) return this.limitReached(SequencerLimit.UnlaunchedChannels);
-        // Reserved now; the committed write records its real start (a failed one leaves a place taken until the deadline).
-        this.unlaunchedChannels.set(channel, { partition, since: this.wallNow() });
-        return true;
-      },
     };
-    this.streamOnly = new StreamOnlyParks(settings.maxStreamOnlyChannels ?? MAX_STREAM_ONLY_CHANNELS, () => this.limitReached(SequencerLimit.StreamOnlyChannels));
     this.env = {
       store,
       parked,
       limiter,
       rereads: new Limiter(REREAD_CONCURRENCY),
       linger: new WriteLinger(settings.writeLingerMs ?? 0),
-      streamOnly: this.streamOnly,
-      leaseFresh: (partition) => leases.fresh(partition),
       settings,
       observer,
       bounds,
@@ -199,16 +189,19 @@ export class ActorRegistry {
     const last = this.lastLimitLog.get(limit) ?? Number.NEGATIVE_INFINITY;
     if (now - last >= FAILURE_LOG_INTERVAL_MS) {
       this.lastLimitLog.set(limit, now);
-      this.log.warn({ limit }, "sequencer bound reached; what it refused stays parked in the stream and is re-read later");
+      this.log.warn({ limit }, "sequencer bound reached; nothing accepted is lost (docs/operations.md says what each bound does past it)");
     }
     return false;
   }
 
-  /** Starts evicting idle actors periodically. */
+  /** How often the sweep runs: often enough to evict idle actors and to keep gap deadlines within a quarter of their length. */
+  get sweepIntervalMs(): number {
+    return Math.max(250, Math.min(this.settings.actorIdleMs / 2, this.settings.gapDeadlineMs / 4, 10_000));
+  }
+
+  /** Starts the sweep: evicting idle actors, reviewing gaps. */
   start(): void {
-    // Often enough to evict idle actors and to keep gap deadlines within a quarter of their length.
-    const every = Math.max(250, Math.min(this.settings.actorIdleMs / 2, this.settings.gapDeadlineMs / 4, 10_000));
-    this.sweeper = setInterval(() => this.evictIdle(), every);
+    this.sweeper = setInterval(() => void this.sweep(), this.sweepIntervalMs);
     this.sweeper.unref();
   }
 
@@ -227,7 +220,7 @@ export class ActorRegistry {
         this.metrics.limitReached(SequencerLimit.Actors);
         // A scan that found nothing idle to evict (every actor busy: a flood of new channels waiting on KV) is
         // not repeated for an interval: scanning per delivery froze the process for seconds (16,000 scans of
-        // 20,000 actors in the hostile suite's attack (b)). The cap is soft only while nothing can be evicted.
+        // 20,000 actors in the hostile suite's never-launched flood). The cap is soft only while nothing can be evicted.
         const now = this.now();
         if (now - this.lastFutileScan >= EVICTION_SCAN_INTERVAL_MS && this.evictOverCap() === 0) this.lastFutileScan = now;
       }
@@ -237,22 +230,15 @@ export class ActorRegistry {
     return actor;
   }
 
-  private forgetUnlaunched(partition: number): void {
-    for (const [channel, entry] of this.unlaunchedChannels) if (entry.partition === partition) this.unlaunchedChannels.delete(channel);
-  }
-
-  /**
-   * This instance took the partition, whose consumer had delivered through
-   * `deliveredThrough` (undefined: unknown); called before its first delivery.
-   */
-  beginPartition(partition: number, deliveredThrough: number | undefined): void {
-    this.streamOnly.begin(partition, deliveredThrough);
+  /** This instance now owns the partition (called before its first delivery). */
+  beginPartition(partition: number): void {
+    this.owned.set(partition, ++this.tenures);
   }
 
   /** Closes the partition's actors at once (the partition was lost). */
   dropPartition(partition: number): void {
-    this.streamOnly.end(partition);
-    this.forgetUnlaunched(partition);
+    this.owned.delete(partition);
+    this.forgetGaps(partition);
     for (const [channel, actor] of this.actors) {
       if (actor.partition !== partition) continue;
       actor.close();
@@ -263,8 +249,7 @@ export class ActorRegistry {
 
   /** Lets the partition's actors finish their mailboxes, then removes them (the partition is being released). */
   async drainPartition(partition: number): Promise<void> {
-    const tenure = this.streamOnly.tenure(partition);
-    this.forgetUnlaunched(partition);
+    const tenure = this.owned.get(partition);
     const draining = [...this.actors.values()].filter((a) => a.partition === partition);
     const drained = Promise.all(draining.map((a) => a.drain()));
     // A release should not wait out the linger window.
@@ -274,8 +259,11 @@ export class ActorRegistry {
       actor.dispose();
       if (this.actors.get(actor.channel) === actor) this.actors.delete(actor.channel);
     }
-    // After the drain: its actors still consult and add records until they finish.
-    if (tenure !== undefined) this.streamOnly.end(partition, tenure);
+    // Its gaps are its next owner's to review, unless the partition was taken here again meanwhile.
+    if (this.owned.get(partition) === tenure) {
+      this.owned.delete(partition);
+      this.forgetGaps(partition);
+    }
   }
 
   get size(): number {
@@ -293,40 +281,40 @@ export class ActorRegistry {
   }
 
   /**
-   * Counts a never-launched channel's entry found in the bucket (by the
-   * start's scan), so the bound and the deadline cover entries an earlier
-   * instance wrote. Past MAX_UNLAUNCHED_CHANNELS the rest are left to later.
+   * A gap found in the state bucket (a scan): tracked when its channel's
+   * partition is owned here, so it is reviewed on time though its actor is
+   * not in memory. A gap already known from a commit here is left as known.
    */
-  foundUnlaunched(channel: string, partition: number, since: number): void {
-    if (this.unlaunchedChannels.has(channel) || this.unlaunchedChannels.size >= this.settings.maxUnlaunchedChannels) return;
-    this.unlaunchedChannels.set(channel, { partition, since });
+  foundGap(channel: string, partition: number, gap: RecordedGap): void {
+    if (!this.owned.has(partition) || this.gaps.has(channel)) return;
+    this.track(channel, partition, gap);
   }
 
-  /** Channels whose messages this instance parked in the stream only and no committed state covers yet. */
-  get streamOnlyChannels(): number {
-    return this.streamOnly.recorded;
+  /** Quarantined channels among the owned partitions (their entry did not decode; waiting for a repair). */
+  get quarantined(): number {
+    return this.quarantinedCount;
   }
 
-  /** Channels with a state entry but no launch, as this instance knows them. */
+  /** Channels with a state entry but no launch, among the owned partitions. */
   get unlaunched(): number {
-    return this.unlaunchedChannels.size;
+    return this.unlaunchedCount;
   }
 
-  /** Open gaps among live actors. */
+  /** The stream keeps messages no longer than the gap deadline (as last read): parked messages may age out first. */
+  get retentionWithinDeadline(): boolean {
+    return this.streamMaxAgeMs > 0 && this.streamMaxAgeMs <= this.settings.gapDeadlineMs;
+  }
+
+  /** Open gaps tracked over the owned partitions. */
   get openGaps(): number {
-    let n = 0;
-    for (const actor of this.actors.values()) if (actor.gapSince !== undefined) n += 1;
-    return n;
+    return this.gaps.size;
   }
 
-  /** Age of the oldest open gap among live actors, in seconds (0 when none), from the time recorded in its state. */
+  /** Age of the oldest open gap tracked, in seconds (0 when none), from the time recorded in its state. */
   oldestGapAgeSeconds(): number {
     const now = this.wallNow();
     let oldest = now;
-    for (const actor of this.actors.values()) {
-      const since = actor.gapSince;
-      if (since !== undefined && since < oldest) oldest = since;
-    }
+    for (const gap of this.gaps.values()) if (gap.since < oldest) oldest = gap.since;
     return Math.max(0, now - oldest) / 1000;
   }
 
@@ -334,26 +322,87 @@ export class ActorRegistry {
     return this.env.wallNow;
   }
 
-  /** Evicts idle actors without an open gap, and asks those whose gap passed the deadline to review it. */
-  evictIdle(): void {
-    const cutoff = this.now() - this.settings.actorIdleMs;
-    const overdue = this.wallNow() - this.settings.gapDeadlineMs;
-    for (const [channel, actor] of this.actors) {
-      const since = actor.gapSince;
-      if (since !== undefined) {
-        if (since <= overdue && (this.settings.gapPolicy === GapPolicy.Skip || actor.unlaunched)) actor.reviewGap();
-        continue;
+  private track(channel: string, partition: number, gap: GapInfo | undefined): void {
+    const before = this.gaps.get(channel);
+    if (before) this.count(before, -1);
+    this.gaps.delete(channel);
+    if (gap === undefined || !this.owned.has(partition)) return;
+    if (this.gaps.size >= (this.settings.maxTrackedGaps ?? MAX_TRACKED_GAPS)) {
+      this.limitReached(SequencerLimit.TrackedGaps);
+      return;
+    }
+    const tracked = { ...gap, partition };
+    this.gaps.set(channel, tracked);
+    this.count(tracked, 1);
+  }
+
+  private count(gap: TrackedGap, by: 1 | -1): void {
+    if (gap.quarantined) this.quarantinedCount += by;
+    else if (!gap.launched) this.unlaunchedCount += by;
+  }
+
+  private forgetGaps(partition: number): void {
+    for (const [channel, gap] of this.gaps) {
+      if (gap.partition !== partition) continue;
+      this.count(gap, -1);
+      this.gaps.delete(channel);
+    }
+  }
+
+  /** Evicts idle actors without an open gap, and reviews the gaps that are due. */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      this.evictIdle();
+      const now = this.now();
+      // What the stream holds matters to open gaps; otherwise only the retention gauge reads it, now and then.
+      if (this.gaps.size > 0 || now - this.heldReadAt >= HELD_READ_INTERVAL_MS) {
+        this.heldReadAt = now;
+        try {
+          const held = await this.parked.held();
+          this.streamFirstSeq = held.firstSeq;
+          this.streamMaxAgeMs = held.maxAgeMs;
+        } catch (err) {
+          this.log.debug({ err }, "the stream's first sequence is unavailable; retention is checked at the next sweep");
+        }
+        this.reviewGaps();
       }
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  private evictIdle(): void {
+    const cutoff = this.now() - this.settings.actorIdleMs;
+    for (const [channel, actor] of this.actors) {
+      if (actor.gapSince !== undefined) continue;
       if (actor.idle && actor.lastActive <= cutoff) this.evict(channel, actor);
     }
-    // Unlaunched channels whose actor was evicted (by the cap), or found by the start's scan, are still given up on time.
+  }
+
+  private reviewGaps(): void {
+    const overdue = this.wallNow() - this.settings.gapDeadlineMs;
+    const skip = this.settings.gapPolicy === GapPolicy.Skip;
     let reviews = 0;
-    for (const [channel, { partition, since }] of this.unlaunchedChannels) {
-      if (reviews >= UNLAUNCHED_REVIEWS_PER_SWEEP) break;
-      if (since <= overdue && !this.actors.has(channel)) {
-        this.actorFor(channel, partition).reviewGap();
-        reviews += 1;
+    let overCap = this.unlaunchedCount - this.settings.maxUnlaunchedChannels;
+    if (overCap > 0) this.limitReached(SequencerLimit.UnlaunchedChannels);
+    // Oldest recorded first (a commit re-inserts a channel at the end).
+    for (const [channel, gap] of this.gaps) {
+      if (reviews >= REVIEWS_PER_SWEEP) break;
+      let reason: ReviewReason | undefined;
+      // A quarantined channel is looked at every sweep: a repair replaces its entry behind the sequencer's back.
+      if (gap.quarantined) reason = ReviewReason.Quarantine;
+      else if (gap.fromSeq !== null && this.streamFirstSeq > gap.fromSeq) reason = ReviewReason.Retention;
+      else if (gap.since <= overdue && (skip || !gap.launched)) reason = ReviewReason.Deadline;
+      else if (!gap.launched && overCap > 0) {
+        reason = ReviewReason.Cap;
+        overCap -= 1;
       }
+      if (reason === undefined) continue;
+      reviews += 1;
+      // An actor already asked, and not done yet, takes it as one review.
+      this.actorFor(channel, gap.partition).reviewGap(reason);
     }
   }
 
@@ -380,20 +429,11 @@ export class ActorRegistry {
     this.actors.delete(channel);
   }
 
-  /**
-   * An invalid stored state is an error for an operator: logged at error
-   * level with what is wrong, once per channel per FAILURE_LOG_INTERVAL_MS
-   * (its messages come back every retry delay until it is repaired).
-   */
-  private logUnreadable(channel: string, err: StateDecodeError, messages: number): void {
-    const now = this.now();
-    const last = this.unreadableLogged.get(channel);
-    if (last !== undefined && now - last < FAILURE_LOG_INTERVAL_MS) return;
-    if (this.unreadableLogged.size >= MAX_UNREADABLE_TRACKED) this.unreadableLogged.clear();
-    this.unreadableLogged.set(channel, now);
+  /** A quarantined channel is an error for an operator: logged at error level with what is wrong. */
+  private logQuarantine(channel: string, err: StateDecodeError, messages: number): void {
     this.log.error(
       { err, channel, messages, problems: err.problems.slice(0, 20) },
-      "stored channel state is invalid; its messages are held back (nak'ed) until the entry is repaired",
+      "stored channel state is invalid: the channel is quarantined (its messages are kept in the stream) until `npm run repair` repairs it",
     );
   }
 

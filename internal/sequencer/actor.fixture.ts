@@ -71,7 +71,7 @@ export class ActorFixture {
   async registry(
     store: ChannelStates,
     overrides: Partial<RegistrySettings> = {},
-    options: { log?: Logger; now?: () => number; wallNow?: () => number; leaseFresh?: (partition: number) => boolean } = {},
+    options: { log?: Logger; now?: () => number; wallNow?: () => number; partitions?: number[] } = {},
   ) {
     const metricsRegistry = new Registry();
     const holder: { registry?: ActorRegistry } = {};
@@ -80,6 +80,7 @@ export class ActorFixture {
       bufferedBytes: () => holder.registry?.bufferedBytesHeld ?? 0,
       openGaps: () => holder.registry?.openGaps ?? 0,
       unlaunchedChannels: () => holder.registry?.unlaunched ?? 0,
+      quarantinedChannels: () => holder.registry?.quarantined ?? 0,
       oldestGapAgeSeconds: () => holder.registry?.oldestGapAgeSeconds() ?? 0,
       partitionsOwned: () => 0,
       partitionsUnacquired: () => 0,
@@ -89,7 +90,6 @@ export class ActorFixture {
       store,
       this.stream.parked(),
       new Limiter(8),
-      { fresh: options.leaseFresh ?? (() => true) },
       { ...defaultSettings, ...overrides },
       metrics,
       options.log ?? silent,
@@ -97,6 +97,8 @@ export class ActorFixture {
       options.wallNow,
     );
     holder.registry = registry;
+    // The tests deliver to these partitions: owned, so their gaps are tracked and reviewed.
+    for (const p of options.partitions ?? [0, 7]) registry.beginPartition(p);
     const value = async (name: string, labels: Record<string, string> = {}) => {
       const m = await metricsRegistry.getSingleMetric(name)?.get();
       return m?.values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
@@ -113,6 +115,14 @@ export function onFakeTimers(): void {
   afterEach(() => {
     vi.useRealTimers();
   });
+}
+
+/** Runs one sweep of the registry (its reads of the stream answer on timers) and everything it set off. */
+export async function swept(registry: { sweep(): Promise<void> }): Promise<void> {
+  const sweep = registry.sweep();
+  await vi.runAllTimersAsync();
+  await sweep;
+  await vi.runAllTimersAsync();
 }
 
 /** Runs every timer until nothing is left to do; throws when a delivery is still unsettled then (it never will be). */

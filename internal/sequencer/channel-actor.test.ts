@@ -15,8 +15,9 @@ import { encodeChannelState, encodeChannelStateFrom } from "./state-encoding.js"
 import type { MemoryChannelStates } from "../testing/memory-channel-states.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import { GapPolicy, messageJson } from "./channel-actor.js";
-import type { ChannelStates } from "./channel-states.js";
-import { ActorFixture, onFakeTimers, settledAll, type TestDelivery } from "./actor.fixture.js";
+import type { ChannelStates, Quarantine } from "./channel-states.js";
+import { repairChannel } from "./channel-repair.js";
+import { ActorFixture, onFakeTimers, settledAll, swept, type TestDelivery } from "./actor.fixture.js";
 
 const fx = new ActorFixture();
 onFakeTimers();
@@ -43,9 +44,18 @@ class RecordingStore implements ChannelStates {
     this.events.push(`saved ${state.lastApplied}/${state.gap?.fromSeq ?? "-"}`);
     return next;
   }
-  remove(channel: string, revision: number) {
-    return this.inner.remove(channel, revision);
+  quarantine(channel: string, record: Quarantine, revision: number) {
+    return this.inner.quarantine(channel, record, revision);
   }
+  remove(channel: string, revision: number, parkedFrom?: number) {
+    return this.inner.remove(channel, revision, parkedFrom);
+  }
+}
+
+/** Runs a repair to its end on fake timers. */
+async function repairing<T>(work: Promise<T>): Promise<T> {
+  await vi.runAllTimersAsync();
+  return work;
 }
 
 const inOrder = (messages: RocketMessage[]) => messages.reduce<Rocket | null>((r, m) => apply(r, m), null);
@@ -162,47 +172,45 @@ describe("channel actor", () => {
     expect(store.peek("kv-down")?.state.rocket).toEqual(inOrder(messages));
   });
 
-  it("never acts on an invalid stored state: naks with a delay, writes nothing, counts and logs it, and resumes once repaired", async () => {
+  it("quarantines an invalid stored state: keeps its bytes, acks its messages against the record, counts and logs it, and a repair rebuilds it from the stream", async () => {
     const store = await recording();
     const lines: Record<string, unknown>[] = [];
     const log = pino({ level: "error" }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     const { registry, value } = await fx.registry(store, {}, { log });
     const channel = "invalid-stored-state";
     const messages = rocketMessages(channel, 4, new Rng(8));
+    const early = await fx.publish(messages.slice(0, 1));
     // A state with a buffered message ingest would refuse (a bidi override in its mission), as an older release or a hand edit could leave.
     const spoiled = JSON.parse(JSON.stringify({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]] }));
     spoiled.pending[0].metadata.messageType = "RocketMissionChanged";
     spoiled.pending[0].message = { newMission: "APOLLO\u202e" };
-    const spoiledRevision = store.inner.putRaw(channel, JSON.stringify({ v: 1, ...spoiled }));
+    const spoiledText = JSON.stringify({ v: 1, ...spoiled });
+    const spoiledRevision = store.inner.putRaw(channel, spoiledText);
 
-    const published = await fx.publish([messages[1]!, messages[3]!]);
-    const held = published.map((d) => new (d.constructor as typeof TestDelivery)(d.message, d.seq, store.events));
-    for (const d of held) registry.deliver(0, d);
-    await settledAll(held);
-    expect(held.map((d) => [d.settled, d.nakDelay])).toEqual([
-      ["nak", 1234],
-      ["nak", 1234],
-    ]);
+    const published = await fx.publish(messages.slice(1));
+    for (const d of published) registry.deliver(0, d);
+    await settledAll(published);
+    // Acked, not held back: the partition goes on.
+    expect(published.map((d) => d.settled)).toEqual(["ack", "ack", "ack"]);
+    const quarantined = store.inner.peek(channel)!;
+    expect(quarantined.revision).toBeGreaterThan(spoiledRevision);
+    expect(quarantined.quarantine).toMatchObject({
+      fromSeq: published[0]!.seq,
+      problems: [{ path: "pending.0.message.newMission", reason: expect.stringContaining("U+202E") }],
+    });
+    expect(Buffer.from(quarantined.quarantine!.original, "base64").toString()).toBe(spoiledText);
     expect(store.events.filter((e) => e.startsWith("saved"))).toEqual([]);
-    expect(store.inner.revisionOf(channel)).toBe(spoiledRevision);
-    // Counted per read (the second delivery waited in the mailbox and met it again), logged once per channel and interval.
-    expect(await value("rockets_sequencer_unreadable_states_total")).toBe(2);
-    expect(lines).toEqual([
-      expect.objectContaining({
-        level: 50,
-        channel,
-        msg: "stored channel state is invalid; its messages are held back (nak'ed) until the entry is repaired",
-        problems: [{ path: "pending.0.message.newMission", reason: expect.stringContaining("U+202E") }],
-      }),
-    ]);
+    expect(await value("rockets_sequencer_unreadable_states_total")).toBe(1);
+    expect(await value("rockets_sequencer_quarantined_channels")).toBe(1);
+    expect(lines).toEqual([expect.objectContaining({ level: 50, channel, msg: expect.stringContaining("quarantined") })]);
 
-    // Repaired by hand (the buffered message as it really was, a format-1 inline list): the same deliveries now go through.
-    store.inner.putRaw(channel, encodeChannelState({ rocket: inOrder(messages.slice(0, 1)), lastApplied: 1, pending: [messages[2]!] }));
-    const retried = published.map((d) => new (d.constructor as typeof TestDelivery)(d.message, d.seq));
-    for (const d of retried) registry.deliver(0, d);
-    await settledAll(retried);
-    expect(retried.every((d) => d.settled === "ack")).toBe(true);
+    // The operator's repair folds what the stream holds (the launch stored before the entry went bad included).
+    const outcome = await repairing(repairChannel(channel, 0, store.inner, fx.stream.parked()));
+    expect(outcome).toMatchObject({ kind: "repaired", messages: 4 + early.length - 1 });
     expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 4, pending: [] });
+    // The next sweep finds the channel repaired: it is no longer counted.
+    await swept(registry);
+    expect(await value("rockets_sequencer_quarantined_channels")).toBe(0);
   });
 
   it("parks every message past the memory bound instead of handing it back, and re-reads them when the gap closes", async () => {
@@ -349,8 +357,8 @@ describe("channel actor", () => {
     const beforeLaunch = published.slice(0, 19);
     for (const d of beforeLaunch) first.registry.deliver(0, d);
     await settledAll(beforeLaunch);
-    // The channel had no entry when its first message parked: it may have parked in the stream only before, so from the start.
-    expect(store.peek(channel)?.state.gap?.fromSeq).toBe(1);
+    // The channel had no entry when its first message parked: the entry it got locates every message the stream held for it.
+    expect(store.peek(channel)?.state.gap?.fromSeq).toBe(published[0]!.seq);
     // Another instance takes over with nothing in memory: only the launch is delivered to it.
     const second = await fx.registry(store);
     second.registry.deliver(0, published[19]!);
@@ -371,18 +379,18 @@ describe("channel actor", () => {
     await settledAll(published);
     expect(store.peek(channel)?.state.gap?.since).toBe("2026-01-01T00:00:00.000Z");
     wall += 30_000;
-    registry.evictIdle();
+    await swept(registry);
     await vi.runAllTimersAsync();
     expect(store.peek(channel)?.state.lastApplied).toBe(3);
     wall += 30_000;
-    registry.evictIdle();
+    await swept(registry);
     await vi.runAllTimersAsync();
     const done = store.peek(channel)!;
     expect(done.state.lastApplied).toBe(12);
-    expect(done.state.skipped).toEqual([{ from: 4, to: 5, at: "2026-01-01T00:01:00.000Z" }]);
+    expect(done.state.skipped).toEqual([{ from: 4, to: 5, at: "2026-01-01T00:01:00.000Z", reason: "deadline" }]);
     expect(done.state.gap).toBeUndefined();
     expect(done.state.rocket).toEqual(inOrder([...messages.slice(0, 3), ...messages.slice(5)]));
-    expect(await value("rockets_sequencer_gaps_skipped_total")).toBe(1);
+    expect(await value("rockets_sequencer_gaps_skipped_total", { reason: "deadline" })).toBe(1);
     // Message 4 arriving now is a duplicate: it was given up.
     const [late] = await fx.publish([messages[3]!]);
     registry.deliver(0, late!);
@@ -402,7 +410,7 @@ describe("channel actor", () => {
     await settledAll([...a, ...b]);
     expect(registry.unlaunched).toBe(1);
     wall += 61_000;
-    registry.evictIdle();
+    await swept(registry);
     await vi.runAllTimersAsync();
     expect(store.peek("unlaunched")).toBeNull();
     expect(await value("rockets_sequencer_unlaunched_expired_total")).toBe(1);
@@ -415,18 +423,24 @@ describe("channel actor", () => {
     expect(store.peek("unlaunched")?.state).toEqual({ rocket: inOrder(unlaunched), lastApplied: 6, pending: [] });
   });
 
-  it("past MAX_UNLAUNCHED_CHANNELS parks in the stream only, and the launch still finds everything", async () => {
+  it("past MAX_UNLAUNCHED_CHANNELS gives up the oldest never-launched entries at the next sweep, and their launches still find everything", async () => {
     const store = fx.freshStore();
     const { registry, value } = await fx.registry(store, { maxUnlaunchedChannels: 1 });
     const first = rocketMessages("unlaunched-1", 4, new Rng(14));
     const second = rocketMessages("unlaunched-2", 4, new Rng(15));
     const a = await fx.publish(first.slice(1));
+    await settledAll(a.map((d) => (registry.deliver(0, d), d)));
     const b = await fx.publish(second.slice(1));
-    for (const d of [...a, ...b]) registry.deliver(0, d);
-    await settledAll([...a, ...b]);
+    await settledAll(b.map((d) => (registry.deliver(0, d), d)));
+    // Every message acked after a write that locates it: each channel has its entry, for now.
     expect([...a, ...b].every((d) => d.settled === "ack")).toBe(true);
-    expect(store.peek("unlaunched-1")?.state.gap?.parked).toBe(3);
-    expect(store.peek("unlaunched-2")).toBeNull();
+    expect(store.peek("unlaunched-1")?.state.gap).toMatchObject({ fromSeq: a[0]!.seq, parked: expect.any(Number) });
+    expect(registry.unlaunched).toBe(2);
+    await swept(registry);
+    // The oldest is given up (its messages stay in the stream), the bound counted.
+    expect(store.peek("unlaunched-1")).toBeNull();
+    expect(store.peek("unlaunched-2")?.state.gap?.fromSeq).toBe(b[0]!.seq);
+    expect(registry.unlaunched).toBe(1);
     expect(await value("rockets_sequencer_limit_reached_total", { limit: "unlaunched_channels" })).toBeGreaterThan(0);
     const launches = await fx.publish([first[0]!, second[0]!]);
     for (const d of launches) registry.deliver(0, d);

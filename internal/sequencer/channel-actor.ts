@@ -7,62 +7,67 @@
 //   deliveries wait in the mailbox; the next write takes all of them at once
 //   (coalescing), so a busy channel costs one KV write per round trip, not
 //   one per message.
-// - A delivery is acked only after the KV write that holds its effect
-//   committed: applied, or parked. A parked message (ahead of a gap) is not
-//   copied into KV: it stays in the events stream on the channel's subject,
-//   and the committed state's `gap.fromSeq` is at or below its stream
-//   sequence, so it can always be read back. The state stays the same small
-//   size however long the gap, so parking a message costs a constant-size
-//   write, and nothing a gap holds stays in the partition's ack window.
-// - A duplicate of committed state is acked without a write: once a number
-//   is at or below lastApplied it stays so in every later state, and a
-//   number held in memory was parked by a committed write (its first copy
-//   stays locatable whoever writes next, since every writer re-reads from
-//   the stored fromSeq before moving it).
+// - A delivery is acked only after a committed write holds its effect:
+//   applied, or parked. A parked message (ahead of a gap) is not copied into
+//   KV: it stays in the events stream on the channel's subject, and the
+//   committed state's `gap.fromSeq` is at or below its stream sequence, so it
+//   can always be read back. The state stays the same small size however
+//   long the gap, so parking a message costs a constant-size write, and
+//   nothing a gap holds stays in the partition's ack window.
+// - Nothing is acked on the strength of anything but a compare-and-set
+//   write: there is no acknowledgement without a state write behind it
+//   except a duplicate of committed state (a number at or below lastApplied
+//   stays so in every later state; one held in memory was parked by a
+//   committed write, whose fromSeq every later writer keeps covering, since
+//   every writer re-reads from the stored fromSeq before moving it). So a
+//   stale owner, a lagging replica or a clock that stood still can cost a
+//   refused write, never a message (docs/decisions/every-ack-has-a-write.md).
+// - A channel whose key was never written has nothing parked anywhere
+//   (nothing of it was acked), so its first write needs no read of the
+//   stream. A channel whose entry was given up has its messages in the
+//   stream from what the entry's delete marker records: before its next
+//   write the actor asks the stream whether it holds any there, and the
+//   entry it writes locates them all.
+// - Each number is applied with its first stored copy (the lowest stream
+//   sequence): while memory may miss parked messages (`floorSeq` finite) the
+//   actor applies nothing before re-reading from floorSeq, and a copy read
+//   back replaces a later one held in memory.
 // - In memory the actor keeps the parked messages it saw (bounded per
 //   channel and, through the registry, in total). While it saw every one
 //   since the gap opened (`floorSeq` is Infinity), a gap closes from memory;
-//   otherwise (loaded after a restart or a takeover, or a message it could
-//   not keep) it re-reads the channel's subject from the lowest stream
+//   otherwise it re-reads the channel's subject from the lowest stream
 //   sequence it may be missing, keeping the lowest MAX_PENDING_PER_CHANNEL
 //   numbers, and applies in order; it reads again while that makes progress,
 //   a pass after one that applied its window whole reading only the stream
 //   range the earlier pass mapped for it (WindowPlan).
-// - A channel loaded without a stored state may still have messages parked
-//   in the stream only (past MAX_UNLAUNCHED_CHANNELS, or left there when its
-//   entry was given up); StreamOnlyParks says from which stream sequence
-//   (the stream's start, unless nothing was delivered before this instance
-//   took the partition), and its launch re-reads from there.
-// - Nothing is acked without a committed write behind it (a message parked
-//   in the stream only, an unlaunched entry given up) unless the partition's
-//   lease is surely still ours (`leaseFresh`); otherwise the batch is nak'ed
-//   for whoever owns the partition now. A compare-and-set fences a stale
-//   owner's writes; this fences what it would do without one.
 // - Every write names the revision it was computed from. On a conflict the
-//   actor reloads and recomputes the same batch against the fresh state, so
-//   nothing is applied twice whoever else wrote (a stale owner, a second
-//   instance during a rebalance).
-// - Anything else that fails (NATS unreachable, a re-read cut short,
-//   unreadable state) naks the batch with a delay and forgets the cache.
-// - A stored state that fails validation (StateDecodeError) is never acted
-//   on, nor overwritten: its messages are nak'ed with a delay and it is
-//   reported apart from outages (unreadableState).
-// - A gap older than the deadline is reviewed when the registry asks
-//   (reviewGap): under GAP_POLICY=skip a launched rocket gives up the missing
-//   numbers (recorded in `skipped`) and goes on; a channel that never
-//   launched loses its state entry under either policy (its messages stay in
-//   the stream and a later launch still finds them).
+//   actor reloads from the stream's leader and recomputes the same batch
+//   against the fresh state, so nothing is applied twice whoever else wrote.
+// - Anything else that fails (NATS unreachable, a re-read cut short) naks the
+//   batch with a delay and forgets the cache.
+// - A stored entry that does not decode is quarantined, never acted on nor
+//   lost: it is replaced by compare-and-set with a record keeping its bytes
+//   and locating every message acked since; the channel's messages are acked
+//   against that record and wait in the stream for `npm run repair`, and the
+//   partition goes on.
+// - Gap reviews (the registry asks, `reviewGap`): a never-launched channel's
+//   entry past the deadline, or past MAX_UNLAUNCHED_CHANNELS, is given up
+//   (its messages stay in the stream, found again by the next entry's
+//   creation); under GAP_POLICY=skip a launched rocket gives up the numbers
+//   below the lowest one waiting anywhere (memory or stream) and goes on;
+//   when retention removed part of what the gap located, the numbers below
+//   the lowest one still held are given up at once, recorded with reason
+//   `retention`.
 
 import { Buffer } from "node:buffer";
 import type { RocketMessage } from "../domain/message.js";
-import { sequenceBatch } from "../domain/sequence-batch.js";
-import { skipGap } from "../domain/gap-skip.js";
-import { emptyChannelState, SequenceOutcome, type ChannelState, type ParkedGap } from "../domain/sequencing.js";
-import { RevisionConflictError, StateDecodeError, type ChannelStates } from "./channel-states.js";
-import { encodeChannelStateFrom } from "./state-encoding.js";
+import { apply } from "../domain/rocket.js";
+import { lowerBound } from "../domain/sequence-batch.js";
+import { MAX_SKIPPED_RECORDED, SkipReason, emptyChannelState, type ChannelState, type ParkedGap } from "../domain/sequencing.js";
+import { RevisionConflictError, StateDecodeError, type ChannelStates, type Quarantine } from "./channel-states.js";
+import { encodeChannelStateFrom, originalOf } from "./state-encoding.js";
 import type { Limiter } from "./limiter.js";
 import type { WriteLinger } from "./write-linger.js";
-import type { StreamOnlyParks } from "./stream-only-parks.js";
 import { DeliveryOutcome } from "./metrics.js";
 
 /** A message handed to an actor; the actor settles it exactly once. */
@@ -78,9 +83,8 @@ export interface Delivery {
 export interface ParkedMessages {
   /**
    * Every valid message of the channel stored from stream sequence `fromSeq`
-   * up to the stream's end when the read starts, or up to `throughSeq` (one
-   * the partition's consumer delivered already), in stream order. Throws
-   * when it cannot read them all.
+   * up to what the partition's consumer has delivered when the read starts,
+   * or up to `throughSeq`, in stream order. Throws when it cannot read them all.
    */
   read(
     partition: number,
@@ -93,19 +97,44 @@ export interface ParkedMessages {
   census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
   /** The lowest stream sequence at or above `fromSeq` holding a message on the channel's subject (any); Infinity when none. */
   firstSeq(partition: number, channel: string, fromSeq: number): Promise<number>;
+  /** The stream's first held sequence and how long it keeps messages (0: no limit). */
+  held(): Promise<{ firstSeq: number; maxAgeMs: number }>;
 }
 
 export const GapPolicy = { Wait: "wait", Skip: "skip" } as const;
 export type GapPolicy = (typeof GapPolicy)[keyof typeof GapPolicy];
 
+/** Why the registry asks an actor to review its gap. */
+export const ReviewReason = {
+  /** The gap is older than GAP_DEADLINE_SECONDS. */
+  Deadline: "deadline",
+  /** Retention removed stream sequences the gap locates. */
+  Retention: "retention",
+  /** More never-launched entries than MAX_UNLAUNCHED_CHANNELS: the oldest are given up early. */
+  Cap: "cap",
+  /** The channel is quarantined: is it repaired yet? */
+  Quarantine: "quarantine",
+} as const;
+export type ReviewReason = (typeof ReviewReason)[keyof typeof ReviewReason];
+
 export interface ActorSettings {
   /** Most parked messages one channel keeps in memory, and the numbers one re-read keeps. */
   maxPending: number;
-  /** Delay before a nak'ed message comes back (KV failure, unreadable state). */
+  /** Delay before a nak'ed message comes back (KV failure). */
   retryDelayMs: number;
   gapPolicy: GapPolicy;
   /** A gap open this long is reviewed by the gap policy. */
   gapDeadlineMs: number;
+}
+
+/** A channel's recorded gap, as the registry tracks it. */
+export interface GapInfo {
+  /** Wall-clock ms the gap was recorded. */
+  since: number;
+  fromSeq: number | null;
+  launched: boolean;
+  /** The entry is a quarantine record (waiting for a repair). */
+  quarantined?: boolean;
 }
 
 /** What the actor reports; the registry turns it into metrics, gauges and logs. */
@@ -116,16 +145,16 @@ export interface ActorObserver {
   /** Messages and bytes this actor holds in memory behind gaps changed by these amounts. */
   bufferedChanged(messages: number, bytes: number): void;
   failed(channel: string, err: unknown, messages: number): void;
-  /** The channel's stored state is invalid: its messages wait (nak'ed) until an operator repairs it. */
-  unreadableState(channel: string, err: StateDecodeError, messages: number): void;
+  /** The channel's stored entry did not decode and was replaced by a quarantine record. */
+  quarantined(channel: string, err: StateDecodeError, messages: number): void;
   /** Messages read back from the stream to close a gap. */
   reread(messages: number): void;
-  /** The gap policy gave up numbers of a launched rocket. */
-  gapSkipped(channel: string, from: number, to: number): void;
-  /** A channel that never launched was given up at the deadline (its state entry removed). */
-  unlaunchedExpired(channel: string): void;
-  /** The channel has a stored state without a launched rocket since `since` (wall-clock ms), or no longer (undefined). */
-  unlaunched(channel: string, partition: number, since: number | undefined): void;
+  /** Numbers of a launched rocket were given up. */
+  gapSkipped(channel: string, from: number, to: number, reason: SkipReason): void;
+  /** A channel that never launched was given up (its state entry removed). */
+  unlaunchedExpired(channel: string, reason: ReviewReason): void;
+  /** The channel's committed entry records this gap, or none (undefined). */
+  gap(channel: string, partition: number, gap: GapInfo | undefined): void;
 }
 
 /** Global bounds the registry keeps over every actor. */
@@ -137,12 +166,6 @@ export interface ActorBounds {
    */
   mayBuffer(bytes: number): boolean;
   release(messages: number, bytes: number): void;
-  /**
-   * May this channel create a state entry for messages ahead of its launch?
-   * A yes reserves its place (so concurrent channels cannot all pass); a no
-   * is counted.
-   */
-  mayRecordUnlaunched(channel: string, partition: number): boolean;
 }
 
 export interface ActorEnvironment {
@@ -153,13 +176,6 @@ export interface ActorEnvironment {
   readonly rereads: Limiter;
   /** Gathers idle actors' write starts into one moment (a linger of 0 starts each at once). */
   readonly linger: WriteLinger;
-  /** Where channels may have messages parked in the stream that no committed state locates. */
-  readonly streamOnly: StreamOnlyParks;
-  /**
-   * True while this instance's lease on the partition cannot have moved to
-   * another instance yet (renewed well within its TTL, by the local clock).
-   */
-  leaseFresh(partition: number): boolean;
   readonly settings: ActorSettings;
   readonly observer: ActorObserver;
   readonly bounds: ActorBounds;
@@ -204,17 +220,7 @@ const encodeState = (state: ChannelState) => encodeChannelStateFrom(state, messa
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/**
- * What became of a delivery, from what sequencing did with its message. One
- * not kept in memory (overflow) is parked in the stream by the write that
- * follows, like one kept: buffered either way.
- */
-const DELIVERY_OUTCOME: Record<SequenceOutcome, DeliveryOutcome> = {
-  [SequenceOutcome.Applied]: DeliveryOutcome.Applied,
-  [SequenceOutcome.Buffered]: DeliveryOutcome.Buffered,
-  [SequenceOutcome.Duplicate]: DeliveryOutcome.Duplicate,
-  [SequenceOutcome.Overflow]: DeliveryOutcome.Buffered,
-};
+const number = (m: RocketMessage) => m.metadata.messageNumber;
 
 /**
  * What the actor knows about its channel: the committed state, and in
@@ -222,9 +228,9 @@ const DELIVERY_OUTCOME: Record<SequenceOutcome, DeliveryOutcome> = {
  * stored inline ones (format 1, numbers in `inline`) and the parked ones it
  * keeps in memory (numbers in `seqOf`, with their stream sequences).
  * `floorSeq`: parked messages with a stream sequence at or above it may be
- * missing from memory (Infinity: none are). `earlier`: a channel loaded
- * without an entry may also miss messages the partition's earlier owners
- * parked in the stream only, at sequences 1 to `earlier` (0: none).
+ * missing from memory (Infinity: none are). `unresolved`: loaded without an
+ * entry, so any message of the channel the stream holds may be unaccounted
+ * for; the stream is asked before the first write.
  */
 interface Known {
   readonly stored: ChannelState;
@@ -233,14 +239,10 @@ interface Known {
   readonly inline: ReadonlySet<number>;
   readonly seqOf: ReadonlyMap<number, number>;
   readonly floorSeq: number;
-  readonly earlier: number;
+  readonly unresolved: boolean;
   readonly bytes: number;
-  /**
-   * Loaded with messages this instance parked in the stream only that the
-   * stored state does not locate (a stale former owner wrote it after we
-   * found none): they are read back at the next batch, not only once one applies.
-   */
-  readonly unlocated: boolean;
+  /** Set when the entry is a quarantine record. */
+  readonly quarantine?: Quarantine;
 }
 
 /** The next committed view, as a batch computes it. */
@@ -251,14 +253,13 @@ interface Draft {
   inline: Set<number>;
   seqOf: Map<number, number>;
   floorSeq: number;
-  /** As Known's: 1 to `earlier` still to be read back (0: done, or nothing there). */
-  earlier: number;
+  unresolved: boolean;
   skipped: ChannelState["skipped"];
   /** Parked deliveries counted since the gap opened (upper bound). */
   parked: number;
   since: string | undefined;
-  /** The gap policy gave up numbers in this draft. */
-  skippedNow: { from: number; to: number } | undefined;
+  /** Numbers given up in this draft. */
+  skippedNow: { from: number; to: number; reason: SkipReason } | undefined;
   /** Messages read back from the stream in this draft. */
   reread: number;
   /** This batch's reservation of the global buffered bounds. */
@@ -298,17 +299,6 @@ function plannedBeyond(plan: WindowPlan): number {
   return beyond;
 }
 
-/**
- * The partition's lease may have moved: what the actor was about to settle
- * without a committed write (parking in the stream only) is handed back.
- */
-export class LeaseNotFreshError extends Error {
-  override name = "LeaseNotFreshError";
-  constructor(readonly partition: number) {
-    super(`partition ${partition}'s lease may have moved to another instance: messages nak'ed rather than acked without a state write`);
-  }
-}
-
 const ActorStatus = { Open: "open", Draining: "draining", Closed: "closed" } as const;
 type ActorStatus = (typeof ActorStatus)[keyof typeof ActorStatus];
 
@@ -318,9 +308,11 @@ export class ChannelActor {
   private running = false;
   /** A run is waiting for the linger window to start. */
   private starting = false;
-  private reviewDue = false;
+  private reviewDue: ReviewReason | undefined;
   private status: ActorStatus = ActorStatus.Open;
   private idleWaiters: Array<() => void> = [];
+  /** The next load must come from the stream's leader (a write was refused, or the state was in doubt). */
+  private loadLatest = false;
   lastActive: number;
 
   constructor(
@@ -339,18 +331,13 @@ export class ChannelActor {
   }
 
   get idle(): boolean {
-    return !this.running && !this.starting && this.mailbox.length === 0 && !this.reviewDue;
+    return !this.running && !this.starting && this.mailbox.length === 0 && this.reviewDue === undefined;
   }
 
   /** When the channel's current gap was recorded (wall-clock ms), or undefined when it has none or is not loaded. */
   get gapSince(): number | undefined {
     const since = this.known?.stored.gap?.since;
     return since === undefined ? undefined : Date.parse(since);
-  }
-
-  /** True when the channel has a stored state with a gap and no launched rocket. */
-  get unlaunched(): boolean {
-    return this.known !== undefined && this.known.revision !== 0 && this.known.stored.rocket === null && this.known.stored.gap !== undefined;
   }
 
   /** Messages and bytes held in memory behind the gap. */
@@ -372,10 +359,10 @@ export class ChannelActor {
     });
   }
 
-  /** Asks the actor to apply the gap policy to its gap (the registry's sweep calls it once the deadline passed). */
-  reviewGap(): void {
+  /** Asks the actor to review its gap for `reason` (the registry's sweep). */
+  reviewGap(reason: ReviewReason): void {
     if (this.status !== ActorStatus.Open) return;
-    this.reviewDue = true;
+    this.reviewDue = reason;
     if (!this.running) void this.run();
   }
 
@@ -392,7 +379,7 @@ export class ChannelActor {
    */
   close(): void {
     this.status = ActorStatus.Closed;
-    this.reviewDue = false;
+    this.reviewDue = undefined;
     this.nakMailbox(0);
   }
 
@@ -414,17 +401,17 @@ export class ChannelActor {
 
   private async run(): Promise<void> {
     this.running = true;
-    while ((this.mailbox.length > 0 || this.reviewDue) && this.status !== ActorStatus.Closed) {
+    while ((this.mailbox.length > 0 || this.reviewDue !== undefined) && this.status !== ActorStatus.Closed) {
       const batch = this.mailbox;
       this.mailbox = [];
       const review = this.reviewDue;
-      this.reviewDue = false;
+      this.reviewDue = undefined;
       try {
         await this.process(batch, review);
       } catch (err) {
         this.setKnown(undefined);
-        if (err instanceof StateDecodeError) this.env.observer.unreadableState(this.channel, err, batch.length);
-        else this.env.observer.failed(this.channel, err, batch.length);
+        this.loadLatest = true;
+        this.env.observer.failed(this.channel, err, batch.length);
         for (const d of batch) d.nak(this.env.settings.retryDelayMs);
       }
     }
@@ -436,7 +423,7 @@ export class ChannelActor {
     for (const w of waiters) w();
   }
 
-  private async process(batch: Delivery[], review: boolean): Promise<void> {
+  private async process(batch: Delivery[], review: ReviewReason | undefined): Promise<void> {
     // What this batch reserved of the global buffered bounds, handed back once its outcome is known.
     const reserved = { messages: 0, bytes: 0 };
     try {
@@ -446,47 +433,54 @@ export class ChannelActor {
     }
   }
 
-  private async processReserving(batch: Delivery[], review: boolean, reserved: { messages: number; bytes: number }): Promise<void> {
+  private async processReserving(batch: Delivery[], review: ReviewReason | undefined, reserved: { messages: number; bytes: number }): Promise<void> {
     for (;;) {
-      const base = this.known ?? (await this.load());
-      // A place taken for an entry that was never written, or is launched by now: free it.
-      if (review && (base.revision === 0 || base.stored.rocket !== null)) this.env.observer.unlaunched(this.channel, this.partition, undefined);
-      if (review && base.revision !== 0 && base.stored.rocket === null && this.isOverdue(base.stored)) {
-        // Never launched within the deadline: give the entry up; its messages stay in the stream.
-        if (await this.removeUnlaunched(base)) continue;
+      const base = this.known ?? (await this.load(batch));
+      if (base === undefined) return;
+      if (base.quarantine !== undefined) {
+        if (await this.parkQuarantined(base, batch)) return;
+        continue;
+      }
+      if (review !== undefined && base.revision !== 0 && base.stored.rocket === null && base.stored.gap !== undefined) {
+        // Never launched: given up at its deadline or past the cap (its messages stay in the stream).
+        if (review === ReviewReason.Cap || (review === ReviewReason.Deadline && this.isOverdue(base.stored))) {
+          await this.removeUnlaunched(base, review);
+          if (batch.length === 0) return;
+          continue;
+        }
       }
       this.env.bounds.release(reserved.messages, reserved.bytes);
       reserved.messages = 0;
       reserved.bytes = 0;
-      const { draft, outcomes } = this.plan(base, batch, reserved);
-      await this.catchUp(base, draft, outcomes.includes(DeliveryOutcome.Applied));
-      if (review && this.isOverdue(base.stored) && this.env.settings.gapPolicy === GapPolicy.Skip) await this.skip(base, draft);
-      const state = this.stateOf(draft, base);
+      const { draft, outcomes, contiguous } = this.plan(base, batch, reserved);
+      if (draft.unresolved) await this.resolve(draft);
+      await this.catchUp(draft, contiguous);
+      if (review !== undefined) await this.review(base, draft, review);
+      for (let i = 0; i < batch.length; i += 1) {
+        if (outcomes[i] === DeliveryOutcome.Buffered && number(batch[i]!.message) <= draft.lastApplied) outcomes[i] = DeliveryOutcome.Applied;
+      }
       if (!this.needsWrite(base, draft, outcomes)) {
-        // An unlocated load was read back from its floor (catchUp) and nothing it found needs a write: all were applied already.
-        if (base.unlocated) this.env.streamOnly.covered(this.partition, this.channel, base.floorSeq);
         this.commitKnown(base, draft, base.revision);
+        // A review that changed nothing still tells the registry what the entry records (it may have been tracked from an old scan).
+        if (review !== undefined) this.reportGap(base.stored);
         this.settle(batch, outcomes);
         return;
       }
-      if (base.revision === 0 && state.rocket === null && !this.env.bounds.mayRecordUnlaunched(this.channel, this.partition)) {
-        this.parkInStreamOnly(base, batch, outcomes);
-        return;
-      }
+      const state = this.stateOf(draft, base);
       let revision: number;
       try {
         revision = await this.save(state, base.revision);
       } catch (err) {
         if (!(err instanceof RevisionConflictError) || this.status === ActorStatus.Closed) throw err;
-        // Someone else wrote: recompute this batch against what they wrote.
+        // Someone else wrote: recompute this batch against what they wrote, read from the leader.
         this.env.observer.revisionConflict();
         this.setKnown(undefined);
+        this.loadLatest = true;
         continue;
       }
       this.commitKnown(base, draft, revision, state);
-      this.env.streamOnly.covered(this.partition, this.channel, base.floorSeq);
       if (draft.reread > 0) this.env.observer.reread(draft.reread);
-      if (draft.skippedNow) this.env.observer.gapSkipped(this.channel, draft.skippedNow.from, draft.skippedNow.to);
+      if (draft.skippedNow) this.env.observer.gapSkipped(this.channel, draft.skippedNow.from, draft.skippedNow.to, draft.skippedNow.reason);
       this.settle(batch, outcomes);
       return;
     }
@@ -497,115 +491,198 @@ export class ChannelActor {
     return since !== undefined && this.env.wallNow() - Date.parse(since) >= this.env.settings.gapDeadlineMs;
   }
 
-  /**
-   * Past MAX_UNLAUNCHED_CHANNELS: the batch is acked with no state entry,
-   * its messages parked in the stream only. No write fences a stale owner
-   * here, so only while the lease is surely ours (then the partition's next
-   * owner counts them below its takenAt); recorded, so that this instance's
-   * launch re-read finds them, and known to miss them from their sequence.
-   */
-  private parkInStreamOnly(base: Known, batch: Delivery[], outcomes: DeliveryOutcome[]): void {
-    if (!this.env.leaseFresh(this.partition)) throw new LeaseNotFreshError(this.partition);
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const d of batch) lowest = Math.min(lowest, d.seq);
-    this.env.streamOnly.record(this.partition, this.channel, lowest);
-    this.setKnown({ ...base, floorSeq: Math.min(base.floorSeq, lowest) });
-    this.settle(batch, outcomes);
-  }
-
-  /**
-   * True when removed, or when someone wrote meanwhile (the caller reloads);
-   * false when the lease may have moved (the next sweep reviews it again).
-   */
-  private async removeUnlaunched(base: Known): Promise<boolean> {
-    if (!this.env.leaseFresh(this.partition)) return false;
+  /** Removes a never-launched channel's entry; a conflict means someone wrote meanwhile (the caller reloads). */
+  private async removeUnlaunched(base: Known, reason: ReviewReason): Promise<void> {
+    // Its marker says where its messages start (inline ones, an older format, at unknown sequences: anywhere).
+    const parkedFrom = base.stored.pending.length > 0 ? 1 : (base.stored.gap?.fromSeq ?? undefined);
     try {
-      await this.env.limiter.run(() => this.env.store.remove(this.channel, base.revision));
+      await this.env.limiter.run(() => this.env.store.remove(this.channel, base.revision, parkedFrom ?? 1));
     } catch (err) {
       if (!(err instanceof RevisionConflictError)) throw err;
       this.env.observer.revisionConflict();
       this.setKnown(undefined);
+      this.loadLatest = true;
+      return;
+    }
+    this.env.observer.unlaunchedExpired(this.channel, reason);
+    this.env.observer.gap(this.channel, this.partition, undefined);
+    this.setKnown(undefined);
+  }
+
+  /**
+   * The channel is quarantined: its messages are acked once a write of the
+   * quarantine record (at the revision read from the leader) locates them:
+   * a write per batch, so a repair that read the record earlier is refused
+   * and reads again. True when settled; false to reload.
+   */
+  private async parkQuarantined(base: Known, batch: Delivery[]): Promise<boolean> {
+    const q = base.quarantine!;
+    const report = (fromSeq: number) => this.env.observer.gap(this.channel, this.partition, { since: Date.parse(q.since), fromSeq, launched: false, quarantined: true });
+    if (batch.length === 0) {
+      this.setKnown(undefined);
+      this.loadLatest = true;
+      report(q.fromSeq);
       return true;
     }
-    // Its parked messages stay in the stream, now located by no state (inline ones, an older format, at unknown sequences).
-    const from = base.stored.pending.length > 0 ? 1 : (base.stored.gap?.fromSeq ?? 1);
-    this.env.streamOnly.record(this.partition, this.channel, from);
-    this.env.observer.unlaunchedExpired(this.channel);
-    this.env.observer.unlaunched(this.channel, this.partition, undefined);
+    let lowest = q.fromSeq;
+    for (const d of batch) lowest = Math.min(lowest, d.seq);
+    try {
+      await this.env.limiter.run(() => this.env.store.quarantine(this.channel, { ...q, fromSeq: lowest }, base.revision));
+    } catch (err) {
+      if (!(err instanceof RevisionConflictError)) throw err;
+      this.setKnown(undefined);
+      this.loadLatest = true;
+      return false;
+    }
+    // Not cached: every batch of a quarantined channel checks the leader's entry (a repair may have replaced it).
     this.setKnown(undefined);
+    this.loadLatest = true;
+    report(lowest);
+    this.settle(
+      batch,
+      batch.map(() => DeliveryOutcome.Buffered),
+    );
     return true;
   }
 
   /**
-   * Sequences the batch against what is known. A message ahead of the gap
-   * is kept in memory while this channel and the registry have room
-   * (outcome buffered either way: it is parked by the write that follows).
+   * Quarantines an entry that does not decode: replaces it, by compare-and-set
+   * at the revision it was read at, with a record that keeps its bytes and
+   * locates this batch's messages. Returns the quarantine as loaded.
    */
-  private plan(base: Known, batch: Delivery[], reserved: { messages: number; bytes: number }): { draft: Draft; outcomes: DeliveryOutcome[] } {
+  private async quarantine(err: StateDecodeError, batch: Delivery[]): Promise<Known | undefined> {
+    if (err.revision === undefined) throw err;
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const d of batch) lowest = Math.min(lowest, d.seq);
+    if (!Number.isFinite(lowest)) return undefined;
+    const record: Quarantine = { fromSeq: lowest, since: iso(this.env.wallNow()), problems: [...err.problems], original: originalOf(err.raw) };
+    const revision = await this.env.limiter.run(() => this.env.store.quarantine(this.channel, record, err.revision!));
+    this.env.observer.quarantined(this.channel, err, batch.length);
+    this.env.observer.gap(this.channel, this.partition, { since: Date.parse(record.since), fromSeq: record.fromSeq, launched: false, quarantined: true });
+    return { ...this.emptyKnown(revision), quarantine: record };
+  }
+
+  private emptyKnown(revision: number): Known {
+    return { stored: emptyChannelState(), revision, waiting: [], inline: new Set(), seqOf: new Map(), floorSeq: Number.POSITIVE_INFINITY, unresolved: false, bytes: 0 };
+  }
+
+  /**
+   * Sequences the batch against what is known. A message ahead of the gap is
+   * kept in memory while this channel and the registry have room (buffered
+   * either way: it is parked by the write that follows). While memory is
+   * complete (floorSeq Infinity) what becomes contiguous is applied here;
+   * otherwise `contiguous` says the stream must be read first, since a
+   * parked copy with a lower sequence may hold a number's first content.
+   */
+  private plan(base: Known, batch: Delivery[], reserved: { messages: number; bytes: number }): { draft: Draft; outcomes: DeliveryOutcome[]; contiguous: boolean } {
     const { maxPending } = this.env.settings;
-    const seqOf = new Map(base.seqOf);
-    let floorSeq = base.floorSeq;
-    let parked = base.stored.gap?.parked ?? 0;
-    const bySeq = new Map<RocketMessage, number>();
-    for (const d of batch) bySeq.set(d.message, d.seq);
-    let kept = seqOf.size;
-    const admit = (message: RocketMessage) => {
-      const seq = bySeq.get(message)!;
-      parked += 1;
-      const size = encodedSize(message);
-      if (kept < maxPending && this.env.bounds.mayBuffer(size)) {
-        kept += 1;
-        reserved.messages += 1;
-        reserved.bytes += size;
-        return true;
-      }
-      floorSeq = Math.min(floorSeq, seq);
-      return false;
-    };
-    const current: ChannelState = { rocket: base.stored.rocket, lastApplied: base.stored.lastApplied, pending: base.waiting };
-    const result = sequenceBatch(current, batch.map((d) => d.message), { maxPending: Number.POSITIVE_INFINITY, admit });
-    const outcomes = result.outcomes.map((o) => DELIVERY_OUTCOME[o]);
-    const seen = new Set(seqOf.values());
-    result.outcomes.forEach((o, i) => {
-      if (o === SequenceOutcome.Buffered) seqOf.set(batch[i]!.message.metadata.messageNumber, batch[i]!.seq);
-      if (o !== SequenceOutcome.Overflow) seen.add(batch[i]!.seq);
-    });
     const draft: Draft = {
-      rocket: result.state.rocket,
-      lastApplied: result.state.lastApplied,
-      waiting: result.state.pending,
+      rocket: base.stored.rocket,
+      lastApplied: base.stored.lastApplied,
+      waiting: base.waiting.slice(),
       inline: new Set(base.inline),
-      seqOf,
-      floorSeq,
-      earlier: base.earlier,
+      seqOf: new Map(base.seqOf),
+      floorSeq: base.floorSeq,
+      unresolved: base.unresolved,
       skipped: base.stored.skipped,
-      parked,
+      parked: base.stored.gap?.parked ?? 0,
       since: base.stored.gap?.since,
       skippedNow: undefined,
       reread: 0,
       reserved,
-      seen,
+      seen: new Set(base.seqOf.values()),
       forgotten: 0,
     };
-    prune(draft, this.env.settings.maxPending);
-    return { draft, outcomes };
+    const outcomes: DeliveryOutcome[] = [];
+    // While memory holds every parked message, what becomes contiguous is applied at once.
+    const complete = draft.floorSeq === Number.POSITIVE_INFINITY && !draft.unresolved;
+    let contiguous = false;
+    for (const d of batch) {
+      const n = number(d.message);
+      if (n <= draft.lastApplied || draft.inline.has(n)) {
+        outcomes.push(DeliveryOutcome.Duplicate);
+        continue;
+      }
+      const keptSeq = draft.seqOf.get(n);
+      if (keptSeq !== undefined) {
+        if (d.seq < keptSeq) {
+          // A lower sequence holds the first copy: it replaces the one held.
+          draft.seqOf.set(n, d.seq);
+          draft.waiting[lowerBound(draft.waiting, n)] = d.message;
+          draft.seen.add(d.seq);
+          outcomes.push(DeliveryOutcome.Buffered);
+        } else {
+          outcomes.push(DeliveryOutcome.Duplicate);
+        }
+        continue;
+      }
+      draft.seen.add(d.seq);
+      if (n === draft.lastApplied + 1) {
+        contiguous = true;
+        if (complete) {
+          draft.rocket = apply(draft.rocket, d.message);
+          draft.lastApplied = n;
+          applyReady(draft);
+          outcomes.push(DeliveryOutcome.Applied);
+          continue;
+        }
+        // Next in line, applied by this batch once the stream was read (or replaced by a lower copy): held without a reservation.
+        draft.seqOf.set(n, d.seq);
+        draft.waiting.splice(lowerBound(draft.waiting, n), 0, d.message);
+        outcomes.push(DeliveryOutcome.Buffered);
+        continue;
+      }
+      draft.parked += 1;
+      const size = encodedSize(d.message);
+      if (draft.seqOf.size < maxPending && this.env.bounds.mayBuffer(size)) {
+        reserved.messages += 1;
+        reserved.bytes += size;
+        draft.seqOf.set(n, d.seq);
+        draft.waiting.splice(lowerBound(draft.waiting, n), 0, d.message);
+      } else {
+        draft.seen.delete(d.seq);
+        draft.floorSeq = Math.min(draft.floorSeq, d.seq);
+      }
+      outcomes.push(DeliveryOutcome.Buffered);
+    }
+    prune(draft, maxPending);
+    return { draft, outcomes, contiguous };
   }
 
   /**
-   * When memory may miss parked messages and the gap may have moved (the
-   * batch applied something, or a launch with no stored state), re-reads
-   * them from the stream and applies what they make contiguous, again while
-   * that makes progress.
+   * A channel whose entry was removed (given up): the stream holds its
+   * messages from the marker's record on, located by no entry now. One census
+   * tells whether the draft accounts for all of the channel's messages;
+   * otherwise they are read back from the first one at or after the record.
    */
-  private async catchUp(base: Known, draft: Draft, applied: boolean): Promise<void> {
-    if ((draft.floorSeq === Number.POSITIVE_INFINITY && draft.earlier === 0) || !(applied || base.unlocated)) return;
-    // Only for a channel without an entry: nothing of it was applied, so no copy of it was removed from the stream (ingest removes resends of applied numbers only).
-    if (base.revision === 0 && (await this.sawEverything(draft))) {
-      draft.floorSeq = Number.POSITIVE_INFINITY;
-      draft.earlier = 0;
-      return;
+  private async resolve(draft: Draft): Promise<void> {
+    draft.unresolved = false;
+    if (draft.seen.size > 0) {
+      const { count, firstSeq } = await this.env.limiter.run(() => this.env.parked.census(this.partition, this.channel));
+      let lowest = Number.POSITIVE_INFINITY;
+      for (const seq of draft.seen) lowest = Math.min(lowest, seq);
+      // Nothing of a channel without an entry is ever removed from the middle of the stream, so an equal count is the same messages.
+      if (count <= draft.seen.size && lowest >= firstSeq) {
+        applyReady(draft);
+        prune(draft, this.env.settings.maxPending);
+        return;
+      }
     }
-    await this.readEarlier(draft);
+    // Where, at or after the removed entry's record, the channel's first message lies (Infinity: none there).
+    const first = await this.env.limiter.run(() => this.env.parked.firstSeq(this.partition, this.channel, draft.floorSeq));
+    draft.floorSeq = first;
+    if (draft.floorSeq === Number.POSITIVE_INFINITY) applyReady(draft);
+    // Some may lie anywhere: the gap stays recorded until a read has seen them.
+    else draft.parked = Math.max(draft.parked, draft.seqOf.size + 1);
+  }
+
+  /**
+   * When memory may miss parked messages and the batch could apply
+   * something, re-reads them from the stream and applies what they make
+   * contiguous, again while that makes progress.
+   */
+  private async catchUp(draft: Draft, contiguous: boolean): Promise<void> {
+    if (draft.floorSeq === Number.POSITIVE_INFINITY || !contiguous) return;
     let plan: WindowPlan | undefined;
     while (draft.floorSeq !== Number.POSITIVE_INFINITY) {
       const before = draft.lastApplied;
@@ -615,50 +692,17 @@ export class ChannelActor {
   }
 
   /**
-   * Reads back what earlier owners may have parked (1 to draft.earlier), on
-   * top of what floorSeq covers. The channel's messages delivered since lie
-   * after it and were this instance's to see, so the read stops there: for a
-   * channel new since the takeover, the stream holds none of its messages in
-   * that range, and the read finds none.
-   */
-  private async readEarlier(draft: Draft): Promise<void> {
-    if (draft.earlier === 0) return;
-    // One request tells whether the range holds any message of the channel; a read would create a consumer to find out.
-    const first = await this.env.limiter.run(() => this.env.parked.firstSeq(this.partition, this.channel, 1));
-    if (first <= draft.earlier) await this.reread(draft, undefined, { minSeq: first, maxSeq: draft.earlier });
-    draft.earlier = 0;
-  }
-
-  /**
-   * True when the stream holds no message of this channel that the draft
-   * does not account for, so a re-read would find nothing new: the subject
-   * holds at most as many messages as the draft has seen, and every one it
-   * has seen is still held (none lies below the stream's first sequence, and
-   * nothing of a channel without an entry is removed from the middle), so
-   * they are the same messages. One request instead of a read: what a new
-   * rocket's launch (no stored state, so "may have parked anywhere") costs.
-   */
-  private async sawEverything(draft: Draft): Promise<boolean> {
-    if (draft.seen.size === 0) return false;
-    const { count, firstSeq } = await this.env.limiter.run(() => this.env.parked.census(this.partition, this.channel));
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const seq of draft.seen) lowest = Math.min(lowest, seq);
-    return count <= draft.seen.size && lowest >= firstSeq;
-  }
-
-  /**
    * Reads the parked messages from draft.floorSeq into the draft (the lowest
-   * maxPending numbers past lastApplied), then applies. With a usable `plan`
-   * from the pass before, reads only the stream range that plan found this
-   * window's numbers in. Returns the plan for the next pass, if it can have one.
+   * maxPending numbers past lastApplied, each as its lowest-sequence copy),
+   * then applies. With a usable `plan` from the pass before, reads only the
+   * stream range that plan found this window's numbers in. Returns the plan
+   * for the next pass, if it can have one.
    */
-  private async reread(draft: Draft, plan?: WindowPlan, earlierRange?: { minSeq: number; maxSeq: number }): Promise<WindowPlan | undefined> {
+  private async reread(draft: Draft, plan?: WindowPlan): Promise<WindowPlan | undefined> {
     const { maxPending } = this.env.settings;
     const windowStart = draft.lastApplied;
     const planned = plan !== undefined && plan.firstNumber === windowStart + 1 && plan.floorSeq === draft.floorSeq && plan.forgotten === draft.forgotten;
-    // Reading earlier owners' range covers only that range: what floorSeq covers stays to be read.
-    const ownFloor = draft.floorSeq;
-    const range = planned ? plan.windows[0] : (earlierRange ?? { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY });
+    const range = planned ? plan.windows[0] : { minSeq: draft.floorSeq, maxSeq: Number.POSITIVE_INFINITY };
     const found = new Map<number, { message: RocketMessage; seq: number }>();
     // Where the numbers past this window lie, for the passes after this one.
     const next: Array<{ minSeq: number; maxSeq: number } | undefined> = [];
@@ -667,10 +711,10 @@ export class ChannelActor {
     let count = 0;
     const onMessage = (seq: number, message: RocketMessage) => {
       count += 1;
-      const n = message.metadata.messageNumber;
+      const n = number(message);
       if (n <= windowStart || draft.inline.has(n)) return;
-      const had = found.get(n) ?? (draft.seqOf.has(n) ? { seq: draft.seqOf.get(n)!, message } : undefined);
-      if (had && had.seq <= seq) return;
+      const had = found.get(n)?.seq ?? draft.seqOf.get(n);
+      if (had !== undefined && had <= seq) return;
       if (n > windowStart + maxPending) {
         // A planned pass found these in the pass before: they are in its plan already.
         if (planned) return;
@@ -692,35 +736,26 @@ export class ChannelActor {
     draft.reread += count;
     const forgotten = draft.forgotten;
     const merged = new Map<number, RocketMessage>();
-    for (const m of draft.waiting) merged.set(m.metadata.messageNumber, m);
+    for (const m of draft.waiting) merged.set(number(m), m);
     const fresh: number[] = [];
     for (const [n, { message, seq }] of found) {
       if (!draft.seqOf.has(n)) fresh.push(n);
-      if (!merged.has(n)) merged.set(n, message);
-      const known = draft.seqOf.get(n);
-      if (!draft.inline.has(n) && (known === undefined || seq < known)) draft.seqOf.set(n, seq);
+      // What the stream holds at a lower sequence is the first copy: it replaces the one in memory.
+      merged.set(n, message);
+      draft.seqOf.set(n, seq);
+      draft.seen.add(seq);
     }
-    const waiting = [...merged.values()].sort((a, b) => a.metadata.messageNumber - b.metadata.messageNumber);
-    draft.floorSeq = earlierRange !== undefined ? Math.min(beyond, ownFloor) : beyond;
+    draft.waiting = [...merged.values()].sort((a, b) => number(a) - number(b));
+    draft.floorSeq = beyond;
     // Some wait past the window: the gap must stay recorded even if nothing was counted parked yet (a launch's first read).
     if (beyond !== Number.POSITIVE_INFINITY) draft.parked = Math.max(draft.parked, draft.seqOf.size + 1);
-    const first = waiting[0];
-    if (first !== undefined && first.metadata.messageNumber === draft.lastApplied + 1) {
-      const result = sequenceBatch({ rocket: draft.rocket, lastApplied: draft.lastApplied, pending: waiting.slice(1) }, [first], {
-        maxPending: Number.POSITIVE_INFINITY,
-      });
-      draft.rocket = result.state.rocket;
-      draft.lastApplied = result.state.lastApplied;
-      draft.waiting = result.state.pending;
-    } else {
-      draft.waiting = waiting;
-    }
+    // Only the window was compared with the stream: a number past it held in memory may have a lower copy there.
+    applyReady(draft, beyond === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : windowStart + maxPending);
     prune(draft, this.env.settings.maxPending);
     this.keepWithinBounds(draft, fresh, merged);
     // A re-read knows exactly what waits within its window: the count is exact again unless some lie beyond it.
     if (draft.floorSeq === Number.POSITIVE_INFINITY) draft.parked = draft.seqOf.size;
     // The next window starts where this one ended only if this one was applied whole and nothing was forgotten meanwhile.
-    if (earlierRange !== undefined) return undefined;
     if (draft.lastApplied !== windowStart + maxPending || draft.forgotten !== forgotten || draft.floorSeq !== beyond) return undefined;
     const windows = planned ? plan.windows.slice(1) : next;
     if (windows.length === 0) return undefined;
@@ -755,33 +790,76 @@ export class ChannelActor {
     }
   }
 
-  /** GAP_POLICY=skip past the deadline: gives up the missing numbers of a launched rocket and applies what follows. */
-  private async skip(base: Known, draft: Draft): Promise<void> {
-    if (draft.rocket === null) return;
-    await this.readEarlier(draft);
-    if (draft.floorSeq !== Number.POSITIVE_INFINITY) await this.reread(draft);
-    // A re-read may have closed the gap (or the stream's retention emptied it): nothing to give up then.
-    const state: ChannelState = { rocket: draft.rocket, lastApplied: draft.lastApplied, pending: draft.waiting };
-    if (draft.skipped !== undefined) state.skipped = draft.skipped;
-    const result = skipGap(state, iso(this.env.wallNow()));
-    if (!result) return;
-    draft.rocket = result.state.rocket;
-    draft.lastApplied = result.state.lastApplied;
-    draft.waiting = result.state.pending;
-    draft.skipped = result.state.skipped;
-    draft.skippedNow = { from: result.skipped.from, to: result.skipped.to };
-    // The gap that was given up is closed; a gap that remains is a new one.
-    draft.since = undefined;
+  /**
+   * A launched rocket's gap under review. Retention having removed part of
+   * what the gap locates gives up the numbers below the lowest one still
+   * held (reason retention), whatever the policy: they cannot come back.
+   * Under GAP_POLICY=skip past the deadline, the numbers below the lowest
+   * one waiting anywhere are given up (reason deadline). Either way the
+   * lowest waiting number is found in memory and in the stream, so no
+   * message that arrived is given up, and it is applied with its first copy.
+   */
+  private async review(base: Known, draft: Draft, reason: ReviewReason): Promise<void> {
+    const stored = base.stored.gap;
+    if (stored === undefined) return;
+    let skipReason: SkipReason | undefined;
+    const { firstSeq } = await this.env.limiter.run(() => this.env.parked.held());
+    if (stored.fromSeq !== null && firstSeq > stored.fromSeq) skipReason = SkipReason.Retention;
+    else if (reason === ReviewReason.Deadline && this.env.settings.gapPolicy === GapPolicy.Skip && this.isOverdue(base.stored)) skipReason = SkipReason.Deadline;
+    if (skipReason === undefined) return;
+    if (draft.rocket === null) {
+      // Nothing before a launch can be given up; what retention removed is simply no longer located.
+      if (skipReason === SkipReason.Retention && draft.floorSeq !== Number.POSITIVE_INFINITY) draft.floorSeq = Math.max(draft.floorSeq, firstSeq);
+      return;
+    }
+    // The lowest waiting number, as its lowest-sequence copy, from memory and from the stream.
+    let lowest: { n: number; seq: number; message: RocketMessage } | undefined;
+    const consider = (n: number, seq: number, message: RocketMessage) => {
+      if (n <= draft.lastApplied) return;
+      if (!lowest || n < lowest.n || (n === lowest.n && seq < lowest.seq)) lowest = { n, seq, message };
+    };
+    for (const m of draft.waiting) consider(number(m), draft.inline.has(number(m)) ? 0 : (draft.seqOf.get(number(m)) ?? 0), m);
+    if (draft.floorSeq !== Number.POSITIVE_INFINITY) {
+      let count = 0;
+      await this.env.rereads.run(() =>
+        this.env.parked.read(this.partition, this.channel, draft.floorSeq, (seq, message) => {
+          count += 1;
+          consider(number(message), seq, message);
+        }),
+      );
+      draft.reread += count;
+    }
+    if (lowest === undefined) {
+      // Nothing waits anywhere any more (retention removed it all): the gap locates nothing.
+      draft.floorSeq = Number.POSITIVE_INFINITY;
+      draft.parked = draft.seqOf.size;
+      return;
+    }
+    if (lowest.n > draft.lastApplied + 1) {
+      const range = { from: draft.lastApplied + 1, to: lowest.n - 1 };
+      draft.skipped = [...(draft.skipped ?? []), { ...range, at: iso(this.env.wallNow()), reason: skipReason }].slice(-MAX_SKIPPED_RECORDED);
+      draft.skippedNow = { ...range, reason: skipReason };
+      draft.rocket = apply(draft.rocket, lowest.message);
+      draft.lastApplied = lowest.n;
+      // The gap that was given up is closed; a gap that remains is a new one.
+      draft.since = undefined;
+    }
+    // What the stream no longer holds cannot be read back: the gap starts where the stream does now.
+    if (draft.floorSeq !== Number.POSITIVE_INFINITY) draft.floorSeq = Math.max(draft.floorSeq, firstSeq);
     prune(draft, this.env.settings.maxPending);
-    draft.parked = draft.seqOf.size;
-    await this.catchUp(base, draft, true);
+    // From memory only when it holds every parked message; otherwise the re-read brings lower copies in first.
+    if (draft.floorSeq === Number.POSITIVE_INFINITY) {
+      applyReady(draft);
+      prune(draft, this.env.settings.maxPending);
+    }
+    if (draft.floorSeq !== Number.POSITIVE_INFINITY) await this.catchUp(draft, true);
   }
 
   private stateOf(draft: Draft, base: Known): ChannelState {
     const state: ChannelState = {
       rocket: draft.rocket,
       lastApplied: draft.lastApplied,
-      pending: draft.waiting.filter((m) => draft.inline.has(m.metadata.messageNumber)),
+      pending: draft.waiting.filter((m) => draft.inline.has(number(m))),
     };
     const gap = this.gapOf(draft, base);
     if (gap !== undefined) state.gap = gap;
@@ -790,10 +868,8 @@ export class ChannelActor {
   }
 
   private gapOf(draft: Draft, base: Known): ParkedGap | undefined {
-    // Earlier owners' range not read back yet: the stored gap must send any later reader from the start.
-    let fromSeq = draft.earlier > 0 ? 1 : draft.floorSeq;
+    let fromSeq = draft.floorSeq;
     for (const seq of draft.seqOf.values()) fromSeq = Math.min(fromSeq, seq);
-    // A channel with no entry may have messages parked in the stream only (floorSeq 1): a gap only once one is counted.
     const parkedInStream = fromSeq !== Number.POSITIVE_INFINITY && (draft.parked > 0 || draft.seqOf.size > 0);
     if (!parkedInStream && draft.waiting.length === 0) return undefined;
     const since = draft.since ?? (base.stored.gap === undefined || draft.skippedNow ? iso(this.env.wallNow()) : base.stored.gap.since);
@@ -826,35 +902,54 @@ export class ChannelActor {
     if (duplicate) observer.settled(DeliveryOutcome.Duplicate, duplicate);
   }
 
-  private async load(): Promise<Known> {
-    const stored = await this.env.limiter.run(() => this.env.store.load(this.channel), this.launchedBefore);
+  /** The channel's entry as known; undefined when the batch was settled while loading (a quarantine with nothing to park). */
+  private async load(batch: Delivery[]): Promise<Known | undefined> {
+    const latest = this.loadLatest;
+    this.loadLatest = false;
+    let stored;
+    try {
+      stored = await this.env.limiter.run(() => this.env.store.load(this.channel, { latest }), this.launchedBefore);
+    } catch (err) {
+      if (!(err instanceof StateDecodeError)) throw err;
+      // Only an entry the leader holds is quarantined; a replica's may be one the leader already replaced.
+      if (!latest) {
+        this.loadLatest = true;
+        return this.load(batch);
+      }
+      const known = await this.quarantine(err, batch);
+      if (known === undefined) return undefined;
+      return known;
+    }
+    if (stored?.quarantine !== undefined) {
+      if (!latest) {
+        this.loadLatest = true;
+        return this.load(batch);
+      }
+      return { ...this.emptyKnown(stored.revision), quarantine: stored.quarantine };
+    }
     const state = stored?.state ?? emptyChannelState();
-    const inline = new Set(state.pending.map((m) => m.metadata.messageNumber));
-    // Messages may be parked in the stream only: with no entry, by earlier owners up to what they delivered (unknown: anywhere) and
-    // where we recorded; with one, ours it does not locate.
-    const own = this.env.streamOnly.ownFrom(this.partition, this.channel, stored !== null);
-    const earlier = stored === null ? this.env.streamOnly.earlierThrough(this.partition) : 0;
-    const storedFloor = stored === null ? Number.POSITIVE_INFINITY : (state.gap?.fromSeq ?? Number.POSITIVE_INFINITY);
+    // Never written: nothing of the channel was ever acked (every ack has a write behind it), so nothing of it is
+    // parked anywhere: what the stream holds of it is still on its way here. Removed: its messages lie from its marker's
+    // record on (or anywhere, when it has none); the stream is asked before the first write.
+    const removed = stored?.deleted === true;
     const known: Known = {
       stored: state,
       revision: stored?.revision ?? 0,
       waiting: state.pending,
-      inline,
+      inline: new Set(state.pending.map((m) => number(m))),
       seqOf: new Map(),
-      floorSeq: earlier === undefined ? 1 : Math.min(storedFloor, own),
-      earlier: earlier ?? 0,
+      floorSeq: removed ? (stored?.parkedFrom ?? 1) : (state.gap?.fromSeq ?? Number.POSITIVE_INFINITY),
+      unresolved: removed,
       bytes: 0,
-      unlocated: stored !== null && own < storedFloor,
     };
     this.setKnown(known);
-    if (stored !== null && state.rocket === null && state.gap !== undefined) this.env.observer.unlaunched(this.channel, this.partition, Date.parse(state.gap.since));
     return known;
   }
 
   private commitKnown(base: Known, draft: Draft, revision: number, state?: ChannelState): void {
     const stored = state ?? base.stored;
     let bytes = 0;
-    for (const m of draft.waiting) if (draft.seqOf.has(m.metadata.messageNumber)) bytes += encodedSize(m);
+    for (const m of draft.waiting) if (draft.seqOf.has(number(m))) bytes += encodedSize(m);
     this.setKnown({
       stored,
       revision,
@@ -862,14 +957,15 @@ export class ChannelActor {
       inline: draft.inline,
       seqOf: draft.seqOf,
       floorSeq: draft.floorSeq,
-      earlier: draft.earlier,
+      unresolved: draft.unresolved,
       bytes,
-      unlocated: false,
     });
-    if (state !== undefined && base.stored.rocket === null) {
-      const since = state.rocket === null && state.gap !== undefined ? Date.parse(state.gap.since) : undefined;
-      this.env.observer.unlaunched(this.channel, this.partition, since);
-    }
+    if (state !== undefined) this.reportGap(state);
+  }
+
+  private reportGap(state: ChannelState): void {
+    const gap = state.gap;
+    this.env.observer.gap(this.channel, this.partition, gap === undefined ? undefined : { since: Date.parse(gap.since), fromSeq: gap.fromSeq, launched: state.rocket !== null });
   }
 
   private async save(state: ChannelState, revision: number): Promise<number> {
@@ -899,6 +995,17 @@ export class ChannelActor {
   }
 }
 
+/** Applies, from memory, every waiting message that is next in line (up to number `through`). */
+function applyReady(draft: Draft, through = Number.POSITIVE_INFINITY): void {
+  let i = 0;
+  while (i < draft.waiting.length && number(draft.waiting[i]!) === draft.lastApplied + 1 && draft.lastApplied < through) {
+    draft.rocket = apply(draft.rocket, draft.waiting[i]!);
+    draft.lastApplied += 1;
+    i += 1;
+  }
+  if (i > 0) draft.waiting = draft.waiting.slice(i);
+}
+
 /**
  * Keeps the draft's bookkeeping to what still waits: applied numbers leave
  * `inline` and `seqOf`. Past maxPending parked messages in memory, the
@@ -919,5 +1026,5 @@ function prune(draft: Draft, maxPending: number): void {
     draft.parked = Math.max(draft.parked, maxPending + 1);
   }
   // Messages whose number is in neither set are not kept: what waits in memory is what the state can locate.
-  draft.waiting = draft.waiting.filter((m) => draft.inline.has(m.metadata.messageNumber) || draft.seqOf.has(m.metadata.messageNumber));
+  draft.waiting = draft.waiting.filter((m) => draft.inline.has(number(m)) || draft.seqOf.has(number(m)));
 }

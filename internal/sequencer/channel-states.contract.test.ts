@@ -5,7 +5,7 @@
 // fails on NATS.
 
 import { expect, it } from "vitest";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { Kvm } from "@nats-io/kv";
 import { apply } from "../domain/rocket.js";
 import type { ChannelState } from "../domain/sequencing.js";
@@ -14,7 +14,7 @@ import { openBucket } from "../nats/topology.js";
 import { MemoryChannelStates } from "../testing/memory-channel-states.js";
 import { describeContract, NatsContractServer, type ContractSubject } from "../testing/contract.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
-import { RevisionConflictError, StateDecodeError, StateStoreFullError, type ChannelStates } from "./channel-states.js";
+import { RevisionConflictError, StateDecodeError, StateStoreFullError, type ChannelStates, type Quarantine, type RecordedGap } from "./channel-states.js";
 import { encodeChannelState, UNLAUNCHED_PREFIX } from "./state-encoding.js";
 
 interface Subject extends ContractSubject {
@@ -25,15 +25,19 @@ interface Subject extends ContractSubject {
 const natsSubject: Subject = (() => {
   const server = new NatsContractServer();
   let js: JetStreamClient;
+  let jsm: JetStreamManager;
   let n = 0;
   return {
     async setUp() {
-      js = jetstream(await server.start());
+      const nc = await server.start();
+      js = jetstream(nc);
+      jsm = await jetstreamManager(nc);
     },
     tearDown: () => server.stop(),
     async fresh(options = {}) {
       n += 1;
-      return new ChannelStateStore(await openBucket(new Kvm(js), `states_contract_${n}`, 1, options));
+      const bucket = `states_contract_${n}`;
+      return new ChannelStateStore(await openBucket(new Kvm(js), bucket, 1, options), { js, jsm, bucket });
     },
   };
 })();
@@ -89,16 +93,20 @@ describeContract(
       expect(a2).toBeGreaterThan(b);
     });
 
-    it("removes only at the revision read; a removed channel loads as absent and is created afresh", async () => {
+    it("removes only at the revision read; a removed channel loads as deleted at its marker, written again only at that revision", async () => {
       const store = await subject.fresh();
       const r1 = await store.save("gone", launchedAs("gone"), 0, encodeChannelState);
       const r2 = await store.save("gone", launchedAs("gone", 2), r1, encodeChannelState);
       await expect(store.remove("gone", r1)).rejects.toBeInstanceOf(RevisionConflictError);
       expect((await store.load("gone"))?.revision).toBe(r2);
       await store.remove("gone", r2);
-      expect(await store.load("gone")).toBeNull();
-      const r3 = await store.save("gone", launchedAs("gone"), 0, encodeChannelState);
-      expect(r3).toBeGreaterThan(r2 + 1);
+      const removed = await store.load("gone");
+      expect(removed).toEqual({ state: { rocket: null, lastApplied: 0, pending: [] }, revision: expect.any(Number), deleted: true });
+      expect(removed!.revision).toBeGreaterThan(r2);
+      expect(await store.load("gone", { latest: true })).toEqual(removed);
+      // Not as if never written: an entry that came and went cannot be written over from a read that saw none.
+      await expect(store.save("gone", launchedAs("gone"), 0, encodeChannelState)).rejects.toBeInstanceOf(RevisionConflictError);
+      const r3 = await store.save("gone", launchedAs("gone"), removed!.revision, encodeChannelState);
       expect(await store.load("gone")).toEqual({ state: launchedAs("gone"), revision: r3 });
     });
 
@@ -128,26 +136,46 @@ describeContract(
       expect(await store.load("a")).toEqual({ state: launchedAs("a", 2), revision: r2 });
     });
 
-    it("scans for every channel with a gap and no launch, skipping launched, gapless, invalid and removed entries", async () => {
+    it("scans for every channel whose entry records a gap, launched or not, skipping gapless, invalid and removed entries", async () => {
       const store = await subject.fresh();
       await store.save("launched", launchedAs("launched"), 0, encodeChannelState);
       await store.save("waiting-1", unlaunched, 0, encodeChannelState);
       await store.save("gapless", { rocket: null, lastApplied: 0, pending: [] }, 0, encodeChannelState);
-      await store.save("invalid", launchedAs("invalid"), 0, () => Buffer.concat([UNLAUNCHED_PREFIX, Buffer.from("nope")]));
+      await store.save("invalid", launchedAs("invalid"), 0, () => Buffer.concat([UNLAUNCHED_PREFIX, Buffer.from(`"gap":{nope`)]));
       const removed = await store.save("removed", unlaunched, 0, encodeChannelState);
       await store.remove("removed", removed);
+      await store.save("launched-gap", { ...launchedAs("launched-gap"), gap: { fromSeq: 9, parked: 2, since: gapSince } }, 0, encodeChannelState);
       await store.save("waiting-2", unlaunched, 0, encodeChannelState);
-      const found: Array<[string, number]> = [];
-      await store.scanUnlaunched!((channel, since) => found.push([channel, since]));
+      const found: Array<[string, RecordedGap]> = [];
+      await store.scanGaps!((channel, gap) => found.push([channel, gap]));
       expect(found).toEqual([
-        ["waiting-1", Date.parse(gapSince)],
-        ["waiting-2", Date.parse(gapSince)],
+        ["waiting-1", { since: Date.parse(gapSince), fromSeq: unlaunched.gap!.fromSeq, launched: false }],
+        ["launched-gap", { since: Date.parse(gapSince), fromSeq: 9, launched: true }],
+        ["waiting-2", { since: Date.parse(gapSince), fromSeq: unlaunched.gap!.fromSeq, launched: false }],
       ]);
       const aborted = new AbortController();
       aborted.abort();
       const none: string[] = [];
-      await store.scanUnlaunched!((channel) => none.push(channel), aborted.signal);
+      await store.scanGaps!((channel) => none.push(channel), aborted.signal);
       expect(none).toEqual([]);
+    });
+
+    it("hands an entry that does not decode over with its revision and bytes, and replaces it with a quarantine record only at that revision", async () => {
+      const store = await subject.fresh();
+      const planted = await store.save("spoiled", launchedAs("spoiled"), 0, () => Buffer.from("{nope"));
+      const err = (await store.load("spoiled").catch((e: unknown) => e)) as StateDecodeError;
+      expect(err).toBeInstanceOf(StateDecodeError);
+      expect(err.revision).toBe(planted);
+      expect(Buffer.from(err.raw!).toString()).toBe("{nope");
+      const record: Quarantine = { fromSeq: 42, since: gapSince, problems: [{ path: "", reason: "is not JSON" }], original: Buffer.from("{nope").toString("base64") };
+      await expect(store.quarantine("spoiled", record, planted - 1)).rejects.toBeInstanceOf(RevisionConflictError);
+      const revision = await store.quarantine("spoiled", record, planted);
+      const loaded = await store.load("spoiled", { latest: true });
+      expect(loaded).toEqual({ state: { rocket: null, lastApplied: 0, pending: [] }, revision, quarantine: record });
+      // Readers that only understand states (the API's view) see it as unreadable.
+      expect(await store.load("spoiled")).toMatchObject({ quarantine: record });
+      const next = await store.save("spoiled", launchedAs("spoiled"), revision, encodeChannelState);
+      expect(await store.load("spoiled", { latest: true })).toEqual({ state: launchedAs("spoiled"), revision: next });
     });
   },
 );

@@ -23,7 +23,8 @@ export const SequencerLimit = {
   BufferedBytes: "buffered_bytes",
   Actors: "actors",
   UnlaunchedChannels: "unlaunched_channels",
-  StreamOnlyChannels: "stream_only_channels",
+  /** Gaps tracked for review (past it, a gap is reviewed once its channel is next written). */
+  TrackedGaps: "tracked_gaps",
 } as const;
 export type SequencerLimit = (typeof SequencerLimit)[keyof typeof SequencerLimit];
 
@@ -37,6 +38,8 @@ export interface SequencerGauges {
   openGaps?(): number;
   unlaunchedChannels?(): number;
   oldestGapAgeSeconds(): number;
+  retentionWithinDeadline?(): boolean;
+  quarantinedChannels?(): number;
   partitionsOwned(): number;
   partitionsUnacquired(): number;
   actors(): number;
@@ -53,7 +56,7 @@ export class SequencerMetrics {
   private readonly unreadableStates: Counter;
   private readonly limits: Counter<"limit">;
   private readonly rereads: Counter;
-  private readonly skipped: Counter;
+  private readonly skipped: Counter<"reason">;
   private readonly expired: Counter;
   private readonly stateWritesRefused: Counter;
 
@@ -100,7 +103,7 @@ export class SequencerMetrics {
     });
     new Gauge({
       name: `${METRIC_PREFIX}sequencer_open_gaps`,
-      help: "Channels held in memory whose gap is open (messages parked in the stream, waiting for a missing number)",
+      help: "Channels of the owned partitions whose gap is open (messages parked in the stream, waiting for a missing number)",
       registers,
       collect() {
         this.set(gauges.openGaps?.() ?? 0);
@@ -108,7 +111,7 @@ export class SequencerMetrics {
     });
     new Gauge({
       name: `${METRIC_PREFIX}sequencer_unlaunched_channels`,
-      help: "Channels with a state entry but no launch, as this instance knows them (bounded by MAX_UNLAUNCHED_CHANNELS)",
+      help: "Channels of the owned partitions with a state entry but no launch (past MAX_UNLAUNCHED_CHANNELS the oldest are given up)",
       registers,
       collect() {
         this.set(gauges.unlaunchedChannels?.() ?? 0);
@@ -128,8 +131,26 @@ export class SequencerMetrics {
     });
     this.skipped = new Counter({
       name: `${METRIC_PREFIX}sequencer_gaps_skipped_total`,
-      help: "Gaps given up by GAP_POLICY=skip after GAP_DEADLINE_SECONDS (the rocket records the numbers it skipped)",
+      help: "Ranges of numbers a rocket gave up (it records them): reason deadline (GAP_POLICY=skip past GAP_DEADLINE_SECONDS), retention (the stream removed parked messages before they could be applied)",
+      labelNames: ["reason"],
       registers,
+    });
+    for (const reason of ["deadline", "retention"]) this.skipped.inc({ reason }, 0);
+    new Gauge({
+      name: `${METRIC_PREFIX}sequencer_quarantined_channels`,
+      help: "Channels of the owned partitions whose entry did not decode and is quarantined: their messages wait in the stream for `npm run repair`",
+      registers,
+      collect() {
+        this.set(gauges.quarantinedChannels?.() ?? 0);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}sequencer_retention_within_deadline`,
+      help: "1 while the events stream keeps messages (max_age) no longer than GAP_DEADLINE_SECONDS: a gap may then lose its parked messages before its deadline",
+      registers,
+      collect() {
+        this.set(gauges.retentionWithinDeadline?.() ? 1 : 0);
+      },
     });
     this.expired = new Counter({
       name: `${METRIC_PREFIX}sequencer_unlaunched_expired_total`,
@@ -138,7 +159,7 @@ export class SequencerMetrics {
     });
     new Gauge({
       name: `${METRIC_PREFIX}sequencer_oldest_gap_age_seconds`,
-      help: "How long the oldest gap among the channels held in memory has been open",
+      help: "How long the oldest gap among the owned partitions' channels has been open",
       registers,
       collect() {
         this.set(gauges.oldestGapAgeSeconds());
@@ -193,7 +214,7 @@ export class SequencerMetrics {
     });
     this.unreadableStates = new Counter({
       name: `${METRIC_PREFIX}sequencer_unreadable_states_total`,
-      help: "Reads of a channel state from KV that was invalid and not acted on (its messages held back until an operator repairs it)",
+      help: "Channel entries that did not decode and were quarantined (their messages kept in the stream until `npm run repair`)",
       registers,
     });
     this.stateWritesRefused = new Counter({
@@ -215,15 +236,15 @@ export class SequencerMetrics {
     this.rereads.inc(messages);
   }
 
-  gapSkipped(): void {
-    this.skipped.inc();
+  gapSkipped(reason: string): void {
+    this.skipped.inc({ reason });
   }
 
   unlaunchedExpired(): void {
     this.expired.inc();
   }
 
-  unreadableState(): void {
+  quarantined(): void {
     this.unreadableStates.inc();
   }
 

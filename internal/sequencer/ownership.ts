@@ -168,19 +168,6 @@ export class Ownership {
     };
   }
 
-  /**
-   * True while this instance holds the partition's lease and renewed it
-   * within half its TTL, by the local monotonic clock. Another instance takes
-   * a lease only once its revision stayed unchanged for a whole TTL by its
-   * own clock, counted from when it saw our last write, which we sent after
-   * `renewedAt`: so while this holds, nobody else can have taken it. Half
-   * leaves room for clocks that run at slightly different rates.
-   */
-  leaseFresh(partition: number): boolean {
-    const lease = this.held.get(partition);
-    return lease !== undefined && lease.state !== HeldState.Released && this.now() - lease.renewedAt < this.settings.leaseTtlMs / 2;
-  }
-
   /** Undefined while this member's heartbeat is current, else why not. */
   health(): string | undefined {
     if (this.stopping) return "stopping";

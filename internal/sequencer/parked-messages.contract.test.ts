@@ -9,7 +9,7 @@ import { pino } from "pino";
 import type { RocketMessage } from "../domain/message.js";
 import { eventSubject } from "../domain/partition.js";
 import { StreamParkedMessages } from "../nats/parked-messages.js";
-import { provisionTopology, type Provisioned } from "../nats/topology.js";
+import { provisionTopology, STREAM_NAME, type Provisioned } from "../nats/topology.js";
 import { MemoryEventStream } from "../testing/memory-event-stream.js";
 import { describeContract, NatsContractServer, type ContractSubject } from "../testing/contract.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
@@ -20,6 +20,8 @@ interface Subject extends ContractSubject {
   /** Stores `data` on `subject`; returns its stream sequence. */
   append(subject: string, data: string): Promise<number>;
   parked(): ParkedMessages;
+  /** Removes every message below `seq`, as retention does (a purge up to it, on JetStream). */
+  trimBefore(seq: number): Promise<void>;
 }
 
 const natsSubject: Subject = (() => {
@@ -34,6 +36,9 @@ const natsSubject: Subject = (() => {
       return (await p.js.publish(subject, data)).seq;
     },
     parked: () => decodedParked(new StreamParkedMessages(p.js, p.jsm, 2000)),
+    async trimBefore(seq) {
+      await p.jsm.streams.purge(STREAM_NAME, { seq });
+    },
   };
 })();
 
@@ -44,6 +49,9 @@ const memorySubject: Subject = (() => {
       return stream.append(subject, data);
     },
     parked: () => stream.parked(),
+    async trimBefore(seq) {
+      stream.trimBefore(seq);
+    },
   };
 })();
 
@@ -117,6 +125,21 @@ describeContract(
       expect(census.count).toBe(2);
       expect(census.firstSeq).toBeGreaterThanOrEqual(1);
       expect(census.firstSeq).toBeLessThanOrEqual(first);
+    });
+  
+    // Last: it removes what the other cases stored.
+    it("after retention removed the oldest messages, reads, counts and finds only what is held, from the new first sequence", async () => {
+      const t = rocketMessages("trimmed-t", 3, new Rng(5));
+      const s1 = await store(0, t[0]!);
+      const s2 = await store(0, t[1]!);
+      const s3 = await store(0, t[2]!);
+      await subject.trimBefore(s2 + 1);
+      expect((await subject.parked().held()).firstSeq).toBe(s2 + 1);
+      const read: number[] = [];
+      await subject.parked().read(0, "trimmed-t", s1, (seq) => read.push(seq));
+      expect(read).toEqual([s3]);
+      expect(await subject.parked().census(0, "trimmed-t")).toEqual({ count: 1, firstSeq: s2 + 1 });
+      expect(await subject.parked().firstSeq(0, "trimmed-t", 1)).toBe(s3);
     });
   },
 );

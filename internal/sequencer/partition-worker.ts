@@ -125,6 +125,7 @@ export interface ParkedSource {
   ): Promise<unknown>;
   census(partition: number, channel: string): Promise<{ count: number; firstSeq: number }>;
   firstSeq(partition: number, channel: string, fromSeq: number): Promise<number>;
+  held(): Promise<{ firstSeq: number; maxAgeMs: number }>;
 }
 
 /**
@@ -148,6 +149,7 @@ export function decodedParked(source: ParkedSource): ParkedMessages {
     },
     census: (partition, channel) => source.census(partition, channel),
     firstSeq: (partition, channel, fromSeq) => source.firstSeq(partition, channel, fromSeq),
+    held: () => source.held(),
   };
 }
 
@@ -274,23 +276,7 @@ export class PartitionWorker {
     });
   }
 
-  /**
-   * Tells the registry what the consumer had delivered before this instance
-   * pulled anything (StreamOnlyParks' takenAt). Unreadable: unknown, which
-   * only costs re-reads from the stream's start.
-   */
-  private async begin(): Promise<void> {
-    let deliveredThrough: number | undefined;
-    try {
-      deliveredThrough = (await this.source.position()).deliveredThrough;
-    } catch (err) {
-      this.log.debug({ err, partition: this.partition }, "consumer position unavailable at acquisition; new channels re-read from the stream's start");
-    }
-    if (this.state === WorkerState.Running) this.registry.beginPartition(this.partition, deliveredThrough);
-  }
-
   private async loop(): Promise<void> {
-    await this.begin();
     while (this.state === WorkerState.Running) {
       const room = this.settings.maxInFlight - this.inFlight;
       if (room <= 0) {

@@ -56,6 +56,10 @@ export class Sequencer {
   private readonly metrics: SequencerMetrics;
   private lagTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
+  private started = false;
+  /** A scan of the state bucket's gaps is running, or one is due after it (partitions were taken meanwhile). */
+  private scanning: Promise<void> | undefined;
+  private rescan = false;
 
   constructor(
     private readonly ports: SequencerPorts,
@@ -69,6 +73,8 @@ export class Sequencer {
       openGaps: () => this.registry.openGaps,
       unlaunchedChannels: () => this.registry.unlaunched,
       oldestGapAgeSeconds: () => this.registry.oldestGapAgeSeconds(),
+      retentionWithinDeadline: () => this.registry.retentionWithinDeadline,
+      quarantinedChannels: () => this.registry.quarantined,
       partitionsOwned: () => this.ownership.owned,
       partitionsUnacquired: () => this.ownership.unacquired().length,
       actors: () => this.registry.size,
@@ -77,7 +83,6 @@ export class Sequencer {
       ports.states,
       decodedParked(ports.parked),
       new Limiter(settings.kvConcurrency),
-      { fresh: (partition) => this.ownership.leaseFresh(partition) },
       {
         maxPending: settings.maxPendingPerChannel,
         retryDelayMs: settings.retryDelayMs,
@@ -115,7 +120,8 @@ export class Sequencer {
   async start(): Promise<void> {
     await this.ownership.start();
     this.registry.start();
-    this.scanUnlaunched();
+    this.started = true;
+    this.scanGaps();
     this.lagTimer = setInterval(() => this.pollLag(), this.settings.lagPollMs);
     this.lagTimer.unref();
   }
@@ -135,21 +141,33 @@ export class Sequencer {
   }
 
   /**
-   * In the background, once: finds the never-launched channels' entries
-   * already in the bucket (an earlier instance's), so they count towards
-   * MAX_UNLAUNCHED_CHANNELS and are given up at their deadline. Removal is
-   * by compare-and-set, so several instances finding the same entry is safe.
+   * In the background: finds the gaps other instances recorded in the
+   * partitions this one owns (when it starts, and again after it takes
+   * partitions), so they count towards MAX_UNLAUNCHED_CHANNELS and are
+   * reviewed on time though no message of theirs arrives. Reviews act by
+   * compare-and-set, so a gap found twice, or by two instances, is safe.
    */
-  private scanUnlaunched(): void {
-    const scan = this.ports.states.scanUnlaunched;
+  private scanGaps(): void {
+    const scan = this.ports.states.scanGaps;
     if (!scan) return;
+    if (this.scanning) {
+      this.rescan = true;
+      return;
+    }
     const { partitions } = this.settings;
-    scan
-      .call(this.ports.states, (channel, since) => this.registry.foundUnlaunched(channel, partitionOf(channel, partitions), since), this.scanAbort.signal)
+    this.scanning = scan
+      .call(this.ports.states, (channel, gap) => this.registry.foundGap(channel, partitionOf(channel, partitions), gap), this.scanAbort.signal)
       .then(
-        () => this.log.debug({ unlaunched: this.registry.unlaunched }, "never-launched channels found in the state bucket"),
-        (err: unknown) => this.log.warn({ err }, "could not scan the state bucket for never-launched channels; they are reviewed when next written"),
-      );
+        () => this.log.debug({ gaps: this.registry.openGaps, unlaunched: this.registry.unlaunched }, "gaps found in the state bucket"),
+        (err: unknown) => this.log.warn({ err }, "could not scan the state bucket for gaps; a gap is reviewed once its channel is next written"),
+      )
+      .finally(() => {
+        this.scanning = undefined;
+        if (this.rescan && !this.scanAbort.signal.aborted) {
+          this.rescan = false;
+          this.scanGaps();
+        }
+      });
   }
 
   /** Stops pulling, finishes in-flight writes, releases every lease and leaves. */
@@ -161,6 +179,9 @@ export class Sequencer {
   }
 
   private startWorker(partition: number): void {
+    this.registry.beginPartition(partition);
+    // Taken after the start's scan: its gaps were recorded by other instances.
+    if (this.started) this.scanGaps();
     const worker = new PartitionWorker(
       partition,
       this.ports.partition(partition),

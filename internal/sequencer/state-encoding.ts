@@ -11,10 +11,10 @@
 // every problem, for the reader to report, never a state to act on.
 
 import { validateChannelState } from "../domain/channel-state.js";
-import type { RocketMessage } from "../domain/message.js";
+import { isRfc3339, type Problem, type RocketMessage } from "../domain/message.js";
 import type { Rocket } from "../domain/rocket.js";
 import type { ChannelState, ParkedGap, SkippedRange } from "../domain/sequencing.js";
-import { StateDecodeError } from "./channel-states.js";
+import { QuarantinedStateError, StateDecodeError, type Quarantine, type RecordedGap } from "./channel-states.js";
 
 const FORMAT_VERSION = 2;
 /** Formats decodeChannelState reads. */
@@ -78,11 +78,81 @@ export function startsWith(data: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
+/** The format of a quarantine record (channel-states.ts, Quarantine). */
+const QUARANTINE_FORMAT = "quarantined";
+/** How every quarantine record begins. */
+export const QUARANTINE_PREFIX = Buffer.from(`{"v":"${QUARANTINE_FORMAT}",`, "utf8");
+/** A problem list kept in a quarantine record is cut to this many. */
+const MAX_PROBLEMS_KEPT = 20;
+/** Bytes of the replaced entry a quarantine record keeps at most (an entry is far smaller; a hand edit may not be). */
+const MAX_ORIGINAL_BYTES = 64 * 1024;
+
+export function encodeQuarantine(q: Quarantine): Uint8Array {
+  const record = { v: QUARANTINE_FORMAT, fromSeq: q.fromSeq, since: q.since, problems: q.problems.slice(0, MAX_PROBLEMS_KEPT), original: q.original };
+  return Buffer.from(JSON.stringify(record), "utf8");
+}
+
+/** The bytes an unreadable entry held, as a quarantine record keeps them (base64, cut at MAX_ORIGINAL_BYTES). */
+export function originalOf(raw: Uint8Array | undefined): string {
+  if (raw === undefined) return "";
+  return Buffer.from(raw.buffer, raw.byteOffset, Math.min(raw.byteLength, MAX_ORIGINAL_BYTES)).toString("base64");
+}
+
+function decodeQuarantine(s: Record<string, unknown>): Quarantine {
+  const { fromSeq, since, problems, original } = s;
+  const ok =
+    typeof fromSeq === "number" &&
+    Number.isSafeInteger(fromSeq) &&
+    fromSeq >= 1 &&
+    typeof since === "string" &&
+    isRfc3339(since) &&
+    Array.isArray(problems) &&
+    typeof original === "string";
+  if (!ok) throw new StateDecodeError("quarantine record is invalid");
+  return { fromSeq, since, problems: problems as Problem[], original };
+}
+
+/** What an entry holds: a state, or a quarantine record. Throws StateDecodeError for anything else. */
+export function decodeEntry(data: Uint8Array, channel: string): { state: ChannelState } | { quarantine: Quarantine } {
+  if (startsWith(data, QUARANTINE_PREFIX)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
+    } catch (err) {
+      throw new StateDecodeError("quarantine record is not JSON", [], { cause: err });
+    }
+    return { quarantine: decodeQuarantine(parsed as Record<string, unknown>) };
+  }
+  return { state: decodeChannelState(data, channel) };
+}
+
+const GAP_FIELD = Buffer.from(`"gap":{`, "utf8");
+
+/** What the registry needs of an entry's gap, without decoding entries that have none; undefined when none. */
+export function recordedGapOf(data: Uint8Array, channel: string): RecordedGap | undefined {
+  if (Buffer.from(data.buffer, data.byteOffset, data.byteLength).indexOf(GAP_FIELD) < 0) return undefined;
+  let state: ChannelState;
+  try {
+    state = decodeChannelState(data, channel);
+  } catch (err) {
+    // An invalid entry is quarantined when its channel is next written.
+    if (err instanceof StateDecodeError) return undefined;
+    throw err;
+  }
+  if (state.gap === undefined) return undefined;
+  return { since: Date.parse(state.gap.since), fromSeq: state.gap.fromSeq, launched: state.rocket !== null };
+}
+
 /** A log line names this many problems of an invalid state at most (the error carries them all). */
 const MAX_PROBLEMS_SHOWN = 5;
 
-/** The state stored for `channel`; throws StateDecodeError when it is not JSON, not our format, or not a valid state. */
+/**
+ * The state stored for `channel`; throws StateDecodeError when it is not
+ * JSON, not our format, or not a valid state, and QuarantinedStateError when
+ * the entry is a quarantine record.
+ */
 export function decodeChannelState(data: Uint8Array, channel: string): ChannelState {
+  if (startsWith(data, QUARANTINE_PREFIX)) throw new QuarantinedStateError("the channel is quarantined: its stored state did not decode and waits for a repair");
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));

@@ -6,7 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import type { ChannelState } from "../domain/sequencing.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import type { MemoryChannelStates } from "../testing/memory-channel-states.js";
-import type { ChannelStates } from "./channel-states.js";
+import type { ChannelStates, Quarantine } from "./channel-states.js";
 import { ActorFixture, onFakeTimers, settledAll } from "./actor.fixture.js";
 
 const fx = new ActorFixture();
@@ -23,8 +23,11 @@ class TimedStore implements ChannelStates {
     this.starts.push({ channel, at: Date.now() });
     return this.inner.save(channel, state, revision, encode);
   }
-  remove(channel: string, revision: number) {
-    return this.inner.remove(channel, revision);
+  quarantine(channel: string, record: Quarantine, revision: number) {
+    return this.inner.quarantine(channel, record, revision);
+  }
+  remove(channel: string, revision: number, parkedFrom?: number) {
+    return this.inner.remove(channel, revision, parkedFrom);
   }
 }
 

@@ -12,8 +12,9 @@
 //   while the entry is at exactly that revision (a delete marker's included):
 //   otherwise RevisionConflictError, and nothing changes.
 // - What is stored is the bytes `encode` made, decoded on every load by the
-//   same decodeChannelState: an entry that fails is a StateDecodeError, and
-//   `putRaw` plants such an entry (a hand edit, an older release).
+//   same decodeEntry: an entry that fails is a StateDecodeError carrying its
+//   revision and bytes, and `putRaw` plants such an entry (a hand edit, an
+//   older release); a quarantine record is handed back as one.
 // - With `maxBytes`, a write that would take the bucket past it is refused
 //   with StateStoreFullError and changes nothing, unless it replaces the
 //   channel's entry with one no larger (the server lets those through: the
@@ -21,10 +22,11 @@
 //   nats-server 2.15 counts (34 bytes of record, the `$KV.<bucket>.` subject
 //   prefix and the expected-sequence header); the contract test holds the
 //   two to the same outcomes with margins, not to the byte.
-// - scanUnlaunched hands over the same channels the real scan does.
+// - scanGaps hands over the same channels the real scan does.
 //
-// What it does not model: lag, network failures, history beyond the latest
-// entry, key encoding (any channel is its own key here).
+// What it does not model: lag (every load is the latest, `latest` or not;
+// the simulator models replicas), network failures, history beyond the
+// latest entry, key encoding (any channel is its own key here).
 //
 // Every call takes a simulated round trip (round-trip.ts).
 
@@ -34,9 +36,11 @@ import {
   StateDecodeError,
   StateStoreFullError,
   type ChannelStates,
+  type Quarantine,
+  type RecordedGap,
   type StoredChannelState,
 } from "../sequencer/channel-states.js";
-import { decodeChannelState, encodeChannelState, startsWith, UNLAUNCHED_PREFIX } from "../sequencer/state-encoding.js";
+import { decodeEntry, encodeChannelState, encodeQuarantine, recordedGapOf } from "../sequencer/state-encoding.js";
 import { DEFAULT_LATENCY_MS, roundTrip } from "./round-trip.js";
 
 /** Bytes one stored entry costs beyond its key and value (about what the server counts for a KV write). */
@@ -49,6 +53,8 @@ interface Stored {
   readonly value: Uint8Array | null;
   readonly revision: number;
   readonly size: number;
+  /** A delete marker's record of where the removed entry's messages start. */
+  readonly parkedFrom?: number;
 }
 
 export interface MemoryChannelStatesOptions {
@@ -69,8 +75,14 @@ export class MemoryChannelStates implements ChannelStates {
     this.latencyMs = options.latencyMs ?? DEFAULT_LATENCY_MS;
   }
 
-  async load(channel: string): Promise<StoredChannelState | null> {
+  async load(channel: string, _options?: { latest?: boolean }): Promise<StoredChannelState | null> {
     await roundTrip(this.latencyMs);
+    const entry = this.entries.get(channel);
+    if (entry !== undefined && entry.value === null) {
+      const removed: StoredChannelState = { state: { rocket: null, lastApplied: 0, pending: [] }, revision: entry.revision, deleted: true };
+      if (entry.parkedFrom !== undefined) removed.parkedFrom = entry.parkedFrom;
+      return removed;
+    }
     return this.peek(channel);
   }
 
@@ -78,30 +90,30 @@ export class MemoryChannelStates implements ChannelStates {
     const data = encode(state);
     await roundTrip(this.latencyMs);
     const current = this.entries.get(channel);
-    const conflict = revision === 0 ? current !== undefined && current.value !== null : current?.revision !== revision;
+    const conflict = revision === 0 ? current !== undefined : current?.revision !== revision;
     if (conflict) throw new RevisionConflictError(channel, revision);
     return this.write(channel, Uint8Array.from(data), () => new StateStoreFullError(channel));
   }
 
-  async remove(channel: string, revision: number): Promise<void> {
+  quarantine(channel: string, record: Quarantine, revision: number): Promise<number> {
+    return this.save(channel, { rocket: null, lastApplied: 0, pending: [] }, revision, () => encodeQuarantine(record));
+  }
+
+  async remove(channel: string, revision: number, parkedFrom?: number): Promise<void> {
     await roundTrip(this.latencyMs);
     // Like KV delete with previousSeq: an entry never written counts as revision 0.
     if ((this.entries.get(channel)?.revision ?? 0) !== revision) throw new RevisionConflictError(channel, revision);
-    this.write(channel, null, () => new StateStoreFullError(channel));
+    this.write(channel, null, () => new StateStoreFullError(channel), parkedFrom);
   }
 
-  async scanUnlaunched(onFound: (channel: string, since: number) => void, signal?: AbortSignal): Promise<void> {
+  async scanGaps(onFound: (channel: string, gap: RecordedGap) => void, signal?: AbortSignal): Promise<void> {
     await roundTrip(this.latencyMs);
     const inOrder = [...this.entries].sort(([, a], [, b]) => a.revision - b.revision);
     for (const [channel, entry] of inOrder) {
       if (signal?.aborted) return;
-      if (entry.value === null || !startsWith(entry.value, UNLAUNCHED_PREFIX)) continue;
-      try {
-        const since = decodeChannelState(entry.value, channel).gap?.since;
-        if (since !== undefined) onFound(channel, Date.parse(since));
-      } catch (err) {
-        if (!(err instanceof StateDecodeError)) throw err;
-      }
+      if (entry.value === null) continue;
+      const gap = recordedGapOf(entry.value, channel);
+      if (gap !== undefined) onFound(channel, gap);
     }
   }
 
@@ -109,7 +121,14 @@ export class MemoryChannelStates implements ChannelStates {
   peek(channel: string): StoredChannelState | null {
     const entry = this.entries.get(channel);
     if (entry === undefined || entry.value === null) return null;
-    return { state: decodeChannelState(entry.value, channel), revision: entry.revision };
+    try {
+      const decoded = decodeEntry(entry.value, channel);
+      if ("quarantine" in decoded) return { state: { rocket: null, lastApplied: 0, pending: [] }, revision: entry.revision, quarantine: decoded.quarantine };
+      return { state: decoded.state, revision: entry.revision };
+    } catch (err) {
+      if (err instanceof StateDecodeError) throw err.at(entry.revision, entry.value);
+      throw err;
+    }
   }
 
   /** Stores `value` under the channel unconditionally, as a hand edit would; returns its revision. */
@@ -128,7 +147,7 @@ export class MemoryChannelStates implements ChannelStates {
     return this.bytes;
   }
 
-  private write(channel: string, value: Uint8Array | null, full: () => Error): number {
+  private write(channel: string, value: Uint8Array | null, full: () => Error, parkedFrom?: number): number {
     const key = Buffer.byteLength(channel, "utf8");
     const size = value === null ? key + DELETE_MARKER_OVERHEAD : key + value.byteLength + ENTRY_OVERHEAD;
     const current = this.entries.get(channel);
@@ -136,7 +155,7 @@ export class MemoryChannelStates implements ChannelStates {
     if (maxBytes !== undefined && this.bytes + size > maxBytes && !(current !== undefined && current.size >= size)) throw full();
     this.bytes += size - (current?.size ?? 0);
     const revision = ++this.lastRevision;
-    this.entries.set(channel, { value, revision, size });
+    this.entries.set(channel, parkedFrom === undefined ? { value, revision, size } : { value, revision, size, parkedFrom });
     return revision;
   }
 }

@@ -157,6 +157,15 @@ export class MemoryEventStream implements ParkedSource {
     return { count, firstSeq: this.nextSeq === 1 ? 0 : this.first };
   }
 
+  /** The first sequence held and how long messages are kept (`maxAgeMs`, as retention is set; 0: no limit). */
+  async held(): Promise<{ firstSeq: number; maxAgeMs: number }> {
+    await roundTrip(this.latencyMs);
+    return { firstSeq: this.nextSeq === 1 ? 0 : this.first, maxAgeMs: this.maxAgeMs };
+  }
+
+  /** The retention the stream reports (what the simulator trims by, when by age). */
+  maxAgeMs = 0;
+
   /** The actor's port on this stream, decoded as in production. */
   parked(): ParkedMessages {
     return decodedParked(this);

@@ -6,7 +6,9 @@
 // - prefix: every committed state of a channel is the in-order fold of the
 //   first stored copy of each number 1..lastApplied, less the numbers its
 //   skipped ranges gave up (applied once, in order, with its first content);
-//   lastApplied never goes back.
+//   lastApplied never goes back. A later copy's content is accepted only if
+//   it was stored while the first was not yet acked (in flight at an
+//   instance that crashed, say): the sequencer cannot have known the first.
 // - skip: a range is given up only under GAP_POLICY=skip, and never over a
 //   number the sequencer had acked a copy of before the write that gave it up
 //   (that message had arrived: skipping it loses it).
@@ -21,6 +23,7 @@
 // - deadline: under GAP_POLICY=skip, a gap open past its deadline while no
 //   fault runs is given up within the sweep's reach.
 
+import type { RocketMessage } from "../../domain/message.js";
 import { apply, type Rocket } from "../../domain/rocket.js";
 import type { ChannelState } from "../../domain/sequencing.js";
 import type { Load } from "./load.js";
@@ -32,14 +35,88 @@ export interface Violation {
   detail: string;
 }
 
-function skippedNumbers(state: ChannelState): Set<number> {
-  const set = new Set<number>();
-  for (const r of state.skipped ?? []) for (let n = r.from; n <= r.to; n += 1) set.add(n);
+function skippedNumbers(state: ChannelState): Map<number, string> {
+  const set = new Map<number, string>();
+  for (const r of state.skipped ?? []) for (let n = r.from; n <= r.to; n += 1) set.set(n, r.reason ?? "deadline");
   return set;
+}
+
+/**
+ * The rocket cannot get past `lastApplied` because retention removed what it
+ * needed: the lowest number stored above it has no copy left in the stream.
+ */
+function lostToRetention(world: World, load: Load, channel: string, lastApplied: number): boolean {
+  const byNumber = load.copies.get(channel);
+  let next: number | undefined;
+  for (const n of byNumber?.keys() ?? []) if (n > lastApplied && (next === undefined || n < next)) next = n;
+  if (next === undefined) return false;
+  return byNumber!.get(next)!.every((c) => world.trimmedAt(c.seq) !== undefined);
 }
 
 function sameRocket(a: Rocket | null, b: Rocket | null): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The copies of `n` whose content the sequencer may have applied: the first
+ * stored, and any stored before the first was acked (while it was still in
+ * flight, to an instance that then crashed say, a later copy may be the one
+ * the sequencer saw first). Once the first copy was acked, it is parked or
+ * applied, and must win.
+ */
+function acceptableCopies(load: Load, world: World, channel: string, n: number, at: number): RocketMessage[] {
+  const copies = load.copies.get(channel)?.get(n) ?? [];
+  const first = copies[0];
+  if (!first) return [];
+  const firstAcked = world.acked.get(first.seq) ?? Number.POSITIVE_INFINITY;
+  // Retention removed the first before this state: a later copy is all there was to apply.
+  const firstGone = (world.trimmedAt(first.seq) ?? Number.POSITIVE_INFINITY) <= at;
+  const out = [first.message];
+  for (const c of copies.slice(1)) if ((c.at < firstAcked || firstGone) && JSON.stringify(c.message) !== JSON.stringify(first.message)) out.push(c.message);
+  return out;
+}
+
+/** Whether some acceptable choice of copies folds to `rocket` through lastApplied (numbers in `skipped` left out). */
+function foldMatches(
+  load: Load,
+  world: World,
+  channel: string,
+  lastApplied: number,
+  skipped: ReadonlyMap<number, string>,
+  rocket: Rocket | null,
+  at: number,
+): { ok: boolean; expected: Rocket | null; problem?: string } {
+  const choices: RocketMessage[][] = [];
+  for (let n = 1; n <= lastApplied; n += 1) {
+    if (skipped.has(n)) continue;
+    const copies = acceptableCopies(load, world, channel, n, at);
+    if (copies.length === 0) return { ok: false, expected: null, problem: `applied #${n}, which was never stored` };
+    choices.push(copies);
+  }
+  const fold = (pick: (i: number) => RocketMessage): Rocket | null => {
+    let r: Rocket | null = null;
+    for (let i = 0; i < choices.length; i += 1) r = apply(r, pick(i));
+    return r;
+  };
+  let expected: Rocket | null;
+  try {
+    expected = fold((i) => choices[i]![0]!);
+  } catch (err) {
+    return { ok: false, expected: null, problem: `the first copies do not fold: ${(err as Error).message}` };
+  }
+  if (sameRocket(expected, rocket)) return { ok: true, expected };
+  // Try the other acceptable copies (few: a number with a second copy stored while its first was in flight).
+  const ambiguous = choices.map((c, i) => (c.length > 1 ? i : -1)).filter((i) => i >= 0).slice(0, 10);
+  for (let mask = 1; mask < 1 << ambiguous.length; mask += 1) {
+    const chosen = new Map<number, number>();
+    ambiguous.forEach((i, bit) => chosen.set(i, (mask >> bit) & 1));
+    try {
+      if (sameRocket(fold((i) => choices[i]![chosen.get(i) ?? 0] ?? choices[i]![0]!), rocket)) return { ok: true, expected };
+    } catch {
+      // That choice does not fold; another may.
+    }
+  }
+  return { ok: false, expected };
 }
 
 export function checkHistory(world: World, load: Load, skipAllowed: boolean): Violation[] {
@@ -48,58 +125,54 @@ export function checkHistory(world: World, load: Load, skipAllowed: boolean): Vi
     const { channel } = rocket;
     const records = world.history.get(channel) ?? [];
     // Skipped ranges can fall off a state's bounded record: the union over every write is what was ever given up.
-    const everSkipped = new Set<number>();
+    // A repair rebuilds from the stream alone: what was given up before it is not known to it.
+    let everSkipped = new Map<number, string>();
+    // What was given up before a rebuild: the rebuild does not know it, and neither does an instance that still holds
+    // the channel's state from before the rebuild in memory (it takes late copies of those numbers as duplicates).
+    const forgottenByRebuild = new Set<number>();
     let lastApplied = 0;
     for (const record of records) {
-      if (record.state === "unreadable" || record.state === null) {
+      if (record.state === "unreadable" || record.state === "quarantined" || record.state === null) {
         if (record.state === null && lastApplied > 0) {
           violations.push({ invariant: "prefix", detail: `${short(channel)}: a launched rocket's entry was removed at ${record.at} ms` });
         }
         continue;
       }
       const state = record.state;
-      if (state.lastApplied < lastApplied) {
+      const rebuilt = record.by === "operator";
+      if (rebuilt) {
+        for (const n of everSkipped.keys()) forgottenByRebuild.add(n);
+        everSkipped = new Map();
+      } else if (state.lastApplied < lastApplied) {
         violations.push({ invariant: "prefix", detail: `${short(channel)}: lastApplied went back from ${lastApplied} to ${state.lastApplied} (revision ${record.revision} by ${record.by})` });
       }
-      const before = new Set(everSkipped);
-      for (const n of skippedNumbers(state)) everSkipped.add(n);
-      for (const n of everSkipped) {
-        if (before.has(n)) continue;
-        if (!skipAllowed) violations.push({ invariant: "skip", detail: `${short(channel)}: #${n} skipped under GAP_POLICY=wait` });
+      const before = new Map(everSkipped);
+      for (const [n, reason] of skippedNumbers(state)) everSkipped.set(n, reason);
+      for (const [n, reason] of everSkipped) {
+        if (before.has(n) || forgottenByRebuild.has(n)) continue;
+        if (reason === "deadline" && !skipAllowed) violations.push({ invariant: "skip", detail: `${short(channel)}: #${n} skipped under GAP_POLICY=wait` });
         for (const copy of load.copies.get(channel)?.get(n) ?? []) {
           const ackedAt = world.acked.get(copy.seq);
-          if (ackedAt !== undefined && ackedAt < record.at) {
-            violations.push({
-              invariant: "skip",
-              detail: `${short(channel)}: #${n} (seq ${copy.seq}, acked at ${ackedAt.toFixed(0)} ms) given up as never arrived by revision ${record.revision} at ${record.at.toFixed(0)} ms`,
-            });
-          }
+          if (ackedAt === undefined || ackedAt >= record.at) continue;
+          // What the stream no longer held was lost to retention before the skip: recording it given up loses nothing more
+          // (a gap whose parked messages all aged out forgets them, and a later deadline skip may name them).
+          if ((world.trimmedAt(copy.seq) ?? Number.POSITIVE_INFINITY) <= record.at) continue;
+          violations.push({
+            invariant: "skip",
+            detail: `${short(channel)}: #${n} (seq ${copy.seq}, acked at ${ackedAt.toFixed(0)} ms) given up (${reason}) by revision ${record.revision} at ${record.at.toFixed(0)} ms though it had arrived`,
+          });
         }
       }
-      let expected: Rocket | null = null;
-      let broken = false;
-      for (let n = 1; n <= state.lastApplied && !broken; n += 1) {
-        if (everSkipped.has(n)) continue;
-        const copy = load.firstCopy(channel, n);
-        if (!copy) {
-          violations.push({ invariant: "prefix", detail: `${short(channel)}: revision ${record.revision} applied #${n}, which was never stored` });
-          broken = true;
-          break;
-        }
-        try {
-          expected = apply(expected, copy.message);
-        } catch (err) {
-          violations.push({ invariant: "prefix", detail: `${short(channel)}: the first copies do not fold through #${n}: ${(err as Error).message}` });
-          broken = true;
-        }
-      }
-      if (!broken && !sameRocket(expected, state.rocket)) {
+      const folded = foldMatches(load, world, channel, state.lastApplied, everSkipped, state.rocket, record.at);
+      if (folded.problem !== undefined) {
+        violations.push({ invariant: "prefix", detail: `${short(channel)}: revision ${record.revision}: ${folded.problem}` });
+      } else if (!folded.ok) {
         violations.push({
           invariant: "prefix",
-          detail: `${short(channel)}: revision ${record.revision} by ${record.by} at ${record.at.toFixed(0)} ms (lastApplied ${state.lastApplied}) holds ${JSON.stringify(state.rocket)}, the first copies fold to ${JSON.stringify(expected)}`,
+          detail: `${short(channel)}: revision ${record.revision} by ${record.by} at ${record.at.toFixed(0)} ms (lastApplied ${state.lastApplied}) holds ${JSON.stringify(state.rocket)}, the first copies fold to ${JSON.stringify(folded.expected)}`,
         });
       }
-      lastApplied = Math.max(lastApplied, state.lastApplied);
+      lastApplied = rebuilt ? state.lastApplied : Math.max(lastApplied, state.lastApplied);
     }
   }
   return dedupe(violations);
@@ -107,7 +180,9 @@ export function checkHistory(world: World, load: Load, skipAllowed: boolean): Vi
 
 function storedState(world: World, channel: string): ChannelState | null | "unreadable" {
   try {
-    return world.states.peek(channel)?.state ?? null;
+    const entry = world.states.peek(channel);
+    if (entry?.quarantine) return "unreadable";
+    return entry?.state ?? null;
   } catch {
     return "unreadable";
   }
@@ -115,8 +190,23 @@ function storedState(world: World, channel: string): ChannelState | null | "unre
 
 function everSkipped(world: World, channel: string): Set<number> {
   const skipped = new Set<number>();
-  for (const r of world.history.get(channel) ?? []) if (r.state && r.state !== "unreadable") for (const n of skippedNumbers(r.state)) skipped.add(n);
+  for (const r of world.history.get(channel) ?? []) if (r.state !== null && typeof r.state === "object") for (const n of skippedNumbers(r.state).keys()) skipped.add(n);
   return skipped;
+}
+
+export { lostToRetention };
+
+/** A rebuild (npm run repair) reopened `n`: an earlier state had given it up, which the rebuild could not know. */
+function reopenedByRebuild(world: World, channel: string, n: number): boolean {
+  let skippedBefore = false;
+  for (const r of world.history.get(channel) ?? []) {
+    if (r.by === "operator") {
+      if (skippedBefore) return true;
+      continue;
+    }
+    if (r.state !== null && typeof r.state === "object" && skippedNumbers(r.state).has(n)) skippedBefore = true;
+  }
+  return false;
 }
 
 /** Every acked message is applied, given up by a skip, or held in the stream at or above its channel's gap.fromSeq. */
@@ -134,11 +224,13 @@ export function checkLocated(world: World, load: Load): Violation[] {
         if (!world.acked.has(copy.seq)) continue;
         if (n <= lastApplied) continue;
         const held = world.stream.get(copy.seq) !== undefined;
+        // Retention removed it before it could be applied: lost, and the rocket shows it waits (documented).
+        if (!held) continue;
         const fromSeq = stored.gap?.fromSeq ?? Number.POSITIVE_INFINITY;
-        if (!held || fromSeq > copy.seq) {
+        if (fromSeq > copy.seq) {
           violations.push({
             invariant: "located",
-            detail: `${short(channel)}: #${n} (seq ${copy.seq}) was acked, is not applied (lastApplied ${lastApplied}) and ${held ? `lies below the stored gap.fromSeq ${String(stored.gap?.fromSeq ?? "none")}` : "is no longer in the stream"}`,
+            detail: `${short(channel)}: #${n} (seq ${copy.seq}) was acked, is not applied (lastApplied ${lastApplied}) and lies below the stored gap.fromSeq ${String(stored.gap?.fromSeq ?? "none")}`,
           });
         }
       }
@@ -160,7 +252,7 @@ export function checkComplete(world: World, load: Load): Violation[] {
     const lastApplied = stored?.lastApplied ?? 0;
     const skipped = everSkipped(world, channel);
     const last = rocket.messages.length;
-    if (lastApplied < last) {
+    if (lastApplied < last && !lostToRetention(world, load, channel, lastApplied) && !reopenedByRebuild(world, channel, lastApplied + 1)) {
       const missing: number[] = [];
       for (let n = lastApplied + 1; n <= last && missing.length < 5; n += 1) if (!skipped.has(n)) missing.push(n);
       violations.push({

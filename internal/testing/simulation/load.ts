@@ -41,6 +41,8 @@ export class Load {
   private readonly lastStored = new Map<string, number>();
   sends = 0;
   stored = 0;
+  /** When the last send of the load phase is due (resends after the duplicate window come late). */
+  lastSendAt = 0;
   deduplicated = 0;
   refusedLate = 0;
   changedStored = 0;
@@ -77,15 +79,21 @@ export class Load {
       const spacing = (settings.chaosMs * 0.6) / Math.max(1, order.length);
       order.forEach((n, k) => sends.push({ at: start + k * spacing * (0.5 + random.next()), rocket, n }));
     }
-    for (const { at, rocket, n } of sends) {
-      this.world.scheduler.schedule(WORLD, at, () => this.send(rocket, n, false));
-      if (random.chance(settings.duplicateRate)) this.world.scheduler.schedule(WORLD, at + random.next() * 500, () => this.send(rocket, n, false));
+    const at = (ms: number) => {
+      this.lastSendAt = Math.max(this.lastSendAt, ms);
+      return ms;
+    };
+    for (const send of sends) {
+      const { rocket, n } = send;
+      const due = at(send.at);
+      this.world.scheduler.schedule(WORLD, due, () => this.send(rocket, n, false));
+      if (random.chance(settings.duplicateRate)) this.world.scheduler.schedule(WORLD, at(due + random.next() * 500), () => this.send(rocket, n, false));
       if (random.chance(settings.lateResendRate)) {
         const changed = random.chance(settings.changedResendRate);
-        this.world.scheduler.schedule(WORLD, at + settings.duplicateWindowMs + 1 + random.next() * 3000, () => this.send(rocket, n, changed));
+        this.world.scheduler.schedule(WORLD, at(due + settings.duplicateWindowMs + 1 + random.next() * 3000), () => this.send(rocket, n, changed));
       }
       if (random.chance(settings.invalidRate)) {
-        this.world.scheduler.schedule(WORLD, at + random.next() * 100, () => {
+        this.world.scheduler.schedule(WORLD, at(due + random.next() * 100), () => {
           this.world.stream.append(eventSubject(rocket.partition, rocket.channel), "{\"not\":\"a message\"}");
           this.trace?.(`stream: invalid message on ${short(rocket.channel)}`);
         });

@@ -48,9 +48,17 @@ export interface FaultSettings {
   maxSkewMs: number;
 }
 
+/**
+ * A deliberate bug in the world, for the checker's own tests (a checker must
+ * be able to fail): `unlocate` raises a written gap's fromSeq past its first
+ * parked message; `corrupt` adds 1 to a written rocket's speed.
+ */
+export type Sabotage = "unlocate" | "corrupt";
+
 export interface SimOptions {
   seed: number;
   profile: string;
+  sabotage?: Sabotage;
   partitions: number;
   instances: number;
   sequencer: Omit<SequencerSettings, "instanceId" | "partitions">;

@@ -23,14 +23,16 @@
 
 import type { ChannelState } from "../../domain/sequencing.js";
 import { partitionOf } from "../../domain/partition.js";
-import { StateDecodeError, type ChannelStates, type StoredChannelState } from "../../sequencer/channel-states.js";
+import { StateDecodeError, type ChannelStates, type RecordedGap, type StoredChannelState } from "../../sequencer/channel-states.js";
 import type { BucketEntry, BucketWatch, LeaseStore } from "../../sequencer/lease-store.js";
 import type { ConsumerPosition, ParkedSource, PartitionSource, StreamDelivery } from "../../sequencer/partition-worker.js";
-import { decodeChannelState } from "../../sequencer/state-encoding.js";
+import type { ParkedMessages } from "../../sequencer/channel-actor.js";
+import { decodeChannelState, decodeEntry } from "../../sequencer/state-encoding.js";
 import { MemoryChannelStates } from "../memory-channel-states.js";
 import { MemoryEventStream, type StoredEvent } from "../memory-event-stream.js";
 import { MemoryLeaseBucket, type MemoryLeaseClient } from "../memory-lease-store.js";
 import { MemoryPartitionConsumer, type ConsumerSettings } from "../memory-partition-consumer.js";
+import type { Sabotage } from "./options.js";
 import type { SimRandom } from "./random.js";
 import { WORLD, type Owner, type Scheduler } from "./scheduler.js";
 
@@ -51,8 +53,8 @@ export interface NetworkSettings {
 export interface StateRecord {
   at: number;
   revision: number;
-  /** null: deleted; "unreadable": bytes that do not decode (planted). */
-  state: ChannelState | null | "unreadable";
+  /** null: deleted; "unreadable": bytes that do not decode (planted); "quarantined": a quarantine record. */
+  state: ChannelState | null | "unreadable" | "quarantined";
   /** Who wrote it (an instance's owner id, or "world" for a planted entry). */
   by: Owner;
 }
@@ -71,6 +73,8 @@ export class World {
   readonly history = new Map<string, StateRecord[]>();
   /** Every ack the consumers received, by stream sequence: when. */
   readonly acked = new Map<number, number>();
+  /** Retention's removals, in order: from `at` on, nothing below `firstHeld` is held. */
+  readonly trims: Array<{ at: number; firstHeld: number }> = [];
 
   constructor(
     readonly scheduler: Scheduler,
@@ -78,8 +82,18 @@ export class World {
     readonly partitions: number,
     readonly network: NetworkSettings,
     consumer: ConsumerSettings,
+    readonly sabotage?: Sabotage,
   ) {
     for (let p = 0; p < partitions; p += 1) this.consumers.set(p, new MemoryPartitionConsumer(this.stream, p, consumer));
+    this.stream.listen((change) => {
+      if (change.trimmedBefore !== undefined) this.trims.push({ at: scheduler.now, firstHeld: change.trimmedBefore });
+    });
+  }
+
+  /** When retention removed `seq`, or undefined while it is held. */
+  trimmedAt(seq: number): number | undefined {
+    for (const t of this.trims) if (t.firstHeld > seq) return t.at;
+    return undefined;
   }
 
   partitionOf(channel: string): number {
@@ -114,8 +128,9 @@ export class World {
       if (r.at > at) break;
       found = r;
     }
-    if (!found || found.state === null) return null;
-    if (found.state === "unreadable") return "unreadable";
+    if (!found) return null;
+    if (found.state === null) return { state: { rocket: null, lastApplied: 0, pending: [] }, revision: found.revision, deleted: true };
+    if (found.state === "unreadable" || found.state === "quarantined") return "unreadable";
     return { state: found.state, revision: found.revision };
   }
 
@@ -123,6 +138,31 @@ export class World {
   plantUnreadable(channel: string): void {
     const revision = this.states.putRaw(channel, "{\"v\":2,\"lastApplied\":\"garbage\"}");
     this.record(channel, revision, "unreadable", WORLD);
+  }
+
+  /** The state bucket and the stream as an operator's tool on the world sees them (writes recorded as `by`). */
+  operatorPorts(by: Owner): { store: ChannelStates; parked: ParkedMessages } {
+    const store = this.states;
+    return {
+      store: {
+        load: (channel, options) => store.load(channel, options),
+        save: async (channel, state, revision, encode) => {
+          const next = await store.save(channel, state, revision, encode);
+          this.record(channel, next, state, by);
+          return next;
+        },
+        quarantine: async (channel, record, revision) => {
+          const next = await store.quarantine(channel, record, revision);
+          this.record(channel, next, "quarantined", by);
+          return next;
+        },
+        remove: async (channel, revision, parkedFrom) => {
+          await store.remove(channel, revision, parkedFrom);
+          this.record(channel, store.revisionOf(channel), null, by);
+        },
+      },
+      parked: this.stream.parked(),
+    };
   }
 
   /** A network link of one instance incarnation. */
@@ -222,9 +262,9 @@ export class Link {
     const request = <T>(op: () => Promise<T>) => this.request(op);
     const owner = this.owner;
     return {
-      load(channel) {
+      load(channel, options) {
         return request(async () => {
-          if (world.random.chance(world.network.staleLoads)) {
+          if (!options?.latest && world.random.chance(world.network.staleLoads)) {
             const stale = world.entryAsOf(channel, world.scheduler.now - world.random.next() * world.network.replicaLagMs);
             if (stale === "unreadable") return store.load(channel);
             return stale;
@@ -233,30 +273,37 @@ export class Link {
         });
       },
       save(channel, state, revision, encode) {
-        const bytes = encode(state);
+        const bytes = encode(sabotaged(state, world.sabotage));
         return request(async () => {
           const next = await store.save(channel, state, revision, () => bytes);
           world.record(channel, next, decodeChannelState(bytes, channel), owner);
           return next;
         });
       },
-      remove(channel, revision) {
+      quarantine(channel, record, revision) {
         return request(async () => {
-          await store.remove(channel, revision);
+          const next = await store.quarantine(channel, record, revision);
+          world.record(channel, next, "quarantined", owner);
+          return next;
+        });
+      },
+      remove(channel, revision, parkedFrom) {
+        return request(async () => {
+          await store.remove(channel, revision, parkedFrom);
           world.record(channel, store.revisionOf(channel), null, owner);
         });
       },
-      scanUnlaunched(onFound, signal) {
+      scanGaps(onFound, signal) {
         return request(async () => {
-            const found: Array<[string, number]> = [];
-            await store.scanUnlaunched((channel, since) => found.push([channel, since]));
-            return found;
+          const found: Array<[string, RecordedGap]> = [];
+          await store.scanGaps((channel, gap) => found.push([channel, gap]));
+          return found;
         }).then((found) => {
-            for (const [channel, since] of found) {
-              if (signal?.aborted) return;
-              onFound(channel, since);
-            }
-          });
+          for (const [channel, gap] of found) {
+            if (signal?.aborted) return;
+            onFound(channel, gap);
+          }
+        });
       },
     };
   }
@@ -274,6 +321,7 @@ export class Link {
           return { read: found.length };
         }),
       census: (partition, channel) => this.request(() => stream.census(partition, channel)),
+      held: () => this.request(() => stream.held()),
       firstSeq: (partition, channel, fromSeq) => this.request(() => stream.firstSeq(partition, channel, fromSeq)),
     };
   }
@@ -398,10 +446,17 @@ export class Link {
   }
 }
 
+/** The state as a deliberately broken store would write it (the checker's own tests). */
+function sabotaged(state: ChannelState, sabotage: Sabotage | undefined): ChannelState {
+  if (sabotage === "unlocate" && state.gap?.fromSeq != null) return { ...state, gap: { ...state.gap, fromSeq: state.gap.fromSeq + 1 } };
+  if (sabotage === "corrupt" && state.rocket !== null) return { ...state, rocket: { ...state.rocket, speed: state.rocket.speed + 1 } };
+  return state;
+}
+
 /** Decodes what a planted or written entry holds, for reports. */
 export function describeEntry(bytes: Uint8Array, channel: string): string {
   try {
-    return JSON.stringify(decodeChannelState(bytes, channel));
+    return JSON.stringify(decodeEntry(bytes, channel));
   } catch (err) {
     if (err instanceof StateDecodeError) return `unreadable (${err.message})`;
     throw err;

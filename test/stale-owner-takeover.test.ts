@@ -1,18 +1,13 @@
-// Messages parked in the stream only (no state entry: MAX_UNLAUNCHED_CHANNELS=0
-// here) across a takeover from a paused owner, with real sequencer processes
-// on a real nats-server:
-// - partition 0: the first owner parked messages before it was paused, so
-//   the new owner took the partition with its consumer past them, and its
-//   launches read them back;
-// - partition 1: nothing was delivered before the takeover, so the new owner
-//   reads nothing back for a new channel. The paused owner's pulls outlive
-//   its lease and receive messages after the takeover; when it wakes it must
-//   hand them back (nak), not park them unrecorded, or the launches would
-//   never find them.
-// Every rocket must end exact. When it wakes, the old owner usually learns
-// from its lease watch that it lost the partitions before it looks at those
-// messages; the actor's lease fence, for when it does not, is tested in
-// internal/sequencer/stream-only-parks.test.ts.
+// Never-launched channels across a takeover from a paused owner, with real
+// sequencer processes on a real nats-server. MAX_UNLAUNCHED_CHANNELS=0: every
+// such channel's entry is given up at the next sweep, its messages left in the
+// stream for its launch to find.
+// - partition 0: the first owner parked messages before it was paused;
+// - partition 1: the paused owner's pulls outlive its lease and receive
+//   messages after the takeover; when it wakes it settles them only through
+//   compare-and-set writes, which the new owner's writes fence.
+// Every rocket must end exact: every acknowledgement has a committed write
+// behind it, whoever made it (docs/decisions/every-ack-has-a-write.md).
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
@@ -112,14 +107,14 @@ afterAll(async () => {
   await server?.dispose();
 });
 
-describe("messages parked in the stream only, across a takeover from a paused owner", () => {
-  it("are all found by the launches, whether parked before the pause or delivered to the paused owner's pulls after the takeover", async () => {
+describe("never-launched channels across a takeover from a paused owner", () => {
+  it("end exact once launched, whether parked before the pause or delivered to the paused owner's pulls after the takeover", async () => {
     const first = rocketsIn(0, 30, 6, 1);
     const second = rocketsIn(1, 30, 6, 2);
     const a = await startInstance("stale-a");
     await owns(a, [0, 1], 15_000);
 
-    // Partition 0: messages 2 and 3 of each rocket, parked in the stream only by the first owner (90 of its 100-message pull).
+    // Partition 0: messages 2 and 3 of each rocket, parked by the first owner (90 of its 100-message pull), their entries given up.
     await publish(first.flatMap((r) => r.slice(1, 4)));
     await settled(0, 15_000);
 
