@@ -110,10 +110,10 @@ export const HistoryEventSchema = Type.Object(
     messageTime: Type.String({ description: "The message's own time, verbatim", examples: ["2022-02-02T19:39:05.86337+01:00"] }),
     messageType: StringEnum(Object.values(MessageType)),
     message: Type.Object({}, { additionalProperties: true, description: "The payload, as stored", examples: [{ by: 3000 }] }),
-    outcome: Type.Union([StringEnum(["applied", "buffered", "duplicate"] as const), Type.Null()], {
+    outcome: Type.Union([StringEnum(["applied", "buffered", "duplicate", "skipped"] as const), Type.Null()], {
       description:
         "What it did when the sequencer met it, taking the stored messages in stream order: applied (possibly releasing buffered ones), " +
-        "buffered behind a gap, or duplicate (changed nothing). Null when the history is incomplete.",
+        "buffered behind a gap, duplicate (changed nothing), or skipped (its number was given up, see the rocket's skipped ranges). Null when the history is incomplete.",
     }),
     speedAfter: Type.Union([Type.Number(), Type.Null()], {
       description: "The rocket's speed right after this message number was applied; null while it waits behind a gap, or when the history is incomplete",

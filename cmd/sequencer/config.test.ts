@@ -104,6 +104,11 @@ describe("sequencer config", () => {
     // The client ends a pull no sooner than a second.
     expect(problems).toMatch(/FETCH_EXPIRES_MS must be an integer from 1000 to 30000/);
     expect(problems).toMatch(/INSTANCE_ID must be 1 to 64 characters/);
-    expect(problems).toMatch(/HEARTBEAT_MS \(1500\) must be at most half of LEASE_TTL_MS \(2000\)/);
+    expect(problems).toMatch(/HEARTBEAT_MS \(1500\) must be at most a third of LEASE_TTL_MS \(2000\)/);
+  });
+
+  it("refuses a heartbeat of half the lease (one late renewal would lose it) and takes a third", () => {
+    expect(() => loadConfig({ AUTH: "off", LEASE_TTL_MS: "3000", HEARTBEAT_MS: "1500" })).toThrow(/HEARTBEAT_MS \(1500\) must be at most a third/);
+    expect(loadConfig({ AUTH: "off", LEASE_TTL_MS: "3000", HEARTBEAT_MS: "1000" }).heartbeatMs).toBe(1000);
   });
 });

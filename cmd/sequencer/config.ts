@@ -115,8 +115,9 @@ export function loadConfig(env: Env): SequencerConfig {
         "messages behind a gap wait in the stream, and would expire before the gap policy looked at them",
     );
   }
-  if (config.heartbeatMs * 2 > config.leaseTtlMs) {
-    r.problem(`HEARTBEAT_MS (${config.heartbeatMs}) must be at most half of LEASE_TTL_MS (${config.leaseTtlMs})`);
+  // Two renewals may be missed (a slow server, a pause of the process) before a lease expires under its owner.
+  if (config.heartbeatMs * 3 > config.leaseTtlMs) {
+    r.problem(`HEARTBEAT_MS (${config.heartbeatMs}) must be at most a third of LEASE_TTL_MS (${config.leaseTtlMs}), so that a lease outlives two missed renewals`);
   }
   r.done();
   return config;

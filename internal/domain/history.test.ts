@@ -133,6 +133,26 @@ describe("foldHistory", () => {
     expect(noStart.missing).toEqual([{ from: 1, to: 1 }]);
     expect(stateAtMessage(noStart, 1)).toMatchObject({ ok: false, reason: "truncated" });
   });
+
+  it("takes a rocket's skipped ranges where they happened: complete, the given-up number skipped, points past the skip answered", () => {
+    const messages = messagesOf([{ kind: "up", by: 10 }, { kind: "up", by: 20 }, { kind: "down", by: 5 }, { kind: "up", by: 1 }, { kind: "up", by: 7 }]);
+    // 4 never arrived; 5 and 6 waited until the gap policy gave 4 up, then 4 came after all (a duplicate of nothing).
+    const history = stored([messages[0]!, messages[1]!, messages[2]!, messages[4]!, messages[5]!, messages[3]!]);
+    const skipped = [{ from: 4, to: 4, at: history[5]!.receivedAt.replace(/\.(\d{3})\d{6}Z$/, ".$1Z"), reason: "deadline" as const }];
+    const folded = foldHistory(history, 6, skipped);
+    expect(folded.complete).toBe(true);
+    expect(folded.missing).toEqual([]);
+    expect(folded.entries.map((e) => e.outcome)).toEqual(["applied", "applied", "applied", "buffered", "buffered", "skipped"]);
+    const without4 = [messages[0]!, messages[1]!, messages[2]!, messages[4]!, messages[5]!].reduce<Rocket | null>((r, m) => apply(r, m), null);
+    expect(folded.state).toEqual({ rocket: without4, lastApplied: 6, pending: [] });
+    // 4 (down 5) never counts: 700, 710, 730, then 5 (+1) and 6 (+7) once 4 was given up.
+    expect(folded.entries.map((e) => e.speedAfter)).toEqual([700, 710, 730, 731, 738, null]);
+    expect(stateAtMessage(folded, 6, skipped)).toEqual({ ok: true, state: { rocket: without4, lastApplied: 6, pending: [] } });
+    expect(stateAtMessage(folded, 4, skipped)).toEqual({ ok: false, reason: "not-received", missing: [{ from: 4, to: 4 }] });
+    // Before the skip the rocket waited at 3; once every message up to 6 was in, it had given 4 up.
+    expect(stateAsOf(folded, history[3]!.receivedAt, skipped)).toMatchObject({ ok: true, state: { lastApplied: 3 } });
+    expect(stateAsOf(folded, history[5]!.receivedAt, skipped)).toEqual({ ok: true, state: { rocket: without4, lastApplied: 6, pending: [] } });
+  });
 });
 
 describe("gapOf and rangesOf", () => {

@@ -12,6 +12,11 @@
 //   retention removed it, or someone purged it), nothing that depends on the
 //   missing message is computed: outcomes and speeds are unknown (null) and
 //   every state query says which numbers are missing instead of answering.
+// - Numbers the rocket gave up (its `skipped` ranges, as its state records
+//   them) are not missing: the fold gives them up at the moment the state
+//   says they were (its messages received after that are `skipped`, any
+//   received before never applied), so a rocket that skipped keeps a
+//   complete history and answers `?at=` and `?asOf=` past the skip.
 //
 // Receive times are RFC 3339 in UTC with nine fraction digits, so that
 // comparing them as text compares the instants.
@@ -19,7 +24,7 @@
 import type { RocketMessage } from "./message.js";
 import { apply, type Rocket } from "./rocket.js";
 import { sequenceBatch, type BatchOptions } from "./sequence-batch.js";
-import { emptyChannelState, SequenceOutcome, type ChannelState } from "./sequencing.js";
+import { emptyChannelState, SequenceOutcome, type ChannelState, type SkippedRange } from "./sequencing.js";
 
 /** One message as the events stream holds it. */
 export interface StoredMessage {
@@ -56,8 +61,8 @@ export interface StoredHistory {
   heldSince: string | null;
 }
 
-/** What a stored message did when the sequencer met it: never `overflow`, which only delays a message. */
-export type HistoryOutcome = Exclude<SequenceOutcome, typeof SequenceOutcome.Overflow>;
+/** What a stored message did when the sequencer met it: never `overflow`, which only delays a message; `skipped` when its number was given up. */
+export type HistoryOutcome = Exclude<SequenceOutcome, typeof SequenceOutcome.Overflow> | "skipped";
 
 /** The history is folded without a bound on what waits behind a gap, so no message overflows. */
 const UNBOUNDED: BatchOptions = { maxPending: Number.POSITIVE_INFINITY };
@@ -119,12 +124,12 @@ export function rangesOf(sorted: readonly number[]): NumberRange[] {
   return out;
 }
 
-/** Numbers 1..through that `held` lacks, as ranges. */
-function missingUpTo(through: number, held: ReadonlySet<number>): NumberRange[] {
+/** Numbers 1..through that `held` lacks and `givenUp` does not excuse, as ranges. */
+function missingUpTo(through: number, held: ReadonlySet<number>, givenUp: ReadonlySet<number>): NumberRange[] {
   const out: NumberRange[] = [];
   let open: NumberRange | undefined;
   for (let n = 1; n <= through; n += 1) {
-    if (held.has(n)) {
+    if (held.has(n) || givenUp.has(n)) {
       open = undefined;
     } else if (open) {
       open.to = n;
@@ -139,40 +144,96 @@ function missingUpTo(through: number, held: ReadonlySet<number>): NumberRange[] 
 /**
  * Folds the stored history. `appliedThrough` is the highest number the
  * channel is known to have applied (the live state's lastMessageNumber, 0 when
- * unknown): every number up to it must be stored for the history to be complete.
+ * unknown): every number up to it must be stored, or given up in `skipped`
+ * (the live state's ranges), for the history to be complete.
  */
-export function foldHistory(messages: readonly StoredMessage[], appliedThrough: number): FoldedHistory {
+export function foldHistory(messages: readonly StoredMessage[], appliedThrough: number, skipped: readonly SkippedRange[] = []): FoldedHistory {
   const held = new Set<number>();
   for (const m of messages) held.add(m.message.metadata.messageNumber);
-  const missing = missingUpTo(appliedThrough, held);
+  const givenUp = givenUpNumbers(skipped);
+  const missing = missingUpTo(appliedThrough, held, givenUp);
   const complete = missing.length === 0;
-  let state = emptyChannelState();
   const entries: HistoryEntry[] = [];
   const speedAfter = new Map<number, number>();
+  const fold = new SkippingFold(skipped, (m, rocket) => speedAfter.set(m.metadata.messageNumber, rocket.speed));
   for (const stored of messages) {
-    const r = sequenceBatch(state, [stored.message], UNBOUNDED);
-    const outcome = r.outcomes[0]!;
-    if (outcome === SequenceOutcome.Overflow) throw new Error("sequencing without a bound overflowed");
-    if (outcome === SequenceOutcome.Applied) {
-      // Applied: this message, then the waiting ones it made contiguous, up to the new lastApplied.
-      const n = stored.message.metadata.messageNumber;
-      let rocket = state.rocket;
-      for (const m of [stored.message, ...state.pending.slice(0, r.state.lastApplied - n)]) {
-        rocket = apply(rocket, m);
-        speedAfter.set(m.metadata.messageNumber, rocket.speed);
-      }
-    }
-    state = r.state;
+    const outcome = fold.take(stored);
     entries.push({ ...stored, outcome: complete ? outcome : null, speedAfter: null });
   }
+  // Every range the state records was given up by now (a clock's skew can put its time after the last message's).
+  fold.skipThrough();
+  const state = fold.state;
   if (complete) {
-    for (const e of entries) e.speedAfter = speedAfter.get(e.message.metadata.messageNumber) ?? null;
+    for (const e of entries) e.speedAfter = e.outcome === "skipped" ? null : (speedAfter.get(e.message.metadata.messageNumber) ?? null);
     return { entries, complete, missing, waitingFor: gapOf(state), state };
   }
   // The fold's own state lacks what the stream lost; above appliedThrough the stored numbers tell the gap.
   const above = [...held].filter((n) => n > appliedThrough).sort((a, b) => a - b);
   const waitingFor = gapBetween(appliedThrough, above);
   return { entries, complete, missing, waitingFor, state };
+}
+
+function givenUpNumbers(skipped: readonly SkippedRange[]): Set<number> {
+  const out = new Set<number>();
+  for (const r of skipped) for (let n = r.from; n <= r.to; n += 1) out.add(n);
+  return out;
+}
+
+/**
+ * Sequencing in stream order with the rocket's skips taken where they
+ * happened: a range is given up before the first message received after its
+ * time (its waiting messages then applied), and a number it gave up is never
+ * applied, whenever its message arrived.
+ */
+class SkippingFold {
+  state: ChannelState = emptyChannelState();
+  private readonly pendingSkips: SkippedRange[];
+  private readonly givenUp: Set<number>;
+
+  constructor(
+    skipped: readonly SkippedRange[],
+    private readonly onApplied: (message: RocketMessage, rocket: Rocket) => void = () => undefined,
+  ) {
+    this.pendingSkips = [...skipped].sort((a, b) => a.from - b.from);
+    this.givenUp = givenUpNumbers(skipped);
+  }
+
+  take(stored: StoredMessage): HistoryOutcome {
+    this.skipThrough(stored.receivedAt);
+    const n = stored.message.metadata.messageNumber;
+    if (this.givenUp.has(n)) return "skipped";
+    const r = sequenceBatch(this.state, [stored.message], UNBOUNDED);
+    const outcome = r.outcomes[0]!;
+    if (outcome === SequenceOutcome.Overflow) throw new Error("sequencing without a bound overflowed");
+    if (outcome === SequenceOutcome.Applied) this.applied([stored.message, ...this.state.pending.slice(0, r.state.lastApplied - n)]);
+    this.state = r.state;
+    return outcome;
+  }
+
+  /** Gives up every range recorded at or before `receivedAt` (all of them when undefined) that the fold has reached. */
+  skipThrough(receivedAt?: string): void {
+    while (this.pendingSkips.length > 0) {
+      const range = this.pendingSkips[0]!;
+      const at = utcInstant(range.at) ?? range.at;
+      if (receivedAt !== undefined && at > receivedAt) return;
+      if (range.from > this.state.lastApplied + 1) return;
+      this.pendingSkips.shift();
+      if (range.to <= this.state.lastApplied) continue;
+      const from: ChannelState = { rocket: this.state.rocket, lastApplied: range.to, pending: [] };
+      const waiting = this.state.pending.filter((m) => m.metadata.messageNumber > range.to);
+      const r = sequenceBatch(from, waiting, UNBOUNDED);
+      this.applied(waiting.slice(0, r.state.lastApplied - range.to));
+      this.state = r.state;
+    }
+  }
+
+  private applied(messages: readonly RocketMessage[]): void {
+    let rocket = this.state.rocket;
+    for (const m of messages) {
+      rocket = apply(rocket, m);
+      this.onApplied(m, rocket);
+    }
+  }
 }
 
 /** The numbers a channel waits for: between its last applied number and its highest buffered one. */
@@ -203,20 +264,23 @@ export type PointInTime =
  * (their first stored copies, the ones the sequencer kept). Pending is empty:
  * as of a message, nothing after it exists yet.
  */
-export function stateAtMessage(folded: FoldedHistory, n: number): PointInTime {
+export function stateAtMessage(folded: FoldedHistory, n: number, skipped: readonly SkippedRange[] = []): PointInTime {
+  const givenUp = givenUpNumbers(skipped);
   const firstCopy = new Map<number, RocketMessage>();
   for (const e of folded.entries) {
     const k = e.message.metadata.messageNumber;
     if (k <= n && !firstCopy.has(k)) firstCopy.set(k, e.message);
   }
   const absent: number[] = [];
-  for (let k = 1; k <= n; k += 1) if (!firstCopy.has(k)) absent.push(k);
+  for (let k = 1; k <= n; k += 1) if (!firstCopy.has(k) && !givenUp.has(k)) absent.push(k);
   if (absent.length > 0) {
     const truncated = folded.missing.some((r) => r.from <= n);
     return { ok: false, reason: truncated ? "truncated" : "not-received", missing: rangesOf(absent) };
   }
+  // A given-up number is no message: the rocket right after it is the one before it.
+  if (givenUp.has(n)) return { ok: false, reason: "not-received", missing: [{ from: n, to: n }] };
   let rocket: Rocket | null = null;
-  for (let k = 1; k <= n; k += 1) rocket = apply(rocket, firstCopy.get(k)!);
+  for (let k = 1; k <= n; k += 1) if (!givenUp.has(k)) rocket = apply(rocket, firstCopy.get(k)!);
   return { ok: true, state: { rocket, lastApplied: n, pending: [] } };
 }
 
@@ -226,10 +290,12 @@ export function stateAtMessage(folded: FoldedHistory, n: number): PointInTime {
  * the fold of that prefix of the history. Refused when the history is
  * incomplete, since every prefix then lacks what the stream lost.
  */
-export function stateAsOf(folded: FoldedHistory, receivedAt: string): PointInTime {
+export function stateAsOf(folded: FoldedHistory, receivedAt: string, skipped: readonly SkippedRange[] = []): PointInTime {
   if (!folded.complete) return { ok: false, reason: "truncated", missing: folded.missing };
   // Filtered rather than cut at the first later message: receive times follow
   // stream order, but nothing here needs to rely on it.
-  const received = folded.entries.filter((e) => e.receivedAt <= receivedAt).map((e) => e.message);
-  return { ok: true, state: sequenceBatch(emptyChannelState(), received, UNBOUNDED).state };
+  const fold = new SkippingFold(skipped.filter((r) => (utcInstant(r.at) ?? r.at) <= receivedAt));
+  for (const e of folded.entries) if (e.receivedAt <= receivedAt) fold.take(e);
+  fold.skipThrough(receivedAt);
+  return { ok: true, state: fold.state };
 }

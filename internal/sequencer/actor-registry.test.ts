@@ -8,6 +8,8 @@ import type { RocketMessage } from "../domain/message.js";
 import { rocketMessages, Rng } from "../testing/rocket-traffic.js";
 import type { ActorRegistry } from "./actor-registry.js";
 import type { ChannelStates } from "./channel-states.js";
+import { GapPolicy } from "./channel-actor.js";
+import { encodeChannelState } from "./state-encoding.js";
 import { ActorFixture, onFakeTimers, settledAll, swept, type TestDelivery } from "./actor.fixture.js";
 
 const fx = new ActorFixture();
@@ -154,5 +156,46 @@ describe("actor registry", () => {
     await swept(r);
     expect(r.size).toBe(1);
     expect(r.openGaps).toBe(1);
+  });
+
+  it("tracks and reviews only the gaps of partitions it owns: a scan's finds elsewhere are neither counted nor touched", async () => {
+    let wall = Date.parse("2026-01-01T00:00:00Z");
+    const { registry: r } = await fx.registry(store, { gapDeadlineMs: 60_000 }, { wallNow: () => wall, partitions: [0] });
+    const old = { fromSeq: 1, parked: 2, since: "2025-12-31T00:00:00.000Z" };
+    store.putRaw("scan-mine", encodeChannelState({ rocket: null, lastApplied: 0, pending: [], gap: old }));
+    store.putRaw("scan-theirs", encodeChannelState({ rocket: null, lastApplied: 0, pending: [], gap: old }));
+    r.foundGap("scan-mine", 0, { since: Date.parse(old.since), fromSeq: 1, launched: false });
+    // Partition 3 belongs to another instance: its gaps are that instance's to review.
+    r.foundGap("scan-theirs", 3, { since: Date.parse(old.since), fromSeq: 1, launched: false });
+    expect(r.unlaunched).toBe(1);
+    wall += 1000;
+    await swept(r);
+    expect(store.peek("scan-mine")).toBeNull();
+    expect(store.peek("scan-theirs")?.state.gap).toEqual(old);
+    expect(r.size).toBe(1);
+    // Taken later, the partition's gaps count (the sequencer scans again when it takes partitions).
+    r.beginPartition(3);
+    r.foundGap("scan-theirs", 3, { since: Date.parse(old.since), fromSeq: 1, launched: false });
+    await swept(r);
+    expect(store.peek("scan-theirs")).toBeNull();
+  });
+
+  it("gives up a launched rocket's gap past the deadline under GAP_POLICY=skip though its actor is not in memory (a restart)", async () => {
+    let wall = Date.parse("2026-01-01T00:00:00Z");
+    const messages = rocketMessages("restart-skip", 6, new Rng(41));
+    const before = await fx.registry(store, { gapPolicy: GapPolicy.Skip, gapDeadlineMs: 60_000 }, { wallNow: () => wall });
+    const published = await fx.publish([...messages.slice(0, 2), ...messages.slice(3)]);
+    for (const d of published) before.registry.deliver(0, d);
+    await settledAll(published);
+    expect(store.peek("restart-skip")?.state.lastApplied).toBe(2);
+    // A new instance: nothing in memory, the gap found by its scan, no message of the channel arriving.
+    const after = await fx.registry(store, { gapPolicy: GapPolicy.Skip, gapDeadlineMs: 60_000 }, { wallNow: () => wall });
+    const gap = store.peek("restart-skip")!.state.gap!;
+    after.registry.foundGap("restart-skip", 0, { since: Date.parse(gap.since), fromSeq: gap.fromSeq, launched: true });
+    wall += 61_000;
+    await swept(after.registry);
+    const done = store.peek("restart-skip")!.state;
+    expect(done.lastApplied).toBe(6);
+    expect(done.skipped).toEqual([expect.objectContaining({ from: 3, to: 3, reason: "deadline" })]);
   });
 });

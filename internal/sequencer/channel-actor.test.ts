@@ -52,7 +52,7 @@ class RecordingStore implements ChannelStates {
   }
 }
 
-/** Runs a repair to its end on fake timers. */
+/** Runs a store call or a repair to its end on fake timers. */
 async function repairing<T>(work: Promise<T>): Promise<T> {
   await vi.runAllTimersAsync();
   return work;
@@ -398,6 +398,53 @@ describe("channel actor", () => {
     expect(store.peek(channel)?.state.lastApplied).toBe(12);
   });
 
+  it("under GAP_POLICY=skip, gives up only the numbers below the lowest one waiting anywhere: in memory, or parked in the stream only", async () => {
+    const store = fx.freshStore();
+    const channel = "skip-lowest";
+    const messages = rocketMessages(channel, 22, new Rng(31));
+    let wall = Date.parse("2026-01-01T00:00:00Z");
+    const settings = { gapPolicy: GapPolicy.Skip, gapDeadlineMs: 60_000, maxPending: 2 };
+    const first = await fx.registry(store, settings, { wallNow: () => wall });
+    // 20 and 21 parked and acked; then the instance goes (its memory with it).
+    const parked = await fx.publish([messages[0]!, messages[19]!, messages[20]!]);
+    for (const d of parked) first.registry.deliver(0, d);
+    await settledAll(parked);
+    expect(parked.map((d) => d.settled)).toEqual(["ack", "ack", "ack"]);
+    // Another instance: 22 arrives (held in memory), the deadline passes.
+    const second = await fx.registry(store, settings, { wallNow: () => wall });
+    const [late] = await fx.publish([messages[21]!]);
+    second.registry.deliver(0, late!);
+    await settledAll([late!]);
+    wall += 61_000;
+    await swept(second.registry);
+    const done = store.peek(channel)!.state;
+    // 20 and 21 had arrived: only 2..19 never did.
+    expect(done.skipped).toEqual([{ from: 2, to: 19, at: "2026-01-01T00:01:01.000Z", reason: "deadline" }]);
+    expect(done.lastApplied).toBe(22);
+    expect(done.rocket).toEqual(inOrder([messages[0]!, ...messages.slice(19)]));
+  });
+
+  it("applies a number's first stored copy, not a later one held in memory, when the gap closes from the stream", async () => {
+    const store = fx.freshStore();
+    const channel = "first-copy";
+    const messages = rocketMessages(channel, 3, new Rng(32));
+    const first = await fx.registry(store);
+    const parked = await fx.publish([messages[0]!, messages[2]!]);
+    for (const d of parked) first.registry.deliver(0, d);
+    await settledAll(parked);
+    // After the duplicate window a changed 3 was stored again (3 was not applied yet), and is what the next instance holds.
+    const changed = JSON.parse(JSON.stringify(messages[2])) as RocketMessage;
+    (changed.message as { by?: number; newMission?: string }).by = 999_999;
+    (changed.message as { newMission?: string }).newMission = "SKYLAB";
+    const second = await fx.registry(store);
+    const [later, two] = await fx.publish([changed, messages[1]!]);
+    second.registry.deliver(0, later!);
+    await settledAll([later!]);
+    second.registry.deliver(0, two!);
+    await settledAll([two!]);
+    expect(store.peek(channel)?.state).toEqual({ rocket: inOrder(messages), lastApplied: 3, pending: [] });
+  });
+
   it("under GAP_POLICY=wait, never skips, but gives up a channel that never launched (its messages stay in the stream)", async () => {
     const store = fx.freshStore();
     let wall = Date.parse("2026-01-01T00:00:00Z");
@@ -449,21 +496,34 @@ describe("channel actor", () => {
     expect(store.peek("unlaunched-2")?.state.rocket).toEqual(inOrder(second));
   });
 
-  it("reads nothing back for a launch when the stream holds no other message of the channel, and reads when it does", async () => {
+  it("reads nothing back for a channel never written (what the stream holds of it is still on its way), and reads from a given-up entry's marker", async () => {
     const store = await recording();
-    const { registry, value } = await fx.registry(store);
-    const alone = rocketMessages("launch-alone", 3, new Rng(16));
-    const launches = await fx.publish(alone.slice(0, 1));
-    registry.deliver(0, launches[0]!);
-    await settledAll(launches);
-    expect(await value("rockets_sequencer_reread_messages_total")).toBe(0);
-    // Messages 2 and 3 of another rocket are stored but not yet delivered when its launch is: read back, applied.
+    let wall = Date.parse("2026-01-01T00:00:00Z");
+    const { registry, value } = await fx.registry(store, { gapDeadlineMs: 60_000 }, { wallNow: () => wall });
+    // Messages 2 and 3 are stored but not yet delivered when the launch is: nothing is read; they come through the consumer.
     const ahead = rocketMessages("launch-ahead", 3, new Rng(17));
-    const [launch] = await fx.publish(ahead);
+    const deliveries = await fx.publish(ahead);
+    registry.deliver(0, deliveries[0]!);
+    await settledAll([deliveries[0]!]);
+    expect(await value("rockets_sequencer_reread_messages_total")).toBe(0);
+    expect(store.peek("launch-ahead")?.state.lastApplied).toBe(1);
+    for (const d of deliveries.slice(1)) registry.deliver(0, d);
+    await settledAll(deliveries);
+    expect(store.peek("launch-ahead")?.state).toEqual({ rocket: inOrder(ahead), lastApplied: 3, pending: [] });
+    expect(await value("rockets_sequencer_reread_messages_total")).toBe(0);
+    // A channel that never launched in time: its entry is given up, its marker recording where its messages start.
+    const late = rocketMessages("launch-late", 3, new Rng(18));
+    const waiting = await fx.publish(late.slice(1));
+    for (const d of waiting) registry.deliver(0, d);
+    await settledAll(waiting);
+    wall += 61_000;
+    await swept(registry);
+    expect(await repairing(store.inner.load("launch-late"))).toMatchObject({ deleted: true, parkedFrom: waiting[0]!.seq });
+    const [launch] = await fx.publish(late.slice(0, 1));
     registry.deliver(0, launch!);
     await settledAll([launch!]);
+    expect(store.peek("launch-late")?.state).toEqual({ rocket: inOrder(late), lastApplied: 3, pending: [] });
     expect(await value("rockets_sequencer_reread_messages_total")).toBe(3);
-    expect(store.peek("launch-ahead")?.state).toEqual({ rocket: inOrder(ahead), lastApplied: 3, pending: [] });
   });
 
   it("ends exact however deliveries are shuffled, duplicated, cut by a crash and redelivered to another instance", async () => {

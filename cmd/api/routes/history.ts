@@ -28,6 +28,7 @@ import {
   type StoredHistory,
 } from "../../../internal/domain/history.js";
 import { isRfc3339 } from "../../../internal/domain/message.js";
+import type { SkippedRange } from "../../../internal/domain/sequencing.js";
 import type { Logger } from "../../../internal/observability/logger.js";
 import type { FleetView } from "../../../internal/view/fleet-view.js";
 import { rocketViewOf } from "../../../internal/view/rocket-view.js";
@@ -84,7 +85,7 @@ function isAfter(e: HistoryEntry, cursor: HistoryCursor, order: Order): boolean 
 
 const bounded = (ranges: NumberRange[]) => ranges.slice(0, MAX_RANGES);
 
-type Read = { ok: true; stored: StoredHistory; folded: FoldedHistory } | { ok: false; problem: ProblemDocument; retryAfter?: string };
+type Read = { ok: true; stored: StoredHistory; folded: FoldedHistory; skipped: SkippedRange[] } | { ok: false; problem: ProblemDocument; retryAfter?: string };
 
 export class HistoryRoutes {
   constructor(
@@ -167,7 +168,7 @@ export class HistoryRoutes {
     const read = await this.read(channel);
     if (!read.ok) return this.refuse(reply, read);
     const { folded, stored } = read;
-    const point: PointInTime = query.at !== undefined ? stateAtMessage(folded, query.at) : stateAsOf(folded, asOf!);
+    const point: PointInTime = query.at !== undefined ? stateAtMessage(folded, query.at, read.skipped) : stateAsOf(folded, asOf!, read.skipped);
     const when = query.at !== undefined ? `message ${query.at}` : `${query.asOf!}`;
     if (!point.ok) {
       const list = point.missing.map((r) => (r.from === r.to ? `${r.from}` : `${r.from}-${r.to}`)).join(", ");
@@ -229,8 +230,9 @@ export class HistoryRoutes {
         },
       };
     }
-    const appliedThrough = this.view.get(channel)?.rocket.lastMessageNumber ?? 0;
-    return { ok: true, stored, folded: foldHistory(stored.messages, appliedThrough) };
+    const live = this.view.get(channel)?.rocket;
+    const appliedThrough = live?.lastMessageNumber ?? 0;
+    return { ok: true, stored, folded: foldHistory(stored.messages, appliedThrough, live?.skipped ?? []), skipped: live?.skipped ?? [] };
   }
 
   private refuse(reply: FastifyReply, read: Extract<Read, { ok: false }>): FastifyReply {

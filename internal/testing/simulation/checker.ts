@@ -22,16 +22,23 @@
 //   drains (no rocket stops, none stops another).
 // - deadline: under GAP_POLICY=skip, a gap open past its deadline while no
 //   fault runs is given up within the sweep's reach.
+// - history: at the end, the API's history of each rocket (the stream's
+//   messages folded with the rocket's skipped ranges) is complete and ends in
+//   the state the sequencer stored.
 
+import { foldHistory, utcInstant, type StoredMessage } from "../../domain/history.js";
 import type { RocketMessage } from "../../domain/message.js";
+import { eventSubject } from "../../domain/partition.js";
+import { MAX_SKIPPED_RECORDED } from "../../domain/sequencing.js";
+import { decodeDelivery } from "../../sequencer/partition-worker.js";
 import { apply, type Rocket } from "../../domain/rocket.js";
 import type { ChannelState } from "../../domain/sequencing.js";
-import type { Load } from "./load.js";
+import type { Load, StoredCopy } from "./load.js";
 import { short } from "./load.js";
 import type { World } from "./world.js";
 
 export interface Violation {
-  invariant: "prefix" | "skip" | "located" | "complete" | "deadline" | "crash";
+  invariant: "prefix" | "skip" | "located" | "complete" | "deadline" | "history" | "crash";
   detail: string;
 }
 
@@ -278,4 +285,47 @@ function dedupe(violations: Violation[]): Violation[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * The API's history of each rocket, folded from what the stream holds with
+ * the rocket's skipped ranges (internal/domain/history.ts), ends in the state
+ * the sequencer stored, and is complete. Left out: rockets retention cut,
+ * rockets with a later copy the sequencer may legitimately have applied
+ * (acceptableCopies), rockets that skipped more ranges than a state records,
+ * and rockets a repair rebuilt.
+ */
+export function checkHistoryView(world: World, load: Load): Violation[] {
+  const violations: Violation[] = [];
+  for (const rocket of load.rockets) {
+    const { channel } = rocket;
+    const stored = storedState(world, channel);
+    if (stored === null || stored === "unreadable" || stored.rocket === null) continue;
+    const byNumber = load.copies.get(channel) ?? new Map<number, StoredCopy[]>();
+    let plain = true;
+    for (const [n, copies] of byNumber) {
+      if (copies.some((c) => world.trimmedAt(c.seq) !== undefined)) plain = false;
+      if (acceptableCopies(load, world, channel, n, Number.POSITIVE_INFINITY).length > 1) plain = false;
+    }
+    const records = world.history.get(channel) ?? [];
+    if (records.some((r) => r.by === "operator")) plain = false;
+    const ranges = new Set<string>();
+    for (const r of records) if (r.state !== null && typeof r.state === "object") for (const x of r.state.skipped ?? []) ranges.add(`${x.from}-${x.to}`);
+    if (ranges.size > MAX_SKIPPED_RECORDED) plain = false;
+    if (!plain) continue;
+    const messages: StoredMessage[] = [];
+    for (const event of world.stream.from(world.stream.firstHeld)) {
+      if (event.subject !== eventSubject(rocket.partition, channel)) continue;
+      const decoded = decodeDelivery(rocket.partition, event.subject, event.data);
+      if (!decoded.ok) continue;
+      messages.push({ seq: event.seq, receivedAt: utcInstant(new Date(event.at).toISOString())!, message: decoded.message });
+    }
+    const folded = foldHistory(messages, stored.lastApplied, stored.skipped ?? []);
+    const problems: string[] = [];
+    if (!folded.complete) problems.push(`incomplete (missing ${JSON.stringify(folded.missing)})`);
+    if (folded.state.lastApplied !== stored.lastApplied) problems.push(`folds to lastApplied ${folded.state.lastApplied}, the state has ${stored.lastApplied}`);
+    if (!sameRocket(folded.state.rocket, stored.rocket)) problems.push(`folds to ${JSON.stringify(folded.state.rocket)}, the state has ${JSON.stringify(stored.rocket)}`);
+    if (problems.length > 0) violations.push({ invariant: "history", detail: `${short(channel)}: the history ${problems.join("; ")}` });
+  }
+  return violations;
 }

@@ -14,7 +14,7 @@ import { pino, type Logger } from "pino";
 import { GapPolicy } from "../../sequencer/channel-actor.js";
 import { partitionOfLeaseKey, leaseOwner } from "../../sequencer/partition-leases.js";
 import { repairChannel } from "../../sequencer/channel-repair.js";
-import { checkComplete, checkHistory, checkLocated, lostToRetention, type Violation } from "./checker.js";
+import { checkComplete, checkHistory, checkHistoryView, checkLocated, lostToRetention, type Violation } from "./checker.js";
 import { SimInstance } from "./instance.js";
 import { Load, short } from "./load.js";
 import type { SimOptions } from "./options.js";
@@ -267,6 +267,7 @@ async function play(
   violations.push(...checkHistory(world, load, policy === GapPolicy.Skip));
   violations.push(...checkLocated(world, load));
   violations.push(...checkComplete(world, load));
+  violations.push(...checkHistoryView(world, load));
   stats.virtualMs = scheduler.now;
   stats.steps = scheduler.steps;
   stats.messagesStored = load.stored;
