@@ -19,7 +19,7 @@ import {
   type RecordedGap,
   type StoredChannelState,
 } from "../sequencer/channel-states.js";
-import { decodeEntry, encodeChannelState, encodeQuarantine, recordedGapOf } from "../sequencer/state-encoding.js";
+import { decodeEntry, encodeChannelState, encodeQuarantine, QUARANTINE_PREFIX, recordedGapOf, startsWith } from "../sequencer/state-encoding.js";
 import { isStoreFull, isWriteConflict } from "./jetstream-codes.js";
 import { readFromLeader } from "./kv-leader-read.js";
 import { STATE_BUCKET } from "./topology.js";
@@ -151,6 +151,25 @@ export class ChannelStateStore implements ChannelStates {
       }
     } finally {
       signal?.removeEventListener("abort", stop);
+      watch.stop();
+    }
+  }
+
+  /** One pass over the bucket, handing over every quarantined channel's record. */
+  async scanQuarantined(onFound: (channel: string, quarantine: Quarantine) => void): Promise<void> {
+    const { values } = await this.kv.status();
+    if (values === 0) return;
+    const watch = await this.kv.watch();
+    try {
+      for await (const entry of watch) {
+        if (entry.operation === "PUT" && startsWith(entry.value, QUARANTINE_PREFIX)) {
+          const channel = channelForKey(entry.key);
+          const decoded = decodeEntry(entry.value, channel);
+          if ("quarantine" in decoded) onFound(channel, decoded.quarantine);
+        }
+        if (entry.delta === 0) break;
+      }
+    } finally {
       watch.stop();
     }
   }
