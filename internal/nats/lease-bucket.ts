@@ -82,7 +82,8 @@ export class LeaseBucket implements LeaseStore {
 
   /** The key's latest entry as the stream leader has it; value null when deleted, revision 0 when never written. */
   async read(key: string): Promise<BucketEntry> {
-    return { key, ...(await readFromLeader(this.jsm, this.bucket, key)) };
+    const { value, revision } = await readFromLeader(this.jsm, this.bucket, key);
+    return { key, value, revision };
   }
 
   /** Deletes `key` only if it is still at `revision`. */
