@@ -246,6 +246,8 @@ function streamConfigFor(replicas: number, s: StreamSettings): Partial<StreamCon
     duplicate_window: nanos(s.duplicateWindowSeconds * 1000),
     compression: s.compression === "s2" ? StoreCompression.S2 : StoreCompression.None,
     num_replicas: replicas,
+    // Readers hold no consumer (deploy/nats/accounts.conf): they read a channel's messages with batched direct gets.
+    allow_direct: true,
   };
 }
 
