@@ -56,6 +56,12 @@ export const STREAM_NAME = "ROCKETS_EVENTS";
 export const STATE_BUCKET = "rockets_state";
 export const LEASE_BUCKET = "rockets_leases";
 export const TOPOLOGY_BUCKET = "rockets_topology";
+/**
+ * Where the state bucket republishes every entry it stores (`<prefix>.<key>`,
+ * the stream's `republish`): the API follows the bucket there without a
+ * consumer (internal/nats/channel-state-watcher.ts).
+ */
+export const STATE_CHANGES_PREFIX = "rockets.state";
 const PARTITIONS_KEY = "partitions";
 const REPLICAS_KEY = "replicas";
 
@@ -131,16 +137,24 @@ export interface BucketOptions {
    * this long (watchers see it as a deletion).
    */
   markerTtlMs?: number;
+  /** Republish every stored entry on `<prefix>.<key>` (a new bucket only). */
+  changesPrefix?: string;
+}
+
+/** The stream `republish` that puts a bucket's entries on `<prefix>.<key>`. */
+export function republishTo(bucket: string, prefix: string): { src: string; dest: string } {
+  return { src: `$KV.${bucket}.>`, dest: `${prefix}.>` };
 }
 
 /** Opens a KV bucket, creating it when missing; safe when several services race to create it. An existing bucket is never changed. */
-export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs, maxBytes }: BucketOptions = {}): Promise<KV> {
+export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs, maxBytes, changesPrefix }: BucketOptions = {}): Promise<KV> {
   const options = {
     history,
     replicas,
     storage: StorageType.File,
     ...(markerTtlMs === undefined ? {} : { markerTTL: markerTtlMs }),
     ...(maxBytes === undefined ? {} : { max_bytes: maxBytes }),
+    ...(changesPrefix === undefined ? {} : { republish: republishTo(name, changesPrefix) }),
   };
   try {
     return await kvm.create(name, options);
@@ -310,7 +324,7 @@ async function ensureStateBucket(jsm: JetStreamManager, kvm: Kvm, replicas: numb
     if (wanted !== undefined && wanted !== existing.max_bytes) throw stateBytesConflict(wanted, existing.max_bytes);
     return;
   }
-  await openBucket(kvm, STATE_BUCKET, replicas, { maxBytes: wanted ?? DEFAULT_STATE_MAX_BYTES });
+  await openBucket(kvm, STATE_BUCKET, replicas, { maxBytes: wanted ?? DEFAULT_STATE_MAX_BYTES, changesPrefix: STATE_CHANGES_PREFIX });
   // Created by a sibling with another cap meanwhile: the same refusal as above.
   const created = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config.max_bytes;
   if (wanted !== undefined && wanted !== created) throw stateBytesConflict(wanted, created);
