@@ -396,6 +396,34 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
   return { topology: makeTopology(partitions, replicas), js, jsm, kvm };
 }
 
+/**
+ * Gives a deployment created before its readers held no consumer what their
+ * reads need: direct gets on the events stream (histories read in batches,
+ * not one message per request from the leader) and the state bucket's
+ * republishing (the API follows changes as they are written, not once a
+ * second). Run by an operator (`npm run topology -- upgrade`, the admin
+ * user): the sequencer, which creates what is missing, may not update the
+ * state bucket, since whoever sets a republish destination could point it at
+ * the events stream. Says what it changed; changes nothing twice.
+ */
+export async function upgradeReadPaths(nc: NatsConnection, log: Logger): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const changed: string[] = [];
+  const events = await streamConfig(jsm);
+  if (!events) throw new TopologyConflictError(`stream ${STREAM_NAME} does not exist yet: start the services once first`);
+  if (events.allow_direct !== true) {
+    await jsm.streams.update(STREAM_NAME, { ...events, allow_direct: true });
+    changed.push(`stream ${STREAM_NAME}: direct gets allowed`);
+  }
+  const state = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config;
+  if (!state.republish) {
+    await jsm.streams.update(`KV_${STATE_BUCKET}`, { ...state, republish: republishTo(STATE_BUCKET, STATE_CHANGES_PREFIX) });
+    changed.push(`bucket ${STATE_BUCKET}: entries republished on ${STATE_CHANGES_PREFIX}.>`);
+  }
+  for (const change of changed) log.info({ change }, "read paths upgraded");
+  return changed;
+}
+
 /** What `npm run topology -- set` may change on a running deployment. */
 export interface TopologyChange extends Partial<StreamSettings> {
   replicas?: number;
