@@ -66,7 +66,7 @@ export interface ChannelStateWatcherSettings {
 export const DEFAULT_WATCHER_SETTINGS: ChannelStateWatcherSettings = { probeIntervalMs: 1000, readTimeoutMs: 2000 };
 
 /** Republished entries held while a read runs; past it they are dropped and read from the bucket instead. */
-const MAX_ARRIVED = 100_000;
+const MAX_ARRIVED = 10_000;
 
 /** The header KV puts on deletes and purges; the server's TTL markers carry Nats-Marker-Reason instead. */
 const KV_OPERATION = "KV-Operation";
