@@ -129,6 +129,9 @@ describe("npm start", () => {
     started.push(third);
     await third.waitForOutput(/Rockets is running/, 90_000);
     expect(third.output).toMatch(/took over .*\.rockets\.lock/);
+    // Once at start and once under the banner; the warnings go to stderr and the banner to stdout, two pipes
+    // read apart, so the second can come in after "Rockets is running" was seen (it once did, under load).
+    await third.waitForOutput(/(WARNING: AUTH=off - authentication is OFF[\s\S]*){2}/, 10_000);
     expect(third.output.match(/WARNING: AUTH=off - authentication is OFF/g)).toHaveLength(2);
     expect(third.output).toMatch(/anyone who can reach these ports can post messages/);
     expect(third.output).not.toContain(key);

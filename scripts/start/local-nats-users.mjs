@@ -4,10 +4,14 @@
 // data directory, so that the system a person runs on their machine has the
 // structure of a deployed one (docs/security.md, "NATS").
 //
-// - The first run makes one random password per user (24 bytes, base64url:
-//   safe in a route URL) in `<dir>/nats-users/<user>`, mode 0600 in a 0700
-//   directory, and every later run reuses them. Delete the directory (with
-//   nothing running) to get new ones.
+// - The first run makes one random password per user (a letter, then 24
+//   bytes in base64url: safe in a route URL) in `<dir>/nats-users/<user>`,
+//   mode 0600 in a 0700 directory, and every later run reuses them. Delete
+//   the directory (with nothing running) to get new ones.
+// - A password begins with a letter: nats-server reads the value of a
+//   $variable like any configuration value, so one beginning with digits can
+//   be taken for a number or a date and refused ("12-..."), or for an integer
+//   ("1e").
 // - The server gets every password in its environment (the accounts file
 //   reads them as $variables); each service gets only its own user.
 // - Plain JavaScript with no dependencies, like the rest of `npm start`.
@@ -46,11 +50,13 @@ export function localNatsUsers(dir) {
   for (const user of Object.keys(PASSWORD_VARIABLES)) {
     const file = join(usersDir, user);
     // "wx": never over a file another start is writing.
-    if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
+    if (!existsSync(file)) writeFileSync(file, `p${randomBytes(24).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
     // Tightened again in case it was copied or restored with a wider mode.
     chmodSync(file, 0o600);
     passwords[user] = readFileSync(file, "utf8").trim();
-    if (!/^[A-Za-z0-9_-]+$/.test(passwords[user])) throw new Error(`${file} must hold one password of letters, digits, '-' or '_'`);
+    if (!/^[A-Za-z][A-Za-z0-9_-]*$/.test(passwords[user])) {
+      throw new Error(`${file} must hold one password: a letter, then letters, digits, '-' or '_' (nats-server may read one beginning with a digit as a number)`);
+    }
   }
   return {
     usersDir,

@@ -21,7 +21,7 @@ describe("localNatsUsers", () => {
     }
     const passwords = Object.values(first.serverEnv).filter((v) => v !== "system");
     expect(new Set(passwords).size).toBe(6);
-    for (const p of passwords) expect(p).toMatch(/^[A-Za-z0-9_-]{32}$/);
+    for (const p of passwords) expect(p).toMatch(/^p[A-Za-z0-9_-]{32}$/);
     expect(localNatsUsers(dir).serverEnv).toEqual(first.serverEnv);
     expect(first.serviceEnv("api")).toEqual({ NATS_USER: "api", NATS_PASSWORD: first.serverEnv["NATS_API_PASSWORD"], NATS_INBOX_PREFIX: "_INBOX_api" });
     expect(first.routeUrl("127.0.0.1", 6223)).toBe(`nats-route://route:${first.serverEnv["NATS_ROUTE_PASSWORD"]}@127.0.0.1:6223`);
@@ -45,6 +45,9 @@ describe("localNatsUsers", () => {
       mkdirSync(join(other, USERS_DIR_NAME));
       writeFileSync(join(other, USERS_DIR_NAME, "api"), "two words\n");
       expect(() => localNatsUsers(other)).toThrow(/must hold one password/);
+      // nats-server would read this one as the start of a date, and refuse its whole configuration.
+      writeFileSync(join(other, USERS_DIR_NAME, "api"), "12-Uab\n");
+      expect(() => localNatsUsers(other)).toThrow(/beginning with a digit/);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
