@@ -20,6 +20,13 @@
 // both mode 0600; start/local-keys.mjs) and every run prints it in a
 // ready-to-paste launch command. AUTH=off is warned about on every run.
 //
+// NATS as in Kubernetes: the accounts and users of deploy/nats/accounts.conf
+// (each service connects as its own user; start/local-nats-users.mjs makes
+// the passwords in $DATA_DIR/cluster/nats-users) and authenticated routes (a
+// server without the route password cannot join). A cluster directory made
+// before the accounts is refused with what to do: its streams belong to the
+// default account in the cluster's own metadata.
+//
 // Durability as in Kubernetes: every node flushes each write to disk before
 // acknowledging it (sync_interval "always"), so a 2xx from ingest is on disk
 // on a majority; NATS_SYNC_INTERVAL (a duration like 100ms) trades that for
@@ -30,6 +37,7 @@ import { join, resolve } from "node:path";
 import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { AUTH_OFF_WARNING, localKeys, serviceAuthEnv, urlWithKey } from "./start/local-keys.mjs";
+import { localNatsUsers, placeAccountsFile, storeBeforeAccounts } from "./start/local-nats-users.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { onStopSignals } from "./start/stop-signals.mjs";
@@ -93,6 +101,19 @@ try {
 } catch (err) {
   fail(`cannot set up the API key in ${clusterDir}: ${err.message}`);
 }
+let natsUsers;
+try {
+  natsUsers = localNatsUsers(clusterDir);
+} catch (err) {
+  fail(`cannot set up the NATS users in ${clusterDir}: ${err.message}`);
+}
+const before = ports.nats.map((_, i) => join(clusterDir, `n${i + 1}`)).filter(storeBeforeAccounts);
+if (before.length > 0) {
+  fail(
+    `${before.join(", ")} hold streams made before NATS had accounts (deploy/nats/accounts.conf), which a cluster cannot move to them. ` +
+      `Keep them elsewhere (mv ${clusterDir} ${clusterDir}.before-accounts) or set DATA_DIR to another directory; a fresh cluster starts empty.`,
+  );
+}
 if (keys.auth === "off") for (const line of AUTH_OFF_WARNING) say(line);
 
 // Every port before anything starts: a half-started cluster is harder to clean up than a refusal.
@@ -122,18 +143,17 @@ const nodes = ports.nats.map((port, i) => {
       monitorPort: ports.natsMonitor[i],
       storeDir,
       syncInterval: env.NATS_SYNC_INTERVAL || "always",
-      cluster: {
-        name: CLUSTER_NAME,
-        port: ports.natsCluster[i],
-        routes: ports.natsCluster.filter((_, j) => j !== i).map((p) => `nats-route://127.0.0.1:${p}`),
-      },
+      cluster: { name: CLUSTER_NAME, port: ports.natsCluster[i], authenticatedRoutes: NODES - 1 },
+      accounts: placeAccountsFile(ROOT, storeDir),
     }),
   );
+  // The routes and their credentials come from the environment, as in Kubernetes: the password stays out of the file.
+  const routes = ports.natsCluster.filter((_, j) => j !== i).map((p, j) => [`NATS_ROUTE_${j}`, natsUsers.routeUrl("127.0.0.1", p)]);
   return new Supervised(`nats-${i + 1}`, {
     cmd: natsBin,
     args: ["-c", configFile],
     cwd: ROOT,
-    env,
+    env: { ...env, ...natsUsers.serverEnv, ...Object.fromEntries(routes) },
     out: process.stdout,
     color,
     stopTimeoutMs: 10_000,
@@ -157,6 +177,7 @@ const services = Object.entries(COUNTS).flatMap(([name, count]) =>
         PORT: String(ports[name][i]),
         ...(name === "sequencer" && { INSTANCE_ID: label }),
         ...serviceAuthEnv(keys),
+        ...natsUsers.serviceEnv(name),
       },
       out: process.stdout,
       color,
@@ -219,6 +240,7 @@ if (!stopping) {
     say(`  NATS       ${natsUrl}`);
     say(`  NATS monitoring  ${ports.natsMonitor.map((p) => `http://127.0.0.1:${p}/jsz`).join("  ")}`);
     say(`  data       ${clusterDir}`);
+    say(`  topology   ${natsUsers.adminCommand(process.cwd())} NATS_URL=${natsUrl} npm run topology   (NATS's admin user)`);
     if (key) say(`  key        ${key}   (${keys.key ? `in ${join(clusterDir, "api-key")}` : "not known here: set ROCKETS_API_KEY to print it"})`);
     say(`Try: npm run launch -- ${urlWithKey(`http://${host}:${ports.ingest[0]}/messages`, key)} --verify ${urlWithKey(`http://${host}:${ports.api[1]}`, key)}`);
     if (!key) for (const line of AUTH_OFF_WARNING) say(line);

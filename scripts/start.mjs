@@ -24,6 +24,10 @@
 //   DATA_DIR/api-key, both mode 0600) and every start prints it in the
 //   console's address and a ready-to-paste launch command. AUTH=off is
 //   warned about loudly on every start.
+// - NATS has the accounts and users of every deployment
+//   (deploy/nats/accounts.conf; start/local-nats-users.mjs makes their
+//   passwords in DATA_DIR/nats-users): each service connects as its own user,
+//   and a store made before the accounts is moved to them once.
 // - Ctrl-C or SIGTERM stops the services first (each drains its work), then
 //   nats-server, reports each as stopped, and exits 0 (1 if one did not stop
 //   cleanly). The copy of the same Ctrl-C that npm forwards is not taken for
@@ -44,6 +48,7 @@ import { ensureNatsServer, ensureNodeModules, ROOT } from "./prereqs.mjs";
 import { DataDirInUseError, lockDataDir } from "./start/data-dir-lock.mjs";
 import { isPortFree, portFromEnv, waitForHttp } from "./start/local-host.mjs";
 import { AUTH_OFF_WARNING, localKeys, serviceAuthEnv, urlWithKey } from "./start/local-keys.mjs";
+import { adoptStoreBeforeAccounts, localNatsUsers, placeAccountsFile } from "./start/local-nats-users.mjs";
 import { PREFIX_WIDTH } from "./start/log-lines.mjs";
 import { renderNatsConfig } from "./start/nats-config.mjs";
 import { checkStore } from "./start/store-health.mjs";
@@ -193,7 +198,15 @@ await checkPortFree("api", serviceHost, ports.api, "API_PORT");
 const natsUrl = externalNats ?? `nats://127.0.0.1:${ports.nats}`;
 
 let natsHealthy = false;
+/** The NATS users of our own server; with NATS_URL, the services use the NATS_* credentials they are given. */
+let natsUsers;
 if (!externalNats) {
+  try {
+    natsUsers = localNatsUsers(dataDir);
+  } catch (err) {
+    fail(`cannot set up the NATS users in ${dataDir}: ${err.message}`);
+  }
+  if (adoptStoreBeforeAccounts(dataDir)) say(`moved the streams of ${dataDir} to the account that holds them now (deploy/nats/accounts.conf)`);
   say(`starting nats-server with JetStream, data in ${dataDir}`);
   // A 100 ms group commit: a 2xx survives any process crash, and an OS crash or power loss
   // takes at most the last 100 ms (docs/nats.md, "Durability"); NATS_SYNC_INTERVAL=always for power-loss safety.
@@ -209,6 +222,7 @@ if (!externalNats) {
         monitorPort: ports.natsMonitor,
         storeDir: dataDir,
         syncInterval: env.NATS_SYNC_INTERVAL || "100ms",
+        accounts: placeAccountsFile(ROOT, dataDir),
       }),
     );
   } catch (err) {
@@ -218,7 +232,7 @@ if (!externalNats) {
     cmd: natsBin,
     args: ["-c", configFile],
     cwd: ROOT,
-    env,
+    env: { ...env, ...natsUsers.serverEnv },
     out: process.stdout,
     color,
     stopTimeoutMs: 10_000,
@@ -234,7 +248,7 @@ services = ["ingest", "sequencer", "api"].map(
       cmd: process.execPath,
       args: ["--import", "tsx", join("cmd", name, "main.ts")],
       cwd: ROOT,
-      env: { ...env, NATS_URL: natsUrl, HOST: serviceHost, PORT: String(ports[name]), ...serviceAuthEnv(keys) },
+      env: { ...env, NATS_URL: natsUrl, HOST: serviceHost, PORT: String(ports[name]), ...serviceAuthEnv(keys), ...natsUsers?.serviceEnv(name) },
       out: process.stdout,
       color,
       stopTimeoutMs: 20_000,
@@ -300,6 +314,7 @@ if (!stopping) {
     say(`  API        ${apiUrl}/rockets   (docs ${apiUrl}/docs)`);
     say(`  sequencer  http://${host}:${ports.sequencer}/partitions   (and /metrics)`);
     say(`  NATS       ${natsUrl}${nats ? `   (monitoring ${natsMonitorUrl}, data ${dataDir})` : ""}`);
+    if (natsUsers) say(`  topology   ${natsUsers.adminCommand(process.cwd())} npm run topology   (NATS's admin user; docs/security.md)`);
     if (key) {
       say(`  key        ${key}   (${keys.key ? `in ${join(dataDir, "api-key")}` : "not known here: set ROCKETS_API_KEY to print it"}; send it as Authorization: Bearer <key>)`);
       say(`Try: npm run launch -- ${urlWithKey(ingestUrl, key)} --verify ${urlWithKey(apiUrl, key)}`);

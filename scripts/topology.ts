@@ -3,17 +3,21 @@
 // replicas=3 max-age=14d max-bytes=20GiB duplicate-window=300 compression=s2
 // state-max-bytes=2GiB` changes them on purpose. Services never change an existing stream or
 // bucket at start (they refuse a conflicting setting and name this command),
-// so this is the one deliberate way. Connects like the services do: NATS_URL
-// and the NATS_* credentials from the environment.
+// so this is the one deliberate way. `npm run topology -- upgrade` gives a
+// deployment created before the readers held no consumer the direct gets and
+// the state bucket's republishing they read through (docs/security.md).
+// Connects like the services do: NATS_URL and the NATS_* credentials from the
+// environment (the admin user's, deploy/nats/accounts.conf).
 
 import { EnvReader, type Env } from "../internal/config/env-reader.js";
 import { MIN_STATE_MAX_BYTES, readNats, STREAM_COMPRESSIONS, type StreamCompression } from "../internal/config/common.js";
 import { connect } from "@nats-io/transport-node";
 import { connectionOptions } from "../internal/nats/connection.js";
-import { changeTopology, describeTopology, type TopologyChange } from "../internal/nats/topology.js";
+import { changeTopology, describeTopology, upgradeReadPaths, type TopologyChange } from "../internal/nats/topology.js";
 import { createLogger } from "../internal/observability/logger.js";
 
 const USAGE = `usage: npm run topology [-- show]
+       npm run topology -- upgrade
        npm run topology -- set [replicas=N] [max-age=DURATION] [max-bytes=SIZE] [duplicate-window=DURATION] [compression=s2|none] [state-max-bytes=SIZE]
   DURATION: seconds, or a number with s, m, h or d (7d); SIZE: bytes, or a number with KiB, MiB, GiB, TiB, KB, MB, GB, TB
 `;
@@ -56,7 +60,7 @@ function parseChange(args: string[]): TopologyChange {
 
 async function main(): Promise<void> {
   const [command = "show", ...rest] = process.argv.slice(2);
-  if (command !== "show" && command !== "set") throw new Error(`unknown command "${command}"\n${USAGE}`);
+  if (command !== "show" && command !== "set" && command !== "upgrade") throw new Error(`unknown command "${command}"\n${USAGE}`);
   const change = command === "set" ? parseChange(rest) : undefined;
   const reader = new EnvReader(process.env);
   const nats = readNats(reader, "rockets-topology");
@@ -66,6 +70,10 @@ async function main(): Promise<void> {
   const nc = await connect({ ...(await connectionOptions(nats)), waitOnFirstConnect: false, maxReconnectAttempts: 0 });
   try {
     if (change) await changeTopology(nc, change, log);
+    if (command === "upgrade") {
+      const changed = await upgradeReadPaths(nc, log);
+      process.stdout.write(changed.length === 0 ? "nothing to upgrade\n" : `${changed.join("\n")}\n`);
+    }
     process.stdout.write(`${JSON.stringify(await describeTopology(nc), null, 2)}\n`);
   } finally {
     await nc.close();

@@ -5,12 +5,14 @@
 // the services before the nodes.
 
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { freePort } from "../internal/testing/nats-server.js";
+import { freePort, NATS_SERVER_BIN } from "../internal/testing/nats-server.js";
+import { REPO_ROOT as ROOT } from "../internal/testing/service-process.js";
 import { poll, ScriptProcess } from "./script-process.js";
 
 const dataDir = mkdtempSync(join(tmpdir(), "rockets-cluster-"));
@@ -44,7 +46,11 @@ function freePortIs(port: number): Promise<boolean> {
 
 interface Jsz {
   meta_cluster?: { cluster_size: number; leader?: string };
-  account_details?: { stream_detail?: { name: string; config?: { num_replicas: number } }[] }[];
+  account_details?: { name: string; stream_detail?: { name: string; config?: { num_replicas: number } }[] }[];
+}
+
+interface Connz {
+  connections: { name?: string; authorized_user?: string; account?: string }[];
 }
 
 const PARTITIONS = 8;
@@ -77,10 +83,16 @@ describe("npm run cluster", () => {
     expect(cluster.output).toContain(`npm run launch -- http://rockets:${key}@127.0.0.1:${port("INGEST_PORT", 0)}/messages`);
     const auth = { authorization: `Bearer ${key}` };
 
-    // Each node runs from its own config file and store, and all three form one JetStream cluster.
+    // Each node runs from its own config file and store, and all three form one JetStream cluster,
+    // with the accounts of every deployment and routes that ask for the route password (kept out of the file).
+    const routePassword = readFileSync(join(dataDir, "cluster", "nats-users", "route"), "utf8").trim();
     for (const n of [1, 2, 3]) {
       const config = readFileSync(join(dataDir, "cluster", `n${n}`, "nats.conf"), "utf8");
       expect(config).toContain(`server_name: "n${n}"`);
+      expect(config).toContain("include ./accounts.conf");
+      expect(readFileSync(join(dataDir, "cluster", `n${n}`, "accounts.conf"), "utf8")).toBe(readFileSync(join(ROOT, "deploy", "nats", "accounts.conf"), "utf8"));
+      expect(config).toContain("password: $NATS_ROUTE_PASSWORD");
+      expect(config).not.toContain(routePassword);
       expect(existsSync(join(dataDir, "cluster", `n${n}`, "jetstream"))).toBe(true);
       const jsz = await poll(`n${n}'s view of the meta cluster`, 10_000, async () => {
         const res = await fetch(`http://127.0.0.1:${port("NATS_MONITOR_PORT", n - 1)}/jsz`);
@@ -113,6 +125,42 @@ describe("npm run cluster", () => {
     const jsz = (await (await fetch(`http://127.0.0.1:${port("NATS_MONITOR_PORT", 0)}/jsz?accounts=true&streams=true&config=true`)).json()) as Jsz;
     const replicas = Object.fromEntries((jsz.account_details ?? []).flatMap((a) => a.stream_detail ?? []).map((s) => [s.name, s.config?.num_replicas]));
     expect(replicas).toEqual({ ROCKETS_EVENTS: 3, KV_rockets_state: 3, KV_rockets_leases: 3, KV_rockets_topology: 3 });
+    // In the account that holds them, and in no other.
+    expect((jsz.account_details ?? []).map((a) => a.name)).toEqual(["ROCKETS"]);
+
+    // Every service connects as its own user, in its own account (deploy/nats/accounts.conf).
+    const users: Record<string, string> = {};
+    for (const n of [0, 1, 2]) {
+      const connz = (await (await fetch(`http://127.0.0.1:${port("NATS_MONITOR_PORT", n)}/connz?auth=true&limit=1024`)).json()) as Connz;
+      for (const c of connz.connections) if (c.name) users[c.name] = `${c.authorized_user}@${c.account}`;
+    }
+    const expected: Record<string, string> = {};
+    for (const i of [1, 2]) expected[`ingest-${i}`] = "ingest@INGEST";
+    for (const i of [1, 2, 3]) expected[`seq-${i}`] = "sequencer@ROCKETS";
+    for (const i of [1, 2]) expected[`api-${i}`] = "api@API";
+    expect(Object.fromEntries(Object.entries(users).filter(([name]) => name in expected))).toEqual(expected);
+
+    // A server that reaches the route ports without the route password gets no route.
+    const intruderDir = join(dataDir, "intruder");
+    mkdirSync(intruderDir);
+    const intruderConf = join(intruderDir, "nats.conf");
+    const intruderMonitor = await freePort();
+    const routes = [0, 1, 2].map((i) => `nats-route://127.0.0.1:${port("NATS_CLUSTER_PORT", i)}`);
+    writeFileSync(
+      intruderConf,
+      `server_name: intruder\nlisten: "127.0.0.1:${await freePort()}"\nhttp: "127.0.0.1:${intruderMonitor}"\n` +
+        `cluster { name: "rockets-local", listen: "127.0.0.1:${await freePort()}", routes: [${routes.map((r) => `"${r}"`).join(", ")}] }\n`,
+    );
+    const intruder = spawn(NATS_SERVER_BIN, ["-c", intruderConf], { stdio: "ignore" });
+    try {
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const n of [0, 1, 2]) {
+        const routez = (await (await fetch(`http://127.0.0.1:${port("NATS_MONITOR_PORT", n)}/routez`)).json()) as { routes: { remote_name?: string }[] };
+        expect([...new Set(routez.routes.map((r) => r.remote_name))].sort(), `routes of n${n + 1}`).toEqual(["n1", "n2", "n3"].filter((x) => x !== `n${n + 1}`));
+      }
+    } finally {
+      intruder.kill("SIGKILL");
+    }
 
     // The three sequencers share the partitions, each owned once.
     const owned = await poll("every partition owned once", 30_000, async () => {

@@ -88,7 +88,9 @@ describe.skipIf(!kubectl)("secure overlay deploy/overlays/secure (skipped withou
     const cert = find<Certificate>("Certificate", "nats-server");
     const config = volumeFiles(objects, { configMap: { name: objects.find((o) => o.kind === "ConfigMap" && o.metadata.name.startsWith("rockets-config"))!.metadata.name } });
     const clientHost = new URL(config["NATS_URL"]!).hostname;
-    const routes = [...configFiles()["nats.conf"]!.matchAll(/nats:\/\/([a-z0-9.-]+):6222/g)].map((m) => m[1]!);
+    // The routes are the servers' NATS_ROUTE_<n> (nats.conf names the variables; the URLs carry the route password).
+    const serverEnv = containerEnvironment(objects, natsContainer(), "nats-0");
+    const routes = [...configFiles()["nats.conf"]!.matchAll(/^\s*\$(NATS_ROUTE_\d+)$/gm)].map((m) => new URL(serverEnv[m[1]!]!).hostname);
     expect(routes).toHaveLength(3);
     for (const name of [clientHost, `${clientHost}.rockets.svc.cluster.local`, ...routes]) {
       expect(cert.spec.dnsNames.some((p) => covers(p, name)), name).toBe(true);

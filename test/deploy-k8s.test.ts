@@ -132,6 +132,8 @@ describe("Kubernetes base deploy/k8s", () => {
       "Secret/nats-system-credentials",
       "ConfigMap/nats-accounts",
       "NetworkPolicy/default-deny-ingress",
+      "NetworkPolicy/default-deny-egress",
+      "Secret/nats-route-credentials",
       "ServiceAccount/rockets-nats",
       "ServiceAccount/rockets-ingest",
       "ServiceAccount/rockets-sequencer",
@@ -389,13 +391,19 @@ describe("Kubernetes base deploy/k8s", () => {
     expect(json.uid).toBe("rockets");
   });
 
-  it("routes the NATS servers to each other by the headless Service's per-pod names", () => {
+  it("routes the NATS servers to each other by the headless Service's per-pod names, each route carrying the route password", () => {
     const nats = named<Workload>("StatefulSet", "nats");
     const conf = dataOf(named("ConfigMap", "nats-config"))["nats.conf"]!;
-    const clusterPort = nats.spec.template.spec.containers[0]!.ports!.find((p) => p.name === "cluster")!.containerPort;
-    const routes = [...conf.matchAll(/nats:\/\/([a-z0-9.-]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
-    const expected = Array.from({ length: nats.spec.replicas! }, (_, i) => `nats-${i}.${nats.spec.serviceName}:${clusterPort}`);
-    expect(routes).toEqual(expected);
+    const container = nats.spec.template.spec.containers.find((c) => c.name === "nats")!;
+    const clusterPort = container.ports!.find((p) => p.name === "cluster")!.containerPort;
+    const env = containerEnvironment(objects, container, "nats-0");
+    const password = dataOf(named("Secret", "nats-route-credentials"))["NATS_ROUTE_PASSWORD"]!;
+    const variables = [...conf.matchAll(/^\s*\$(NATS_ROUTE_\d+)$/gm)].map((m) => m[1]!);
+    expect(variables).toHaveLength(nats.spec.replicas!);
+    const routes = variables.map((v) => new URL(env[v]!));
+    expect(routes.map((u) => `${u.hostname}:${u.port}`)).toEqual(Array.from({ length: nats.spec.replicas! }, (_, i) => `nats-${i}.${nats.spec.serviceName}:${clusterPort}`));
+    for (const u of routes) expect([u.username, u.password]).toEqual(["route", password]);
+    expect(conf).toMatch(/authorization \{\s*user: route\s*password: \$NATS_ROUTE_PASSWORD/);
     const url = new URL(dataOf(named("ConfigMap", "rockets-config"))["NATS_URL"]!);
     const client = named<ServiceObject>("Service", url.hostname);
     expect(client.spec.ports.map((p) => p.port)).toContain(Number(url.port));
@@ -406,11 +414,16 @@ interface PolicyPeer {
   podSelector?: { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: string; values: string[] }> };
   namespaceSelector?: { matchLabels?: Record<string, string> };
 }
+interface PolicyPort {
+  port: string | number;
+  protocol?: string;
+}
 interface Policy extends K8sObject {
   spec: {
     podSelector: PolicyPeer["podSelector"];
     policyTypes?: string[];
-    ingress?: Array<{ from?: PolicyPeer[]; ports?: Array<{ port: string | number }> }>;
+    ingress?: Array<{ from?: PolicyPeer[]; ports?: PolicyPort[] }>;
+    egress?: Array<{ to?: Array<PolicyPeer & { ipBlock?: unknown }>; ports?: PolicyPort[] }>;
   };
 }
 
@@ -449,13 +462,75 @@ function allowedSources(w: Workload, port: string): string[] {
   return [...sources].sort();
 }
 
+/**
+ * Where a pod with these labels may connect, by the egress policies that
+ * select it: "<workload>:<port name>" for this namespace's pods, "dns:<port>/<protocol>"
+ * for the cluster's DNS, "any" or "ipBlock" for anything wider (none expected).
+ */
+function allowedDestinations(labels: Record<string, string>): string[] {
+  const destinations = new Set<string>();
+  let selected = false;
+  for (const p of ofKind<Policy>("NetworkPolicy")) {
+    if (!p.spec.policyTypes?.includes("Egress") || !selects(p.spec.podSelector, labels)) continue;
+    selected = true;
+    for (const rule of p.spec.egress ?? []) {
+      const ports = rule.ports ?? [{ port: "*" }];
+      if (!rule.to) destinations.add("any");
+      for (const peer of rule.to ?? []) {
+        if (peer.ipBlock) {
+          destinations.add("ipBlock");
+          continue;
+        }
+        if (peer.namespaceSelector) {
+          const dns =
+            peer.namespaceSelector.matchLabels?.["kubernetes.io/metadata.name"] === "kube-system" && peer.podSelector?.matchLabels?.["k8s-app"] === "kube-dns";
+          for (const r of ports) destinations.add(dns ? `dns:${r.port}/${r.protocol ?? "TCP"}` : `namespace:${JSON.stringify(peer.namespaceSelector)}:${r.port}`);
+          continue;
+        }
+        for (const other of workloads()) {
+          if (!selects(peer.podSelector, other.spec.template.metadata.labels)) continue;
+          for (const r of ports) destinations.add(`${other.metadata.name}:${r.port}`);
+        }
+      }
+    }
+  }
+  // A pod no egress policy selects may connect anywhere (Kubernetes' rule).
+  if (!selected) return ["any"];
+  return [...destinations].sort();
+}
+
 describe("Kubernetes hardening in deploy/k8s", () => {
-  it("refuses every connection into the namespace that no policy lets in", () => {
-    const deny = named<Policy>("NetworkPolicy", "default-deny-ingress");
-    expect(deny.spec.podSelector).toEqual({});
-    expect(deny.spec.policyTypes).toEqual(["Ingress"]);
-    expect(deny.spec.ingress ?? []).toEqual([]);
-    for (const p of ofKind<Policy>("NetworkPolicy")) expect(p.spec.policyTypes, p.metadata.name).toEqual(["Ingress"]);
+  it("refuses every connection into and out of the namespace's pods that no policy lets through", () => {
+    for (const [name, type] of [
+      ["default-deny-ingress", "Ingress"],
+      ["default-deny-egress", "Egress"],
+    ] as const) {
+      const deny = named<Policy>("NetworkPolicy", name);
+      expect(deny.spec.podSelector).toEqual({});
+      expect(deny.spec.policyTypes).toEqual([type]);
+      expect(deny.spec.ingress ?? []).toEqual([]);
+      expect(deny.spec.egress ?? []).toEqual([]);
+    }
+    // Each policy says one direction, and holds rules of that direction only.
+    for (const p of ofKind<Policy>("NetworkPolicy")) {
+      expect(p.spec.policyTypes?.length, p.metadata.name).toBe(1);
+      if (p.spec.policyTypes![0] === "Ingress") expect(p.spec.egress, p.metadata.name).toBeUndefined();
+      else expect(p.spec.ingress, p.metadata.name).toBeUndefined();
+    }
+  });
+
+  it("lets ingest, the API and the sequencer reach only NATS's client port and DNS, and NATS only the other servers' route port and DNS", () => {
+    const dns = ["dns:53/TCP", "dns:53/UDP"];
+    const table = Object.fromEntries(workloads().map((w) => [w.metadata.name, allowedDestinations(w.spec.template.metadata.labels)]));
+    expect(table).toEqual({
+      nats: [...dns, "nats:cluster"],
+      ingest: [...dns, "nats:client"],
+      sequencer: [...dns, "nats:client"],
+      api: [...dns, "nats:client"],
+    });
+    // A pod of the namespace that is none of these (no label, or another app's) reaches nothing at all.
+    expect(allowedDestinations({})).toEqual([]);
+    expect(allowedDestinations({ "app.kubernetes.io/name": "debug" })).toEqual([]);
   });
 
   it("lets the public reach only ingest and the API, NATS clients only the services, routes only NATS, scrapes only the monitoring namespace", () => {
@@ -477,6 +552,11 @@ describe("Kubernetes hardening in deploy/k8s", () => {
   it("names only ports the pods declare in its policies, so none is silently open or shut", () => {
     const declared = new Set(workloads().flatMap((w) => [...portNames(w)]));
     for (const p of ofKind<Policy>("NetworkPolicy")) {
+      // Egress to this namespace's pods names their ports too (DNS, another namespace's, goes by number).
+      for (const rule of p.spec.egress ?? []) {
+        if (!(rule.to ?? []).some((peer) => !peer.namespaceSelector)) continue;
+        for (const r of rule.ports ?? []) expect(declared, `${p.metadata.name}: egress port ${r.port}`).toContain(r.port);
+      }
       for (const rule of p.spec.ingress ?? []) {
         for (const r of rule.ports ?? []) {
           expect(typeof r.port, `${p.metadata.name}: ports by name`).toBe("string");
@@ -524,7 +604,8 @@ describe("Kubernetes hardening in deploy/k8s", () => {
       expect(env["NATS_USER"]).toBe(service);
       expect(env["NATS_INBOX_PREFIX"]).toBe(`_INBOX_${service}`);
       expect(accountsConf).toContain(`user: ${service}\n`);
-      expect(accountsConf).toContain(`subscribe: { allow: ["${env["NATS_INBOX_PREFIX"]}.>"] }`);
+      // Its inbox first; the API also follows the state bucket's republished entries (test/nats-permissions.test.ts holds the rest).
+      expect(accountsConf).toContain(`subscribe: { allow: ["${env["NATS_INBOX_PREFIX"]}.>"`);
     }
     // The servers know every user's password, from the same Secrets.
     const nats = named<Workload>("StatefulSet", "nats").spec.template.spec.containers.find((c) => c.name === "nats")!;
@@ -588,33 +669,50 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     expect(missing.status).not.toBe(0);
   });
 
-  it("forms a 3-node JetStream cluster: the services' account has JetStream, the system account sees every server, no one else gets in", async () => {
+  it("forms a 3-node JetStream cluster with its route password: the streams' account has JetStream, the system account sees every server, no one else gets in", async () => {
     assertNatsServerInstalled();
     const dir = mkdtempSync(join(tmpdir(), "rockets-natsconf-"));
     dirs.push(dir);
     const nodes = await Promise.all(
-      [0, 1, 2].map(async (i) => ({ i, client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
+      [0, 1, 2, 3, 4].map(async (i) => ({ i, client: await freePort(), cluster: await freePort(), monitor: await freePort() })),
     );
-    // The file as shipped; only what differs between Kubernetes and one
-    // machine is changed: the store and pid paths (nats-server refuses them
-    // twice, so in the text) and addresses, ports and routes (by flags).
-    for (const n of nodes) {
+    const members = nodes.slice(0, 3);
+    /**
+     * Starts a server from the files as shipped; only what differs between
+     * Kubernetes and one machine changes: the store and pid paths and the
+     * route port (in the text), the client and monitoring addresses (by
+     * flags), and each route's host:port (in the pod's environment, where the
+     * routes and their credentials come from). `routeCredentials` says what
+     * this server presents when it dials: the Secret's (a member), another
+     * password, or none (a pod without the Secret).
+     */
+    const start = (n: (typeof nodes)[number], pod: string, routeCredentials: "secret" | "wrong" | "none") => {
       const nodeDir = join(dir, `nats-${n.i}`);
       mkdirSync(nodeDir);
       const file = join(nodeDir, "nats.conf");
       const local = conf
         .replace(/^(\s*)store_dir: \/data$/m, `$1store_dir: ${join(dir, `store-${n.i}`)}`)
-        .replace(/^pid_file: \/var\/run\/nats\/nats\.pid$/m, `pid_file: ${join(dir, `nats-${n.i}.pid`)}`);
+        .replace(/^pid_file: \/var\/run\/nats\/nats\.pid$/m, `pid_file: ${join(dir, `nats-${n.i}.pid`)}`)
+        .replace(/^(\s+)port: 6222$/m, `$1port: ${n.cluster}`);
       expect(local.match(new RegExp(dir, "g"))?.length, "both paths replaced").toBe(2);
+      expect(local).toContain(`port: ${n.cluster}`);
       writeConfigDir(nodeDir, local);
-      const routes = nodes.filter((o) => o !== n).map((o) => `nats://127.0.0.1:${o.cluster}`).join(",");
+      const env = serverEnvFor(pod);
+      if (routeCredentials === "wrong") env["NATS_ROUTE_PASSWORD"] = "not-the-route-password";
+      members.forEach((m, j) => {
+        const url = new URL(env[`NATS_ROUTE_${j}`]!);
+        url.host = `127.0.0.1:${m.cluster}`;
+        if (routeCredentials === "wrong") url.password = "not-the-route-password";
+        if (routeCredentials === "none") url.username = url.password = "";
+        env[`NATS_ROUTE_${j}`] = url.toString();
+      });
       const args = ["-c", file, "-a", "127.0.0.1", "-p", String(n.client), "-m", String(n.monitor)];
-      args.push("--cluster", `nats://127.0.0.1:${n.cluster}`, "--routes", routes);
-      const child = spawn(NATS_SERVER_BIN, args, { env: { ...process.env, ...serverEnvFor(`nats-${n.i}`) }, stdio: "ignore" });
+      const child = spawn(NATS_SERVER_BIN, args, { env: { ...process.env, ...env }, stdio: "ignore" });
       processes.push(child);
-    }
+    };
+    for (const n of members) start(n, `nats-${n.i}`, "secret");
     const deadline = Date.now() + 30_000;
-    for (const n of nodes) {
+    for (const n of members) {
       for (;;) {
         const healthy = await fetch(`http://127.0.0.1:${n.monitor}/healthz`).then((r) => r.ok, () => false);
         if (healthy) break;
@@ -632,6 +730,18 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     const varz = (await (await fetch(`http://127.0.0.1:${nodes[1]!.monitor}/varz`)).json()) as { server_name: string };
     expect(varz.server_name).toBe("nats-1");
 
+    // Two servers that reach the route port without the route password (the NetworkPolicy would stop a pod
+    // without the NATS label first, where the CNI enforces it): one presents another password, one none.
+    start(nodes[3]!, "nats-intruder-wrong", "wrong");
+    start(nodes[4]!, "nats-intruder-none", "none");
+    await new Promise((r) => setTimeout(r, 3000));
+    const routez = async (n: (typeof nodes)[number]) =>
+      ((await (await fetch(`http://127.0.0.1:${n.monitor}/routez`)).json()) as { routes: Array<{ remote_name?: string }> }).routes.map((r) => r.remote_name);
+    for (const n of members) {
+      expect([...new Set(await routez(n))].sort(), `routes of nats-${n.i}`).toEqual(members.filter((o) => o !== n).map((o) => `nats-${o.i}`).sort());
+    }
+    for (const outsider of nodes.slice(3)) expect(await routez(outsider), `routes of outsider ${outsider.i}`).toEqual([]);
+
     const server = `127.0.0.1:${nodes[2]!.client}`;
     const nc = await connect({ servers: server, user: admin["NATS_USER"], pass: admin["NATS_PASSWORD"] });
     const account = await (await jetstreamManager(nc)).getAccountInfo();
@@ -639,7 +749,7 @@ describe("NATS configuration deploy/k8s/nats/nats.conf", () => {
     await nc.close();
     // A service's user gets in with its own Secret (what it may do: test/nats-permissions.test.ts).
     const service = await connect({ servers: server, user: ingest["NATS_USER"], pass: ingest["NATS_PASSWORD"], inboxPrefix: "_INBOX_ingest" });
-    expect(await (await jetstreamManager(service)).getAccountInfo()).toBeDefined();
+    await service.flush();
     await service.close();
     const sys = await connect({ servers: server, user: serverEnv["NATS_SYSTEM_USER"], pass: serverEnv["NATS_SYSTEM_PASSWORD"] });
     const pongs: string[] = [];

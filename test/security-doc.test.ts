@@ -70,4 +70,24 @@ describe("docs/security.md", () => {
     expect(() => loadIngest({})).toThrow(/AUTH_KEYS_FILE must name the API keys file/);
     expect(keys).toContain("`AUTH=on`, the default");
   });
+
+  it("names, for each NATS credential, tests that exist", () => {
+    const section = doc.slice(doc.indexOf("### What each NATS credential can do"), doc.indexOf("## Limits"));
+    const rows = section.split("\n").filter((line) => /^\| (`[a-z-]+`|route password)/.test(line));
+    expect(rows.map((r) => r.split("|")[1]!.trim())).toEqual(["`ingest`", "`api`", "`sequencer`", "`rockets-admin`", "route password (Kubernetes base, `npm run cluster`)"]);
+    const titlesIn = (file: string) => [...readFileSync(join(ROOT, file), "utf8").matchAll(/\bit\(\s*(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)/g)].map((m) => (m[1] ?? m[2])!.replace(/\$\{[^}]*\}/g, ""));
+    const named: string[] = [];
+    for (const paragraph of [...rows.map((r) => r.split("|")[4]!), section.slice(section.indexOf("What remains open"))]) {
+      const files = [...paragraph.matchAll(/`(test\/[a-z0-9-]+\.test\.ts)`/g)].map((m) => m[1]!);
+      const titles = titlesIn(files[0] ?? "test/nats-permissions.test.ts");
+      for (const [, quoted] of paragraph.matchAll(/"([^"]+)"/g)) {
+        const prefix = quoted!.replace(/\s+/g, " ").replace(/^(as (ingest|api) )?› /, "").replace(/\.\.\.$/, "").trim();
+        if (prefix === "" || prefix === "as api ›") continue;
+        named.push(prefix);
+        expect(titles.some((t) => t.startsWith(prefix)), `no test titled "${prefix}..." in ${files[0] ?? "test/nats-permissions.test.ts"}`).toBe(true);
+      }
+    }
+    expect(named.length).toBeGreaterThan(8);
+  });
 });
+

@@ -82,6 +82,11 @@ describe("npm start", () => {
     const jsz = (await (await fetch(`http://127.0.0.1:${env.NATS_MONITOR_PORT}/jsz`)).json()) as { config: { sync_interval: number; sync_always?: boolean; store_dir: string } };
     expect(jsz.config).toMatchObject({ sync_interval: 100_000_000, store_dir: join(dataDir, "jetstream") });
     expect(jsz.config.sync_always ?? false).toBe(false);
+    // The accounts and users of every deployment (deploy/nats/accounts.conf): each service as its own user, in its own account.
+    const connz = (await (await fetch(`http://127.0.0.1:${env.NATS_MONITOR_PORT}/connz?auth=true`)).json()) as { connections: Array<{ authorized_user?: string; account?: string }> };
+    expect(new Set(connz.connections.map((c) => `${c.authorized_user}@${c.account}`))).toEqual(new Set(["ingest@INGEST", "sequencer@ROCKETS", "api@API"]));
+    expect(statSync(join(dataDir, "nats-users", "rockets-admin")).mode & 0o777).toBe(0o600);
+    expect(first.output).toContain(`NATS_USER=rockets-admin NATS_PASSWORD="$(cat '`);
 
     // A second start on the same data, even on other ports, refuses: two nats-servers on one store corrupt it.
     const second = ScriptProcess.launch("scripts/start.mjs", await startEnv());
@@ -124,6 +129,9 @@ describe("npm start", () => {
     started.push(third);
     await third.waitForOutput(/Rockets is running/, 90_000);
     expect(third.output).toMatch(/took over .*\.rockets\.lock/);
+    // Once at start and once under the banner; the warnings go to stderr and the banner to stdout, two pipes
+    // read apart, so the second can come in after "Rockets is running" was seen (it once did, under load).
+    await third.waitForOutput(/(WARNING: AUTH=off - authentication is OFF[\s\S]*){2}/, 10_000);
     expect(third.output.match(/WARNING: AUTH=off - authentication is OFF/g)).toHaveLength(2);
     expect(third.output).toMatch(/anyone who can reach these ports can post messages/);
     expect(third.output).not.toContain(key);
@@ -200,7 +208,9 @@ describe("npm start, where the system cannot run", () => {
       started.push(run);
       expect(await run.exited(60_000)).toBe(1);
       expect(run.output).toContain(`the JetStream store in ${damaged} is damaged`);
-      expect(run.output).toMatch(/stream '\$G > DAMAGED' could not be recovered/);
+      // A store made before NATS had accounts (its streams in the default account) is moved to the account that holds them now.
+      expect(run.output).toContain(`moved the streams of ${damaged} to the account that holds them now`);
+      expect(run.output).toMatch(/stream 'ROCKETS > DAMAGED' could not be recovered/);
       expect(run.output).toMatch(/two nats-servers sharing one directory/);
       expect(run.output).toContain(`mv ${damaged} ${damaged}.damaged`);
       expect(run.output).not.toContain("Rockets is running");

@@ -5,6 +5,7 @@ import { FleetView } from "../../internal/view/fleet-view.js";
 import type { RocketView } from "../../internal/view/rocket-view.js";
 import { FLEET_TOP_N, topCounts } from "./metrics.js";
 import { loadedView, rocketFixture as rocket, testApp } from "./app.fixture.js";
+import { API_REFERENCE_CSP } from "../../internal/http/api-reference.js";
 
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -353,5 +354,76 @@ describe("the API's HTTP bounds (real server on loopback)", () => {
     expect(answer).toMatch(/^HTTP\/1\.1 200/);
     expect(tookMs).toBeGreaterThanOrEqual(550);
     expect(tookMs).toBeLessThan(600 + 1500);
+  });
+});
+
+/** One GET sent byte for byte (the path exactly as given: no client normalizes its dot segments or escapes). */
+function rawGet(port: number, path: string): Promise<{ status: number; headers: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, "127.0.0.1");
+    let data = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => (data += chunk));
+    socket.on("error", reject);
+    socket.on("end", () => {
+      const [headers = "", ...rest] = data.split("\r\n\r\n");
+      resolve({ status: Number(headers.split(" ")[1]), headers, body: rest.join("\r\n\r\n") });
+    });
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+describe("odd paths and the API reference (real server on loopback)", () => {
+  it("answers a path it cannot parse, or one with dot segments, with a 4xx problem document, never the console", async () => {
+    const { app } = await appOver(loadedView([rocket("a1")]));
+    const port = Number(new URL(await app.listen({ host: "127.0.0.1", port: 0 })).port);
+    // As sent: a browser or fetch() would resolve `..` (and %2e%2e) against the path before sending, reaching `/` itself.
+    for (const path of [
+      "/rockets/%2e%2e",
+      "/rockets/..",
+      "/rockets/.",
+      "/rockets/%2E",
+      "/rockets/%2e%2e/events",
+      "/rockets/%2e%2e/stream",
+      "/rockets/a1/..",
+      "/rockets/../rockets/summary",
+      "/rockets/./summary",
+      "/./rockets",
+      "//rockets",
+      "/rockets/%",
+      "/rockets/%zz",
+      "/%",
+      "/rockets/%2e%2e%2fsummary",
+      "/rockets/a1%2f..",
+    ]) {
+      const res = await rawGet(port, path);
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.status, path).toBeLessThan(500);
+      expect(res.headers, path).toMatch(/content-type: application\/problem\+json/i);
+      expect(JSON.parse(res.body) as { type: string }, path).toMatchObject({ type: expect.stringMatching(/^urn:rockets:problem:/) });
+    }
+  });
+
+  it("says why a rocket named summary or stream cannot be asked for: the summary and the event stream are at those paths", async () => {
+    const { app } = await appOver(loadedView([rocket("a1")]));
+    for (const path of ["/rockets/summary/events", "/rockets/stream/events"]) {
+      const res = await app.inject(path);
+      expect(res.statusCode, path).toBe(400);
+      expect(res.body, path).toContain("must not be 'summary' or 'stream'");
+    }
+  });
+
+  it("serves /docs and its files under a Content-Security-Policy as strict as the console's", async () => {
+    const { app } = await appOver(loadedView([]));
+    const docs = await app.inject("/docs");
+    expect(docs.statusCode).toBe(200);
+    const policy = docs.headers["content-security-policy"];
+    expect(policy).toBe(API_REFERENCE_CSP);
+    for (const directive of ["default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"]) expect(policy).toContain(directive);
+    expect(policy).not.toMatch(/unsafe-|https:|\*/);
+    for (const file of ["/docs/static/index.html", "/docs/static/swagger-initializer.js", "/docs/json"]) {
+      const res = await app.inject(file);
+      expect(res.headers["content-security-policy"], file).toBe(API_REFERENCE_CSP);
+    }
   });
 });

@@ -8,7 +8,6 @@
 import type { FieldProblem } from "../../internal/http/problem-document.js";
 import Fastify, { type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
 import type { Registry } from "prom-client";
 import { registerApiAuth, withServiceRoutes } from "../../internal/http/api-auth.js";
 import { Scope, type ApiKeys } from "../../internal/http/api-keys.js";
@@ -27,6 +26,8 @@ import { registerRocketRoutes } from "./routes/rockets.js";
 import { registerStreamRoutes, STREAM_ROUTES } from "./routes/streams.js";
 import { SHARED_SCHEMAS, UNADVERTISED_PARAMETERS } from "./schemas.js";
 import { SseHub } from "./sse.js";
+import { registerApiReference } from "../../internal/http/api-reference.js";
+import { problemFrameworkErrors } from "../../internal/http/framework-errors.js";
 
 export interface AppDeps {
   view: FleetView;
@@ -101,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // child logger and log lines would cost more than the answers. Failures are logged below.
     logger: false,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    frameworkErrors: problemFrameworkErrors,
     ajv: {
       // Report every bad parameter at once, and refuse unknown ones rather than silently drop them.
       customOptions: { allErrors: true, removeAdditional: false, coerceTypes: "array", useDefaults: true },
@@ -130,7 +132,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     transformObject: (doc) => withoutUnadvertised("openapiObject" in doc ? doc.openapiObject : doc.swaggerObject),
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === "string" ? json.$id : `def-${i}`) },
   });
-  await app.register(swaggerUi, { routePrefix: "/docs" });
+  await registerApiReference(app);
 
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (err.validation) {

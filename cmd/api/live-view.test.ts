@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { request as httpRequest } from "node:http";
 import { Kvm, type KV } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import type { Registry } from "prom-client";
@@ -13,7 +14,7 @@ import type { Rocket } from "../../internal/domain/rocket.js";
 import type { ChannelState } from "../../internal/domain/sequencing.js";
 import { ChannelStateStore, keyForChannel } from "../../internal/nats/channel-state-store.js";
 import { ChannelStateWatcher } from "../../internal/nats/channel-state-watcher.js";
-import { openBucket, STATE_BUCKET } from "../../internal/nats/topology.js";
+import { openBucket, STATE_BUCKET, STATE_CHANGES_PREFIX } from "../../internal/nats/topology.js";
 import { createRegistry } from "../../internal/observability/metrics.js";
 import { NatsServer } from "../../internal/testing/nats-server.js";
 import { ServiceProcess } from "../../internal/testing/service-process.js";
@@ -92,7 +93,8 @@ describe("query API over a live view of the state bucket (real nats-server)", ()
     const view = new FleetView();
     const registry = createRegistry("api");
     const metrics = createApiMetrics(registry, { rocketsInView: () => view.size, viewReady: () => view.ready });
-    const watcher = new ChannelStateWatcher(kv, new ViewFeed(view, metrics, log), log);
+    const watched = { bucket: STATE_BUCKET, changes: STATE_CHANGES_PREFIX };
+    const watcher = new ChannelStateWatcher(nc, await jetstreamManager(nc), watched, new ViewFeed(view, metrics, log), log);
     const app = await buildApp({ view, registry, metrics, log, sse: TEST_SSE, ready: () => (view.ready ? undefined : "loading"), auth: undefined });
     await app.ready();
     const instance = { view, app, registry, watcher };
@@ -103,7 +105,7 @@ describe("query API over a live view of the state bucket (real nats-server)", ()
   beforeAll(async () => {
     server = await NatsServer.start();
     nc = await connect({ servers: server.url });
-    kv = await openBucket(new Kvm(nc), STATE_BUCKET, 1);
+    kv = await openBucket(new Kvm(nc), STATE_BUCKET, 1, { changesPrefix: STATE_CHANGES_PREFIX });
     store = new ChannelStateStore(kv);
   });
 
@@ -290,7 +292,7 @@ describe("api service process", () => {
   it("starts, becomes ready, serves the bucket's rockets and exits 0 on SIGTERM", async () => {
     server = await NatsServer.start();
     const nc = await connect({ servers: server.url });
-    const kv = await openBucket(new Kvm(nc), STATE_BUCKET, 1);
+    const kv = await openBucket(new Kvm(nc), STATE_BUCKET, 1, { changesPrefix: STATE_CHANGES_PREFIX });
     const r = rocket(channelOf(7), 7);
     await new ChannelStateStore(kv).save(r.channel, stateOf(r), 0);
     const api = await ServiceProcess.start("api", { natsUrl: server.url });

@@ -10,6 +10,7 @@ import { createRegistry } from "../../internal/observability/metrics.js";
 import { NatsServer } from "../../internal/testing/nats-server.js";
 import { buildApp, type IngestLimits } from "./app.js";
 import { IngestMetrics } from "./metrics.js";
+import { API_REFERENCE_CSP } from "../../internal/http/api-reference.js";
 import { StreamGateway } from "./stream-gateway.js";
 
 const log = pino({ level: "silent" });
@@ -91,6 +92,38 @@ describe("POST /messages (real nats-server)", () => {
     h = await startHarness();
   });
   afterAll(() => stopHarness(h));
+
+  it("refuses a rocket named summary or stream with a 400 saying why, and stores nothing", async () => {
+    const before = (await h.provisioned.jsm.streams.info(STREAM_NAME)).state.last_seq;
+    for (const channel of ["summary", "stream"]) {
+      const res = await post(h.app, launched(channel));
+      expect(res.statusCode, channel).toBe(400);
+      expect(res.headers["content-type"]).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({
+        type: "urn:rockets:problem:invalid-message",
+        errors: [{ path: "metadata.channel", reason: "must not be 'summary' or 'stream': the API's paths /rockets/summary and /rockets/stream take them" }],
+      });
+    }
+    expect((await h.provisioned.jsm.streams.info(STREAM_NAME)).state.last_seq).toBe(before);
+  });
+
+  it("answers a path it cannot parse, or one with dot segments, with a 4xx problem document, as sent on the wire", async () => {
+    // An app of its own: the harness's is not listening, and a fastify instance listens once.
+    const registry = createRegistry("ingest");
+    const app = buildApp({ publisher: h.gateway, readiness: () => undefined, registry, metrics: new IngestMetrics(registry, () => true), log, limits, auth: undefined });
+    const port = Number(new URL(await app.listen({ host: "127.0.0.1", port: 0 })).port);
+    try {
+      for (const path of ["/%", "/messages/%zz", "/messages/..", "/messages/%2e%2e", "/./messages", "/messages/../metrics", "//messages"]) {
+        const res = await rawRequest(port, `GET ${path} HTTP/1.1`, "");
+        expect(res.status, path).toBeGreaterThanOrEqual(400);
+        expect(res.status, path).toBeLessThan(500);
+        expect(res.headers, path).toMatch(/content-type: application\/problem\+json/i);
+        expect(JSON.parse(res.body) as { type: string }, path).toMatchObject({ type: expect.stringMatching(/^urn:rockets:problem:/) });
+      }
+    } finally {
+      await app.close();
+    }
+  });
 
   it("answers 202 accepted with the stream sequence once stored, under the channel's subject and message id", async () => {
     const channel = randomUUID();
@@ -382,6 +415,8 @@ describe("POST /messages (real nats-server)", () => {
     expect(bad.json()).toMatchObject({ errors: invalid.errors });
     const docs = await h.app.inject("/docs");
     expect([200, 302]).toContain(docs.statusCode);
+    // Under the same Content-Security-Policy as the API's reference (test/api-reference.test.ts renders it in a browser).
+    expect(docs.headers["content-security-policy"]).toBe(API_REFERENCE_CSP);
   });
 
   it("says it is alive and ready", async () => {

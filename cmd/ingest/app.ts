@@ -26,6 +26,7 @@ import type { ResendCheck } from "./resend-check.js";
 import type { RateLimitSettings } from "./config.js";
 import type { IngestMetrics } from "./metrics.js";
 import { problem, ProblemError, ProblemType, sendProblem } from "../../internal/http/problem-document.js";
+import { problemFrameworkErrors } from "../../internal/http/framework-errors.js";
 
 export interface IngestLimits {
   bodyLimitBytes: number;
@@ -69,6 +70,7 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
   const app = fastify({
     logger: false,
     return503OnClosing: true,
+    frameworkErrors: problemFrameworkErrors,
     bodyLimit: Math.max(limits.bodyLimitBytes, limits.batchBodyLimitBytes),
     ...serverTimeoutOptions(http),
   });

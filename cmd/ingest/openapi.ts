@@ -6,12 +6,12 @@
 // path would cost every request). Nothing here runs per request.
 
 import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
 import { Type } from "@sinclair/typebox";
 import type { FastifyInstance, FastifySchema } from "fastify";
 import { MAX_CHANNEL_LENGTH } from "../../internal/domain/channel.js";
 import { MAX_SPEED, MAX_TEXT_LENGTH, MessageType } from "../../internal/domain/message.js";
 import { ProblemType } from "../../internal/http/problem-document.js";
+import { registerApiReference } from "../../internal/http/api-reference.js";
 
 export interface DocumentedLimits {
   bodyLimitBytes: number;
@@ -237,6 +237,6 @@ export function registerOpenApi(app: FastifyInstance, limits: DocumentedLimits):
     transform: ({ schema, url, route }) =>
       url === "/messages" && route.method === "POST" ? { schema: documented, url } : { schema, url },
   });
-  void app.register(swaggerUi, { routePrefix: "/docs" });
+  void registerApiReference(app);
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 }

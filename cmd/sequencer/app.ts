@@ -17,6 +17,7 @@ import { methodNotAllowed, trackRouteMethods } from "../../internal/http/route-m
 import { registerServiceIndex } from "../../internal/http/service-index.js";
 import { registerServiceRoutes, type Readiness } from "../../internal/http/service-routes.js";
 import type { ClusterOwnership } from "../../internal/sequencer/ownership.js";
+import { problemFrameworkErrors } from "../../internal/http/framework-errors.js";
 
 /** `partitions`: the ones this instance owns; the rest once it has joined. */
 export type OwnershipView = { instanceId: string; partitions: number[] } & Partial<Omit<ClusterOwnership, "instanceId" | "owned">>;
@@ -37,7 +38,7 @@ const OPS_ACCESS = withServiceRoutes((route) => (route === "/" ? undefined : Sco
 
 export function buildApp(deps: OpsDeps): FastifyInstance {
   const http = deps.http ?? DEFAULT_HTTP_BOUNDS;
-  const app = fastify({ logger: false, return503OnClosing: true, ...serverTimeoutOptions(http) });
+  const app = fastify({ logger: false, return503OnClosing: true, frameworkErrors: problemFrameworkErrors, ...serverTimeoutOptions(http) });
   const routes = trackRouteMethods(app);
   registerRequestBounds(app, { bounds: http, refused: createRefusalCounter(deps.registry), retryAfterSeconds: 1 });
   if (deps.auth !== undefined) registerApiAuth(app, deps.auth, OPS_ACCESS);

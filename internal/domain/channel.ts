@@ -4,10 +4,16 @@
 // characters. It must also survive UTF-8 (the subject and the KV key are
 // UTF-8) and be told apart from another id by eye, so it holds no format
 // (bidi, zero-width) characters and no unpaired surrogates either (text.ts).
+// And it must be readable: `summary` and `stream` are taken by the API's own
+// paths (/rockets/summary, /rockets/stream), so a rocket with either id could
+// never be fetched, and the console would show the summary as that rocket.
 
 import { checkCharacters } from "./text.js";
 
 export const MAX_CHANNEL_LENGTH = 128;
+
+/** Ids the API's paths under /rockets/ take for themselves. */
+export const RESERVED_CHANNELS: readonly string[] = ["summary", "stream"];
 
 // `.` separates tokens, `*` and `>` are wildcards; whitespace and control
 // characters (C0, DEL, C1) break the protocol line; `\p{White_Space}` covers
@@ -21,6 +27,7 @@ export function checkChannel(channel: string): string | undefined {
   if (UNSAFE.test(channel)) {
     return "must be a single NATS subject token: no '.', '*', '>', whitespace or control characters";
   }
+  if (RESERVED_CHANNELS.includes(channel)) return `must not be ${RESERVED_CHANNELS.map((c) => `'${c}'`).join(" or ")}: the API's paths /rockets/summary and /rockets/stream take them`;
   return checkCharacters(channel);
 }
 

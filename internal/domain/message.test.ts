@@ -145,6 +145,21 @@ describe("validateMessage", () => {
     }
   });
 
+  it("refuses the channel ids the API's paths take (/rockets/summary, /rockets/stream), and only those exactly", () => {
+    for (const channel of ["summary", "stream"]) {
+      const input = launched();
+      input.metadata.channel = channel;
+      expect(problems(input), channel).toEqual([
+        { path: "metadata.channel", reason: "must not be 'summary' or 'stream': the API's paths /rockets/summary and /rockets/stream take them" },
+      ]);
+    }
+    for (const channel of ["Summary", "streams", "summary-1", "my-stream"]) {
+      const input = launched();
+      input.metadata.channel = channel;
+      expect(validateMessage(input).ok, channel).toBe(true);
+    }
+  });
+
   it.each([1.5, Number.MAX_SAFE_INTEGER + 1, "2", null, -3])("rejects messageNumber %j", (n) => {
     const input = launched() as { metadata: Record<string, unknown> };
     input.metadata["messageNumber"] = n;

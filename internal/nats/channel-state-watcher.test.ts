@@ -1,14 +1,15 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Kvm, type KV } from "@nats-io/kv";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { NatsServer } from "../testing/nats-server.js";
 import type { ChannelState } from "../domain/sequencing.js";
 import type { Rocket } from "../domain/rocket.js";
 import { ChannelStateStore, keyForChannel } from "./channel-state-store.js";
-import { ChannelStateWatcher } from "./channel-state-watcher.js";
+import { ChannelStateWatcher, DEFAULT_WATCHER_SETTINGS } from "./channel-state-watcher.js";
 import type { ChannelStateListener, StateChange } from "../view/channel-state-listener.js";
-import { openBucket } from "./topology.js";
+import { openBucket, republishTo } from "./topology.js";
 
 const log = pino({ level: "silent" });
 
@@ -71,13 +72,17 @@ class Recorder implements ChannelStateListener {
 describe("ChannelStateWatcher against a real nats-server", () => {
   let server: NatsServer;
   let nc: NatsConnection;
+  let jsm: JetStreamManager;
   let kv: KV;
   let bucketNumber = 0;
   const watchers: ChannelStateWatcher[] = [];
+  /** Each bucket's name and where it republishes. */
+  const watched = new Map<KV, { bucket: string; changes: string }>();
 
   beforeAll(async () => {
     server = await NatsServer.start();
     nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    jsm = await jetstreamManager(nc);
   });
 
   afterEach(async () => {
@@ -89,20 +94,40 @@ describe("ChannelStateWatcher against a real nats-server", () => {
     await server?.dispose();
   });
 
-  /** A fresh bucket per test; watchers only ever see its keys. */
-  async function freshBucket(): Promise<KV> {
+  /**
+   * A fresh bucket per test, republishing its entries as the state bucket
+   * does; watchers only ever see its keys. `republish: "partly"` republishes
+   * only the key `seen`, so that writes of other keys are republishes the
+   * watcher never gets (as after a reconnect, a slow connection or a change
+   * of leader).
+   */
+  async function freshBucket(republish: "all" | "partly" | "none" = "all"): Promise<KV> {
     bucketNumber += 1;
-    kv = await openBucket(new Kvm(nc), `state_test_${bucketNumber}`, 1);
+    const bucket = `state_test_${bucketNumber}`;
+    const changes = `test.changes.${bucketNumber}`;
+    if (republish === "partly") {
+      kv = await new Kvm(nc).create(bucket, { history: 1, republish: { src: `$KV.${bucket}.seen`, dest: `${changes}.seen` } });
+    } else {
+      kv = await openBucket(new Kvm(nc), bucket, 1, republish === "all" ? { changesPrefix: changes } : {});
+    }
+    watched.set(kv, { bucket, changes });
     return kv;
   }
 
-  function watch(bucket: KV): Recorder {
+  function watch(bucket: KV, probeIntervalMs = DEFAULT_WATCHER_SETTINGS.probeIntervalMs): Recorder {
     const recorder = new Recorder();
-    const watcher = new ChannelStateWatcher(bucket, recorder, log);
+    const watcher = new ChannelStateWatcher(nc, jsm, watched.get(bucket)!, recorder, log, { ...DEFAULT_WATCHER_SETTINGS, probeIntervalMs });
     watchers.push(watcher);
     watcher.start();
     return recorder;
   }
+
+  /** The revisions delivered outside sync passes, in delivery order. */
+  const liveRevisions = (rec: Recorder) => rec.events.flatMap((e) => ("change" in e && !e.change.initial ? [e.change.revision] : []));
+
+  it("republishes the state bucket's entries where the API follows them", () => {
+    expect(republishTo("rockets_state", "rockets.state")).toEqual({ src: "$KV.rockets_state.>", dest: "rockets.state.>" });
+  });
 
   it("finishes the sync pass at once on an empty bucket, then delivers live changes", async () => {
     const bucket = await freshBucket();
@@ -196,60 +221,74 @@ describe("ChannelStateWatcher against a real nats-server", () => {
     const b = rec.events.find((x) => x.kind === "stored" && x.channel === "b")!;
     expect(b).toMatchObject({ speed: 600 });
   }, 60_000);
-});
 
-describe("ChannelStateWatcher when its watch ends", () => {
-  // The real watch survives reconnects by itself (tested above), so ending it
-  // takes a stand-in bucket: this checks only the restart logic.
-  it("restarts the watch with a new sync pass", async () => {
-    const encoder = new TextEncoder();
-    const entry = (key: string, speed: number, revision: number, delta: number) => ({
-      key,
-      revision,
-      delta,
-      created: new Date(),
-      operation: "PUT",
-      value: encoder.encode(JSON.stringify({ v: 1, rocket: rocket(key, speed), lastApplied: 1, pending: [] })),
-    });
-    const passes = [
-      [entry("a", 1, 1, 1), entry("b", 2, 2, 0)],
-      [entry("a", 3, 3, 0)],
-    ];
-    let watches = 0;
-    const bucket = {
-      status: async () => ({ values: 2 }),
-      watch: async () => {
-        const entries = passes[Math.min(watches, passes.length - 1)]!;
-        const last = watches >= passes.length;
-        watches += 1;
-        let stopped = false;
-        return {
-          stop: () => {
-            stopped = true;
-          },
-          async *[Symbol.asyncIterator]() {
-            if (last) {
-              while (!stopped) await new Promise((r) => setTimeout(r, 10));
-              return;
-            }
-            yield* entries;
-          },
-        };
-      },
-    } as unknown as KV;
-    const rec = new Recorder();
-    const watcher = new ChannelStateWatcher(bucket, rec, log);
-    watcher.start();
+  it("delivers every change in the bucket's order, each once, with its revision, and holds no consumer", async () => {
+    const bucket = await freshBucket();
+    const store = new ChannelStateStore(bucket);
+    const rec = watch(bucket);
+    await rec.waitFor((e) => e.some((x) => x.kind === "syncDone"));
+    const written: number[] = [];
+    const revisions = new Map<string, number>();
+    for (let i = 0; i < 300; i += 1) {
+      const channel = `c${i % 7}`;
+      const rev = await store.save(channel, state(channel, i), revisions.get(channel) ?? 0);
+      revisions.set(channel, rev);
+      written.push(rev);
+    }
+    await rec.waitFor((e) => e.filter((x) => x.kind === "stored").length >= 300);
+    expect(liveRevisions(rec)).toEqual(written);
+    expect((await jsm.streams.info(`KV_${watched.get(bucket)!.bucket}`)).state.consumer_count).toBe(0);
+  });
+
+  it("reads from the bucket what it was not republished, in order, when a later change shows the hole", async () => {
+    const bucket = await freshBucket("partly");
+    const store = new ChannelStateStore(bucket);
+    // A long probe interval: only the hole before a republished change can reveal what was missed.
+    const rec = watch(bucket, 60_000);
+    await rec.waitFor((e) => e.some((x) => x.kind === "syncDone"));
+    const missed1 = await store.save("missed-1", state("missed-1", 1), 0);
+    const missed2 = await store.save("missed-2", state("missed-2", 2), 0);
+    const seen = await store.save("seen", state("seen", 3), 0);
+    await rec.waitFor((e) => e.some((x) => x.kind === "stored" && x.channel === "seen"));
+    expect(rec.summary()).toEqual(["syncStarted", "syncDone", "stored missed-1 1", "stored missed-2 2", "stored seen 3"]);
+    expect(liveRevisions(rec)).toEqual([missed1, missed2, seen]);
+  });
+
+  it("finds a lost last change by probing the bucket, with nothing after it to show the hole", async () => {
+    const bucket = await freshBucket("partly");
+    const store = new ChannelStateStore(bucket);
+    const rec = watch(bucket, 200);
+    await rec.waitFor((e) => e.some((x) => x.kind === "syncDone"));
+    await store.save("never-republished", state("never-republished", 7), 0);
+    await rec.waitFor((e) => e.some((x) => x.kind === "stored" && x.channel === "never-republished"), 5000);
+    expect(rec.summary()).toEqual(["syncStarted", "syncDone", "stored never-republished 7"]);
+  });
+
+  it("follows a bucket that does not republish (created before it did) by probing it", async () => {
+    const bucket = await freshBucket("none");
+    const store = new ChannelStateStore(bucket);
+    await store.save("a", state("a", 1), 0);
+    const rec = watch(bucket, 200);
+    await rec.waitFor((e) => e.some((x) => x.kind === "syncDone"));
+    await store.save("b", state("b", 2), 0);
+    await rec.waitFor((e) => e.some((x) => x.kind === "stored" && x.channel === "b"), 5000);
+    expect(rec.summary()).toEqual(["syncStarted", "stored a 1 (initial)", "syncDone", "stored b 2"]);
+  });
+
+  it("starts a new sync pass when the bucket is deleted and created again", async () => {
+    const bucket = await freshBucket();
+    const { bucket: name, changes } = watched.get(bucket)!;
+    const store = new ChannelStateStore(bucket);
+    await store.save("a", state("a", 1), 0);
+    await store.save("b", state("b", 2), 0);
+    const rec = watch(bucket, 200);
+    await rec.waitFor((e) => e.some((x) => x.kind === "syncDone"));
+    await jsm.streams.delete(`KV_${name}`);
+    const again = await openBucket(new Kvm(nc), name, 1, { changesPrefix: changes });
+    await new ChannelStateStore(again).save("c", state("c", 3), 0);
     await rec.waitFor((e) => e.filter((x) => x.kind === "syncDone").length >= 2, 10_000);
-    await watcher.stop();
-    expect(rec.summary().slice(0, 7)).toEqual([
-      "syncStarted",
-      "stored a 1 (initial)",
-      "stored b 2 (initial)",
-      "syncDone",
-      "syncStarted",
-      "stored a 3 (initial)",
-      "syncDone",
-    ]);
+    expect(rec.summary()).toContain("stored c 3 (initial)");
+    const secondPass = rec.summary().slice(rec.summary().lastIndexOf("syncStarted"));
+    expect(secondPass).toEqual(["syncStarted", "stored c 3 (initial)", "syncDone"]);
   });
 });

@@ -9,10 +9,10 @@
 //   left to the stream's own deduplication, never that a new message is
 //   taken for a resend.
 // - firstStored reads the channel's messages from the events stream (the
-//   API's history read: an ephemeral push consumer to this user's inbox, no
-//   rights on anyone else's consumers) and returns the first one, in stream
-//   order, carrying the number: the one the sequencer applied. A channel
-//   holding more than the history's limit is refused (HistoryTooLongError).
+//   API's history read: direct gets, then the stream's leader; no consumer)
+//   and returns the first one, in stream order, carrying the number: the one
+//   the sequencer applied. A channel holding more than the history's limit is
+//   refused (HistoryTooLongError).
 //
 // No NATS type leaves this module.
 

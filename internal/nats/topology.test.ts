@@ -2,7 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { NatsServer } from "../testing/nats-server.js";
-import { changeTopology, describeTopology, provisionTopology, STREAM_NAME, TopologyConflictError, TOPOLOGY_BUCKET } from "./topology.js";
+import {
+  changeTopology,
+  describeTopology,
+  provisionTopology,
+  republishTo,
+  STATE_CHANGES_PREFIX,
+  STREAM_NAME,
+  TopologyConflictError,
+  TOPOLOGY_BUCKET,
+  upgradeReadPaths,
+} from "./topology.js";
 import { RevisionConflictError, StateStoreFullError } from "../sequencer/channel-states.js";
 import { ChannelStateStore, channelForKey, keyForChannel } from "./channel-state-store.js";
 import { STATE_BUCKET } from "./topology.js";
@@ -34,6 +44,38 @@ describe("topology provisioning (real nats-server)", () => {
     const info = await first.jsm.streams.info(STREAM_NAME);
     expect(info.config.duplicate_window).toBeGreaterThanOrEqual(120 * 1e9);
     expect(info.config.subjects).toEqual(["rockets.events.>"]);
+  });
+
+  it("creates the events stream with direct gets and the state bucket republishing its entries, for readers that hold no consumer", async () => {
+    const { jsm } = await provisionTopology(nc, settings, log);
+    expect((await jsm.streams.info(STREAM_NAME)).config.allow_direct).toBe(true);
+    const state = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config;
+    expect(state.republish).toEqual(republishTo(STATE_BUCKET, STATE_CHANGES_PREFIX));
+    expect(state.allow_direct).toBe(true);
+  });
+
+  it("upgrades a deployment created before, once and only when asked: provisioning never does", async () => {
+    const fresh = await NatsServer.start();
+    const c = await connect({ servers: fresh.url });
+    try {
+      const { jsm } = await provisionTopology(c, settings, log);
+      // As a deployment from before had them.
+      const events = (await jsm.streams.info(STREAM_NAME)).config;
+      await jsm.streams.update(STREAM_NAME, { ...events, allow_direct: false });
+      const state = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config;
+      await jsm.streams.update(`KV_${STATE_BUCKET}`, { ...state, republish: undefined });
+      await provisionTopology(c, settings, log);
+      expect((await jsm.streams.info(STREAM_NAME)).config.allow_direct).toBe(false);
+      expect((await jsm.streams.info(`KV_${STATE_BUCKET}`)).config.republish).toBeUndefined();
+
+      expect(await upgradeReadPaths(c, log)).toEqual([`stream ${STREAM_NAME}: direct gets allowed`, `bucket ${STATE_BUCKET}: entries republished on rockets.state.>`]);
+      expect((await jsm.streams.info(STREAM_NAME)).config.allow_direct).toBe(true);
+      expect((await jsm.streams.info(`KV_${STATE_BUCKET}`)).config.republish?.dest).toBe("rockets.state.>");
+      expect(await upgradeReadPaths(c, log)).toEqual([]);
+    } finally {
+      await c.close();
+      await fresh.dispose();
+    }
   });
 
   it("refuses a service configured with another partition count, naming both", async () => {

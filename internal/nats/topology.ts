@@ -56,6 +56,12 @@ export const STREAM_NAME = "ROCKETS_EVENTS";
 export const STATE_BUCKET = "rockets_state";
 export const LEASE_BUCKET = "rockets_leases";
 export const TOPOLOGY_BUCKET = "rockets_topology";
+/**
+ * Where the state bucket republishes every entry it stores (`<prefix>.<key>`,
+ * the stream's `republish`): the API follows the bucket there without a
+ * consumer (internal/nats/channel-state-watcher.ts).
+ */
+export const STATE_CHANGES_PREFIX = "rockets.state";
 const PARTITIONS_KEY = "partitions";
 const REPLICAS_KEY = "replicas";
 
@@ -131,16 +137,24 @@ export interface BucketOptions {
    * this long (watchers see it as a deletion).
    */
   markerTtlMs?: number;
+  /** Republish every stored entry on `<prefix>.<key>` (a new bucket only). */
+  changesPrefix?: string;
+}
+
+/** The stream `republish` that puts a bucket's entries on `<prefix>.<key>`. */
+export function republishTo(bucket: string, prefix: string): { src: string; dest: string } {
+  return { src: `$KV.${bucket}.>`, dest: `${prefix}.>` };
 }
 
 /** Opens a KV bucket, creating it when missing; safe when several services race to create it. An existing bucket is never changed. */
-export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs, maxBytes }: BucketOptions = {}): Promise<KV> {
+export async function openBucket(kvm: Kvm, name: string, replicas: number, { history = 1, markerTtlMs, maxBytes, changesPrefix }: BucketOptions = {}): Promise<KV> {
   const options = {
     history,
     replicas,
     storage: StorageType.File,
     ...(markerTtlMs === undefined ? {} : { markerTTL: markerTtlMs }),
     ...(maxBytes === undefined ? {} : { max_bytes: maxBytes }),
+    ...(changesPrefix === undefined ? {} : { republish: republishTo(name, changesPrefix) }),
   };
   try {
     return await kvm.create(name, options);
@@ -246,6 +260,8 @@ function streamConfigFor(replicas: number, s: StreamSettings): Partial<StreamCon
     duplicate_window: nanos(s.duplicateWindowSeconds * 1000),
     compression: s.compression === "s2" ? StoreCompression.S2 : StoreCompression.None,
     num_replicas: replicas,
+    // Readers hold no consumer (deploy/nats/accounts.conf): they read a channel's messages with batched direct gets.
+    allow_direct: true,
   };
 }
 
@@ -308,7 +324,7 @@ async function ensureStateBucket(jsm: JetStreamManager, kvm: Kvm, replicas: numb
     if (wanted !== undefined && wanted !== existing.max_bytes) throw stateBytesConflict(wanted, existing.max_bytes);
     return;
   }
-  await openBucket(kvm, STATE_BUCKET, replicas, { maxBytes: wanted ?? DEFAULT_STATE_MAX_BYTES });
+  await openBucket(kvm, STATE_BUCKET, replicas, { maxBytes: wanted ?? DEFAULT_STATE_MAX_BYTES, changesPrefix: STATE_CHANGES_PREFIX });
   // Created by a sibling with another cap meanwhile: the same refusal as above.
   const created = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config.max_bytes;
   if (wanted !== undefined && wanted !== created) throw stateBytesConflict(wanted, created);
@@ -378,6 +394,34 @@ export async function provisionTopology(nc: NatsConnection, settings: TopologySe
   await openBucket(kvm, LEASE_BUCKET, replicas, { markerTtlMs: LEASE_MARKER_TTL_MS });
   await allowKeyTtls(jsm, LEASE_BUCKET, log);
   return { topology: makeTopology(partitions, replicas), js, jsm, kvm };
+}
+
+/**
+ * Gives a deployment created before its readers held no consumer what their
+ * reads need: direct gets on the events stream (histories read in batches,
+ * not one message per request from the leader) and the state bucket's
+ * republishing (the API follows changes as they are written, not once a
+ * second). Run by an operator (`npm run topology -- upgrade`, the admin
+ * user): the sequencer, which creates what is missing, may not update the
+ * state bucket, since whoever sets a republish destination could point it at
+ * the events stream. Says what it changed; changes nothing twice.
+ */
+export async function upgradeReadPaths(nc: NatsConnection, log: Logger): Promise<string[]> {
+  const jsm = await jetstreamManager(nc);
+  const changed: string[] = [];
+  const events = await streamConfig(jsm);
+  if (!events) throw new TopologyConflictError(`stream ${STREAM_NAME} does not exist yet: start the services once first`);
+  if (events.allow_direct !== true) {
+    await jsm.streams.update(STREAM_NAME, { ...events, allow_direct: true });
+    changed.push(`stream ${STREAM_NAME}: direct gets allowed`);
+  }
+  const state = (await jsm.streams.info(`KV_${STATE_BUCKET}`)).config;
+  if (!state.republish) {
+    await jsm.streams.update(`KV_${STATE_BUCKET}`, { ...state, republish: republishTo(STATE_BUCKET, STATE_CHANGES_PREFIX) });
+    changed.push(`bucket ${STATE_BUCKET}: entries republished on ${STATE_CHANGES_PREFIX}.>`);
+  }
+  for (const change of changed) log.info({ change }, "read paths upgraded");
+  return changed;
 }
 
 /** What `npm run topology -- set` may change on a running deployment. */

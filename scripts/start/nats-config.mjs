@@ -37,13 +37,20 @@ const quoted = (text) => JSON.stringify(text);
  *   port: number,
  *   monitorPort: number,
  *   storeDir: string,
- *   cluster?: { name: string, port: number, routes: string[] },
+ *   cluster?: { name: string, port: number, routes: string[] } | { name: string, port: number, authenticatedRoutes: number },
  *   syncInterval?: string,
- * }} options `cluster.routes` are the other nodes' route URLs (`nats-route://host:port`);
- *   `syncInterval` is JetStream's `sync_interval` (`always` or a duration), the server's default when absent.
+ *   accounts?: string,
+ * }} options `cluster.routes` are the other nodes' route URLs (`nats-route://host:port`).
+ *   `cluster.authenticatedRoutes` instead: that many routes read from the server's environment,
+ *   `$NATS_ROUTE_0`..., each a URL carrying the route credentials, and every route asked for the
+ *   user `route` with the password `$NATS_ROUTE_PASSWORD` (as deploy/k8s/nats/nats.conf does; the
+ *   secret stays out of the file). `syncInterval` is JetStream's `sync_interval` (`always` or a
+ *   duration), the server's default when absent. `accounts`: a file to include, relative to this
+ *   one (deploy/nats/accounts.conf copied beside it), whose `$NATS_*` passwords the server's
+ *   environment must hold.
  * @returns {string}
  */
-export function renderNatsConfig({ serverName, host, port, monitorPort, storeDir, cluster, syncInterval }) {
+export function renderNatsConfig({ serverName, host, port, monitorPort, storeDir, cluster, syncInterval, accounts }) {
   checkName("serverName", serverName);
   if (typeof host !== "string" || host === "" || /[\s"]/.test(host)) throw new Error(`host must be a host name or address, got ${JSON.stringify(host)}`);
   checkPort("port", port);
@@ -68,22 +75,33 @@ export function renderNatsConfig({ serverName, host, port, monitorPort, storeDir
   if (cluster) {
     checkName("cluster.name", cluster.name);
     checkPort("cluster.port", cluster.port);
-    if (!Array.isArray(cluster.routes) || cluster.routes.length === 0) throw new Error("cluster.routes must list the other nodes' route URLs");
-    for (const route of cluster.routes) {
-      if (typeof route !== "string" || !/^nats-route:\/\/[^\s"]+:\d+$/.test(route)) {
-        throw new Error(`cluster.routes must be nats-route://host:port URLs, got ${JSON.stringify(route)}`);
+    lines.push("", "cluster {", `  name: ${quoted(cluster.name)}`, `  listen: ${quoted(`${host}:${cluster.port}`)}`);
+    if ("authenticatedRoutes" in cluster) {
+      if (!Number.isInteger(cluster.authenticatedRoutes) || cluster.authenticatedRoutes < 1) throw new Error("cluster.authenticatedRoutes must be the number of routes");
+      lines.push(
+        "  authorization {",
+        '    user: "route"',
+        "    password: $NATS_ROUTE_PASSWORD",
+        "    timeout: 2",
+        "  }",
+        "  routes: [",
+        ...Array.from({ length: cluster.authenticatedRoutes }, (_, i) => `    $NATS_ROUTE_${i}`),
+        "  ]",
+      );
+    } else {
+      if (!Array.isArray(cluster.routes) || cluster.routes.length === 0) throw new Error("cluster.routes must list the other nodes' route URLs");
+      for (const route of cluster.routes) {
+        if (typeof route !== "string" || !/^nats-route:\/\/[^\s"]+:\d+$/.test(route)) {
+          throw new Error(`cluster.routes must be nats-route://host:port URLs, got ${JSON.stringify(route)}`);
+        }
       }
+      lines.push("  routes: [", ...cluster.routes.map((route) => `    ${quoted(route)}`), "  ]");
     }
-    lines.push(
-      "",
-      "cluster {",
-      `  name: ${quoted(cluster.name)}`,
-      `  listen: ${quoted(`${host}:${cluster.port}`)}`,
-      "  routes: [",
-      ...cluster.routes.map((route) => `    ${quoted(route)}`),
-      "  ]",
-      "}",
-    );
+    lines.push("}");
+  }
+  if (accounts !== undefined) {
+    if (typeof accounts !== "string" || !/^\.\/[A-Za-z0-9._-]+$/.test(accounts)) throw new Error(`accounts must be a file name beside the configuration (./name), got ${JSON.stringify(accounts)}`);
+    lines.push("", "# The accounts and users every deployment uses (deploy/nats/accounts.conf).", `include ${accounts}`);
   }
   return `${lines.join("\n")}\n`;
 }

@@ -264,12 +264,24 @@ export function containerEnvironment(objects: K8sObject[], container: EnvContain
   }
   for (const e of container.env ?? []) {
     const ref = e.valueFrom;
-    if (e.value !== undefined) env[e.name] = e.value;
+    if (e.value !== undefined) env[e.name] = expandDependentVariables(e.value, env);
     else if (ref?.secretKeyRef) env[e.name] = objectData(objects, "Secret", ref.secretKeyRef.name)[ref.secretKeyRef.key]!;
     else if (ref?.configMapKeyRef) env[e.name] = objectData(objects, "ConfigMap", ref.configMapKeyRef.name)[ref.configMapKeyRef.key]!;
     else if (ref?.fieldRef?.fieldPath === "metadata.name") env[e.name] = podName;
   }
   return env;
+}
+
+/**
+ * The kubelet's expansion of an env value: `$(NAME)` becomes the value of a
+ * variable defined before it, `$$` is a literal `$`, and a reference to a
+ * variable not defined (yet) stays as written.
+ */
+export function expandDependentVariables(value: string, defined: Record<string, string>): string {
+  return value.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string | undefined) => {
+    if (name === undefined) return "$";
+    return defined[name] ?? whole;
+  });
 }
 
 /** The files a pod volume shows (a ConfigMap, or a projection of ConfigMaps), by file name. */

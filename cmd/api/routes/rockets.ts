@@ -3,8 +3,9 @@
 // at a point of its history (?at= / ?asOf=, see history.ts).
 //
 // Routing: find-my-way matches static segments before parameters, so
-// /rockets/summary and /rockets/stream are never taken for a channel named
-// "summary" or "stream" (such a channel can still be listed, not fetched alone).
+// /rockets/summary and /rockets/stream are never taken for a channel; no
+// channel can be named "summary" or "stream" (internal/domain/channel.ts:
+// ingest refuses them, and a stored state under either is unreadable).
 
 import type { FieldProblem } from "../../../internal/http/problem-document.js";
 import type { FastifyInstance } from "fastify";
