@@ -42,7 +42,7 @@ import type { ChannelState } from "../domain/sequencing.js";
 import type { Logger } from "../observability/logger.js";
 import { StateDecodeError } from "../sequencer/channel-states.js";
 import type { ChannelStateListener, StateChange } from "../view/channel-state-listener.js";
-import { decodeChannelState } from "../sequencer/state-encoding.js";
+import { decodeChannelState, startsWith, UNLAUNCHED_PREFIX } from "../sequencer/state-encoding.js";
 import { channelForKey } from "./channel-state-store.js";
 import { ReconnectBackoff } from "./connection.js";
 import { isApiError, JetStreamApiCode } from "./jetstream-codes.js";
@@ -269,7 +269,9 @@ export class ChannelStateWatcher {
     const channel = channelForKey(entry.subject.slice(this.keyPrefix.length));
     const change: StateChange = { revision: entry.seq, writtenAt: new Date(entry.timestamp), initial };
     const operation = entry.headers?.get(KV_OPERATION) ?? "";
-    if (operation !== "" || entry.headers?.has(MARKER_REASON)) {
+    // A removed entry, or one with no launched rocket (the view shows neither): known from its first bytes, not decoded.
+    // A flood of channels that never launch writes one such entry each; decoding them all would hold up real rockets behind them.
+    if (operation !== "" || entry.headers?.has(MARKER_REASON) || startsWith(entry.data, UNLAUNCHED_PREFIX)) {
       this.listener.removed(channel, change);
       return;
     }
