@@ -1,8 +1,9 @@
 // `npm run simulate`: the deterministic simulation of the sequencer.
 //
 //   npm run simulate -- --seed 42 [--profile skip]     replays one run, prints its trace when it fails (--trace: always)
-//   npm run simulate -- --seeds 100000 [--from 1] [--profile mixed|all]
-//                                                      a long search: a progress line, then failures by invariant
+//   npm run simulate -- --seeds 100000 [--from 1] [--profile all|mixed|skip|...]
+//                                                      a long search (every profile in turn unless one is named):
+//                                                      a progress line, then failures by invariant
 //   npm run simulate -- --regressions                  the runs that once failed (regressions.ts), each must pass
 //
 // Exit 0 only when every run kept every invariant. A failing run prints the
@@ -16,14 +17,15 @@ interface Args {
   seed?: number;
   seeds?: number;
   from: number;
-  profile: string;
+  /** Unset: "mixed" for one seed, "all" (every profile in turn) for a search. */
+  profile?: string;
   trace: boolean;
   grep?: string;
   regressions: boolean;
 }
 
 function parse(argv: string[]): Args {
-  const args: Args = { from: 1, profile: "mixed", trace: false, regressions: false };
+  const args: Args = { from: 1, trace: false, regressions: false };
   for (let i = 0; i < argv.length; i += 1) {
     const a = argv[i]!;
     const value = () => {
@@ -40,7 +42,7 @@ function parse(argv: string[]): Args {
     else if (a === "--regressions") args.regressions = true;
     else throw new Error(`unknown argument ${a}`);
   }
-  if (args.profile !== "all" && !(args.profile in PROFILES)) throw new Error(`unknown profile ${args.profile}: one of all, ${Object.keys(PROFILES).join(", ")}`);
+  if (args.profile !== undefined && args.profile !== "all" && !(args.profile in PROFILES)) throw new Error(`unknown profile ${args.profile}: one of all, ${Object.keys(PROFILES).join(", ")}`);
   return args;
 }
 
@@ -67,7 +69,7 @@ async function regressions(): Promise<number> {
 }
 
 async function one(args: Args, seed: number): Promise<number> {
-  const profile = args.profile === "all" ? "mixed" : args.profile;
+  const profile = args.profile === undefined || args.profile === "all" ? "mixed" : args.profile;
   const options = optionsFor(seed, profile);
   const result = await simulate(options, { trace: true });
   const show = args.trace || !result.ok;
@@ -83,7 +85,7 @@ async function one(args: Args, seed: number): Promise<number> {
 }
 
 async function search(args: Args, count: number): Promise<number> {
-  const profiles = args.profile === "all" ? Object.keys(PROFILES) : [args.profile];
+  const profiles = args.profile === undefined || args.profile === "all" ? Object.keys(PROFILES) : [args.profile];
   const started = Date.now();
   let lastProgress = started;
   const failures: SimResult[] = [];
@@ -91,7 +93,7 @@ async function search(args: Args, count: number): Promise<number> {
   const totals = { runs: 0, messages: 0, virtualMs: 0, takeovers: 0, maxGap: 0, faults: {} as Record<string, number> };
   for (let i = 0; i < count; i += 1) {
     const seed = args.from + i;
-    const profile = profiles[i % profiles.length]!;
+    const profile = profiles[seed % profiles.length]!;
     const result = await simulate(optionsFor(seed, profile));
     totals.runs += 1;
     totals.messages += result.stats.messagesStored;
