@@ -22,6 +22,7 @@ import { registerBodyParser } from "./body-parser.js";
 import { MessageIntake } from "./message-intake.js";
 import { registerMessagesRoute } from "./messages-route.js";
 import { registerOpenApi } from "./openapi.js";
+import type { UnlaunchedAdmission } from "./unlaunched-admission.js";
 import type { ResendCheck } from "./resend-check.js";
 import type { RateLimitSettings } from "./config.js";
 import type { IngestMetrics } from "./metrics.js";
@@ -54,6 +55,8 @@ export interface IngestDeps {
   auth: ApiKeys | undefined;
   /** Recognises resends after the stream's duplicate window (answered duplicate/conflict, not accepted). */
   resends?: ResendCheck;
+  /** Bounds the channels that have not launched this process takes messages for; none without it. */
+  admission?: UnlaunchedAdmission;
 }
 
 /**
@@ -108,7 +111,7 @@ export function buildApp(deps: IngestDeps): FastifyInstance {
     });
     registerBodyParser(app, limits);
     registerMessagesRoute(app, {
-      intake: new MessageIntake(deps.publisher, deps.metrics, log, deps.resends),
+      intake: new MessageIntake(deps.publisher, deps.metrics, log, deps.resends, deps.admission),
       maxBatch: limits.maxBatch,
       retryAfterSeconds: limits.retryAfterSeconds,
     });

@@ -5,6 +5,7 @@
 import { readAuth, readHttpBounds, readListen, readLogLevel, readNats, readShutdownTimeout, readTopology } from "../../internal/config/common.js";
 import type { AuthSettings, ListenSettings, LogLevel, NatsSettings, TopologySettings } from "../../internal/config/common.js";
 import { EnvReader, type Env } from "../../internal/config/env-reader.js";
+import { DEFAULT_ADMISSION } from "./unlaunched-admission.js";
 import type { HttpBounds } from "../../internal/http/request-bounds.js";
 
 export const SERVICE_NAME = "ingest";
@@ -35,6 +36,8 @@ export interface IngestConfig {
   rateLimit: RateLimitSettings;
   /** Processes serving the port (node:cluster); more than one lets one instance use more than one core. */
   workers: number;
+  /** Channels that have not launched one process takes messages for: at once, then per second (unlaunched-admission.ts). */
+  unlaunchedAdmission: { burst: number; perSecond: number };
   /** Longest the graceful stop of one ingest process may take (SHUTDOWN_TIMEOUT_MS). */
   shutdownTimeoutMs: number;
 }
@@ -70,6 +73,10 @@ export function loadConfig(env: Env): IngestConfig {
     publishMaxInFlight: r.int("PUBLISH_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
     retryAfterSeconds: r.int("RETRY_AFTER_SECONDS", 1, { min: 1, max: 3600 }),
     workers: r.int("WORKERS", 1, { min: 1, max: 64 }),
+    unlaunchedAdmission: {
+      burst: r.int("UNLAUNCHED_ADMISSION_BURST", DEFAULT_ADMISSION.burst, { min: 0, max: 10_000_000 }),
+      perSecond: r.int("UNLAUNCHED_ADMISSION_PER_SECOND", DEFAULT_ADMISSION.perSecond, { min: 1, max: 1_000_000 }),
+    },
     http: readHttpBounds(r),
     rateLimit: {
       // Above what one worker can serve (~10k single-message requests/s here): by default only a runaway client meets it.

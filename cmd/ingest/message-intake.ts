@@ -27,6 +27,7 @@ import {
 import type { Logger } from "../../internal/observability/logger.js";
 import { FailureReason, MessageResult, type IngestMetrics } from "./metrics.js";
 import { ResendUncheckedError, type PriorCopy, type ResendCheck } from "./resend-check.js";
+import type { UnlaunchedAdmission } from "./unlaunched-admission.js";
 
 /** What is stored under a message number a resend conflicts with: enough to recognise it, not the whole message. */
 export interface StoredSummary {
@@ -85,6 +86,8 @@ export class MessageIntake {
     private readonly log: Logger,
     /** Recognises resends after the duplicate window; without it they are answered as the stream says. */
     private readonly resends?: ResendCheck,
+    /** Bounds the channels that have not launched this process stores messages for. */
+    private readonly admission?: UnlaunchedAdmission,
   ) {}
 
   /** Validates and stores one message; resolves once the stream acked it, or says why not. */
@@ -162,18 +165,40 @@ export class MessageIntake {
     try {
       prior = await this.resends.priorCopy(message);
     } catch (err) {
+      // Its state could not be read: the bound never refuses what it cannot judge.
       const reason = err instanceof ResendUncheckedError ? err.reason : "unavailable";
       this.metrics.resendUnchecked(reason);
       if (reason === "unavailable") this.log.warn({ err }, "could not tell whether a message resends an applied number; publishing it");
       return undefined;
     }
-    if (prior === undefined) return undefined;
+    if (prior === undefined) return this.admitted(message);
     this.metrics.lateResend();
     if (prior.kind === "expired") {
       this.metrics.message(MessageResult.conflict);
       return { status: "conflict", seq: 0, stored: summaryOf(undefined) };
     }
     return this.compared(message, prior.stored.seq, prior.stored.message);
+  }
+
+  /**
+   * A message of a channel that has not launched (its state, as the late-resend
+   * check just read it, applied nothing) is stored only while the admission
+   * bound lets its channel in; its launch always is, and admits the channel.
+   */
+  private admitted(message: RocketMessage): IntakeResult | undefined {
+    if (this.admission === undefined) return undefined;
+    const { channel, messageNumber } = message.metadata;
+    if (messageNumber === 1) {
+      this.admission.launched(channel);
+      return undefined;
+    }
+    if (this.resends?.appliedThrough(channel) !== 0 || this.admission.admit(channel)) return undefined;
+    this.metrics.unlaunchedRefused();
+    return {
+      status: "unavailable",
+      reason: FailureReason.unavailable,
+      detail: `too many channels that have not launched send messages right now: send ${channel}'s launch (message 1) first, or retry later`,
+    };
   }
 
   /**

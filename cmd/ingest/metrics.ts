@@ -16,6 +16,7 @@ export class IngestMetrics {
   private readonly publishDuration: Histogram;
   private readonly lateResends: Counter;
   private readonly resendsUnchecked: Counter<"reason">;
+  private readonly unlaunched: Counter;
   private readonly byResult: Record<MessageResult, Counter.Internal>;
   private readonly byReason: Record<FailureReason, Counter.Internal>;
 
@@ -30,6 +31,11 @@ export class IngestMetrics {
       name: `${METRIC_PREFIX}ingest_publish_failures_total`,
       help: "Publishes that did not get the stream's ack, by reason",
       labelNames: ["reason"],
+      registers: [registry],
+    });
+    this.unlaunched = new Counter({
+      name: `${METRIC_PREFIX}ingest_unlaunched_refused_total`,
+      help: "Messages of channels that have not launched answered 503 because too many such channels sent at once (UNLAUNCHED_ADMISSION_*); not stored",
       registers: [registry],
     });
     this.publishDuration = new Histogram({
@@ -92,5 +98,9 @@ export class IngestMetrics {
 
   publishTook(seconds: number): void {
     this.publishDuration.observe(seconds);
+  }
+
+  unlaunchedRefused(): void {
+    this.unlaunched.inc();
   }
 }

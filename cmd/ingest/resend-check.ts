@@ -135,6 +135,17 @@ export class ResendCheck {
     return { kind: "stored", stored };
   }
 
+  /**
+   * The channel's applied number as last read (by priorCopy), without a
+   * request; undefined when not read, or read too long ago.
+   */
+  appliedThrough(channel: string): number | undefined {
+    const known = this.known.get(channel);
+    const source = this.source;
+    if (known === undefined || source === undefined || this.now() - known.readAt >= source.duplicateWindowMs / 2) return undefined;
+    return known.through;
+  }
+
   /** How many channels are remembered (tests). */
   get size(): number {
     return this.known.size;

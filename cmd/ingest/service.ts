@@ -20,6 +20,7 @@ import { buildApp } from "./app.js";
 import { SERVICE_NAME, type IngestConfig } from "./config.js";
 import { IngestMetrics } from "./metrics.js";
 import { ResendCheck } from "./resend-check.js";
+import { DEFAULT_ADMISSION, UnlaunchedAdmission } from "./unlaunched-admission.js";
 import { StreamGateway } from "./stream-gateway.js";
 
 export function buildIngestService(config: IngestConfig, readiness: Readiness): ServiceParts {
@@ -29,6 +30,7 @@ export function buildIngestService(config: IngestConfig, readiness: Readiness): 
   const gateway = new StreamGateway(log);
   const metrics = new IngestMetrics(registry, () => gateway.connected);
   const resends = new ResendCheck();
+  const admission = new UnlaunchedAdmission({ ...DEFAULT_ADMISSION, ...config.unlaunchedAdmission });
   const siblings = new WorkerStartBarrier();
   const app = buildApp({
     publisher: gateway,
@@ -40,6 +42,7 @@ export function buildIngestService(config: IngestConfig, readiness: Readiness): 
     limits: config,
     auth: authKeys(config.auth),
     resends,
+    admission,
   });
 
   return {

@@ -40,6 +40,11 @@ export interface SequencerSettings {
   lagPollMs: number;
 }
 
+/** How often the state bucket is scanned again for the owned partitions' gaps: a quarter of the gap deadline, within 5 s to 10 min. */
+export function rescanIntervalMs(gapDeadlineMs: number): number {
+  return Math.min(600_000, Math.max(5000, gapDeadlineMs / 4));
+}
+
 export interface SequencerPorts {
   states: ChannelStates;
   /** Reads a channel's messages back from the events stream (StreamParkedMessages). */
@@ -55,6 +60,7 @@ export class Sequencer {
   private readonly workers = new Map<number, PartitionWorker>();
   private readonly metrics: SequencerMetrics;
   private lagTimer: NodeJS.Timeout | undefined;
+  private rescanTimer: NodeJS.Timeout | undefined;
   private readonly scanAbort = new AbortController();
   private started = false;
   /** A scan of the state bucket's gaps is running, or one is due after it (partitions were taken meanwhile). */
@@ -122,6 +128,10 @@ export class Sequencer {
     this.registry.start();
     this.started = true;
     this.scanGaps();
+    // Again now and then: a former owner that had not yet learned it lost a partition may have written a gap after
+    // this instance's scan of it (its writes are compare-and-set, so they are right, but this instance would not know).
+    this.rescanTimer = setInterval(() => this.scanGaps(), rescanIntervalMs(this.settings.gapDeadlineMs));
+    this.rescanTimer.unref();
     this.lagTimer = setInterval(() => this.pollLag(), this.settings.lagPollMs);
     this.lagTimer.unref();
   }
@@ -174,6 +184,7 @@ export class Sequencer {
   async stop(): Promise<void> {
     this.scanAbort.abort();
     clearInterval(this.lagTimer);
+    clearInterval(this.rescanTimer);
     await this.ownership.stop();
     this.registry.stop();
   }
