@@ -9,9 +9,15 @@
 //   done by its leader once the entry is committed) on `<changes>.<key>`,
 //   with its stream sequence (`Nats-Sequence`), time and the entry's own
 //   headers. The watcher subscribes there before anything else.
-// - The sync pass reads the bucket from its first sequence with batched
-//   direct gets, then asks its leader for anything after
+// - The sync pass reads the bucket from its first sequence to its last (as
+//   the pass began) with batched direct gets, then its leader
 //   (internal/nats/stream-forward-read.ts); live changes go on from there.
+// - Every read from the bucket ends at a sequence known when it began (the
+//   entry that revealed a hole, or the last one a probe saw): what was
+//   written after is on its way as republished entries. A read that chased
+//   the bucket's end would not end while writes came faster than the leader
+//   answers one request (a flood of writes), and the view would stand still
+//   behind it.
 //
 // Guarantees:
 // - Entries reach the listener in the bucket's one order (stream sequence),
@@ -197,7 +203,7 @@ export class ChannelStateWatcher {
     this.direct = info.config.allow_direct === true;
     this.next = Math.max(1, info.state.first_seq);
     this.listener.syncStarted();
-    await this.readOn(true);
+    await this.readOn(true, info.state.last_seq);
     this.listener.syncDone();
     this.backoff.reset();
   }
@@ -225,7 +231,7 @@ export class ChannelStateWatcher {
       }
       // A hole before this entry: read it (and this entry, and whatever followed) from the bucket.
       this.log.debug({ bucket: this.watched.bucket, from: this.next, to: entry.seq }, "republished entries missed; reading them from the bucket");
-      await this.readOn(false);
+      await this.readOn(false, entry.seq);
     }
   }
 
@@ -234,15 +240,23 @@ export class ChannelStateWatcher {
     const info = await this.jsm.streams.info(this.stream);
     if (info.created !== this.created) throw new BucketReplaced(`bucket ${this.watched.bucket} was created again`);
     if (info.state.last_seq + 1 < this.next) throw new BucketReplaced(`bucket ${this.watched.bucket} holds less than was already delivered`);
-    if (info.state.last_seq >= this.next) await this.readOn(false);
+    if (info.state.last_seq >= this.next) await this.readOn(false, info.state.last_seq);
   }
 
-  /** Delivers every entry from `next` to the end of the bucket (the leader's), in order. */
-  private async readOn(initial: boolean): Promise<void> {
+  /** Delivers every entry the bucket holds from `next` to `toSeq`, in order (the leader's word on what it holds). */
+  private async readOn(initial: boolean, toSeq: number): Promise<void> {
     const { next } = await readForward(
       this.nc,
       this.jsm,
-      { stream: this.stream, filter: `${this.keyPrefix}>`, fromSeq: this.next, direct: this.direct, timeoutMs: this.settings.readTimeoutMs, inboxPrefix: this.settings.inboxPrefix },
+      {
+        stream: this.stream,
+        filter: `${this.keyPrefix}>`,
+        fromSeq: this.next,
+        toSeq,
+        direct: this.direct,
+        timeoutMs: this.settings.readTimeoutMs,
+        inboxPrefix: this.settings.inboxPrefix,
+      },
       (entry) => {
         if (entry.seq >= this.next) this.deliver(entry, initial);
       },

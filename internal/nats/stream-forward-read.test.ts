@@ -59,6 +59,49 @@ describe("readForward: a stream's messages on a filter without a consumer (real 
     });
   }
 
+  for (const direct of [true, false]) {
+    it(`reads no further than toSeq, and goes on after it even where the stream no longer holds it (${direct ? "direct gets" : "the leader alone"})`, async () => {
+      const name = await stream(direct);
+      const seqs: number[] = [];
+      for (let i = 0; i < 30; i += 1) seqs.push((await js.publish(`${name}.${i % 2 === 0 ? "a" : "b"}`, String(i))).seq);
+      const read = async (fromSeq: number, toSeq: number) => {
+        const seen: number[] = [];
+        const result = await readForward(nc, jsm, { stream: name, filter: `${name}.a`, fromSeq, direct, timeoutMs: 2000, toSeq }, (e) => void seen.push(e.seq));
+        return { seen, result };
+      };
+      // "a" holds the odd sequences (1, 3, ...): up to 20 inclusive are 1..19.
+      const upTo20 = await read(1, 20);
+      expect(upTo20.seen).toEqual(seqs.filter((s) => s % 2 === 1 && s <= 20));
+      expect(upTo20.result).toEqual({ next: 21, stopped: false });
+      // The last sequence of the range is one "a" no longer holds (removed): the read still goes on after it.
+      await jsm.streams.deleteMessage(name, 29);
+      const upTo29 = await read(25, 29);
+      expect(upTo29.seen).toEqual([25, 27]);
+      expect(upTo29.result).toEqual({ next: 30, stopped: false });
+      expect(await read(31, 30)).toEqual({ seen: [], result: { next: 31, stopped: false } });
+    });
+  }
+
+  it("ends at toSeq while the stream is written without pause (an unbounded read would chase the writes)", async () => {
+    const name = await stream(true);
+    let last = 0;
+    for (let i = 0; i < 200; i += 1) last = (await js.publish(`${name}.x`, String(i))).seq;
+    let writing = true;
+    const writer = (async () => {
+      // Many writes in flight at once: faster than one leader request per message.
+      while (writing) await Promise.all(Array.from({ length: 50 }, (_, i) => js.publish(`${name}.x`, String(i))));
+    })();
+    try {
+      const seen: number[] = [];
+      const result = await readForward(nc, jsm, { stream: name, filter: `${name}.x`, fromSeq: 1, direct: true, timeoutMs: 2000, toSeq: last }, (e) => void seen.push(e.seq));
+      expect(seen).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+      expect(result).toEqual({ next: last + 1, stopped: false });
+    } finally {
+      writing = false;
+      await writer;
+    }
+  });
+
   it("stops where visit says so and says where to go on", async () => {
     const name = await stream(true);
     for (let i = 0; i < 10; i += 1) await js.publish(`${name}.x`, String(i));

@@ -19,6 +19,13 @@
 // - A stream without direct gets (one created before they were turned on),
 //   or whose direct responders do not answer, is read from its leader alone:
 //   slower, the same messages.
+// - With `toSeq`, the read ends there: every message held at or below it is
+//   visited and none above, and `next` is `toSeq + 1` (what the stream no
+//   longer holds below it was superseded or removed). A caller that learns of
+//   later messages another way (the state watcher's republished entries)
+//   sets it, so that a read never chases a stream written faster than one
+//   leader request per message: unbounded, such a read would not end while
+//   the writes go on.
 //
 // No NATS type leaves this module but the entries' headers.
 
@@ -45,6 +52,8 @@ export interface ForwardRead {
   direct: boolean;
   /** Longest silence within one direct batch before the leader takes over the read. */
   timeoutMs: number;
+  /** The last sequence to read (inclusive); to the stream's end when undefined. */
+  toSeq?: number | undefined;
   /** The connection's inbox prefix: a batch's answers come there. */
   inboxPrefix?: string | undefined;
 }
@@ -71,11 +80,16 @@ export async function readForward(
   visit: (entry: StoredEntry) => boolean | void,
 ): Promise<{ next: number; stopped: boolean }> {
   let next = Math.max(1, read.fromSeq);
+  const last = read.toSeq ?? Number.POSITIVE_INFINITY;
+  // Read to the end (or to `toSeq`): with a bound, nothing below it is left unread.
+  const ended = () => ({ next: Number.isFinite(last) ? Math.max(next, last + 1) : next, stopped: false });
+  if (next > last) return ended();
   if (read.direct) {
     for (;;) {
-      const batch = await directBatch(nc, read, next, visit);
+      const batch = await directBatch(nc, read, next, last, visit);
       next = batch.next;
       if (batch.stopped) return { next, stopped: true };
+      if (batch.passed || next > last) return ended();
       if (!batch.more) break;
     }
   }
@@ -83,7 +97,7 @@ export async function readForward(
     // STREAM.MSG.GET takes next_by_subj (the server's JSApiMsgGetRequest); nats.js types only its seq and last_by_subj forms.
     const request: NextMsgRequest = { seq: next, next_by_subj: read.filter };
     const stored = await jsm.streams.getMessage(read.stream, request as unknown as MsgRequest);
-    if (stored === null) return { next, stopped: false };
+    if (stored === null || stored.seq > last) return ended();
     next = stored.seq + 1;
     const entry = { seq: stored.seq, subject: stored.subject, timestamp: stored.timestamp, headers: stored.header, data: stored.data };
     if (visit(entry) === false) return { next, stopped: true };
@@ -92,23 +106,26 @@ export async function readForward(
 
 /**
  * One batched direct get from `from`. `more`: the responder holds more than
- * it sent (a full batch). Silence, no responders or an error status end the
- * batch early: the leader reads the rest.
+ * it sent (a full batch). `passed`: it sent a message past `last`, so it held
+ * every one up to `last` (its answer is a prefix of the stream). Silence, no
+ * responders or an error status end the batch early: the leader reads the
+ * rest.
  */
 function directBatch(
   nc: NatsConnection,
   read: ForwardRead,
   from: number,
+  last: number,
   visit: (entry: StoredEntry) => boolean | void,
-): Promise<{ next: number; more: boolean; stopped: boolean }> {
+): Promise<{ next: number; more: boolean; stopped: boolean; passed: boolean }> {
   return new Promise((resolve, reject) => {
     let next = from;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const inbox = createInbox(read.inboxPrefix);
-    const finish = (more: boolean, stopped = false) => {
+    const finish = (more: boolean, stopped = false, passed = false) => {
       clearTimeout(timer);
       sub.unsubscribe();
-      resolve({ next, more, stopped });
+      resolve({ next, more, stopped, passed });
     };
     const arm = () => {
       clearTimeout(timer);
@@ -123,6 +140,7 @@ function directBatch(
         if (code !== 0) return finish(false);
         const seq = Number(msg.headers?.get("Nats-Sequence"));
         if (!Number.isSafeInteger(seq) || seq < next) return finish(false);
+        if (seq > last) return finish(false, false, true);
         next = seq + 1;
         const entry = { seq, subject: msg.headers?.get("Nats-Subject") ?? "", timestamp: msg.headers?.get("Nats-Time-Stamp") ?? "", headers: msg.headers, data: msg.data };
         let wanted: boolean | void;
@@ -137,7 +155,9 @@ function directBatch(
         arm();
       },
     });
-    nc.publish(directGetSubject(read.stream), JSON.stringify({ seq: from, next_by_subj: read.filter, batch: BATCH, max_bytes: BATCH_MAX_BYTES }), {
+    // A bounded read asks for no more messages than there are sequences left to it.
+    const batch = Math.min(BATCH, last - from + 1);
+    nc.publish(directGetSubject(read.stream), JSON.stringify({ seq: from, next_by_subj: read.filter, batch, max_bytes: BATCH_MAX_BYTES }), {
       reply: inbox,
     });
     arm();
