@@ -12,7 +12,7 @@ import { RocketsSystem } from "../../test/rockets-system.js";
 import { metricValue } from "../../internal/testing/metrics.js";
 import { attackerAddress, closeAgents } from "./client.js";
 import { ATTACKS, type Attack, type AttackContext, type Check } from "./attacks.js";
-import { LegitFleet, quantile } from "./legit.js";
+import { LegitFleet, quantile, slowest, type LegitRun } from "./legit.js";
 import { channelsPerPartition } from "./messages.js";
 import { kubernetesMemoryLimits, MemorySampler, PROCESS_NAMES, type ProcessName } from "./memory.js";
 import { LEGIT_P99_BOUND_MS, type Profile } from "./profile.js";
@@ -23,7 +23,7 @@ export interface AttackResult {
   /** How the backlog of the attacks before was drained before this one began. */
   drained?: string;
   setup?: string;
-  legit: { updates: number; p50: number; p99: number; timeouts: number; refusedPosts: number };
+  legit: { updates: number; p50: number; p99: number; timeouts: number; refusedPosts: number; slowest: string };
   exactProblems: string[];
   peaks: Record<ProcessName, number>;
   limits: Record<ProcessName, number>;
@@ -47,7 +47,7 @@ function commonChecks(r: Omit<AttackResult, "checks" | "pass">): Check[] {
     {
       name: "legit p99",
       ok: r.legit.updates > 0 && r.legit.timeouts === 0 && r.legit.p99 <= LEGIT_P99_BOUND_MS,
-      detail: `${r.legit.p99.toFixed(0)} ms over ${r.legit.updates} updates, ${r.legit.timeouts} not visible in time (bound ${LEGIT_P99_BOUND_MS} ms)`,
+      detail: `${r.legit.p99.toFixed(0)} ms over ${r.legit.updates} updates, ${r.legit.timeouts} not visible in time (bound ${LEGIT_P99_BOUND_MS} ms); slowest: ${r.legit.slowest}`,
     },
     { name: "legit exact", ok: r.exactProblems.length === 0, detail: r.exactProblems.length === 0 ? "every accepted message applied once, in order" : r.exactProblems.slice(0, 3).join("; ") },
     { name: "memory under k8s limits", ok: memory.length === 0, detail: memory.length === 0 ? "all" : `over: ${memory.join(", ")}` },
@@ -112,7 +112,7 @@ async function runAttack(
   const sampler = new MemorySampler(pids);
   let setup: string | undefined;
   let checks: Check[] = [];
-  let legitRun = { latencies: [] as number[], refusedPosts: 0 };
+  let legitRun: LegitRun = { latencies: [], refusedPosts: 0, samples: [] };
   let exactProblems: string[] = [];
   try {
     setup = attack.setup ? await attack.setup(ctx) : undefined;
@@ -139,6 +139,7 @@ async function runAttack(
       p99: quantile(legitRun.latencies, 0.99),
       timeouts: legitRun.latencies.length - finite.length,
       refusedPosts: legitRun.refusedPosts,
+      slowest: slowest(legitRun),
     },
     exactProblems,
     peaks,
