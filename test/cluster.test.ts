@@ -73,6 +73,8 @@ describe("npm run cluster", () => {
     const cluster = ScriptProcess.launch("scripts/cluster.mjs", env);
     started.push(cluster);
     await cluster.waitForOutput(/Rockets \(3-node cluster, 3 replicas\) is running/, 150_000);
+    // The banner's lines can arrive in more than one read of the pipe: its last line says all of it is in.
+    await cluster.waitForOutput(/Ctrl-C stops everything\./, 10_000);
     for (const name of ["nats-1", "nats-2", "nats-3", "ingest-1", "ingest-2", "seq-1", "seq-2", "seq-3", "api-1", "api-2"]) {
       expect(cluster.output).toMatch(new RegExp(`^${name} +\\| started \\(pid \\d+\\)`, "m"));
     }

@@ -63,6 +63,8 @@ describe("npm start", () => {
     const first = ScriptProcess.launch("scripts/start.mjs", env);
     started.push(first);
     await first.waitForOutput(/Rockets is running/, 90_000);
+    // The banner's lines can arrive in more than one read of the pipe: its last line says all of it is in.
+    await first.waitForOutput(/Ctrl-C stops everything\./, 10_000);
     // Closed by default: bound to this machine only, with a key made for this data directory, readable only by this user.
     expect(first.output).toContain(`http://127.0.0.1:${env.INGEST_PORT}/messages`);
     expect(first.output).toContain(`http://127.0.0.1:${env.API_PORT}/rockets`);
