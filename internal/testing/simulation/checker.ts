@@ -277,7 +277,8 @@ export function checkComplete(world: World, load: Load): Violation[] {
   return dedupe(violations);
 }
 
-function dedupe(violations: Violation[]): Violation[] {
+/** Each violation once: the same invariant broken the same way is said once. */
+export function dedupe(violations: Violation[]): Violation[] {
   const seen = new Set<string>();
   return violations.filter((v) => {
     const key = `${v.invariant}|${v.detail}`;

@@ -15,7 +15,7 @@ import { GapPolicy } from "../../sequencer/channel-actor.js";
 import { rescanIntervalMs } from "../../sequencer/sequencer.js";
 import { partitionOfLeaseKey, leaseOwner } from "../../sequencer/partition-leases.js";
 import { repairChannel } from "../../sequencer/channel-repair.js";
-import { checkComplete, checkHistory, checkHistoryView, checkLocated, lostToRetention, type Violation } from "./checker.js";
+import { checkComplete, checkHistory, checkHistoryView, checkLocated, dedupe, lostToRetention, type Violation } from "./checker.js";
 import { SimInstance } from "./instance.js";
 import { Load, short } from "./load.js";
 import type { SimOptions } from "./options.js";
@@ -361,14 +361,4 @@ function checkDeadline(world: World, load: Load, deadlineMs: number, graceMs: nu
     }
   }
   return violations;
-}
-
-function dedupe(violations: Violation[]): Violation[] {
-  const seen = new Set<string>();
-  return violations.filter((v) => {
-    const key = `${v.invariant}|${v.detail}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
 }
